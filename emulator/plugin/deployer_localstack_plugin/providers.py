@@ -1,0 +1,53 @@
+"""LocalStack service providers that route RDS, ElastiCache, ELB and Auto Scaling to moto.
+
+Each provider is a ``Service`` whose skeleton dispatch table maps every operation in the service's
+botocore spec to LocalStack's moto proxy, except the operations in the service module's ``OVERRIDES``
+table, which this package implements or guards (and which call moto themselves where they can).
+"""
+
+from localstack.services.plugins import Service, aws_provider
+
+
+def _moto_service(name: str, overrides: dict | None = None) -> Service:
+    from localstack.aws.skeleton import Skeleton
+    from localstack.aws.spec import load_service
+    from localstack.services.moto import _proxy_moto
+
+    spec = load_service(name)
+    table = {operation: _proxy_moto for operation in spec.operation_names}
+    unknown = set(overrides or {}) - set(table)
+    if unknown:
+        raise ValueError(f"{name}: overrides for operations not in the spec: {sorted(unknown)}")
+    table.update(overrides or {})
+    return Service(name, skeleton=Skeleton(spec, table))
+
+
+@aws_provider()
+def rds():
+    from . import rds as module
+
+    return _moto_service("rds", module.OVERRIDES)
+
+
+@aws_provider()
+def elasticache():
+    from . import elasticache as module
+
+    module.apply_patches()
+    return _moto_service("elasticache", module.OVERRIDES)
+
+
+@aws_provider()
+def elb():
+    from . import elb as module
+
+    module.apply_patches()
+    return _moto_service("elb", module.OVERRIDES)
+
+
+@aws_provider()
+def autoscaling():
+    from . import autoscaling as module
+
+    module.apply_patches()
+    return _moto_service("autoscaling", module.OVERRIDES)

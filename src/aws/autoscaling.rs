@@ -1,0 +1,295 @@
+//! Auto Scaling: the group that runs the nodes from the launch template behind the load balancer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_autoscaling::types::{Filter, LaunchTemplateSpecification, Tag};
+use serde_json::{Map, json};
+
+use super::{Aws, AwsError, fail, tag_map};
+use crate::plan::observed::{ObservedResource, Outputs, Status};
+use crate::stack::attributes::sorted;
+use crate::stack::naming::TAG_COMPONENT;
+use crate::stack::spec::{GroupSpec, Kind, ResourceId};
+
+/// One instance of the group, as the group sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub instance_id: String,
+    pub zone: String,
+    pub lifecycle: String,
+    pub health: String,
+    pub launch_template_version: Option<String>,
+}
+
+pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
+    Ok(describe(aws, name).await?.map(|(resource, _)| resource))
+}
+
+/// The group and its instances.
+pub async fn describe(
+    aws: &Aws,
+    name: &str,
+) -> Result<Option<(ObservedResource, Vec<Member>)>, AwsError> {
+    let found = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .map_err(fail(format!("describe auto scaling group {name}")))?;
+    let Some(group) = found.auto_scaling_groups().first() else {
+        return Ok(None);
+    };
+    let template = group.launch_template();
+    let mut a = Map::new();
+    a.insert("min_size".into(), json!(group.min_size()));
+    a.insert("max_size".into(), json!(group.max_size()));
+    a.insert("desired_capacity".into(), json!(group.desired_capacity()));
+    a.insert("health_check_type".into(), json!(group.health_check_type()));
+    a.insert(
+        "health_check_grace_period".into(),
+        json!(group.health_check_grace_period()),
+    );
+    a.insert(
+        "subnets".into(),
+        sorted(
+            group
+                .vpc_zone_identifier()
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        ),
+    );
+    a.insert(
+        "load_balancers".into(),
+        sorted(group.load_balancer_names().iter().cloned()),
+    );
+    a.insert(
+        "launch_template".into(),
+        json!(template.map(|t| format!(
+            "{} v{}",
+            t.launch_template_name().unwrap_or_default(),
+            t.version().unwrap_or("$Default")
+        ))),
+    );
+    let status = match group.status() {
+        Some(s) if s.to_ascii_lowercase().contains("delete") => Status::Deleting(s.to_string()),
+        _ => Status::Ready,
+    };
+    let members = group
+        .instances()
+        .iter()
+        .map(|i| Member {
+            instance_id: i.instance_id().unwrap_or_default().to_string(),
+            zone: i.availability_zone().unwrap_or_default().to_string(),
+            lifecycle: i
+                .lifecycle_state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            health: i.health_status().unwrap_or_default().to_string(),
+            launch_template_version: i
+                .launch_template()
+                .and_then(|t| t.version())
+                .map(str::to_string),
+        })
+        .collect();
+    Ok(Some((
+        ObservedResource {
+            id: ResourceId::new(Kind::AutoScalingGroup, name),
+            physical_id: group.auto_scaling_group_arn().unwrap_or(name).to_string(),
+            tags: tag_map(group.tags().iter().map(|t| (t.key(), t.value()))),
+            attributes: a,
+            status,
+            outputs: Outputs::default(),
+        },
+        members,
+    )))
+}
+
+fn group_tags(name: &str, tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(k)
+                .value(v)
+                // Instances carry the launch template's tags; the group's own component tag
+                // stays on the group.
+                .propagate_at_launch(k != TAG_COMPONENT && k != "Name")
+                .build()
+        })
+        .collect()
+}
+
+fn template(spec: &GroupSpec, version: i64) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .launch_template_name(&spec.launch_template)
+        .version(version.to_string())
+        .build()
+}
+
+/// Create the group (or adopt and update the one a previous run created).
+pub async fn create(
+    aws: &Aws,
+    name: &str,
+    spec: &GroupSpec,
+    version: i64,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let created = aws
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(template(spec, version))
+        .min_size(spec.min)
+        .max_size(spec.max)
+        .desired_capacity(spec.desired)
+        .vpc_zone_identifier(spec.subnets.join(","))
+        .load_balancer_names(&spec.load_balancer)
+        .health_check_type("ELB")
+        .health_check_grace_period(spec.health_check_grace_period)
+        .set_tags(Some(group_tags(name, tags)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("create auto scaling group {name}"))(error);
+            if !error.is("AlreadyExists") {
+                return Err(error);
+            }
+            match observe(aws, name).await? {
+                Some(live) if super::same_owner(&live, tags) => {
+                    let all: Vec<String> = live.attributes.keys().cloned().collect();
+                    update(aws, name, spec, version, spec.desired, &all).await
+                }
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// Apply the changed attributes. `desired` is the capacity the plan decided (the live one
+/// unless it falls outside min..max).
+pub async fn update(
+    aws: &Aws,
+    name: &str,
+    spec: &GroupSpec,
+    version: i64,
+    desired: i32,
+    changed: &[String],
+) -> Result<(), AwsError> {
+    let has = |a: &str| changed.iter().any(|c| c == a);
+    let what = format!("update auto scaling group {name}");
+    let mut request = aws
+        .autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name);
+    let mut any = false;
+    if has("launch_template") {
+        request = request.launch_template(template(spec, version));
+        any = true;
+    }
+    if has("min_size") || has("max_size") || has("desired_capacity") {
+        request = request
+            .min_size(spec.min)
+            .max_size(spec.max)
+            .desired_capacity(desired);
+        any = true;
+    }
+    if has("subnets") {
+        request = request.vpc_zone_identifier(spec.subnets.join(","));
+        any = true;
+    }
+    if has("health_check_type") || has("health_check_grace_period") {
+        request = request
+            .health_check_type("ELB")
+            .health_check_grace_period(spec.health_check_grace_period);
+        any = true;
+    }
+    if any {
+        request.send().await.map_err(fail(what.clone()))?;
+    }
+    if has("load_balancers") {
+        let live = observe(aws, name).await?;
+        let attached: BTreeSet<String> = live
+            .and_then(|l| l.attributes.get("load_balancers").cloned())
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let detach: Vec<String> = attached
+            .iter()
+            .filter(|n| **n != spec.load_balancer)
+            .cloned()
+            .collect();
+        if !detach.is_empty() {
+            aws.autoscaling
+                .detach_load_balancers()
+                .auto_scaling_group_name(name)
+                .set_load_balancer_names(Some(detach))
+                .send()
+                .await
+                .map_err(fail(what.clone()))?;
+        }
+        if !attached.contains(&spec.load_balancer) {
+            aws.autoscaling
+                .attach_load_balancers()
+                .auto_scaling_group_name(name)
+                .load_balancer_names(&spec.load_balancer)
+                .send()
+                .await
+                .map_err(fail(what))?;
+        }
+    }
+    Ok(())
+}
+
+/// Delete the group and its instances. `Ok(false)` while AWS is still busy with it.
+pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
+    match aws
+        .autoscaling
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .force_delete(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) => {
+            let error = fail(format!("delete auto scaling group {name}"))(error);
+            if error.is("ResourceInUse") || error.is("ScalingActivityInProgress") {
+                Ok(false)
+            } else if error.is("ValidationError") && error.message.contains("not found") {
+                Ok(true)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Groups tagged for the stack, for destroy's final scan.
+pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
+    let found = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", crate::stack::naming::TAG_STACK))
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("scan auto scaling groups"))?;
+    Ok(found
+        .auto_scaling_groups()
+        .iter()
+        .map(|g| {
+            let name = g.auto_scaling_group_name().unwrap_or_default();
+            (format!("auto scaling group {name}"), name.to_string())
+        })
+        .collect())
+}

@@ -1,0 +1,599 @@
+//! Classic Elastic Load Balancing: the load balancer, its listeners, health check, attributes,
+//! TLS and stickiness policies.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_elasticloadbalancing::types::{
+    AdditionalAttribute, ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing,
+    HealthCheck, Listener, LoadBalancerAttributes, PolicyAttribute, Tag,
+};
+use serde_json::{Map, Value, json};
+
+use super::{Aws, AwsError, fail, tag_map};
+use crate::plan::observed::{ObservedResource, Outputs, Status};
+use crate::profile::schema::Protocol;
+use crate::stack::attributes::{draining_text, sorted, stickiness_text};
+use crate::stack::spec::{Kind, ListenerSpec, LoadBalancerSpec, ResourceId};
+
+const DESYNC_KEY: &str = "elb.http.desyncmitigationmode";
+const TLS_PREFIX: &str = "deployer-tls-";
+const STICKY_PREFIX: &str = "deployer-sticky-";
+
+fn not_found(error: &AwsError) -> bool {
+    error.is("LoadBalancerNotFound") || error.is("AccessPointNotFoundException")
+}
+
+pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
+    let what = format!("describe load balancer {name}");
+    let found = match aws
+        .elb
+        .describe_load_balancers()
+        .load_balancer_names(name)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            let error = fail(what)(error);
+            return if not_found(&error) {
+                Ok(None)
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let Some(lb) = found.load_balancer_descriptions().first() else {
+        return Ok(None);
+    };
+    let (attributes, tags) = tokio::join!(
+        aws.elb
+            .describe_load_balancer_attributes()
+            .load_balancer_name(name)
+            .send(),
+        aws.elb.describe_tags().load_balancer_names(name).send(),
+    );
+    let attributes = attributes.map_err(fail(what.clone()))?;
+    let tags = tags.map_err(fail(what))?;
+    let tags = tag_map(
+        tags.tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .map(|t| (Some(t.key()), t.value())),
+    );
+
+    let mut listeners = Vec::new();
+    let mut tls_policies = BTreeSet::new();
+    let mut sticky = BTreeSet::new();
+    let mut any_secure = false;
+    for description in lb.listener_descriptions() {
+        let Some(listener) = description.listener() else {
+            continue;
+        };
+        let protocol = Protocol::parse(listener.protocol()).unwrap_or(Protocol::Tcp);
+        let instance_protocol = listener
+            .instance_protocol()
+            .and_then(Protocol::parse)
+            .unwrap_or(protocol);
+        listeners.push(
+            ListenerSpec {
+                port: listener.load_balancer_port(),
+                protocol,
+                instance_port: listener.instance_port(),
+                instance_protocol,
+                certificate: listener.ssl_certificate_id().map(str::to_string),
+            }
+            .canonical(),
+        );
+        if protocol.is_secure() {
+            any_secure = true;
+            let tls: Vec<&String> = description
+                .policy_names()
+                .iter()
+                .filter(|p| !p.starts_with(STICKY_PREFIX))
+                .collect();
+            match tls.as_slice() {
+                [one] => tls_policies.insert(match one.strip_prefix(TLS_PREFIX) {
+                    Some(rest) => format!("ELBSecurityPolicy-{rest}"),
+                    None => one.to_string(),
+                }),
+                [] => tls_policies.insert("(none)".into()),
+                many => tls_policies.insert(
+                    many.iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+"),
+                ),
+            };
+        }
+        if matches!(protocol, Protocol::Http | Protocol::Https) {
+            let names: Vec<&String> = description
+                .policy_names()
+                .iter()
+                .filter(|p| p.starts_with(STICKY_PREFIX))
+                .collect();
+            sticky.insert(match names.first() {
+                None => stickiness_text(None),
+                Some(name) => match name.trim_start_matches(STICKY_PREFIX) {
+                    "session" => stickiness_text(Some(None)),
+                    seconds => stickiness_text(Some(seconds.parse().ok())),
+                },
+            });
+        }
+    }
+    let health = lb.health_check().map(|h| {
+        crate::stack::spec::HealthCheckSpec {
+            target: h.target().to_string(),
+            interval: h.interval(),
+            timeout: h.timeout(),
+            healthy_threshold: h.healthy_threshold(),
+            unhealthy_threshold: h.unhealthy_threshold(),
+        }
+        .canonical()
+    });
+    let live = attributes.load_balancer_attributes();
+    let mut map = Map::new();
+    map.insert(
+        "scheme".into(),
+        json!(lb.scheme().unwrap_or("internet-facing")),
+    );
+    map.insert("subnets".into(), sorted(lb.subnets().iter().cloned()));
+    map.insert(
+        "security_groups".into(),
+        sorted(lb.security_groups().iter().cloned()),
+    );
+    map.insert("listeners".into(), sorted(listeners));
+    map.insert("health_check".into(), json!(health));
+    if let Some(live) = live {
+        if let Some(settings) = live.connection_settings() {
+            map.insert("idle_timeout".into(), json!(settings.idle_timeout()));
+        }
+        if let Some(cross) = live.cross_zone_load_balancing() {
+            map.insert("cross_zone".into(), json!(cross.enabled()));
+        }
+        if let Some(draining) = live.connection_draining() {
+            map.insert(
+                "connection_draining".into(),
+                json!(draining_text(
+                    draining
+                        .enabled()
+                        .then(|| draining.timeout().unwrap_or(300))
+                )),
+            );
+        }
+        let desync = live
+            .additional_attributes()
+            .iter()
+            .find(|a| a.key() == Some(DESYNC_KEY))
+            .and_then(|a| a.value())
+            .unwrap_or("defensive");
+        map.insert("desync_mitigation".into(), json!(desync));
+    }
+    map.insert(
+        "stickiness".into(),
+        match sticky.len() {
+            0 => json!(stickiness_text(None)),
+            1 => json!(sticky.into_iter().next()),
+            _ => json!(sticky.into_iter().collect::<Vec<_>>().join(" / ")),
+        },
+    );
+    map.insert(
+        "tls_policy".into(),
+        if !any_secure {
+            Value::Null
+        } else if tls_policies.len() == 1 {
+            json!(tls_policies.into_iter().next())
+        } else {
+            json!(tls_policies.into_iter().collect::<Vec<_>>().join(" / "))
+        },
+    );
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(Kind::LoadBalancer, name),
+        physical_id: name.to_string(),
+        tags,
+        attributes: map,
+        status: Status::Ready,
+        outputs: Outputs {
+            endpoint: lb.dns_name().map(|dns| (dns.to_string(), 0)),
+            ..Outputs::default()
+        },
+    }))
+}
+
+fn listener(spec: &ListenerSpec) -> Result<Listener, AwsError> {
+    Listener::builder()
+        .protocol(spec.protocol.as_str())
+        .load_balancer_port(spec.port)
+        .instance_protocol(spec.instance_protocol.as_str())
+        .instance_port(spec.instance_port)
+        .set_ssl_certificate_id(spec.certificate.clone())
+        .build()
+        .map_err(|e| AwsError::other("build a listener", e.to_string()))
+}
+
+/// Create the load balancer with its listeners, subnets, group and tags, then configure the rest.
+/// Adopts a load balancer a previous run created. Returns the DNS name.
+pub async fn create(
+    aws: &Aws,
+    name: &str,
+    spec: &LoadBalancerSpec,
+    security_group_id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<String, AwsError> {
+    let what = format!("create load balancer {name}");
+    let owner = tags.clone();
+    let listeners = spec
+        .listeners
+        .iter()
+        .map(listener)
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags: Vec<Tag> = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<_, _>>()
+        .map_err(|e| AwsError::other(what.clone(), e.to_string()))?;
+    let created = aws
+        .elb
+        .create_load_balancer()
+        .load_balancer_name(name)
+        .set_listeners(Some(listeners))
+        .set_subnets(Some(spec.subnets.clone()))
+        .security_groups(security_group_id)
+        .scheme(spec.scheme.as_str())
+        .set_tags(Some(tags))
+        .send()
+        .await;
+    let dns = match created {
+        Ok(out) => out.dns_name().unwrap_or_default().to_string(),
+        Err(error) => {
+            let error = fail(what.clone())(error);
+            if !(error.is("DuplicateLoadBalancerName") || error.is("DuplicateAccessPointName")) {
+                return Err(error);
+            }
+            // A previous run created it: adopt it only if it is ours.
+            match observe(aws, name).await? {
+                Some(live) if super::same_owner(&live, &owner) => live
+                    .outputs
+                    .endpoint
+                    .map(|(dns, _)| dns)
+                    .unwrap_or_default(),
+                _ => return Err(error),
+            }
+        }
+    };
+    configure(aws, name, spec, security_group_id, None).await?;
+    Ok(dns)
+}
+
+/// Bring the load balancer's configuration to `spec`. `only` limits the work to the named
+/// attributes (from the plan's changes); None configures everything.
+pub async fn configure(
+    aws: &Aws,
+    name: &str,
+    spec: &LoadBalancerSpec,
+    security_group_id: &str,
+    only: Option<&[String]>,
+) -> Result<(), AwsError> {
+    let wants = |attribute: &str| only.is_none_or(|list| list.iter().any(|a| a == attribute));
+    let what = format!("configure load balancer {name}");
+
+    if wants("listeners") && only.is_some() {
+        let found = aws
+            .elb
+            .describe_load_balancers()
+            .load_balancer_names(name)
+            .send()
+            .await
+            .map_err(fail(what.clone()))?;
+        let live: Vec<(i32, String)> = found
+            .load_balancer_descriptions()
+            .iter()
+            .flat_map(|d| d.listener_descriptions())
+            .filter_map(|d| d.listener())
+            .map(|l| {
+                (
+                    l.load_balancer_port(),
+                    format!(
+                        "{} {} {:?} {}",
+                        l.protocol(),
+                        l.instance_port(),
+                        l.ssl_certificate_id(),
+                        l.load_balancer_port()
+                    ),
+                )
+            })
+            .collect();
+        let wanted: BTreeMap<i32, String> = spec
+            .listeners
+            .iter()
+            .map(|l| {
+                (
+                    l.port,
+                    format!(
+                        "{} {} {:?} {}",
+                        l.protocol.as_str(),
+                        l.instance_port,
+                        l.certificate.as_deref(),
+                        l.port
+                    ),
+                )
+            })
+            .collect();
+        let stale: Vec<i32> = live
+            .iter()
+            .filter(|(port, text)| wanted.get(port) != Some(text))
+            .map(|(port, _)| *port)
+            .collect();
+        if !stale.is_empty() {
+            aws.elb
+                .delete_load_balancer_listeners()
+                .load_balancer_name(name)
+                .set_load_balancer_ports(Some(stale.clone()))
+                .send()
+                .await
+                .map_err(fail(what.clone()))?;
+        }
+        let present: BTreeSet<i32> = live
+            .iter()
+            .map(|(port, _)| *port)
+            .filter(|port| !stale.contains(port))
+            .collect();
+        let missing = spec
+            .listeners
+            .iter()
+            .filter(|l| !present.contains(&l.port))
+            .map(listener)
+            .collect::<Result<Vec<_>, _>>()?;
+        if !missing.is_empty() {
+            aws.elb
+                .create_load_balancer_listeners()
+                .load_balancer_name(name)
+                .set_listeners(Some(missing))
+                .send()
+                .await
+                .map_err(fail(what.clone()))?;
+        }
+    }
+
+    if wants("health_check") {
+        let check = &spec.health_check;
+        let health = HealthCheck::builder()
+            .target(&check.target)
+            .interval(check.interval)
+            .timeout(check.timeout)
+            .healthy_threshold(check.healthy_threshold)
+            .unhealthy_threshold(check.unhealthy_threshold)
+            .build()
+            .map_err(|e| AwsError::other(what.clone(), e.to_string()))?;
+        aws.elb
+            .configure_health_check()
+            .load_balancer_name(name)
+            .health_check(health)
+            .send()
+            .await
+            .map_err(fail(what.clone()))?;
+    }
+
+    if [
+        "idle_timeout",
+        "cross_zone",
+        "connection_draining",
+        "desync_mitigation",
+    ]
+    .iter()
+    .any(|a| wants(a))
+    {
+        let build_error = |e: aws_smithy_types::error::operation::BuildError| {
+            AwsError::other(what.clone(), e.to_string())
+        };
+        let attributes = LoadBalancerAttributes::builder()
+            .cross_zone_load_balancing(
+                CrossZoneLoadBalancing::builder()
+                    .enabled(spec.cross_zone)
+                    .build(),
+            )
+            .connection_draining(
+                ConnectionDraining::builder()
+                    .enabled(spec.connection_draining.is_some())
+                    .set_timeout(spec.connection_draining.or(Some(300)))
+                    .build(),
+            )
+            .connection_settings(
+                ConnectionSettings::builder()
+                    .idle_timeout(spec.idle_timeout)
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .additional_attributes(
+                AdditionalAttribute::builder()
+                    .key(DESYNC_KEY)
+                    .value(spec.desync_mitigation.as_str())
+                    .build(),
+            )
+            .build();
+        aws.elb
+            .modify_load_balancer_attributes()
+            .load_balancer_name(name)
+            .load_balancer_attributes(attributes)
+            .send()
+            .await
+            .map_err(fail(what.clone()))?;
+    }
+
+    if ["listeners", "tls_policy", "stickiness"]
+        .iter()
+        .any(|a| wants(a))
+    {
+        set_policies(aws, name, spec).await?;
+    }
+
+    if wants("security_groups") && only.is_some() {
+        aws.elb
+            .apply_security_groups_to_load_balancer()
+            .load_balancer_name(name)
+            .security_groups(security_group_id)
+            .send()
+            .await
+            .map_err(fail(what.clone()))?;
+    }
+
+    if wants("subnets") && only.is_some() {
+        let found = aws
+            .elb
+            .describe_load_balancers()
+            .load_balancer_names(name)
+            .send()
+            .await
+            .map_err(fail(what.clone()))?;
+        let live: BTreeSet<String> = found
+            .load_balancer_descriptions()
+            .iter()
+            .flat_map(|d| d.subnets().iter().cloned())
+            .collect();
+        let wanted: BTreeSet<String> = spec.subnets.iter().cloned().collect();
+        let attach: Vec<String> = wanted.difference(&live).cloned().collect();
+        let detach: Vec<String> = live.difference(&wanted).cloned().collect();
+        if !attach.is_empty() {
+            aws.elb
+                .attach_load_balancer_to_subnets()
+                .load_balancer_name(name)
+                .set_subnets(Some(attach))
+                .send()
+                .await
+                .map_err(fail(what.clone()))?;
+        }
+        if !detach.is_empty() {
+            aws.elb
+                .detach_load_balancer_from_subnets()
+                .load_balancer_name(name)
+                .set_subnets(Some(detach))
+                .send()
+                .await
+                .map_err(fail(what.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Create the TLS and stickiness policies the spec needs and set each listener's policies.
+async fn set_policies(aws: &Aws, name: &str, spec: &LoadBalancerSpec) -> Result<(), AwsError> {
+    let what = format!("set the policies of load balancer {name}");
+    let tolerate_duplicate = |result: Result<(), AwsError>| match result {
+        Err(error)
+            if error.is("DuplicatePolicyName") || error.is("DuplicatePolicyNameException") =>
+        {
+            Ok(())
+        }
+        other => other,
+    };
+    let secure = spec.listeners.iter().any(|l| l.protocol.is_secure());
+    let tls_name = spec.tls_policy_name();
+    if secure {
+        tolerate_duplicate(
+            aws.elb
+                .create_load_balancer_policy()
+                .load_balancer_name(name)
+                .policy_name(&tls_name)
+                .policy_type_name("SSLNegotiationPolicyType")
+                .policy_attributes(
+                    PolicyAttribute::builder()
+                        .attribute_name("Reference-Security-Policy")
+                        .attribute_value(&spec.tls_policy)
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(fail(what.clone())),
+        )?;
+    }
+    let sticky_name = spec.stickiness_policy_name();
+    if let (Some(policy), Some(expiry)) = (&sticky_name, spec.stickiness) {
+        tolerate_duplicate(
+            aws.elb
+                .create_lb_cookie_stickiness_policy()
+                .load_balancer_name(name)
+                .policy_name(policy)
+                .set_cookie_expiration_period(expiry)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(fail(what.clone())),
+        )?;
+    }
+    for listener in &spec.listeners {
+        let mut policies = Vec::new();
+        if listener.protocol.is_secure() {
+            policies.push(tls_name.clone());
+        }
+        if matches!(listener.protocol, Protocol::Http | Protocol::Https)
+            && let Some(policy) = &sticky_name
+        {
+            policies.push(policy.clone());
+        }
+        aws.elb
+            .set_load_balancer_policies_of_listener()
+            .load_balancer_name(name)
+            .load_balancer_port(listener.port)
+            .set_policy_names(Some(policies))
+            .send()
+            .await
+            .map_err(fail(what.clone()))?;
+    }
+    Ok(())
+}
+
+pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
+    match aws
+        .elb
+        .delete_load_balancer()
+        .load_balancer_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("delete load balancer {name}"))(error);
+            if not_found(&error) {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The stack's load balancers found by tag, for destroy's final scan.
+pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
+    let all = aws
+        .elb
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(fail("scan load balancers"))?;
+    let names: Vec<String> = all
+        .load_balancer_descriptions()
+        .iter()
+        .filter_map(|d| d.load_balancer_name().map(str::to_string))
+        .collect();
+    let mut found = Vec::new();
+    for chunk in names.chunks(20) {
+        let tags = aws
+            .elb
+            .describe_tags()
+            .set_load_balancer_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(fail("scan load balancer tags"))?;
+        for description in tags.tag_descriptions() {
+            if description
+                .tags()
+                .iter()
+                .any(|t| t.key() == crate::stack::naming::TAG_STACK && t.value() == Some(stack))
+            {
+                let name = description.load_balancer_name().unwrap_or_default();
+                found.push((format!("load balancer {name}"), name.to_string()));
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,323 @@
+//! IAM: the nodes' role, its inline policy (read this stack's secrets) and instance profile.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::types::Tag;
+use serde_json::{Map, Value, json};
+
+use super::{Aws, AwsError, fail, tag_map};
+use crate::plan::observed::{ObservedResource, Outputs, Status};
+use crate::stack::spec::{Kind, NodeRoleSpec, ResourceId};
+
+const ASSUME_ROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+fn iam_tags(tags: &BTreeMap<String, String>) -> Result<Vec<Tag>, AwsError> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<_, _>>()
+        .map_err(|e| AwsError::other("build IAM tags", e.to_string()))
+}
+
+fn absent(error: &AwsError) -> bool {
+    error.is("NoSuchEntity") || error.is("NoSuchEntityException")
+}
+
+fn exists(error: &AwsError) -> bool {
+    error.is("EntityAlreadyExists") || error.is("EntityAlreadyExistsException")
+}
+
+/// IAM returns policy documents URL-encoded.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_policy(document: &str) -> Value {
+    serde_json::from_str(document)
+        .or_else(|_| serde_json::from_str(&percent_decode(document)))
+        .unwrap_or_else(|_| Value::String(document.to_string()))
+}
+
+pub async fn observe(
+    aws: &Aws,
+    name: &str,
+    policy_name: &str,
+) -> Result<Option<ObservedResource>, AwsError> {
+    let what = format!("describe node role {name}");
+    let (role, policy, profile) = tokio::join!(
+        aws.iam.get_role().role_name(name).send(),
+        aws.iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(policy_name)
+            .send(),
+        aws.iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send(),
+    );
+    let role = match role.map_err(fail(what.clone())) {
+        Ok(found) => found,
+        Err(error) if absent(&error) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let Some(role) = role.role() else {
+        return Ok(None);
+    };
+    let policy = match policy.map_err(fail(what.clone())) {
+        Ok(found) => parse_policy(found.policy_document()),
+        Err(error) if absent(&error) => Value::Null,
+        Err(error) => return Err(error),
+    };
+    let profile = match profile.map_err(fail(what)) {
+        Ok(found) => found.instance_profile().cloned(),
+        Err(error) if absent(&error) => None,
+        Err(error) => return Err(error),
+    };
+    let profile_with_role = profile
+        .as_ref()
+        .filter(|p| p.roles().iter().any(|r| r.role_name() == name));
+    let mut attributes = Map::new();
+    attributes.insert("path".into(), json!(role.path()));
+    attributes.insert("policy".into(), policy);
+    attributes.insert(
+        "instance_profile".into(),
+        json!(profile_with_role.map(|p| p.instance_profile_name())),
+    );
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(Kind::NodeRole, name),
+        physical_id: role.arn().to_string(),
+        tags: tag_map(role.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
+        attributes,
+        status: Status::Ready,
+        outputs: Outputs {
+            arn: profile.map(|p| p.arn().to_string()),
+            ..Outputs::default()
+        },
+    }))
+}
+
+/// Create the role, its policy and instance profile; adopt whatever a previous run created.
+pub async fn create(
+    aws: &Aws,
+    name: &str,
+    spec: &NodeRoleSpec,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let created = aws
+        .iam
+        .create_role()
+        .role_name(name)
+        .path(&spec.path)
+        .assume_role_policy_document(ASSUME_ROLE)
+        .description("deployer: the nodes of this stack")
+        .set_tags(Some(iam_tags(tags)?))
+        .send()
+        .await;
+    if let Err(error) = created {
+        let error = fail(format!("create node role {name}"))(error);
+        if !exists(&error) {
+            return Err(error);
+        }
+        match observe(aws, name, &spec.policy_name).await? {
+            Some(live) if super::same_owner(&live, tags) => {}
+            _ => return Err(error),
+        }
+    }
+    set_policy(aws, name, spec).await?;
+    ensure_instance_profile(aws, name, &spec.path, tags).await
+}
+
+/// Bring the role's inline policy and instance profile to the spec.
+pub async fn update(
+    aws: &Aws,
+    name: &str,
+    spec: &NodeRoleSpec,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    set_policy(aws, name, spec).await?;
+    ensure_instance_profile(aws, name, &spec.path, tags).await
+}
+
+async fn set_policy(aws: &Aws, name: &str, spec: &NodeRoleSpec) -> Result<(), AwsError> {
+    let what = format!("set the policy of node role {name}");
+    if spec.policy.is_null() {
+        return match aws
+            .iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(&spec.policy_name)
+            .send()
+            .await
+            .map_err(fail(what))
+        {
+            Err(error) if !absent(&error) => Err(error),
+            _ => Ok(()),
+        };
+    }
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(&spec.policy_name)
+        .policy_document(spec.policy.to_string())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(what))
+}
+
+async fn ensure_instance_profile(
+    aws: &Aws,
+    name: &str,
+    path: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let what = format!("create instance profile {name}");
+    if let Err(error) = aws
+        .iam
+        .create_instance_profile()
+        .instance_profile_name(name)
+        .path(path)
+        .set_tags(Some(iam_tags(tags)?))
+        .send()
+        .await
+    {
+        let error = fail(what.clone())(error);
+        if !exists(&error) {
+            return Err(error);
+        }
+    }
+    let profile = aws
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(fail(what.clone()))?;
+    let has_role = profile
+        .instance_profile()
+        .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name));
+    if !has_role {
+        aws.iam
+            .add_role_to_instance_profile()
+            .instance_profile_name(name)
+            .role_name(name)
+            .send()
+            .await
+            .map_err(fail(what))?;
+    }
+    Ok(())
+}
+
+/// Delete the instance profile, the role's inline policies and the role.
+pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
+    let what = format!("delete node role {name}");
+    let ok_if_absent = |result: Result<(), AwsError>| match result {
+        Err(error) if absent(&error) => Ok(()),
+        other => other,
+    };
+    ok_if_absent(
+        aws.iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(fail(what.clone())),
+    )?;
+    ok_if_absent(
+        aws.iam
+            .delete_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(fail(what.clone())),
+    )?;
+    let policies = match aws.iam.list_role_policies().role_name(name).send().await {
+        Ok(found) => found.policy_names().to_vec(),
+        Err(error) => {
+            let error = fail(what.clone())(error);
+            if absent(&error) {
+                return Ok(());
+            }
+            return Err(error);
+        }
+    };
+    for policy in policies {
+        ok_if_absent(
+            aws.iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(policy)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(fail(what.clone())),
+        )?;
+    }
+    ok_if_absent(
+        aws.iam
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(fail(what)),
+    )
+}
+
+/// Roles and instance profiles under the stack's IAM path, for destroy's final scan.
+pub async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String)>, AwsError> {
+    let (roles, profiles) = tokio::join!(
+        aws.iam.list_roles().path_prefix(path).send(),
+        aws.iam.list_instance_profiles().path_prefix(path).send(),
+    );
+    let mut found = Vec::new();
+    for role in roles.map_err(fail("scan IAM roles"))?.roles() {
+        found.push((
+            format!("IAM role {}", role.role_name()),
+            role.arn().to_string(),
+        ));
+    }
+    for profile in profiles
+        .map_err(fail("scan instance profiles"))?
+        .instance_profiles()
+    {
+        found.push((
+            format!("instance profile {}", profile.instance_profile_name()),
+            profile.arn().to_string(),
+        ));
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_documents_are_read_encoded_or_not() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%7D";
+        assert_eq!(parse_policy(encoded), json!({"Version": "2012-10-17"}));
+        assert_eq!(
+            parse_policy(r#"{"Version":"2012-10-17"}"#),
+            json!({"Version": "2012-10-17"})
+        );
+    }
+}

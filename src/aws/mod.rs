@@ -1,0 +1,162 @@
+//! The AWS adapters: one module per service, and the only code that uses the AWS SDK. They speak
+//! the stack's own types (specs in, observed resources out) so the rest never sees SDK types.
+
+pub mod autoscaling;
+pub mod ec2;
+pub mod elasticache;
+pub mod elb;
+pub mod iam;
+pub mod rds;
+pub mod secrets;
+pub mod stack;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Where and how to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// `--region`, else the profile's `region`, else the AWS chain.
+    pub region: Option<String>,
+    /// `--endpoint-url`; `AWS_ENDPOINT_URL` is read by the SDK itself.
+    pub endpoint_url: Option<String>,
+}
+
+/// Clients for every service deployer uses, sharing one configuration.
+#[derive(Clone)]
+pub struct Aws {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+impl Aws {
+    pub async fn connect(connection: &Connection) -> Result<Aws, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(8))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(region) = &connection.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(url) = &connection.endpoint_url {
+            loader = loader.endpoint_url(url.clone());
+        }
+        let config = loader.load().await;
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
+            what: "find the AWS region".into(),
+            code: None,
+            message: "no region is set: put `region = \"...\"` in the profile, set AWS_REGION, or pass --region".into(),
+        })?;
+        Ok(Aws {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            elasticache: aws_sdk_elasticache::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            secrets: aws_sdk_secretsmanager::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            region,
+        })
+    }
+
+    /// The account id and partition of the credentials in use.
+    pub async fn identity(&self) -> Result<(String, String), AwsError> {
+        let who = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(fail("find the AWS account (sts:GetCallerIdentity)"))?;
+        let account = who.account().unwrap_or_default().to_string();
+        let partition = who
+            .arn()
+            .and_then(|arn| arn.split(':').nth(1))
+            .unwrap_or("aws")
+            .to_string();
+        Ok((account, partition))
+    }
+}
+
+/// A failed AWS call: what deployer was doing, AWS's error code, and the full error context.
+#[derive(Debug, Clone)]
+pub struct AwsError {
+    pub what: String,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    pub fn other(what: impl Into<String>, message: impl Into<String>) -> Self {
+        AwsError {
+            what: what.into(),
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {}: {}", self.what, self.message)
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// Map an SDK error to an [`AwsError`] that says what was being done.
+pub fn fail<E, R>(what: impl Into<String>) -> impl FnOnce(SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    let what = what.into();
+    move |error| AwsError {
+        what,
+        code: error.code().map(str::to_string),
+        message: DisplayErrorContext(&error).to_string(),
+    }
+}
+
+/// Whether a live resource found on "already exists" carries the ownership tag of the tags we
+/// would have created it with: only then is it adopted.
+pub fn same_owner(
+    live: &crate::plan::observed::ObservedResource,
+    tags: &BTreeMap<String, String>,
+) -> bool {
+    let key = crate::stack::naming::TAG_STACK;
+    tags.get(key).is_some() && live.tags.get(key) == tags.get(key)
+}
+
+/// Tags as a sorted map, from any SDK tag list.
+pub fn tag_map<'a>(
+    pairs: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> BTreeMap<String, String> {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
+        .collect()
+}

@@ -1,0 +1,468 @@
+//! RDS: the PostgreSQL instance and its DB subnet group.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_rds::types::{DbInstance, Tag};
+use serde_json::{Map, json};
+
+use super::{Aws, AwsError, fail, tag_map};
+use crate::plan::observed::{ObservedResource, Outputs, Status};
+use crate::stack::attributes::sorted;
+use crate::stack::spec::{DatabaseSpec, Kind, ResourceId, SubnetGroupSpec};
+
+fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub async fn observe_subnet_group(
+    aws: &Aws,
+    name: &str,
+) -> Result<Option<ObservedResource>, AwsError> {
+    let what = format!("describe DB subnet group {name}");
+    let found = match aws
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            let error = fail(what)(error);
+            return if error.is("DBSubnetGroupNotFoundFault") {
+                Ok(None)
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let Some(group) = found.db_subnet_groups().first() else {
+        return Ok(None);
+    };
+    let arn = group.db_subnet_group_arn().unwrap_or_default().to_string();
+    let tags = aws
+        .rds
+        .list_tags_for_resource()
+        .resource_name(&arn)
+        .send()
+        .await
+        .map_err(fail(what))?;
+    let mut attributes = Map::new();
+    attributes.insert(
+        "subnets".into(),
+        sorted(
+            group
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier().map(str::to_string)),
+        ),
+    );
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(Kind::DbSubnetGroup, name),
+        physical_id: arn,
+        tags: tag_map(tags.tag_list().iter().map(|t| (t.key(), t.value()))),
+        attributes,
+        status: Status::Ready,
+        outputs: Outputs::default(),
+    }))
+}
+
+/// Create the subnet group, or adopt one a previous run created and set its subnets.
+pub async fn create_subnet_group(
+    aws: &Aws,
+    name: &str,
+    spec: &SubnetGroupSpec,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let created = aws
+        .rds
+        .create_db_subnet_group()
+        .db_subnet_group_name(name)
+        .db_subnet_group_description(&spec.description)
+        .set_subnet_ids(Some(spec.subnets.clone()))
+        .set_tags(Some(rds_tags(tags)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("create DB subnet group {name}"))(error);
+            if !error.is("DBSubnetGroupAlreadyExists") {
+                return Err(error);
+            }
+            match observe_subnet_group(aws, name).await? {
+                Some(live) if super::same_owner(&live, tags) => {
+                    update_subnet_group(aws, name, spec).await
+                }
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+pub async fn update_subnet_group(
+    aws: &Aws,
+    name: &str,
+    spec: &SubnetGroupSpec,
+) -> Result<(), AwsError> {
+    aws.rds
+        .modify_db_subnet_group()
+        .db_subnet_group_name(name)
+        .db_subnet_group_description(&spec.description)
+        .set_subnet_ids(Some(spec.subnets.clone()))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("update DB subnet group {name}")))
+}
+
+/// Delete the subnet group; `Ok(false)` while a database still uses it.
+pub async fn delete_subnet_group(aws: &Aws, name: &str) -> Result<bool, AwsError> {
+    match aws
+        .rds
+        .delete_db_subnet_group()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) => {
+            let error = fail(format!("delete DB subnet group {name}"))(error);
+            if error.is("DBSubnetGroupNotFoundFault") {
+                Ok(true)
+            } else if error.is("InvalidDBSubnetGroupStateFault") {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+fn status(db: &DbInstance) -> Status {
+    let state = db.db_instance_status().unwrap_or("unknown").to_string();
+    match state.as_str() {
+        "available"
+        | "backing-up"
+        | "storage-optimization"
+        | "configuring-enhanced-monitoring"
+        | "configuring-log-exports" => Status::Ready,
+        "deleting" => Status::Deleting(state),
+        "failed"
+        | "storage-full"
+        | "restore-error"
+        | "stopped"
+        | "stopping"
+        | "inaccessible-encryption-credentials" => Status::Failed(state),
+        s if s.starts_with("incompatible-") => Status::Failed(state),
+        _ => Status::Pending(state),
+    }
+}
+
+pub async fn observe_instance(
+    aws: &Aws,
+    identifier: &str,
+) -> Result<Option<ObservedResource>, AwsError> {
+    let found = match aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            let error = fail(format!("describe database {identifier}"))(error);
+            return if error.is("DBInstanceNotFound") || error.is("DBInstanceNotFoundFault") {
+                Ok(None)
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let Some(db) = found.db_instances().first() else {
+        return Ok(None);
+    };
+    // Pending modifications count as done: they are applied immediately and must not show up
+    // as changes again while AWS works on them.
+    let pending = db.pending_modified_values();
+    let port = pending
+        .and_then(|p| p.port())
+        .or(db.endpoint().and_then(|e| e.port()))
+        .or(db.db_instance_port());
+    let mut a = Map::new();
+    a.insert("engine".into(), json!(db.engine()));
+    a.insert(
+        "engine_version".into(),
+        json!(
+            pending
+                .and_then(|p| p.engine_version())
+                .or(db.engine_version())
+        ),
+    );
+    a.insert(
+        "instance_class".into(),
+        json!(
+            pending
+                .and_then(|p| p.db_instance_class())
+                .or(db.db_instance_class())
+        ),
+    );
+    a.insert(
+        "allocated_storage".into(),
+        json!(
+            pending
+                .and_then(|p| p.allocated_storage())
+                .or(db.allocated_storage())
+        ),
+    );
+    a.insert(
+        "storage_type".into(),
+        json!(pending.and_then(|p| p.storage_type()).or(db.storage_type())),
+    );
+    a.insert(
+        "storage_encrypted".into(),
+        json!(db.storage_encrypted().unwrap_or(false)),
+    );
+    a.insert(
+        "multi_az".into(),
+        json!(
+            pending
+                .and_then(|p| p.multi_az())
+                .or(db.multi_az())
+                .unwrap_or(false)
+        ),
+    );
+    a.insert("port".into(), json!(port));
+    a.insert("db_name".into(), json!(db.db_name()));
+    a.insert("master_username".into(), json!(db.master_username()));
+    a.insert(
+        "managed_master_password".into(),
+        json!(db.master_user_secret().is_some()),
+    );
+    a.insert(
+        "publicly_accessible".into(),
+        json!(db.publicly_accessible().unwrap_or(false)),
+    );
+    a.insert(
+        "backup_retention_days".into(),
+        json!(
+            pending
+                .and_then(|p| p.backup_retention_period())
+                .or(db.backup_retention_period())
+        ),
+    );
+    a.insert(
+        "deletion_protection".into(),
+        json!(db.deletion_protection().unwrap_or(false)),
+    );
+    a.insert(
+        "auto_minor_version_upgrade".into(),
+        json!(db.auto_minor_version_upgrade().unwrap_or(false)),
+    );
+    a.insert(
+        "subnet_group".into(),
+        json!(db.db_subnet_group().and_then(|g| g.db_subnet_group_name())),
+    );
+    a.insert(
+        "security_groups".into(),
+        sorted(
+            db.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_string)),
+        ),
+    );
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(Kind::Database, identifier),
+        physical_id: db.db_instance_arn().unwrap_or(identifier).to_string(),
+        tags: tag_map(db.tag_list().iter().map(|t| (t.key(), t.value()))),
+        attributes: a,
+        status: status(db),
+        outputs: Outputs {
+            endpoint: db
+                .endpoint()
+                .and_then(|e| Some((e.address()?.to_string(), e.port().or(port)?))),
+            arn: db
+                .master_user_secret()
+                .and_then(|s| s.secret_arn())
+                .map(str::to_string),
+            version: None,
+        },
+    }))
+}
+
+/// Start creating the database (or adopt the one a previous run started).
+pub async fn create_instance(
+    aws: &Aws,
+    identifier: &str,
+    spec: &DatabaseSpec,
+    security_group_id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let created = aws
+        .rds
+        .create_db_instance()
+        .db_instance_identifier(identifier)
+        .engine("postgres")
+        .engine_version(&spec.engine_version)
+        .db_instance_class(&spec.instance_class)
+        .allocated_storage(spec.allocated_storage)
+        .storage_type(&spec.storage_type)
+        .storage_encrypted(spec.encrypted)
+        .multi_az(spec.multi_az)
+        .port(spec.port)
+        .db_name(&spec.db_name)
+        .master_username(&spec.username)
+        .manage_master_user_password(true)
+        .publicly_accessible(false)
+        .backup_retention_period(spec.backup_retention_days)
+        .deletion_protection(spec.deletion_protection)
+        .auto_minor_version_upgrade(spec.auto_minor_version_upgrade)
+        .db_subnet_group_name(&spec.subnet_group)
+        .vpc_security_group_ids(security_group_id)
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(rds_tags(tags)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("create database {identifier}"))(error);
+            if !error.is("DBInstanceAlreadyExists") && !error.is("DBInstanceAlreadyExistsFault") {
+                return Err(error);
+            }
+            match observe_instance(aws, identifier).await? {
+                Some(live) if super::same_owner(&live, tags) => Ok(()),
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// Apply the changed attributes in place, immediately.
+pub async fn modify_instance(
+    aws: &Aws,
+    identifier: &str,
+    spec: &DatabaseSpec,
+    security_group_id: &str,
+    changed: &[String],
+    live_engine_version: Option<&str>,
+) -> Result<(), AwsError> {
+    let has = |a: &str| changed.iter().any(|c| c == a);
+    let mut request = aws
+        .rds
+        .modify_db_instance()
+        .db_instance_identifier(identifier)
+        .apply_immediately(true);
+    if has("engine_version") {
+        let major = |v: &str| v.split('.').next().unwrap_or("").to_string();
+        let major_upgrade =
+            live_engine_version.is_some_and(|live| major(live) != major(&spec.engine_version));
+        request = request
+            .engine_version(&spec.engine_version)
+            .allow_major_version_upgrade(major_upgrade);
+    }
+    if has("instance_class") {
+        request = request.db_instance_class(&spec.instance_class);
+    }
+    if has("allocated_storage") {
+        request = request.allocated_storage(spec.allocated_storage);
+    }
+    if has("storage_type") {
+        request = request.storage_type(&spec.storage_type);
+    }
+    if has("multi_az") {
+        request = request.multi_az(spec.multi_az);
+    }
+    if has("port") {
+        request = request.db_port_number(spec.port);
+    }
+    if has("managed_master_password") {
+        request = request.manage_master_user_password(true);
+    }
+    if has("publicly_accessible") {
+        request = request.publicly_accessible(false);
+    }
+    if has("backup_retention_days") {
+        request = request.backup_retention_period(spec.backup_retention_days);
+    }
+    if has("deletion_protection") {
+        request = request.deletion_protection(spec.deletion_protection);
+    }
+    if has("auto_minor_version_upgrade") {
+        request = request.auto_minor_version_upgrade(spec.auto_minor_version_upgrade);
+    }
+    if has("security_groups") {
+        request = request.vpc_security_group_ids(security_group_id);
+    }
+    request
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("modify database {identifier}")))
+}
+
+/// Lift deletion protection and delete the database, leaving `final_snapshot` unless None.
+pub async fn delete_instance(
+    aws: &Aws,
+    identifier: &str,
+    final_snapshot: Option<&str>,
+) -> Result<(), AwsError> {
+    let what = format!("delete database {identifier}");
+    let Some(live) = observe_instance(aws, identifier).await? else {
+        return Ok(());
+    };
+    if matches!(live.status, Status::Deleting(_)) {
+        return Ok(());
+    }
+    if live.attributes.get("deletion_protection") == Some(&json!(true)) {
+        aws.rds
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(fail(format!(
+                "lift the deletion protection of database {identifier}"
+            )))?;
+    }
+    let mut request = aws
+        .rds
+        .delete_db_instance()
+        .db_instance_identifier(identifier);
+    request = match final_snapshot {
+        Some(snapshot) => request.final_db_snapshot_identifier(snapshot),
+        None => request.skip_final_snapshot(true),
+    };
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(what)(error);
+            if error.is("DBInstanceNotFound") || error.is("DBInstanceNotFoundFault") {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Manual snapshots of the stack's database (final snapshots a destroy left).
+pub async fn snapshots(aws: &Aws, identifier: &str) -> Result<Vec<String>, AwsError> {
+    let found = aws
+        .rds
+        .describe_db_snapshots()
+        .db_instance_identifier(identifier)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .map_err(fail(format!("list the snapshots of database {identifier}")))?;
+    Ok(found
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
+        .collect())
+}

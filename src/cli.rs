@@ -1,0 +1,137 @@
+//! The command line (clap derive). Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::render::Format;
+
+/// deployer: provision an auto-scaling, highly available deployment on AWS from one profile.
+///
+/// A profile (profiles/NAME.toml) describes the stack: nodes from an AMI in an Auto Scaling
+/// Group behind a Classic Load Balancer, with an optional RDS PostgreSQL database and ElastiCache
+/// Redis. There is no state file: every resource is named after the stack and tagged
+/// deployer:stack, and plan reads the live state from AWS.
+///
+/// Credentials, region and endpoint come from the AWS chain (AWS_PROFILE, AWS_REGION,
+/// AWS_ENDPOINT_URL, ~/.aws/config). Exit codes: 0 success, 1 failure, 2 usage or profile error
+/// (and `plan --detailed-exitcode` with changes).
+#[derive(Debug, Parser)]
+#[command(
+    name = "deployer",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The profile: a name in profiles/ (profiles/NAME.toml) or a path to a .toml file
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "DEPLOYER_PROFILE",
+        default_value = "default"
+    )]
+    pub profile: String,
+
+    /// AWS region; overrides the profile's `region` and the AWS chain
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS endpoint URL, e.g. http://127.0.0.1:4566 for LocalStack (AWS_ENDPOINT_URL works too)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Seconds between polls while waiting for resources (steady, not exponential)
+    #[arg(
+        long,
+        global = true,
+        env = "DEPLOYER_POLL_INTERVAL",
+        default_value_t = 5.0,
+        value_name = "SECONDS"
+    )]
+    pub poll_interval: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what apply would change: read the live stack, compare with the profile
+    ///
+    /// Prints each resource to create (+), update (~, attribute old -> new), replace (-/+, and
+    /// why) or delete (-). Changes nothing.
+    Plan(PlanArgs),
+    /// Converge the stack to the profile (or apply a saved plan)
+    ///
+    /// Shows the plan and asks for confirmation on a terminal unless --yes. Resources start as
+    /// soon as what they need is ready: database, cache and load balancer side by side, the
+    /// launch template once the endpoints are known, the group last. Safe to run again: an
+    /// interrupted apply resumes.
+    Apply(ApplyArgs),
+    /// Delete every resource of the stack, in reverse dependency order
+    ///
+    /// The database gets a final snapshot named after the stack and the time unless
+    /// --skip-final-snapshot. Ends with a scan for anything still tagged for the stack.
+    Destroy(DestroyArgs),
+    /// Check the profile and its templates without calling AWS
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan to FILE for `deployer apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Exit 0 with no changes, 2 with changes, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `deployer plan --out FILE`: apply exactly it (refused if the stack changed)
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Delete the database without a final snapshot (its data is lost)
+    #[arg(long)]
+    pub skip_final_snapshot: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}

@@ -1,0 +1,198 @@
+//! `deployer apply [FILE]`: show the plan, confirm, converge, print the outputs.
+
+use serde_json::json;
+
+use super::plan::make_plan;
+use super::{Failure, confirm, interrupt_signal, outputs, poll_interval, prepare};
+use crate::aws::stack::observe;
+use crate::aws::{Aws, Connection};
+use crate::cli::{ApplyArgs, Global};
+use crate::engine::{self, Context, Options};
+use crate::plan::observed::Observed;
+use crate::plan::saved::SavedPlan;
+use crate::plan::{Action, Plan};
+use crate::render::Format;
+use crate::render::plan::{Heading, outputs_text, text};
+use crate::render::progress::Progress;
+use crate::stack::Desired;
+
+struct Ready {
+    aws: Aws,
+    desired: Desired,
+    observed: Observed,
+    plan: Plan,
+    profile: String,
+    saved: bool,
+}
+
+async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Ready>, Failure> {
+    let Some(path) = &args.file else {
+        return Ok(None);
+    };
+    let saved = SavedPlan::read(path).map_err(Failure::Usage)?;
+    let aws = Aws::connect(&Connection {
+        region: Some(saved.region.clone()),
+        endpoint_url: global.endpoint_url.clone(),
+    })
+    .await?;
+    let desired = saved.desired;
+    let observed = observe(&aws, &desired.names(), &desired.environment.vpc_id).await?;
+    let replan = make_plan(&desired, &observed)?;
+    if observed.fingerprint() != saved.observed_fingerprint || replan != saved.plan {
+        return Err(Failure::stop(
+            format!(
+                "the stack changed since {} was made (at {}): it no longer applies as planned; nothing was changed",
+                path.display(),
+                saved.created_at
+            ),
+            "make a new plan: deployer plan --out FILE",
+        ));
+    }
+    Ok(Some(Ready {
+        aws,
+        desired,
+        observed,
+        plan: saved.plan,
+        profile: saved.profile,
+        saved: true,
+    }))
+}
+
+pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
+    let ready = match from_saved(global, args).await? {
+        Some(ready) => ready,
+        None => {
+            let prepared = prepare(global).await?;
+            let plan = make_plan(&prepared.desired, &prepared.observed)?;
+            Ready {
+                aws: prepared.aws,
+                desired: prepared.desired,
+                observed: prepared.observed,
+                plan,
+                profile: prepared.loaded.name,
+                saved: false,
+            }
+        }
+    };
+    let Ready {
+        aws,
+        desired,
+        observed,
+        plan,
+        profile,
+        saved,
+    } = ready;
+    let heading = Heading {
+        profile: &profile,
+        region: &aws.region,
+    };
+    let text_mode = args.output == Format::Text;
+    if text_mode {
+        print!("{}", text(&plan, &heading));
+    }
+
+    if let Some(step) = plan
+        .steps
+        .iter()
+        .find(|s| s.action == Action::Replace && s.id.kind.is_stateful())
+    {
+        return Err(Failure::stop(
+            format!(
+                "{} would have to be replaced ({}); deployer does not replace resources that hold data. Nothing was changed.",
+                step.id,
+                step.reasons.join("; ")
+            ),
+            "put the old value back in the profile, or snapshot the data, `deployer destroy`, and apply again",
+        ));
+    }
+
+    let mut done = Vec::new();
+    if plan.has_changes() {
+        if !args.yes && !saved {
+            confirm(
+                &format!("Apply these changes to stack {}?", plan.stack),
+                "yes",
+                "--yes",
+            )?;
+        }
+        let progress = if text_mode {
+            Progress::for_stderr()
+        } else {
+            Progress::quiet()
+        };
+        let context = Context {
+            aws: &aws,
+            desired: &desired,
+            observed: &observed,
+            progress,
+            options: Options {
+                poll_interval: poll_interval(global.poll_interval),
+                final_snapshot: None,
+            },
+        };
+        let outcome = engine::run(&context, &plan, interrupt_signal()).await;
+        done = outcome
+            .done
+            .iter()
+            .map(|(id, action)| json!({"resource": id.to_string(), "action": action}))
+            .collect();
+        if !outcome.succeeded() {
+            for (id, error) in &outcome.failed {
+                eprintln!("error: {id}: {error}");
+            }
+            if !outcome.not_started.is_empty() {
+                let list: Vec<String> = outcome
+                    .not_started
+                    .iter()
+                    .map(|id| id.to_string())
+                    .collect();
+                eprintln!("not started: {}", list.join(", "));
+            }
+            if !text_mode {
+                println!(
+                    "{}",
+                    json!({
+                        "stack": plan.stack,
+                        "succeeded": false,
+                        "interrupted": outcome.interrupted,
+                        "done": done,
+                        "failed": outcome.failed.iter().map(|(id, e)| json!({"resource": id.to_string(), "error": e.to_string()})).collect::<Vec<_>>(),
+                        "not_started": outcome.not_started.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+                    })
+                );
+            }
+            let hint = "what was done is kept; fix the cause if any and run `deployer apply` again to resume";
+            if outcome.interrupted {
+                eprintln!("interrupted after {} change(s); {hint}", outcome.done.len());
+                return Ok(130);
+            }
+            return Err(Failure::stop(
+                format!("apply failed after {} change(s)", outcome.done.len()),
+                hint,
+            ));
+        }
+        if text_mode {
+            eprintln!("Apply complete: {}.", crate::plan::summary(&plan));
+        }
+    }
+
+    let live = observe(&aws, &desired.names(), &desired.environment.vpc_id).await?;
+    let outputs = outputs(&desired.names(), &live);
+    match args.output {
+        Format::Text => print!("\n{}", outputs_text(&outputs)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "stack": plan.stack,
+                "succeeded": true,
+                "done": done,
+                "outputs": outputs
+                    .into_iter()
+                    .map(|(k, v)| (k, json!(v)))
+                    .collect::<serde_json::Map<_, _>>(),
+            }))
+            .expect("apply result serializes")
+        ),
+    }
+    Ok(0)
+}

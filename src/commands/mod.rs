@@ -1,0 +1,256 @@
+//! The commands: thin sequences of the layers below (profile, stack, aws, plan, engine, render).
+
+pub mod apply;
+pub mod destroy;
+pub mod plan;
+pub mod validate;
+
+use std::fmt;
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::aws::stack::observe;
+use crate::aws::{Aws, AwsError, Connection, ec2};
+use crate::cli::Global;
+use crate::plan::observed::Observed;
+use crate::profile::error::ProfileErrors;
+use crate::profile::load::{LoadedProfile, load};
+use crate::stack::naming::Names;
+use crate::stack::spec::{Kind, ResourceId};
+use crate::stack::{Desired, Environment, build, check};
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// The profile (or a template, or a reference in it) is wrong: exit 2, nothing changed.
+    Profile(ProfileErrors),
+    /// The command line is wrong: exit 2.
+    Usage(String),
+    /// AWS said no, or a step failed: exit 1.
+    Aws(AwsError),
+    /// Anything else that stops the command: exit 1, with an optional hint.
+    Stop(String, Option<String>),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Profile(_) | Failure::Usage(_) => 2,
+            Failure::Aws(_) | Failure::Stop(..) => 1,
+        }
+    }
+
+    pub fn stop(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Failure::Stop(message.into(), Some(hint.into()))
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Profile(errors) => write!(f, "{errors}"),
+            Failure::Usage(message) | Failure::Stop(message, _) => f.write_str(message),
+            Failure::Aws(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl From<AwsError> for Failure {
+    fn from(error: AwsError) -> Self {
+        Failure::Aws(error)
+    }
+}
+
+impl From<ProfileErrors> for Failure {
+    fn from(errors: ProfileErrors) -> Self {
+        Failure::Profile(errors)
+    }
+}
+
+/// A profile loaded and checked, AWS connected, the stack's desired and live state known.
+pub struct Prepared {
+    pub loaded: LoadedProfile,
+    pub aws: Aws,
+    pub desired: Desired,
+    pub observed: Observed,
+}
+
+/// Load and check the profile (no AWS calls), then connect.
+pub async fn load_and_connect(global: &Global) -> Result<(LoadedProfile, Aws), Failure> {
+    let loaded = load(&global.profile)?;
+    let region = global
+        .region
+        .clone()
+        .or_else(|| loaded.profile.region.clone());
+    // Templates are checked before any AWS call.
+    check(&loaded, region.as_deref().unwrap_or("us-east-1"))?;
+    let aws = Aws::connect(&Connection {
+        region,
+        endpoint_url: global.endpoint_url.clone(),
+    })
+    .await?;
+    Ok((loaded, aws))
+}
+
+/// Resolve the account, network and image the profile names.
+pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environment, Failure> {
+    let profile = &loaded.profile;
+    let (identity, network, image) = tokio::join!(
+        aws.identity(),
+        ec2::resolve_network(
+            aws,
+            &profile.network.vpc,
+            profile.network.subnets.as_deref()
+        ),
+        ec2::image_root_device(aws, &profile.node.image),
+    );
+    let (account, partition) = identity?;
+    let (vpc_id, subnets) = match network {
+        Ok(found) => found,
+        Err(ec2::NetworkError::Aws(error)) => return Err(error.into()),
+        Err(ec2::NetworkError::Profile(problem)) => {
+            let mut error = loaded.error_at(&problem.key, problem.message);
+            error.hint = problem.hint;
+            return Err(Failure::Profile(error.into()));
+        }
+    };
+    if image?.is_none() {
+        return Err(Failure::Profile(
+            loaded
+                .error_at(
+                    "node.image",
+                    format!(
+                        "image {} does not exist in {} (or is not visible to this account)",
+                        profile.node.image, aws.region
+                    ),
+                )
+                .with_hint("give an AMI id from this region")
+                .into(),
+        ));
+    }
+    Ok(Environment {
+        account,
+        partition,
+        region: aws.region.clone(),
+        vpc_id,
+        subnets,
+    })
+}
+
+/// Everything plan and apply need.
+pub async fn prepare(global: &Global) -> Result<Prepared, Failure> {
+    let (loaded, aws) = load_and_connect(global).await?;
+    let environment = environment(&loaded, &aws).await?;
+    let desired = build(&loaded, &environment)?;
+    let observed = observe(&aws, &desired.names(), &environment.vpc_id).await?;
+    Ok(Prepared {
+        loaded,
+        aws,
+        desired,
+        observed,
+    })
+}
+
+/// The values an operator needs after an apply, from what is live.
+pub fn outputs(names: &Names, observed: &Observed) -> Vec<(String, String)> {
+    let mut outputs = Vec::new();
+    let get = |kind: Kind, name: String| observed.get(&ResourceId::new(kind, name));
+    if let Some(lb) = get(Kind::LoadBalancer, names.load_balancer())
+        && let Some((dns, _)) = &lb.outputs.endpoint
+    {
+        outputs.push(("load_balancer_dns".into(), dns.clone()));
+    }
+    if let Some(db) = get(Kind::Database, names.database()) {
+        if let Some((host, port)) = &db.outputs.endpoint {
+            outputs.push(("database_endpoint".into(), format!("{host}:{port}")));
+        }
+        if let Some(arn) = &db.outputs.arn {
+            outputs.push(("database_secret_arn".into(), arn.clone()));
+        }
+    }
+    if let Some(cache) = get(Kind::Cache, names.cache())
+        && let Some((host, port)) = &cache.outputs.endpoint
+    {
+        outputs.push(("cache_endpoint".into(), format!("{host}:{port}")));
+    }
+    if let Some(secret) = get(Kind::CacheAuthSecret, names.cache_auth_secret())
+        && let Some(arn) = &secret.outputs.arn
+    {
+        outputs.push(("cache_auth_secret_arn".into(), arn.clone()));
+    }
+    if let Some(template) = get(Kind::LaunchTemplate, names.launch_template())
+        && let Some(version) = template.outputs.version
+    {
+        outputs.push((
+            "launch_template".into(),
+            format!("{} v{version}", names.launch_template()),
+        ));
+    }
+    if get(Kind::AutoScalingGroup, names.auto_scaling_group()).is_some() {
+        outputs.push(("auto_scaling_group".into(), names.auto_scaling_group()));
+    }
+    outputs
+}
+
+/// Ask on the terminal; refuse when there is none (use --yes in scripts).
+pub fn confirm(question: &str, expected: &str, flag: &str) -> Result<(), Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage(format!(
+            "confirmation needed but stdin is not a terminal: pass {flag} to go ahead without asking"
+        )));
+    }
+    eprint!("{question} Type `{expected}` to go ahead: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Stop(format!("cannot read the answer: {e}"), None))?;
+    if answer.trim() == expected {
+        Ok(())
+    } else {
+        Err(Failure::Stop("cancelled: nothing was changed".into(), None))
+    }
+}
+
+/// A receiver that turns true on the first Ctrl-C or SIGTERM; a second one exits at once.
+pub fn interrupt_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            wait_for_signal().await;
+            count += 1;
+            if count == 1 {
+                let _ = sender.send(true);
+            } else {
+                eprintln!("interrupted twice: quitting now; `deployer apply` resumes");
+                std::process::exit(130);
+            }
+        }
+    });
+    receiver
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn poll_interval(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds.clamp(0.05, 300.0))
+}

@@ -1,0 +1,66 @@
+//! `deployer plan`: read the live stack, diff it against the profile, print the plan.
+
+use super::{Failure, prepare};
+use crate::cli::{Global, PlanArgs};
+use crate::plan::observed::Observed;
+use crate::plan::saved::{FORMAT, SavedPlan};
+use crate::plan::{Plan, plan};
+use crate::render::Format;
+use crate::render::plan::{Heading, json, text};
+use crate::stack::Desired;
+
+/// The plan, or a refusal naming every live resource that has our name but is not ours.
+pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure> {
+    plan(desired, observed).map_err(|foreign| {
+        let list: Vec<String> = foreign.iter().map(|f| format!("  {f}")).collect();
+        Failure::stop(
+            format!(
+                "resources with this stack's names are not owned by stack `{}`; deployer will not change or delete them:\n{}",
+                desired.stack,
+                list.join("\n")
+            ),
+            "choose another stack name, or delete (or tag deployer:stack) those resources yourself",
+        )
+    })
+}
+
+pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
+    let prepared = prepare(global).await?;
+    let plan = make_plan(&prepared.desired, &prepared.observed)?;
+    let heading = Heading {
+        profile: &prepared.loaded.name,
+        region: &prepared.aws.region,
+    };
+    match args.output {
+        Format::Text => print!("{}", text(&plan, &heading)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json(&plan, &heading)).expect("plan serializes")
+        ),
+    }
+    if let Some(path) = &args.out {
+        let saved = SavedPlan {
+            format: FORMAT,
+            deployer_version: env!("CARGO_PKG_VERSION").into(),
+            profile: prepared.loaded.name.clone(),
+            region: prepared.aws.region.clone(),
+            created_at: chrono::Utc::now().to_rfc3339(),
+            observed_fingerprint: prepared.observed.fingerprint(),
+            desired: prepared.desired.clone(),
+            plan: plan.clone(),
+        };
+        saved
+            .write(path)
+            .map_err(|message| Failure::Stop(message, None))?;
+        eprintln!(
+            "Plan saved to {}. Apply exactly it with: deployer apply {}",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        2
+    } else {
+        0
+    })
+}

@@ -1,0 +1,519 @@
+//! One step of a plan: the AWS calls that create, update, replace or delete one resource, and
+//! the wait until it is ready or gone. Values decided by other resources (endpoints, group ids,
+//! the launch template version) are read from the ledger of what is live.
+
+use std::collections::BTreeMap;
+
+use super::wait;
+use super::{Context, Ledger, Live};
+use crate::aws::{AwsError, autoscaling, ec2, elasticache, elb, iam, rds, secrets};
+use crate::plan::observed::{ObservedResource, Status};
+use crate::plan::{Action, Step, differences};
+use crate::stack::attributes::{Knowledge, desired_attributes};
+use crate::stack::ownership_tags;
+use crate::stack::spec::{Kind, LaunchTemplateSpec, Resource, ResourceId, Spec};
+use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
+
+fn live_of(resource: &ObservedResource) -> Live {
+    Live {
+        physical_id: resource.physical_id.clone(),
+        outputs: resource.outputs.clone(),
+    }
+}
+
+/// Carry out `step`. Returns what is live afterwards (None once deleted).
+pub async fn step(
+    context: &Context<'_>,
+    step: &Step,
+    ledger: &Ledger,
+) -> Result<Option<Live>, AwsError> {
+    let id = &step.id;
+    let desired = context.desired.get(id);
+    match (step.action, desired) {
+        (Action::Retain, _) => Ok(ledger.get(id).cloned()),
+        (Action::Delete, _) => {
+            context.progress.status(id, "deleting");
+            delete(context, id, ledger).await?;
+            Ok(None)
+        }
+        (Action::None, _) => {
+            // A resource an earlier, interrupted run left being created: wait for it.
+            match context.observed.get(id) {
+                Some(live) if matches!(live.status, Status::Pending(_)) => {
+                    context.progress.status(id, "waiting for it to be ready");
+                    let ready = wait::until_ready(context, id).await?;
+                    context.progress.finish(id, "ready", true);
+                    Ok(Some(live_of(&ready)))
+                }
+                _ => Ok(ledger.get(id).cloned()),
+            }
+        }
+        (Action::Create, Some(resource)) => {
+            if context
+                .observed
+                .get(id)
+                .is_some_and(|live| matches!(live.status, Status::Deleting(_)))
+            {
+                context
+                    .progress
+                    .status(id, "waiting for the old one to be deleted");
+                wait::until_gone(context, id).await?;
+            }
+            context.progress.status(id, "creating");
+            create(context, resource, ledger).await.map(Some)
+        }
+        (Action::Update, Some(resource)) => {
+            context.progress.status(id, "updating");
+            update(context, resource, ledger).await.map(Some)
+        }
+        (Action::Replace, Some(resource)) => {
+            if id.kind.is_stateful() {
+                return Err(AwsError::other(
+                    format!("replace {id}"),
+                    "deployer does not replace resources that hold data",
+                ));
+            }
+            context
+                .progress
+                .status(id, "replacing: deleting the old one");
+            delete(context, id, ledger).await?;
+            let mut ledger = ledger.clone();
+            ledger.remove(id);
+            context
+                .progress
+                .status(id, "replacing: creating the new one");
+            create(context, resource, &ledger).await.map(Some)
+        }
+        (action, None) => Err(AwsError::other(
+            format!("{action:?} {id}"),
+            "the resource is not in the desired stack",
+        )),
+    }
+}
+
+fn tags(context: &Context<'_>, resource: &Resource) -> BTreeMap<String, String> {
+    ownership_tags(
+        &context.desired.stack,
+        &resource.component,
+        &resource.id.name,
+    )
+}
+
+/// Security group ids by name, from the ledger.
+fn group_ids(ledger: &Ledger) -> BTreeMap<String, String> {
+    ledger
+        .iter()
+        .filter(|(id, _)| id.kind == Kind::SecurityGroup)
+        .map(|(id, live)| (id.name.clone(), live.physical_id.clone()))
+        .collect()
+}
+
+fn group_id(ledger: &Ledger, name: &str, user: &ResourceId) -> Result<String, AwsError> {
+    ledger
+        .get(&ResourceId::new(Kind::SecurityGroup, name))
+        .map(|live| live.physical_id.clone())
+        .ok_or_else(|| {
+            AwsError::other(
+                format!("configure {user}"),
+                format!("security group {name} does not exist"),
+            )
+        })
+}
+
+/// What the ledger says of the endpoints and the launch template version.
+fn knowledge(context: &Context<'_>, ledger: &Ledger) -> Knowledge {
+    let names = context.desired.names();
+    let database = ledger
+        .get(&ResourceId::new(Kind::Database, names.database()))
+        .and_then(|live| {
+            let (host, port) = live.outputs.endpoint.clone()?;
+            Some(DatabaseEndpoint {
+                host,
+                port,
+                secret_arn: live.outputs.arn.clone()?,
+            })
+        });
+    let auth_secret_arn = ledger
+        .get(&ResourceId::new(
+            Kind::CacheAuthSecret,
+            names.cache_auth_secret(),
+        ))
+        .and_then(|live| live.outputs.arn.clone());
+    let cache = ledger
+        .get(&ResourceId::new(Kind::Cache, names.cache()))
+        .and_then(|live| {
+            let (host, port) = live.outputs.endpoint.clone()?;
+            Some(CacheEndpoint {
+                host,
+                port,
+                auth_secret_arn: auth_secret_arn.clone(),
+            })
+        });
+    let mut knowledge = Knowledge::default();
+    knowledge.endpoints.database = database;
+    knowledge.endpoints.cache = cache;
+    knowledge.launch_template_version = ledger
+        .get(&ResourceId::new(
+            Kind::LaunchTemplate,
+            names.launch_template(),
+        ))
+        .and_then(|live| live.outputs.version);
+    knowledge
+}
+
+async fn create(
+    context: &Context<'_>,
+    resource: &Resource,
+    ledger: &Ledger,
+) -> Result<Live, AwsError> {
+    let aws = context.aws;
+    let id = &resource.id;
+    let name = id.name.as_str();
+    let tags = tags(context, resource);
+    match &resource.spec {
+        Spec::SecurityGroup(sg) => {
+            let group =
+                ec2::create_security_group(aws, name, &sg.vpc_id, &sg.description, &tags).await?;
+            let mut ids = group_ids(ledger);
+            ids.insert(name.to_string(), group.clone());
+            ec2::sync_ingress(aws, &group, &sg.ingress, &ids).await?;
+            Ok(Live {
+                physical_id: group,
+                ..Live::default()
+            })
+        }
+        Spec::DbSubnetGroup(group) => {
+            rds::create_subnet_group(aws, name, group, &tags).await?;
+            Ok(Live {
+                physical_id: name.to_string(),
+                ..Live::default()
+            })
+        }
+        Spec::CacheSubnetGroup(group) => {
+            elasticache::create_subnet_group(aws, name, group, &tags).await?;
+            Ok(Live {
+                physical_id: name.to_string(),
+                ..Live::default()
+            })
+        }
+        Spec::CacheAuthSecret(secret) => {
+            let arn = secrets::create(aws, name, &secret.description, &tags).await?;
+            let mut live = Live {
+                physical_id: arn.clone(),
+                ..Live::default()
+            };
+            live.outputs.arn = Some(arn);
+            Ok(live)
+        }
+        Spec::Database(db) => {
+            let group = group_id(ledger, &db.security_group, id)?;
+            rds::create_instance(aws, name, db, &group, &tags).await?;
+            context.progress.status(id, "waiting: creating");
+            Ok(live_of(&wait::until_ready(context, id).await?))
+        }
+        Spec::Cache(cache) => {
+            let group = group_id(ledger, &cache.security_group, id)?;
+            let token = if cache.auth_token {
+                let secret = ResourceId::new(Kind::CacheAuthSecret, cache.auth_secret.clone());
+                let arn = ledger
+                    .get(&secret)
+                    .and_then(|live| live.outputs.arn.clone())
+                    .ok_or_else(|| {
+                        AwsError::other(format!("create {id}"), format!("{secret} does not exist"))
+                    })?;
+                Some(secrets::value(aws, &arn).await?)
+            } else {
+                None
+            };
+            elasticache::create_replication_group(
+                aws,
+                name,
+                cache,
+                &group,
+                token.as_deref(),
+                &tags,
+            )
+            .await?;
+            context.progress.status(id, "waiting: creating");
+            Ok(live_of(&wait::until_ready(context, id).await?))
+        }
+        Spec::LoadBalancer(lb) => {
+            let group = group_id(ledger, &lb.security_group, id)?;
+            let dns = elb::create(aws, name, lb, &group, &tags).await?;
+            let mut live = Live {
+                physical_id: name.to_string(),
+                ..Live::default()
+            };
+            live.outputs.endpoint = Some((dns, 0));
+            Ok(live)
+        }
+        Spec::NodeRole(role) => {
+            iam::create(aws, name, role, &tags).await?;
+            Ok(live_of(&wait::until_ready(context, id).await?))
+        }
+        Spec::LaunchTemplate(template) => {
+            let data = launch_data(context, id, template, ledger).await?;
+            let (template_id, version) =
+                ec2::create_launch_template(aws, name, &data, &tags).await?;
+            let mut live = Live {
+                physical_id: template_id,
+                ..Live::default()
+            };
+            live.outputs.version = Some(version);
+            Ok(live)
+        }
+        Spec::AutoScalingGroup(group) => {
+            let version = template_version(context, ledger, id)?;
+            autoscaling::create(aws, name, group, version, &tags).await?;
+            until_in_service(context, id).await?;
+            Ok(Live {
+                physical_id: name.to_string(),
+                ..Live::default()
+            })
+        }
+    }
+}
+
+fn template_version(
+    context: &Context<'_>,
+    ledger: &Ledger,
+    user: &ResourceId,
+) -> Result<i64, AwsError> {
+    knowledge(context, ledger)
+        .launch_template_version
+        .ok_or_else(|| {
+            AwsError::other(
+                format!("configure {user}"),
+                "the launch template does not exist",
+            )
+        })
+}
+
+/// The launch template version to create, with the boot template rendered with real endpoints.
+async fn launch_data(
+    context: &Context<'_>,
+    id: &ResourceId,
+    template: &LaunchTemplateSpec,
+    ledger: &Ledger,
+) -> Result<ec2::LaunchData, AwsError> {
+    let what = format!("create {id}");
+    let endpoints = knowledge(context, ledger).endpoints;
+    if template.boot.context.database.is_some() && endpoints.database.is_none() {
+        return Err(AwsError::other(what, "the database endpoint is not known"));
+    }
+    if template.boot.context.cache.is_some() && endpoints.cache.is_none() {
+        return Err(AwsError::other(what, "the cache endpoint is not known"));
+    }
+    let user_data = template.boot.render(&endpoints).map_err(|error| {
+        AwsError::other(
+            what.clone(),
+            format!(
+                "the boot template {}{} failed to render: {}",
+                error.path,
+                error.line.map(|l| format!(":{l}")).unwrap_or_default(),
+                error.message
+            ),
+        )
+    })?;
+    let root_device = ec2::image_root_device(context.aws, &template.image)
+        .await?
+        .ok_or_else(|| {
+            AwsError::other(
+                what.clone(),
+                format!("image {} does not exist", template.image),
+            )
+        })?;
+    let names = context.desired.names();
+    Ok(ec2::LaunchData {
+        image: template.image.clone(),
+        root_device,
+        instance_type: template.instance_type.clone(),
+        volume_size: template.volume_size,
+        volume_type: template.volume_type.clone(),
+        security_group_id: group_id(ledger, &template.security_group, id)?,
+        instance_profile: template.instance_profile.clone(),
+        user_data,
+        instance_tags: ownership_tags(
+            &context.desired.stack,
+            "node",
+            &format!("{}-node", names.stack()),
+        ),
+    })
+}
+
+async fn update(
+    context: &Context<'_>,
+    resource: &Resource,
+    ledger: &Ledger,
+) -> Result<Live, AwsError> {
+    let aws = context.aws;
+    let id = &resource.id;
+    let name = id.name.as_str();
+    let observed = context.observed.get(id).ok_or_else(|| {
+        AwsError::other(
+            format!("update {id}"),
+            "it no longer exists; run plan again",
+        )
+    })?;
+    // Recompute with what is now known (endpoints, versions decided by earlier steps).
+    let attributes = desired_attributes(
+        resource,
+        &knowledge(context, ledger),
+        Some(&observed.attributes),
+    );
+    let changed: Vec<String> = differences(&attributes, observed)
+        .into_iter()
+        .map(|c| c.attribute)
+        .collect();
+    let mut live = ledger.get(id).cloned().unwrap_or_else(|| live_of(observed));
+    if changed.is_empty() {
+        return Ok(live);
+    }
+    let tags = tags(context, resource);
+    match &resource.spec {
+        Spec::SecurityGroup(sg) => {
+            ec2::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger)).await?;
+        }
+        Spec::DbSubnetGroup(group) => rds::update_subnet_group(aws, name, group).await?,
+        Spec::CacheSubnetGroup(group) => elasticache::update_subnet_group(aws, name, group).await?,
+        Spec::CacheAuthSecret(_) => {}
+        Spec::Database(db) => {
+            let group = group_id(ledger, &db.security_group, id)?;
+            let version = observed
+                .attributes
+                .get("engine_version")
+                .and_then(|v| v.as_str());
+            rds::modify_instance(aws, name, db, &group, &changed, version).await?;
+            live = live_of(&wait::until_ready(context, id).await?);
+        }
+        Spec::Cache(cache) => {
+            let group = group_id(ledger, &cache.security_group, id)?;
+            let clusters = observed
+                .attributes
+                .get("num_cache_clusters")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(1);
+            elasticache::modify_replication_group(aws, name, cache, &group, &changed, clusters)
+                .await?;
+            live = live_of(&wait::until_ready(context, id).await?);
+        }
+        Spec::LoadBalancer(lb) => {
+            let group = group_id(ledger, &lb.security_group, id)?;
+            elb::configure(aws, name, lb, &group, Some(&changed)).await?;
+        }
+        Spec::NodeRole(role) => iam::update(aws, name, role, &tags).await?,
+        Spec::LaunchTemplate(template) => {
+            let data = launch_data(context, id, template, ledger).await?;
+            let version = ec2::create_version(aws, &live.physical_id, name, &data).await?;
+            live.outputs.version = Some(version);
+        }
+        Spec::AutoScalingGroup(group) => {
+            let version = template_version(context, ledger, id)?;
+            let desired = attributes
+                .iter()
+                .find(|a| a.key == "desired_capacity")
+                .and_then(|a| match &a.value {
+                    crate::stack::attributes::Val::Known(v) => v.as_i64(),
+                    crate::stack::attributes::Val::Unknown => None,
+                })
+                .map(|d| d as i32)
+                .unwrap_or(group.desired);
+            autoscaling::update(aws, name, group, version, desired, &changed).await?;
+            until_in_service(context, id).await?;
+        }
+    }
+    Ok(live)
+}
+
+async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Result<(), AwsError> {
+    let aws = context.aws;
+    let name = id.name.as_str();
+    let physical = ledger.get(id).map(|live| live.physical_id.clone());
+    match id.kind {
+        Kind::SecurityGroup => {
+            let Some(group) = physical else {
+                return Ok(());
+            };
+            wait::retry(
+                context,
+                id,
+                "network interfaces and rules that still use it",
+                || ec2::delete_security_group(aws, &group),
+            )
+            .await
+        }
+        Kind::DbSubnetGroup => {
+            wait::retry(context, id, "the database that still uses it", || {
+                rds::delete_subnet_group(aws, name)
+            })
+            .await
+        }
+        Kind::CacheSubnetGroup => {
+            wait::retry(context, id, "the cache that still uses it", || {
+                elasticache::delete_subnet_group(aws, name)
+            })
+            .await
+        }
+        Kind::CacheAuthSecret => secrets::delete(aws, name).await,
+        Kind::Database => {
+            let snapshot = context.options.final_snapshot.as_deref();
+            if let Some(snapshot) = snapshot {
+                context
+                    .progress
+                    .status(id, &format!("deleting, final snapshot {snapshot}"));
+            }
+            rds::delete_instance(aws, name, snapshot).await?;
+            wait::until_gone(context, id).await
+        }
+        Kind::Cache => {
+            elasticache::delete_replication_group(aws, name).await?;
+            wait::until_gone(context, id).await
+        }
+        Kind::LoadBalancer => elb::delete(aws, name).await,
+        Kind::NodeRole => iam::delete(aws, name).await,
+        Kind::LaunchTemplate => match physical {
+            Some(template) => ec2::delete_launch_template(aws, &template).await,
+            None => Ok(()),
+        },
+        Kind::AutoScalingGroup => {
+            wait::retry(context, id, "scaling activity to finish", || {
+                autoscaling::delete(aws, name)
+            })
+            .await?;
+            wait::until_gone(context, id).await
+        }
+    }
+}
+
+/// Wait until the group has its desired number of instances in service and healthy.
+async fn until_in_service(context: &Context<'_>, id: &ResourceId) -> Result<(), AwsError> {
+    let begun = std::time::Instant::now();
+    let limit = wait::timeout_for(id.kind);
+    loop {
+        if let Some((group, members)) = autoscaling::describe(context.aws, &id.name).await? {
+            let desired = group
+                .attributes
+                .get("desired_capacity")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0) as usize;
+            let healthy = members
+                .iter()
+                .filter(|m| m.lifecycle == "InService" && m.health == "Healthy")
+                .count();
+            if healthy >= desired {
+                return Ok(());
+            }
+            context.progress.status(
+                id,
+                &format!("waiting: {healthy}/{desired} instances in service"),
+            );
+        }
+        if begun.elapsed() > limit {
+            return Err(AwsError::other(
+                format!("wait for {id}"),
+                "its instances did not come into service in time; check the boot template and the health check",
+            ));
+        }
+        tokio::time::sleep(context.options.poll_interval).await;
+    }
+}

@@ -1,0 +1,50 @@
+//! deployer: parse the command line, run the command, map the result to an exit code.
+
+mod aws;
+mod cli;
+mod commands;
+mod engine;
+mod plan;
+mod profile;
+mod render;
+mod stack;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use commands::Failure;
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            render::errors::error(&format!("cannot start the runtime: {error}"), None);
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Plan(args) => commands::plan::run(&cli.global, args).await,
+            Command::Apply(args) => commands::apply::run(&cli.global, args).await,
+            Command::Destroy(args) => commands::destroy::run(&cli.global, args).await,
+            Command::Validate(args) => commands::validate::run(&cli.global, args),
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(failure) => {
+            match &failure {
+                Failure::Profile(errors) => render::errors::profile_errors(errors),
+                Failure::Usage(message) => render::errors::error(message, None),
+                Failure::Aws(error) => render::errors::error(&error.to_string(), None),
+                Failure::Stop(message, hint) => render::errors::error(message, hint.as_deref()),
+            }
+            failure.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

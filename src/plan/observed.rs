@@ -1,0 +1,116 @@
+//! What the AWS adapters found live, by identity: ownership tags, comparable attributes in the
+//! same canonical form as the desired ones, status and the outputs other resources need.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::stack::naming::TAG_STACK;
+use crate::stack::spec::{Kind, ResourceId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum Status {
+    Ready,
+    /// Being created or modified (AWS's word for it).
+    Pending(String),
+    /// Being deleted.
+    Deleting(String),
+    /// In a state apply cannot fix (AWS's word for it).
+    Failed(String),
+}
+
+/// Values other resources use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outputs {
+    /// Host and port (database, cache) or DNS name with port 0 (load balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<(String, i32)>,
+    /// An ARN others refer to: the secret, the instance profile, the database's master secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The newest launch template version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedResource {
+    pub id: ResourceId,
+    /// AWS's id: `sg-...`, `lt-...`, an ARN, or the name where the name is the id.
+    pub physical_id: String,
+    pub tags: BTreeMap<String, String>,
+    pub attributes: Map<String, Value>,
+    pub status: Status,
+    pub outputs: Outputs,
+}
+
+impl ObservedResource {
+    /// The stack named by the ownership tag, if any.
+    pub fn owner(&self) -> Option<&str> {
+        self.tags.get(TAG_STACK).map(String::as_str)
+    }
+}
+
+/// Everything found live for one stack.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    pub resources: Vec<ObservedResource>,
+}
+
+impl Observed {
+    pub fn get(&self, id: &ResourceId) -> Option<&ObservedResource> {
+        self.resources.iter().find(|r| &r.id == id)
+    }
+
+    /// Replace the stack's security group ids with their names in every attribute, so that
+    /// references compare with the desired side (which names groups).
+    pub fn name_security_groups(&mut self) {
+        let ids: Vec<(String, String)> = self
+            .resources
+            .iter()
+            .filter(|r| r.id.kind == Kind::SecurityGroup)
+            .map(|r| (r.physical_id.clone(), r.id.name.clone()))
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        fn rename(value: &mut Value, ids: &[(String, String)]) {
+            match value {
+                Value::String(text) => {
+                    for (id, name) in ids {
+                        if text.contains(id.as_str()) {
+                            *text = text.replace(id.as_str(), name);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|v| rename(v, ids)),
+                Value::Object(map) => map.values_mut().for_each(|v| rename(v, ids)),
+                _ => {}
+            }
+        }
+        for resource in &mut self.resources {
+            for value in resource.attributes.values_mut() {
+                rename(value, &ids);
+            }
+            // Lists compare as sets: keep them sorted after renaming.
+            for value in resource.attributes.values_mut() {
+                if let Value::Array(items) = value
+                    && items.iter().all(Value::is_string)
+                {
+                    items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                }
+            }
+        }
+    }
+
+    /// A digest of everything observed: a saved plan is applied only while this is unchanged.
+    pub fn fingerprint(&self) -> String {
+        let mut resources = self.resources.clone();
+        resources.sort_by(|a, b| a.id.cmp(&b.id));
+        let bytes = serde_json::to_vec(&resources).expect("observed state serializes");
+        hex::encode(Sha256::digest(&bytes))
+    }
+}

@@ -1,0 +1,396 @@
+//! The diff: desired against observed, without AWS.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::observed::{Observed, ObservedResource, Outputs, Status};
+use super::{Action, plan};
+use crate::profile::load::load;
+use crate::stack::attributes::{Knowledge, Val, desired_attributes};
+use crate::stack::naming::{TAG_COMPONENT, TAG_STACK};
+use crate::stack::spec::{Kind, ResourceId};
+use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
+use crate::stack::{Desired, Environment, build};
+
+const PROFILE: &str = r#"stack = "shop"
+[node]
+image = "ami-0123456789abcdef0"
+[database]
+[cache]
+[load_balancer]
+[[load_balancer.listeners]]
+port = 80
+protocol = "HTTP"
+instance_port = 8080
+allow = ["0.0.0.0/0"]
+[scaling]
+min = 2
+max = 6
+"#;
+
+const BOOT: &str = "db={{ database.host }}:{{ database.port }} cache={{ cache.host }}\n";
+
+fn desired_from(profile: &str, boot: &str) -> Desired {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/boot.sh.j2"), boot).unwrap();
+    let path = dir.path().join("profiles/shop.toml");
+    std::fs::write(&path, profile).unwrap();
+    let loaded = load(path.to_str().unwrap()).unwrap();
+    build(&loaded, &Environment::offline("us-east-1")).unwrap()
+}
+
+fn desired() -> Desired {
+    desired_from(PROFILE, BOOT)
+}
+
+fn outputs_for(id: &ResourceId) -> Outputs {
+    match id.kind {
+        Kind::Database => Outputs {
+            endpoint: Some(("db.example".into(), 5432)),
+            arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:rds!db-1".into()),
+            version: None,
+        },
+        Kind::Cache => Outputs {
+            endpoint: Some(("cache.example".into(), 6379)),
+            ..Outputs::default()
+        },
+        Kind::CacheAuthSecret => Outputs {
+            arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:auth".into()),
+            ..Outputs::default()
+        },
+        Kind::LaunchTemplate => Outputs {
+            version: Some(1),
+            ..Outputs::default()
+        },
+        _ => Outputs::default(),
+    }
+}
+
+/// A live stack that matches `desired` exactly.
+fn matching(desired: &Desired) -> Observed {
+    let mut knowledge = Knowledge::default();
+    knowledge.endpoints.database = Some(DatabaseEndpoint {
+        host: "db.example".into(),
+        port: 5432,
+        secret_arn: "arn:aws:secretsmanager:us-east-1:1:secret:rds!db-1".into(),
+    });
+    knowledge.endpoints.cache = Some(CacheEndpoint {
+        host: "cache.example".into(),
+        port: 6379,
+        auth_secret_arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:auth".into()),
+    });
+    knowledge.launch_template_version = Some(1);
+    let resources = desired
+        .resources
+        .iter()
+        .map(|resource| {
+            let attributes = desired_attributes(resource, &knowledge, None)
+                .into_iter()
+                .map(|a| match a.value {
+                    Val::Known(v) => (a.key, v),
+                    Val::Unknown => panic!("{} unknown with full knowledge", a.key),
+                })
+                .collect();
+            ObservedResource {
+                id: resource.id.clone(),
+                physical_id: format!("id-{}", resource.id.name),
+                tags: BTreeMap::from([
+                    (TAG_STACK.to_string(), desired.stack.clone()),
+                    (TAG_COMPONENT.to_string(), resource.component.clone()),
+                ]),
+                attributes,
+                status: Status::Ready,
+                outputs: outputs_for(&resource.id),
+            }
+        })
+        .collect();
+    Observed { resources }
+}
+
+fn set(observed: &mut Observed, kind: Kind, key: &str, value: Value) {
+    let resource = observed
+        .resources
+        .iter_mut()
+        .find(|r| r.id.kind == kind)
+        .unwrap();
+    resource.attributes.insert(key.into(), value);
+}
+
+fn action_of(plan: &super::Plan, kind: Kind) -> Action {
+    plan.steps
+        .iter()
+        .find(|s| s.id.kind == kind)
+        .unwrap()
+        .action
+}
+
+#[test]
+fn an_empty_account_creates_everything_in_dependency_order() {
+    let desired = desired();
+    let plan = plan(&desired, &Observed::default()).unwrap();
+    assert_eq!(plan.count(Action::Create), desired.resources.len());
+    assert_eq!(desired.resources.len(), 13);
+    // Every step comes after the steps it depends on.
+    for (index, step) in plan.steps.iter().enumerate() {
+        for dependency in &step.depends_on {
+            let at = plan.steps.iter().position(|s| &s.id == dependency).unwrap();
+            assert!(at < index, "{} before {dependency}", step.id);
+        }
+    }
+    // The endpoints and the launch template version are known only after apply.
+    let template = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .unwrap();
+    let user_data = template
+        .changes
+        .iter()
+        .find(|c| c.attribute == "user_data")
+        .unwrap();
+    assert_eq!(user_data.new, None);
+    let group = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    let version = group
+        .changes
+        .iter()
+        .find(|c| c.attribute == "launch_template")
+        .unwrap();
+    assert_eq!(version.new, None);
+}
+
+#[test]
+fn a_matching_stack_has_nothing_to_do() {
+    let desired = desired();
+    let plan = plan(&desired, &matching(&desired)).unwrap();
+    assert!(!plan.has_changes(), "{plan:#?}");
+    assert_eq!(plan.count(Action::None), desired.resources.len());
+}
+
+#[test]
+fn a_changed_attribute_is_an_update_with_old_and_new() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    set(&mut observed, Kind::LoadBalancer, "idle_timeout", json!(60));
+    let plan = plan(&desired, &observed).unwrap();
+    let step = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .unwrap();
+    assert_eq!(step.action, Action::Update);
+    assert_eq!(step.changes.len(), 1);
+    assert_eq!(step.changes[0].attribute, "idle_timeout");
+    assert_eq!(step.changes[0].old, Some(json!(60)));
+    assert_eq!(step.changes[0].new, Some(json!(300)));
+    assert_eq!(plan.count(Action::Update), 1);
+}
+
+#[test]
+fn an_immutable_attribute_means_replace_and_data_is_never_replaced_silently() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    set(
+        &mut observed,
+        Kind::LoadBalancer,
+        "scheme",
+        json!("internal"),
+    );
+    set(
+        &mut observed,
+        Kind::Database,
+        "storage_encrypted",
+        json!(false),
+    );
+    let plan = plan(&desired, &observed).unwrap();
+    let lb = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .unwrap();
+    assert_eq!(lb.action, Action::Replace);
+    assert_eq!(
+        lb.reasons,
+        vec!["scheme cannot change in place".to_string()]
+    );
+    let db = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::Database)
+        .unwrap();
+    assert_eq!(db.action, Action::Replace);
+    assert!(
+        db.note.as_deref().unwrap().contains("does not replace"),
+        "{db:?}"
+    );
+    assert!(db.is_destructive());
+}
+
+#[test]
+fn newer_engine_versions_and_bigger_storage_are_not_drift() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    set(
+        &mut observed,
+        Kind::Database,
+        "engine_version",
+        json!("16.8"),
+    );
+    set(
+        &mut observed,
+        Kind::Database,
+        "allocated_storage",
+        json!(400),
+    );
+    set(&mut observed, Kind::Cache, "engine_version", json!("7.1.0"));
+    let plan = plan(&desired, &observed).unwrap();
+    assert!(!plan.has_changes(), "{plan:#?}");
+
+    set(
+        &mut observed,
+        Kind::Database,
+        "engine_version",
+        json!("15.2"),
+    );
+    set(
+        &mut observed,
+        Kind::Database,
+        "allocated_storage",
+        json!(100),
+    );
+    let plan = super::plan(&desired, &observed).unwrap();
+    let db = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::Database)
+        .unwrap();
+    assert_eq!(db.action, Action::Update);
+    let changed: Vec<&str> = db.changes.iter().map(|c| c.attribute.as_str()).collect();
+    assert_eq!(changed, vec!["engine_version", "allocated_storage"]);
+}
+
+#[test]
+fn a_scaled_group_keeps_its_capacity_unless_outside_the_limits() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    set(
+        &mut observed,
+        Kind::AutoScalingGroup,
+        "desired_capacity",
+        json!(5),
+    );
+    let plan = plan(&desired, &observed).unwrap();
+    assert_eq!(action_of(&plan, Kind::AutoScalingGroup), Action::None);
+
+    set(
+        &mut observed,
+        Kind::AutoScalingGroup,
+        "desired_capacity",
+        json!(9),
+    );
+    let plan = super::plan(&desired, &observed).unwrap();
+    let group = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    assert_eq!(group.changes[0].attribute, "desired_capacity");
+    assert_eq!(group.changes[0].new, Some(json!(6)));
+}
+
+#[test]
+fn a_moved_endpoint_changes_the_user_data_and_the_group_follows() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    // The database's port changes: its endpoint is unknown until applied.
+    set(&mut observed, Kind::Database, "port", json!(5433));
+    let plan = plan(&desired, &observed).unwrap();
+    assert_eq!(action_of(&plan, Kind::Database), Action::Update);
+    let template = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .unwrap();
+    assert_eq!(template.action, Action::Update);
+    assert_eq!(template.changes[0].attribute, "user_data");
+    assert_eq!(template.changes[0].new, None);
+    let group = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    assert_eq!(group.action, Action::Update);
+}
+
+#[test]
+fn a_resource_deleted_out_of_band_is_created_again() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    observed
+        .resources
+        .retain(|r| r.id.kind != Kind::LoadBalancer);
+    let plan = plan(&desired, &observed).unwrap();
+    assert_eq!(action_of(&plan, Kind::LoadBalancer), Action::Create);
+    assert_eq!(plan.count(Action::Create), 1);
+}
+
+#[test]
+fn a_same_named_resource_we_do_not_own_stops_the_plan() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    let lb = observed
+        .resources
+        .iter_mut()
+        .find(|r| r.id.kind == Kind::LoadBalancer)
+        .unwrap();
+    lb.tags.clear();
+    let foreign = plan(&desired, &observed).unwrap_err();
+    assert_eq!(foreign.len(), 1);
+    assert_eq!(
+        foreign[0].id,
+        ResourceId::new(Kind::LoadBalancer, "shop-lb")
+    );
+    assert_eq!(
+        foreign[0].to_string(),
+        "load balancer shop-lb (id-shop-lb) exists but was not created by deployer (no deployer:stack tag)"
+    );
+}
+
+#[test]
+fn removed_data_stores_are_kept_with_what_they_use() {
+    let full = desired();
+    let observed = matching(&full);
+    let without = desired_from(
+        &PROFILE.replace("[database]\n", "").replace("[cache]\n", ""),
+        "stateless {{ stack }}\n",
+    );
+    let plan = plan(&without, &observed).unwrap();
+    let action = |kind: Kind, name: &str| {
+        plan.steps
+            .iter()
+            .find(|s| s.id == ResourceId::new(kind, name))
+            .unwrap()
+            .action
+    };
+    for (kind, name) in [
+        (Kind::Database, "shop-db"),
+        (Kind::DbSubnetGroup, "shop-db"),
+        (Kind::SecurityGroup, "shop-db"),
+        (Kind::Cache, "shop-cache"),
+        (Kind::CacheSubnetGroup, "shop-cache"),
+        (Kind::CacheAuthSecret, "deployer/shop/cache-auth-token"),
+        (Kind::SecurityGroup, "shop-cache"),
+    ] {
+        assert_eq!(action(kind, name), Action::Retain, "{kind:?} {name}");
+    }
+    assert_eq!(plan.count(Action::Delete), 0);
+    // The node role's policy no longer names the secrets, and the user data drops the endpoints.
+    assert_eq!(action(Kind::NodeRole, "shop-node"), Action::Update);
+    assert_eq!(action(Kind::LaunchTemplate, "shop-node"), Action::Update);
+}

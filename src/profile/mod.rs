@@ -1,0 +1,9 @@
+//! Profiles: the TOML format, `extends` merging, and validation with file/line/key locations.
+
+pub mod error;
+pub mod load;
+pub mod schema;
+pub mod validate;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,415 @@
+//! The profile format: the serde types a `profiles/<name>.toml` deserializes into, with defaults.
+//!
+//! Every table denies unknown keys. Defaults are the reference deployment's starting values and the
+//! security baseline; validation of values lives in `validate.rs`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole profile after `extends` has been merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Another profile in the same directory whose keys this one overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    /// The stack name: every resource's identity is derived from it.
+    pub stack: String,
+    /// AWS region; when absent, the usual AWS chain (`AWS_REGION`, ~/.aws/config) decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub network: Network,
+    pub node: Node,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<Cache>,
+    pub load_balancer: LoadBalancer,
+    #[serde(default)]
+    pub scaling: Scaling,
+}
+
+/// Where the stack lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// A VPC id (`vpc-...`), or `"default"` for the region's default VPC.
+    #[serde(default = "default_vpc")]
+    pub vpc: String,
+    /// Subnet ids; when absent, the VPC's subnets (one per Availability Zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            vpc: default_vpc(),
+            subnets: None,
+        }
+    }
+}
+
+/// The nodes: one launch template, run by the Auto Scaling Group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// An existing AMI id (`ami-...`).
+    pub image: String,
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    /// Root volume size in GiB (always encrypted).
+    #[serde(default = "default_volume_size")]
+    pub volume_size: i32,
+    #[serde(default = "default_volume_type")]
+    pub volume_type: String,
+    /// The boot template, relative to the project directory, rendered into the user data.
+    #[serde(default = "default_boot_template")]
+    pub boot_template: String,
+    /// Extra strings handed to the boot template as `vars.<name>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// RDS PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    #[serde(default = "default_postgres_version")]
+    pub engine_version: String,
+    #[serde(default = "default_db_instance_class")]
+    pub instance_class: String,
+    /// Allocated storage in GiB.
+    #[serde(default = "default_db_storage")]
+    pub allocated_storage: i32,
+    #[serde(default = "default_db_storage_type")]
+    pub storage_type: String,
+    #[serde(default = "yes")]
+    pub encrypted: bool,
+    #[serde(default = "yes")]
+    pub multi_az: bool,
+    #[serde(default = "default_db_port")]
+    pub port: u16,
+    /// The database created on the instance.
+    #[serde(default = "default_db_name")]
+    pub name: String,
+    /// The master user; its password is generated and kept by RDS in Secrets Manager.
+    #[serde(default = "default_db_username")]
+    pub username: String,
+    #[serde(default = "default_backup_days")]
+    pub backup_retention_days: i32,
+    #[serde(default = "yes")]
+    pub deletion_protection: bool,
+    #[serde(default = "yes")]
+    pub auto_minor_version_upgrade: bool,
+}
+
+/// ElastiCache Redis replication group (cluster mode off).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    #[serde(default = "default_redis_version")]
+    pub engine_version: String,
+    #[serde(default = "default_cache_node_type")]
+    pub node_type: String,
+    /// Read replicas besides the primary.
+    #[serde(default = "one")]
+    pub replicas: i32,
+    #[serde(default = "yes")]
+    pub automatic_failover: bool,
+    #[serde(default = "yes")]
+    pub multi_az: bool,
+    #[serde(default = "default_cache_port")]
+    pub port: u16,
+    #[serde(default = "yes")]
+    pub encryption_at_rest: bool,
+    /// TLS between nodes and clients; the AUTH token requires it.
+    #[serde(default = "yes")]
+    pub encryption_in_transit: bool,
+}
+
+/// The Classic Elastic Load Balancer in front of the nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    #[serde(default)]
+    pub scheme: Scheme,
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub health_check: HealthCheck,
+    /// Idle connection timeout in seconds.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: i32,
+    #[serde(default = "yes")]
+    pub cross_zone: bool,
+    #[serde(default = "yes")]
+    pub connection_draining: bool,
+    #[serde(default = "default_draining_timeout")]
+    pub connection_draining_timeout: i32,
+    #[serde(default)]
+    pub desync_mitigation: DesyncMitigation,
+    #[serde(default)]
+    pub stickiness: Stickiness,
+    /// The predefined TLS policy set on every HTTPS/SSL listener.
+    #[serde(default = "default_tls_policy")]
+    pub tls_policy: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Scheme {
+    #[default]
+    #[serde(rename = "internet-facing")]
+    InternetFacing,
+    #[serde(rename = "internal")]
+    Internal,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::InternetFacing => "internet-facing",
+            Scheme::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DesyncMitigation {
+    Monitor,
+    #[default]
+    Defensive,
+    Strictest,
+}
+
+impl DesyncMitigation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesyncMitigation::Monitor => "monitor",
+            DesyncMitigation::Defensive => "defensive",
+            DesyncMitigation::Strictest => "strictest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Protocol {
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "HTTPS")]
+    Https,
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "SSL")]
+    Ssl,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "HTTP",
+            Protocol::Https => "HTTPS",
+            Protocol::Tcp => "TCP",
+            Protocol::Ssl => "SSL",
+        }
+    }
+
+    /// Protocols that terminate TLS on the load balancer and so need a certificate.
+    pub fn is_secure(self) -> bool {
+        matches!(self, Protocol::Https | Protocol::Ssl)
+    }
+
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text.to_ascii_uppercase().as_str() {
+            "HTTP" => Some(Protocol::Http),
+            "HTTPS" => Some(Protocol::Https),
+            "TCP" => Some(Protocol::Tcp),
+            "SSL" => Some(Protocol::Ssl),
+            _ => None,
+        }
+    }
+}
+
+/// One load balancer listener and who may reach it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// The port the load balancer listens on.
+    pub port: u16,
+    pub protocol: Protocol,
+    /// The port on the nodes the traffic goes to.
+    pub instance_port: u16,
+    /// Defaults to HTTP behind HTTP/HTTPS and TCP behind TCP/SSL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_protocol: Option<Protocol>,
+    /// ACM or IAM certificate ARN; required for HTTPS and SSL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// CIDR blocks that may reach this listener port.
+    pub allow: Vec<String>,
+}
+
+impl Listener {
+    pub fn effective_instance_protocol(&self) -> Protocol {
+        self.instance_protocol.unwrap_or(match self.protocol {
+            Protocol::Http | Protocol::Https => Protocol::Http,
+            Protocol::Tcp | Protocol::Ssl => Protocol::Tcp,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `PROTOCOL:PORT[/path]`, e.g. `HTTP:80/health`.
+    #[serde(default = "default_health_target")]
+    pub target: String,
+    #[serde(default = "default_health_timeout")]
+    pub timeout: i32,
+    #[serde(default = "default_health_interval")]
+    pub interval: i32,
+    #[serde(default = "two")]
+    pub unhealthy_threshold: i32,
+    #[serde(default = "two")]
+    pub healthy_threshold: i32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            target: default_health_target(),
+            timeout: default_health_timeout(),
+            interval: default_health_interval(),
+            unhealthy_threshold: 2,
+            healthy_threshold: 2,
+        }
+    }
+}
+
+/// Load-balancer-generated cookie stickiness.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stickiness {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Cookie lifetime in seconds; absent means the browser session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_expiration: Option<i64>,
+}
+
+/// The Auto Scaling Group's capacity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    #[serde(default = "two")]
+    pub min: i32,
+    #[serde(default = "default_max")]
+    pub max: i32,
+    /// Defaults to `min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<i32>,
+    /// Seconds after launch before load balancer health counts.
+    #[serde(default = "default_grace")]
+    pub health_check_grace_period: i32,
+}
+
+impl Scaling {
+    pub fn effective_desired(&self) -> i32 {
+        self.desired.unwrap_or(self.min)
+    }
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Scaling {
+            min: 2,
+            max: default_max(),
+            desired: None,
+            health_check_grace_period: default_grace(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> i32 {
+    1
+}
+fn two() -> i32 {
+    2
+}
+fn default_vpc() -> String {
+    "default".into()
+}
+fn default_instance_type() -> String {
+    "m5.large".into()
+}
+fn default_volume_size() -> i32 {
+    20
+}
+fn default_volume_type() -> String {
+    "gp3".into()
+}
+fn default_boot_template() -> String {
+    "templates/boot.sh.j2".into()
+}
+fn default_postgres_version() -> String {
+    "16.4".into()
+}
+fn default_db_instance_class() -> String {
+    "db.m4.large".into()
+}
+fn default_db_storage() -> i32 {
+    250
+}
+fn default_db_storage_type() -> String {
+    "gp2".into()
+}
+fn default_db_port() -> u16 {
+    5432
+}
+fn default_db_name() -> String {
+    "app".into()
+}
+fn default_db_username() -> String {
+    "deployer".into()
+}
+fn default_backup_days() -> i32 {
+    7
+}
+fn default_redis_version() -> String {
+    "7.1".into()
+}
+fn default_cache_node_type() -> String {
+    "cache.m3.medium".into()
+}
+fn default_cache_port() -> u16 {
+    6379
+}
+fn default_idle_timeout() -> i32 {
+    300
+}
+fn default_draining_timeout() -> i32 {
+    300
+}
+fn default_tls_policy() -> String {
+    "ELBSecurityPolicy-TLS-1-2-2017-01".into()
+}
+fn default_health_target() -> String {
+    "HTTP:80/health".into()
+}
+fn default_health_timeout() -> i32 {
+    59
+}
+fn default_health_interval() -> i32 {
+    60
+}
+fn default_max() -> i32 {
+    4
+}
+fn default_grace() -> i32 {
+    300
+}

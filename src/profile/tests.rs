@@ -1,0 +1,368 @@
+//! Profile loading and validation: a table of broken profiles with the exact message each gets.
+
+use std::path::Path;
+
+use super::load::load;
+
+const BASE: &str = r#"stack = "demo"
+region = "us-east-1"
+
+[node]
+image = "ami-0123456789abcdef0"
+
+[database]
+
+[cache]
+
+[load_balancer]
+[[load_balancer.listeners]]
+port = 443
+protocol = "HTTPS"
+instance_port = 80
+certificate = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+allow = ["0.0.0.0/0"]
+
+[[load_balancer.listeners]]
+port = 8443
+protocol = "HTTPS"
+instance_port = 8080
+certificate = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+allow = ["10.0.0.0/8"]
+
+[scaling]
+min = 2
+max = 6
+"#;
+
+/// A project directory with `profiles/` and the default boot template.
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/boot.sh.j2"),
+        "#!/bin/sh\necho {{ stack }}\n",
+    )
+    .unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// The errors (with hints) of loading `profiles/t.toml` holding `text`, with the temporary
+/// directory replaced by `<project>`.
+fn errors_of(text: &str) -> Vec<String> {
+    let dir = project(&[("profiles/t.toml", text)]);
+    errors_in(dir.path(), "t")
+}
+
+fn errors_in(dir: &Path, name: &str) -> Vec<String> {
+    let selector = dir.join("profiles").join(format!("{name}.toml"));
+    let result = load(selector.to_str().unwrap())
+        .and_then(|loaded| crate::stack::check(&loaded, "us-east-1").map(|_| ()));
+    match result {
+        Ok(()) => vec![],
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| {
+                let text = match &e.hint {
+                    Some(hint) => format!("{e} | hint: {hint}"),
+                    None => e.to_string(),
+                };
+                text.replace(&format!("{}/", dir.display()), "")
+            })
+            .collect(),
+    }
+}
+
+/// BASE with `from` replaced by `to` (which must occur).
+fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE lacks {from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn the_base_profile_is_valid() {
+    assert_eq!(errors_of(BASE), Vec::<String>::new());
+}
+
+#[test]
+fn broken_profiles_get_located_messages() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            with("stack = \"demo\"", "stack = \"demo"),
+            "profiles/t.toml:1:14: invalid basic string, expected `\"` | hint: the file is not valid TOML (https://toml.io)",
+        ),
+        (
+            with(
+                "region = \"us-east-1\"",
+                "region = \"us-east-1\"\ncolour = \"blue\"",
+            ),
+            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling",
+        ),
+        (
+            with("[database]\n", "[database]\nsize = 100\n"),
+            "profiles/t.toml:8:1: database.size: unknown key `size` | hint: allowed keys here: engine_version, instance_class, allocated_storage, storage_type, encrypted, multi_az, port, name, username, backup_retention_days, deletion_protection, auto_minor_version_upgrade",
+        ),
+        (
+            with("[database]\n", "[database]\nport = \"5432\"\n"),
+            "profiles/t.toml:8:8: database.port: invalid type: string \"5432\", expected an integer from 1 to 65535",
+        ),
+        (
+            with("[database]\n", "[database]\nport = 70000\n"),
+            "profiles/t.toml:8:8: database.port: invalid value: integer `70000`, expected an integer from 1 to 65535",
+        ),
+        (
+            with("stack = \"demo\"\n", ""),
+            "profiles/t.toml:1:1: stack: missing required key | hint: add `stack = ...` to this table",
+        ),
+        (
+            with("stack = \"demo\"", "stack = \"Demo_Stack\""),
+            "profiles/t.toml:1:9: stack: `Demo_Stack` is not a valid stack name | hint: use lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen",
+        ),
+        (
+            with(
+                "stack = \"demo\"",
+                "stack = \"a-very-long-stack-name-for-elb\"",
+            ),
+            "profiles/t.toml:1:9: stack: `a-very-long-stack-name-for-elb` is too long: the load balancer name `a-very-long-stack-name-for-elb-lb` would have 33 characters, and AWS allows at most 32 | hint: use a stack name of at most 29 characters",
+        ),
+        (
+            with("region = \"us-east-1\"", "region = \"useast1\""),
+            "profiles/t.toml:2:10: region: `useast1` is not an AWS region name | hint: a region looks like us-east-1 or eu-west-2",
+        ),
+        (
+            with("[database]\n", "[database]\nport = 80\n"),
+            "profiles/t.toml:8:8: database.port: 80 is out of range | hint: an RDS PostgreSQL port must be from 1150 to 65535",
+        ),
+        (
+            with("[database]\n", "[database]\nengine_version = \"9.3\"\n"),
+            "profiles/t.toml:8:18: database.engine_version: PostgreSQL 9.3 is older than RDS supports | hint: use PostgreSQL 9.4 or later; current versions are 15, 16 and 17",
+        ),
+        (
+            with("[database]\n", "[database]\nbackup_retention_days = 3\n"),
+            "profiles/t.toml:8:25: database.backup_retention_days: 3 days is below the baseline of 7 | hint: keep automated backups for 7 to 35 days",
+        ),
+        (
+            with("[database]\n", "[database]\nusername = \"rdsadmin\"\n"),
+            "profiles/t.toml:8:12: database.username: `rdsadmin` is reserved by RDS | hint: choose another master user name, e.g. deployer",
+        ),
+        (
+            with("[cache]\n", "[cache]\nengine_version = \"3.2.0\"\n"),
+            "profiles/t.toml:10:18: cache.engine_version: Redis 3.2.0 is older than 3.2.4 | hint: use Redis 3.2.4 or later (replication groups with failover need it)",
+        ),
+        (
+            with("[cache]\n", "[cache]\nreplicas = 0\n"),
+            "profiles/t.toml:9:2: cache.automatic_failover: automatic failover needs at least one replica | hint: set replicas = 1 or more, or automatic_failover = false",
+        ),
+        (
+            with("[cache]\n", "[cache]\nautomatic_failover = false\n"),
+            "profiles/t.toml:9:2: cache.multi_az: Multi-AZ needs automatic failover | hint: set automatic_failover = true, or multi_az = false",
+        ),
+        (
+            with("[cache]\n", "[cache]\nnode_type = \"m3.medium\"\n"),
+            "profiles/t.toml:10:13: cache.node_type: `m3.medium` is not an ElastiCache node type | hint: node types look like cache.m3.medium or cache.r6g.large",
+        ),
+        (
+            with("min = 2\nmax = 6", "min = 7\nmax = 6"),
+            "profiles/t.toml:27:7: scaling.min: min (7) is greater than max (6) | hint: min <= desired <= max",
+        ),
+        (
+            with("max = 6", "max = 6\ndesired = 9"),
+            "profiles/t.toml:29:11: scaling.desired: desired (9) is outside min..max (2..6) | hint: min <= desired <= max",
+        ),
+        (
+            with(
+                "certificate = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\nallow = [\"0.0.0.0/0\"]",
+                "allow = [\"0.0.0.0/0\"]",
+            ),
+            "profiles/t.toml:12:1: load_balancer.listeners[0]: the HTTPS listener on port 443 needs a certificate | hint: add certificate = \"arn:aws:acm:...\" (an ACM or IAM certificate ARN), or use protocol = \"HTTP\"",
+        ),
+        (
+            with(
+                "protocol = \"HTTPS\"\ninstance_port = 80",
+                "protocol = \"HTTP\"\ninstance_port = 80",
+            ),
+            "profiles/t.toml:16:15: load_balancer.listeners[0].certificate: a HTTP listener takes no certificate | hint: certificates are for HTTPS and SSL listeners; remove it or change the protocol",
+        ),
+        (
+            with(
+                "protocol = \"HTTPS\"\ninstance_port = 80",
+                "protocol = \"FTP\"\ninstance_port = 80",
+            ),
+            "profiles/t.toml:14:12: load_balancer.listeners[0].protocol: `FTP` is not a valid value | hint: allowed values: HTTP, HTTPS, TCP, SSL",
+        ),
+        (
+            with("allow = [\"10.0.0.0/8\"]", "allow = [\"10.0.0.0/33\"]"),
+            "profiles/t.toml:24:10: load_balancer.listeners[1].allow[0]: `10.0.0.0/33` is not a CIDR block | hint: CIDR blocks look like 203.0.113.0/24 or 0.0.0.0/0",
+        ),
+        (
+            with("port = 8443", "port = 443"),
+            "profiles/t.toml:20:8: load_balancer.listeners[1].port: port 443 has two listeners | hint: each load balancer port may have one listener",
+        ),
+        (
+            with("allow = [\"10.0.0.0/8\"]", "allow = []"),
+            "profiles/t.toml:24:9: load_balancer.listeners[1].allow: no CIDR may reach this listener | hint: list who may connect, e.g. allow = [\"0.0.0.0/0\"] for the public or [\"10.0.0.0/8\"]",
+        ),
+        (
+            with(
+                "[load_balancer]\n",
+                "[load_balancer]\nhealth_check = { target = \"HTTP:80\" }\n",
+            ),
+            "profiles/t.toml:12:27: load_balancer.health_check.target: an HTTP health check needs a path, e.g. HTTP:80/health | hint: write PROTOCOL:PORT/path for HTTP and HTTPS (e.g. HTTP:80/health), PROTOCOL:PORT for TCP and SSL",
+        ),
+        (
+            with(
+                "[load_balancer]\n",
+                "[load_balancer]\nhealth_check = { interval = 30 }\n",
+            ),
+            "profiles/t.toml:12:1: load_balancer.health_check.timeout: the timeout (59 s) must be shorter than the interval (30 s) | hint: lower the timeout or raise the interval",
+        ),
+        (
+            with("[load_balancer]\n", "[load_balancer]\nidle_timeout = 0\n"),
+            "profiles/t.toml:12:16: load_balancer.idle_timeout: 0 is out of range | hint: the idle timeout in seconds must be from 1 to 4000",
+        ),
+        (
+            with("image = \"ami-0123456789abcdef0\"", "image = \"ubuntu\""),
+            "profiles/t.toml:5:9: node.image: `ubuntu` is not an AMI id | hint: AMI ids look like ami-0a1b2c3d4e5f67890",
+        ),
+        (
+            with(
+                "region = \"us-east-1\"",
+                "region = \"us-east-1\"\n\n[network]\nvpc = \"my-vpc\"",
+            ),
+            "profiles/t.toml:5:7: network.vpc: `my-vpc` is not a VPC id | hint: give a VPC id such as vpc-0a1b2c3d, or \"default\" for the region's default VPC",
+        ),
+        (
+            with(
+                "region = \"us-east-1\"",
+                "region = \"us-east-1\"\n\n[network]\nsubnets = [\"subnet-0123abcd\"]",
+            ),
+            "profiles/t.toml:5:11: network.subnets: 1 subnet(s) given; at least two are needed | hint: give subnets in at least two Availability Zones, or leave `subnets` out to use the VPC's",
+        ),
+        (
+            with(
+                "image = \"ami-0123456789abcdef0\"",
+                "image = \"ami-0123456789abcdef0\"\nvolume_type = \"ssd\"",
+            ),
+            "profiles/t.toml:6:15: node.volume_type: `ssd` is not an EBS volume type | hint: allowed values: gp2, gp3, io1, io2, st1, sc1, standard",
+        ),
+        (
+            with(
+                "image = \"ami-0123456789abcdef0\"",
+                "image = \"ami-0123456789abcdef0\"\nboot_template = \"templates/missing.j2\"",
+            ),
+            "profiles/t.toml:6:17: node.boot_template: cannot read the boot template templates/missing.j2: No such file or directory (os error 2) | hint: paths are relative to the project directory (the parent of profiles/)",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (text, expected) in &cases {
+        let got = errors_of(text);
+        if got != vec![expected.to_string()] {
+            failures.push(format!("expected: {expected}\n     got: {got:?}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn extends_merges_tables_key_by_key() {
+    let child =
+        "extends = \"base\"\nstack = \"child\"\n\n[database]\ninstance_class = \"db.r6g.large\"\n";
+    let dir = project(&[("profiles/base.toml", BASE), ("profiles/child.toml", child)]);
+    let loaded = load(dir.path().join("profiles/child.toml").to_str().unwrap()).unwrap();
+    let profile = &loaded.profile;
+    assert_eq!(profile.stack, "child");
+    let database = profile.database.as_ref().unwrap();
+    // Overridden by the child, kept from the base, and defaulted.
+    assert_eq!(database.instance_class, "db.r6g.large");
+    assert_eq!(profile.load_balancer.listeners.len(), 2);
+    assert_eq!(database.allocated_storage, 250);
+    assert_eq!(profile.scaling.max, 6);
+}
+
+#[test]
+fn an_error_in_an_extended_profile_names_that_file() {
+    let base = with("[database]\n", "[database]\nport = 80\n");
+    let child = "extends = \"base\"\nstack = \"child\"\n";
+    let dir = project(&[
+        ("profiles/base.toml", &base),
+        ("profiles/child.toml", child),
+    ]);
+    assert_eq!(
+        errors_in(dir.path(), "child"),
+        vec![
+            "profiles/base.toml:8:8: database.port: 80 is out of range | hint: an RDS PostgreSQL port must be from 1150 to 65535"
+                .to_string()
+        ]
+    );
+}
+
+#[test]
+fn extends_of_a_missing_profile_or_a_cycle_is_an_error() {
+    let dir = project(&[("profiles/a.toml", "extends = \"nowhere\"\nstack = \"a\"\n")]);
+    let errors = errors_in(dir.path(), "a");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with(
+            "profiles/a.toml:1:11: extends: cannot read the extended profile profiles/nowhere.toml"
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].ends_with("| hint: profiles in profiles: a"),
+        "{errors:?}"
+    );
+
+    let dir = project(&[
+        ("profiles/a.toml", "extends = \"b\"\nstack = \"a\"\n"),
+        ("profiles/b.toml", "extends = \"a\"\n"),
+    ]);
+    let errors = errors_in(dir.path(), "a");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].contains("extends: `extends` makes a cycle"),
+        "{errors:?}"
+    );
+    assert!(errors[0].starts_with("profiles/b.toml:1:11:"), "{errors:?}");
+}
+
+#[test]
+fn a_template_with_an_undefined_variable_is_refused_with_its_line() {
+    let dir = project(&[
+        ("profiles/t.toml", &with("[cache]\n", "")),
+        (
+            "templates/boot.sh.j2",
+            "#!/bin/sh\necho {{ database.host }}\necho {{ cache.host }}\n",
+        ),
+    ]);
+    let errors = errors_in(dir.path(), "t");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "profiles/t.toml:4:2: node.boot_template: templates/boot.sh.j2:3: undefined value"
+        ),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("hint: variables this profile provides: stack, region, ports, listeners, health_check, vars, database (host, port, name, username, secret_arn);"), "{errors:?}");
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let text = with("min = 2\nmax = 6", "min = 7\nmax = 6")
+        .replace("port = 443", "port = 0")
+        .replace("[database]\n", "[database]\nport = 80\n");
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].contains("database.port"));
+    assert!(errors[1].contains("load_balancer.listeners[0].port"));
+    assert!(errors[2].contains("scaling.min"));
+}

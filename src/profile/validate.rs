@@ -1,0 +1,643 @@
+//! Checks of a merged profile against AWS's own limits and the safety baseline, before any call.
+//!
+//! Pure: a profile in, a list of problems (key, message, hint) out. The loader places each
+//! problem at the file and line where its key was written.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::IpAddr;
+
+use super::schema::{Cache, Database, LoadBalancer, Network, Node, Profile, Protocol, Scaling};
+use crate::stack::naming::Names;
+
+/// One thing wrong with a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>, hint: Option<&str>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+            hint: hint.map(str::to_string),
+        });
+    }
+
+    fn range(&mut self, key: &str, value: i64, low: i64, high: i64, what: &str) {
+        if value < low || value > high {
+            self.add(
+                key,
+                format!("{value} is out of range"),
+                Some(&format!("{what} must be from {low} to {high}")),
+            );
+        }
+    }
+}
+
+/// Every problem with `profile`, in the order of the file's sections.
+pub fn validate(profile: &Profile) -> Vec<Problem> {
+    let mut problems = Problems::default();
+    stack(profile, &mut problems);
+    if let Some(region) = &profile.region
+        && !is_region(region)
+    {
+        problems.add(
+            "region",
+            format!("`{region}` is not an AWS region name"),
+            Some("a region looks like us-east-1 or eu-west-2"),
+        );
+    }
+    network(&profile.network, &mut problems);
+    node(&profile.node, &mut problems);
+    if let Some(database) = &profile.database {
+        self::database(database, &mut problems);
+    }
+    if let Some(cache) = &profile.cache {
+        self::cache(cache, &mut problems);
+    }
+    load_balancer(&profile.load_balancer, &mut problems);
+    scaling(&profile.scaling, &mut problems);
+    problems.0
+}
+
+fn stack(profile: &Profile, problems: &mut Problems) {
+    let name = &profile.stack;
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if !valid {
+        problems.add(
+            "stack",
+            format!("`{name}` is not a valid stack name"),
+            Some(
+                "use lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen",
+            ),
+        );
+        return;
+    }
+    let names = Names::new(name);
+    for (what, derived, limit) in names.length_limits() {
+        if derived.len() > limit {
+            problems.add(
+                "stack",
+                format!(
+                    "`{name}` is too long: the {what} name `{derived}` would have {} characters, and AWS allows at most {limit}",
+                    derived.len()
+                ),
+                Some(&format!(
+                    "use a stack name of at most {} characters",
+                    names.max_stack_length()
+                )),
+            );
+            return;
+        }
+    }
+}
+
+fn network(network: &Network, problems: &mut Problems) {
+    if network.vpc != "default" && !is_aws_id(&network.vpc, "vpc") {
+        problems.add(
+            "network.vpc",
+            format!("`{}` is not a VPC id", network.vpc),
+            Some("give a VPC id such as vpc-0a1b2c3d, or \"default\" for the region's default VPC"),
+        );
+    }
+    if let Some(subnets) = &network.subnets {
+        let mut seen = HashSet::new();
+        for (i, subnet) in subnets.iter().enumerate() {
+            let key = format!("network.subnets[{i}]");
+            if !is_aws_id(subnet, "subnet") {
+                problems.add(
+                    &key,
+                    format!("`{subnet}` is not a subnet id"),
+                    Some("subnet ids look like subnet-0a1b2c3d"),
+                );
+            } else if !seen.insert(subnet) {
+                problems.add(&key, format!("`{subnet}` is listed twice"), None);
+            }
+        }
+        if subnets.len() < 2 {
+            problems.add(
+                "network.subnets",
+                format!("{} subnet(s) given; at least two are needed", subnets.len()),
+                Some("give subnets in at least two Availability Zones, or leave `subnets` out to use the VPC's"),
+            );
+        }
+    }
+}
+
+fn node(node: &Node, problems: &mut Problems) {
+    if !is_aws_id(&node.image, "ami") {
+        problems.add(
+            "node.image",
+            format!("`{}` is not an AMI id", node.image),
+            Some("AMI ids look like ami-0a1b2c3d4e5f67890"),
+        );
+    }
+    if !is_instance_type(&node.instance_type, None) {
+        problems.add(
+            "node.instance_type",
+            format!("`{}` is not an EC2 instance type", node.instance_type),
+            Some("instance types look like m5.large or t3.medium"),
+        );
+    }
+    const VOLUME_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"];
+    if !VOLUME_TYPES.contains(&node.volume_type.as_str()) {
+        problems.add(
+            "node.volume_type",
+            format!("`{}` is not an EBS volume type", node.volume_type),
+            Some(&format!("allowed values: {}", VOLUME_TYPES.join(", "))),
+        );
+    }
+    problems.range(
+        "node.volume_size",
+        node.volume_size.into(),
+        1,
+        16384,
+        "the root volume size in GiB",
+    );
+    if node.boot_template.trim().is_empty() || node.boot_template.starts_with('/') {
+        problems.add(
+            "node.boot_template",
+            format!("`{}` is not a path inside the project", node.boot_template),
+            Some("give a path relative to the project directory, e.g. templates/boot.sh.j2"),
+        );
+    }
+    for name in node.vars.keys() {
+        if !is_identifier(name) {
+            problems.add(
+                format!("node.vars.{name}"),
+                format!("`{name}` cannot be used as a template variable name"),
+                Some("use letters, digits and underscores, starting with a letter"),
+            );
+        }
+    }
+}
+
+fn database(database: &Database, problems: &mut Problems) {
+    match parse_version(&database.engine_version) {
+        None => problems.add(
+            "database.engine_version",
+            format!("`{}` is not a PostgreSQL version", database.engine_version),
+            Some("give a version such as \"16.4\""),
+        ),
+        Some(version) if version < vec![9, 4] => problems.add(
+            "database.engine_version",
+            format!(
+                "PostgreSQL {} is older than RDS supports",
+                database.engine_version
+            ),
+            Some("use PostgreSQL 9.4 or later; current versions are 15, 16 and 17"),
+        ),
+        Some(_) => {}
+    }
+    if !is_instance_type(&database.instance_class, Some("db")) {
+        problems.add(
+            "database.instance_class",
+            format!("`{}` is not an RDS instance class", database.instance_class),
+            Some("instance classes look like db.m4.large or db.r6g.xlarge"),
+        );
+    }
+    const STORAGE_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "standard"];
+    if !STORAGE_TYPES.contains(&database.storage_type.as_str()) {
+        problems.add(
+            "database.storage_type",
+            format!("`{}` is not an RDS storage type", database.storage_type),
+            Some(&format!("allowed values: {}", STORAGE_TYPES.join(", "))),
+        );
+    }
+    problems.range(
+        "database.allocated_storage",
+        database.allocated_storage.into(),
+        20,
+        65536,
+        "allocated storage in GiB for PostgreSQL",
+    );
+    problems.range(
+        "database.port",
+        database.port.into(),
+        1150,
+        65535,
+        "an RDS PostgreSQL port",
+    );
+    if !is_identifier(&database.name) || database.name.len() > 63 {
+        problems.add(
+            "database.name",
+            format!("`{}` is not a valid database name", database.name),
+            Some("use 1 to 63 letters, digits and underscores, starting with a letter"),
+        );
+    }
+    const RESERVED_USERS: &[&str] = &["rdsadmin", "rdsrepladmin", "rds_superuser", "postgres_fdw"];
+    if !is_identifier(&database.username) || database.username.len() > 63 {
+        problems.add(
+            "database.username",
+            format!("`{}` is not a valid master user name", database.username),
+            Some("use 1 to 63 letters, digits and underscores, starting with a letter"),
+        );
+    } else if RESERVED_USERS.contains(&database.username.to_ascii_lowercase().as_str()) {
+        problems.add(
+            "database.username",
+            format!("`{}` is reserved by RDS", database.username),
+            Some("choose another master user name, e.g. deployer"),
+        );
+    }
+    if database.backup_retention_days < 7 {
+        problems.add(
+            "database.backup_retention_days",
+            format!(
+                "{} days is below the baseline of 7",
+                database.backup_retention_days
+            ),
+            Some("keep automated backups for 7 to 35 days"),
+        );
+    } else {
+        problems.range(
+            "database.backup_retention_days",
+            database.backup_retention_days.into(),
+            7,
+            35,
+            "backup retention in days",
+        );
+    }
+}
+
+fn cache(cache: &Cache, problems: &mut Problems) {
+    match parse_version(&cache.engine_version) {
+        None => problems.add(
+            "cache.engine_version",
+            format!("`{}` is not a Redis version", cache.engine_version),
+            Some("give a version such as \"7.1\""),
+        ),
+        Some(version) if version < vec![3, 2, 4] => problems.add(
+            "cache.engine_version",
+            format!("Redis {} is older than 3.2.4", cache.engine_version),
+            Some("use Redis 3.2.4 or later (replication groups with failover need it)"),
+        ),
+        Some(version)
+            if (cache.encryption_in_transit || cache.encryption_at_rest)
+                && version < vec![3, 2, 6] =>
+        {
+            problems.add(
+                "cache.engine_version",
+                format!("Redis {} does not support encryption", cache.engine_version),
+                Some("encryption at rest and in transit need Redis 3.2.6 or later"),
+            )
+        }
+        Some(_) => {}
+    }
+    if !is_instance_type(&cache.node_type, Some("cache")) {
+        problems.add(
+            "cache.node_type",
+            format!("`{}` is not an ElastiCache node type", cache.node_type),
+            Some("node types look like cache.m3.medium or cache.r6g.large"),
+        );
+    }
+    problems.range(
+        "cache.replicas",
+        cache.replicas.into(),
+        0,
+        5,
+        "the number of replicas",
+    );
+    problems.range("cache.port", cache.port.into(), 1, 65535, "the cache port");
+    if cache.automatic_failover && cache.replicas < 1 {
+        problems.add(
+            "cache.automatic_failover",
+            "automatic failover needs at least one replica",
+            Some("set replicas = 1 or more, or automatic_failover = false"),
+        );
+    }
+    if cache.multi_az && !cache.automatic_failover {
+        problems.add(
+            "cache.multi_az",
+            "Multi-AZ needs automatic failover",
+            Some("set automatic_failover = true, or multi_az = false"),
+        );
+    }
+}
+
+fn load_balancer(lb: &LoadBalancer, problems: &mut Problems) {
+    if lb.listeners.is_empty() {
+        problems.add(
+            "load_balancer.listeners",
+            "no listeners",
+            Some("add at least one [[load_balancer.listeners]] table with port, protocol, instance_port and allow"),
+        );
+    }
+    let mut ports = BTreeSet::new();
+    for (i, listener) in lb.listeners.iter().enumerate() {
+        let key = format!("load_balancer.listeners[{i}]");
+        if listener.port == 0 {
+            problems.add(
+                format!("{key}.port"),
+                "0 is out of range",
+                Some("a port must be from 1 to 65535"),
+            );
+        } else if !ports.insert(listener.port) {
+            problems.add(
+                format!("{key}.port"),
+                format!("port {} has two listeners", listener.port),
+                Some("each load balancer port may have one listener"),
+            );
+        }
+        if listener.instance_port == 0 {
+            problems.add(
+                format!("{key}.instance_port"),
+                "0 is out of range",
+                Some("a port must be from 1 to 65535"),
+            );
+        }
+        let back = listener.effective_instance_protocol();
+        let web = |p: Protocol| matches!(p, Protocol::Http | Protocol::Https);
+        if web(listener.protocol) != web(back) {
+            problems.add(
+                format!("{key}.instance_protocol"),
+                format!(
+                    "a {} listener cannot forward to {}",
+                    listener.protocol.as_str(),
+                    back.as_str()
+                ),
+                Some("HTTP and HTTPS listeners forward to HTTP or HTTPS; TCP and SSL listeners to TCP or SSL"),
+            );
+        }
+        match (&listener.certificate, listener.protocol.is_secure()) {
+            (None, true) => problems.add(
+                &key,
+                format!(
+                    "the {} listener on port {} needs a certificate",
+                    listener.protocol.as_str(),
+                    listener.port
+                ),
+                Some("add certificate = \"arn:aws:acm:...\" (an ACM or IAM certificate ARN), or use protocol = \"HTTP\""),
+            ),
+            (Some(_), false) => problems.add(
+                format!("{key}.certificate"),
+                format!(
+                    "a {} listener takes no certificate",
+                    listener.protocol.as_str()
+                ),
+                Some("certificates are for HTTPS and SSL listeners; remove it or change the protocol"),
+            ),
+            (Some(arn), true) if !is_certificate_arn(arn) => problems.add(
+                format!("{key}.certificate"),
+                format!("`{arn}` is not a certificate ARN"),
+                Some("give an ACM (arn:aws:acm:...:certificate/...) or IAM (arn:aws:iam::...:server-certificate/...) ARN"),
+            ),
+            _ => {}
+        }
+        if listener.allow.is_empty() {
+            problems.add(
+                format!("{key}.allow"),
+                "no CIDR may reach this listener",
+                Some("list who may connect, e.g. allow = [\"0.0.0.0/0\"] for the public or [\"10.0.0.0/8\"]"),
+            );
+        }
+        for (j, cidr) in listener.allow.iter().enumerate() {
+            if !is_cidr(cidr) {
+                problems.add(
+                    format!("{key}.allow[{j}]"),
+                    format!("`{cidr}` is not a CIDR block"),
+                    Some("CIDR blocks look like 203.0.113.0/24 or 0.0.0.0/0"),
+                );
+            }
+        }
+    }
+    health_check(lb, problems);
+    problems.range(
+        "load_balancer.idle_timeout",
+        lb.idle_timeout.into(),
+        1,
+        4000,
+        "the idle timeout in seconds",
+    );
+    problems.range(
+        "load_balancer.connection_draining_timeout",
+        lb.connection_draining_timeout.into(),
+        1,
+        3600,
+        "the connection draining timeout in seconds",
+    );
+    if let Some(expiration) = lb.stickiness.cookie_expiration
+        && expiration < 1
+    {
+        problems.add(
+            "load_balancer.stickiness.cookie_expiration",
+            format!("{expiration} is out of range"),
+            Some("the cookie lifetime is at least 1 second; leave it out for a session cookie"),
+        );
+    }
+    if !lb.tls_policy.starts_with("ELBSecurityPolicy-") {
+        problems.add(
+            "load_balancer.tls_policy",
+            format!(
+                "`{}` is not a predefined ELB security policy",
+                lb.tls_policy
+            ),
+            Some("use a predefined policy such as ELBSecurityPolicy-TLS-1-2-2017-01"),
+        );
+    }
+}
+
+fn health_check(lb: &LoadBalancer, problems: &mut Problems) {
+    let check = &lb.health_check;
+    if let Err(message) = parse_health_target(&check.target) {
+        problems.add(
+            "load_balancer.health_check.target",
+            message,
+            Some("write PROTOCOL:PORT/path for HTTP and HTTPS (e.g. HTTP:80/health), PROTOCOL:PORT for TCP and SSL"),
+        );
+    }
+    problems.range(
+        "load_balancer.health_check.timeout",
+        check.timeout.into(),
+        2,
+        60,
+        "the health check timeout in seconds",
+    );
+    problems.range(
+        "load_balancer.health_check.interval",
+        check.interval.into(),
+        5,
+        300,
+        "the health check interval in seconds",
+    );
+    if check.timeout >= check.interval {
+        problems.add(
+            "load_balancer.health_check.timeout",
+            format!(
+                "the timeout ({} s) must be shorter than the interval ({} s)",
+                check.timeout, check.interval
+            ),
+            Some("lower the timeout or raise the interval"),
+        );
+    }
+    problems.range(
+        "load_balancer.health_check.unhealthy_threshold",
+        check.unhealthy_threshold.into(),
+        2,
+        10,
+        "the unhealthy threshold",
+    );
+    problems.range(
+        "load_balancer.health_check.healthy_threshold",
+        check.healthy_threshold.into(),
+        2,
+        10,
+        "the healthy threshold",
+    );
+}
+
+fn scaling(scaling: &Scaling, problems: &mut Problems) {
+    problems.range(
+        "scaling.min",
+        scaling.min.into(),
+        0,
+        10000,
+        "the minimum size",
+    );
+    problems.range(
+        "scaling.max",
+        scaling.max.into(),
+        1,
+        10000,
+        "the maximum size",
+    );
+    if scaling.min > scaling.max {
+        problems.add(
+            "scaling.min",
+            format!(
+                "min ({}) is greater than max ({})",
+                scaling.min, scaling.max
+            ),
+            Some("min <= desired <= max"),
+        );
+    }
+    if let Some(desired) = scaling.desired
+        && (desired < scaling.min || desired > scaling.max)
+    {
+        problems.add(
+            "scaling.desired",
+            format!(
+                "desired ({desired}) is outside min..max ({}..{})",
+                scaling.min, scaling.max
+            ),
+            Some("min <= desired <= max"),
+        );
+    }
+    problems.range(
+        "scaling.health_check_grace_period",
+        scaling.health_check_grace_period.into(),
+        0,
+        86400,
+        "the health check grace period in seconds",
+    );
+}
+
+/// `HTTP:80/health` -> (HTTP, 80, "/health").
+pub fn parse_health_target(target: &str) -> Result<(Protocol, u16, String), String> {
+    let Some((protocol, rest)) = target.split_once(':') else {
+        return Err(format!("`{target}` has no protocol"));
+    };
+    let Some(protocol) = Protocol::parse(protocol) else {
+        return Err(format!(
+            "`{protocol}` is not a health check protocol (HTTP, HTTPS, TCP or SSL)"
+        ));
+    };
+    let (port, path) = match rest.find('/') {
+        Some(slash) => (&rest[..slash], &rest[slash..]),
+        None => (rest, ""),
+    };
+    let port: u16 = match port.parse() {
+        Ok(port) if port > 0 => port,
+        _ => return Err(format!("`{port}` is not a port from 1 to 65535")),
+    };
+    match (protocol, path.is_empty()) {
+        (Protocol::Http | Protocol::Https, true) => Err(format!(
+            "an {} health check needs a path, e.g. {}:{port}/health",
+            protocol.as_str(),
+            protocol.as_str()
+        )),
+        (Protocol::Tcp | Protocol::Ssl, false) => Err(format!(
+            "a {} health check takes no path",
+            protocol.as_str()
+        )),
+        _ if path.len() > 1024 => Err("the path is longer than 1024 characters".into()),
+        _ => Ok((protocol, port, path.to_string())),
+    }
+}
+
+/// `16.4` -> [16, 4]; None unless every part is a number.
+pub fn parse_version(text: &str) -> Option<Vec<u32>> {
+    let parts: Option<Vec<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
+    parts.filter(|p| !p.is_empty() && p.len() <= 3)
+}
+
+fn is_aws_id(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hex| {
+            (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+}
+
+fn is_region(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// `m5.large`, `db.m4.large`, `cache.m3.medium`.
+fn is_instance_type(text: &str, prefix: Option<&str>) -> bool {
+    let rest = match prefix {
+        Some(prefix) => match text.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) {
+            Some(rest) => rest,
+            None => return false,
+        },
+        None => text,
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    parts.len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+fn is_identifier(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn is_cidr(text: &str) -> bool {
+    let Some((address, bits)) = text.split_once('/') else {
+        return false;
+    };
+    let Ok(bits) = bits.parse::<u8>() else {
+        return false;
+    };
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => bits <= 32,
+        Ok(IpAddr::V6(_)) => bits <= 128,
+        Err(_) => false,
+    }
+}
+
+fn is_certificate_arn(text: &str) -> bool {
+    text.starts_with("arn:aws")
+        && (text.contains(":acm:") && text.contains(":certificate/")
+            || text.contains(":iam::") && text.contains(":server-certificate/"))
+}

@@ -1,0 +1,266 @@
+//! The comparable attributes of a desired resource: the canonical form the plan diffs against
+//! what the AWS adapters observe. Values another resource's creation decides (an endpoint, a
+//! launch template version) are `Unknown` until that resource exists.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::spec::*;
+use super::user_data::Endpoints;
+
+/// How a difference in one attribute is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Changed in place.
+    InPlace,
+    /// Cannot change: the resource must be replaced.
+    Replace,
+    /// An engine version: a live version that starts with, or is newer than, the desired one
+    /// (auto minor upgrades) matches; an older one is upgraded in place.
+    Version,
+    /// Storage: may grow in place, never shrink (a smaller desired value is kept as it is).
+    Grow,
+}
+
+/// A desired value, or one only known once another resource exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Val {
+    Known(Value),
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribute {
+    pub key: String,
+    pub value: Val,
+    pub mode: Mode,
+}
+
+/// What is known of other resources when a resource's attributes are computed: from observation
+/// when planning, from results when applying.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Knowledge {
+    /// Endpoints of the data tier, each present only when known.
+    pub endpoints: Endpoints,
+    /// The launch template version the group should run, when known.
+    pub launch_template_version: Option<i64>,
+}
+
+struct Builder(Vec<Attribute>);
+
+impl Builder {
+    fn set(&mut self, key: &str, value: impl Into<Value>, mode: Mode) -> &mut Self {
+        self.0.push(Attribute {
+            key: key.to_string(),
+            value: Val::Known(value.into()),
+            mode,
+        });
+        self
+    }
+
+    fn maybe(&mut self, key: &str, value: Option<Value>, mode: Mode) -> &mut Self {
+        self.0.push(Attribute {
+            key: key.to_string(),
+            value: value.map(Val::Known).unwrap_or(Val::Unknown),
+            mode,
+        });
+        self
+    }
+}
+
+/// Sorted strings as a JSON array: list attributes compare as sets.
+pub fn sorted(items: impl IntoIterator<Item = String>) -> Value {
+    let mut items: Vec<String> = items.into_iter().collect();
+    items.sort();
+    items.dedup();
+    Value::from(items)
+}
+
+/// The attributes `resource` should have. `observed` is what is live (for values that follow the
+/// live resource, such as a group's desired capacity).
+pub fn desired_attributes(
+    resource: &Resource,
+    knowledge: &Knowledge,
+    observed: Option<&serde_json::Map<String, Value>>,
+) -> Vec<Attribute> {
+    use Mode::*;
+    let mut b = Builder(Vec::new());
+    match &resource.spec {
+        Spec::SecurityGroup(sg) => {
+            b.set("vpc_id", sg.vpc_id.as_str(), Replace).set(
+                "ingress",
+                sorted(sg.ingress.iter().map(IngressRule::canonical)),
+                InPlace,
+            );
+        }
+        Spec::DbSubnetGroup(group) | Spec::CacheSubnetGroup(group) => {
+            b.set("subnets", sorted(group.subnets.clone()), InPlace);
+        }
+        Spec::CacheAuthSecret(_) => {}
+        Spec::Database(db) => {
+            b.set("engine", "postgres", Replace)
+                .set("engine_version", db.engine_version.as_str(), Version)
+                .set("instance_class", db.instance_class.as_str(), InPlace)
+                .set("allocated_storage", db.allocated_storage, Grow)
+                .set("storage_type", db.storage_type.as_str(), InPlace)
+                .set("storage_encrypted", db.encrypted, Replace)
+                .set("multi_az", db.multi_az, InPlace)
+                .set("port", db.port, InPlace)
+                .set("db_name", db.db_name.as_str(), Replace)
+                .set("master_username", db.username.as_str(), Replace)
+                .set("managed_master_password", true, InPlace)
+                .set("publicly_accessible", false, InPlace)
+                .set("backup_retention_days", db.backup_retention_days, InPlace)
+                .set("deletion_protection", db.deletion_protection, InPlace)
+                .set(
+                    "auto_minor_version_upgrade",
+                    db.auto_minor_version_upgrade,
+                    InPlace,
+                )
+                .set("subnet_group", db.subnet_group.as_str(), Replace)
+                .set(
+                    "security_groups",
+                    sorted([db.security_group.clone()]),
+                    InPlace,
+                );
+        }
+        Spec::Cache(cache) => {
+            b.set("engine", "redis", Replace)
+                .set("engine_version", cache.engine_version.as_str(), Version)
+                .set("node_type", cache.node_type.as_str(), InPlace)
+                .set("num_cache_clusters", cache.num_cache_clusters, InPlace)
+                .set("automatic_failover", cache.automatic_failover, InPlace)
+                .set("multi_az", cache.multi_az, InPlace)
+                .set("port", cache.port, Replace)
+                .set("encryption_at_rest", cache.encryption_at_rest, Replace)
+                .set(
+                    "encryption_in_transit",
+                    cache.encryption_in_transit,
+                    Replace,
+                )
+                .set("auth_token", cache.auth_token, Replace)
+                .set("subnet_group", cache.subnet_group.as_str(), Replace)
+                .set(
+                    "security_groups",
+                    sorted([cache.security_group.clone()]),
+                    InPlace,
+                );
+        }
+        Spec::LoadBalancer(lb) => {
+            let secure = lb.listeners.iter().any(|l| l.protocol.is_secure());
+            b.set("scheme", lb.scheme.as_str(), Replace)
+                .set("subnets", sorted(lb.subnets.clone()), InPlace)
+                .set(
+                    "security_groups",
+                    sorted([lb.security_group.clone()]),
+                    InPlace,
+                )
+                .set(
+                    "listeners",
+                    sorted(lb.listeners.iter().map(ListenerSpec::canonical)),
+                    InPlace,
+                )
+                .set("health_check", lb.health_check.canonical(), InPlace)
+                .set("idle_timeout", lb.idle_timeout, InPlace)
+                .set("cross_zone", lb.cross_zone, InPlace)
+                .set(
+                    "connection_draining",
+                    draining_text(lb.connection_draining),
+                    InPlace,
+                )
+                .set("desync_mitigation", lb.desync_mitigation.as_str(), InPlace)
+                .set("stickiness", stickiness_text(lb.stickiness), InPlace)
+                .set(
+                    "tls_policy",
+                    if secure {
+                        Value::from(lb.tls_policy.as_str())
+                    } else {
+                        Value::Null
+                    },
+                    InPlace,
+                );
+        }
+        Spec::NodeRole(role) => {
+            b.set("path", role.path.as_str(), Replace)
+                .set("policy", role.policy.clone(), InPlace)
+                .set("instance_profile", resource.id.name.as_str(), InPlace);
+        }
+        Spec::LaunchTemplate(lt) => {
+            let user_data = if (lt.boot.context.database.is_some()
+                && knowledge.endpoints.database.is_none())
+                || (lt.boot.context.cache.is_some() && knowledge.endpoints.cache.is_none())
+            {
+                None
+            } else {
+                // The template was checked when the stack was built; a failure here (only
+                // possible with real endpoints) surfaces when applying.
+                lt.boot.render(&knowledge.endpoints).ok().map(Value::from)
+            };
+            b.set("image", lt.image.as_str(), InPlace)
+                .set("instance_type", lt.instance_type.as_str(), InPlace)
+                .set("volume_size", lt.volume_size, InPlace)
+                .set("volume_type", lt.volume_type.as_str(), InPlace)
+                .set("volume_encrypted", true, InPlace)
+                .set("http_tokens", "required", InPlace)
+                .set("public_ip", false, InPlace)
+                .set(
+                    "security_groups",
+                    sorted([lt.security_group.clone()]),
+                    InPlace,
+                )
+                .set("instance_profile", lt.instance_profile.as_str(), InPlace)
+                .maybe("user_data", user_data, InPlace);
+        }
+        Spec::AutoScalingGroup(group) => {
+            let live_desired = observed
+                .and_then(|o| o.get("desired_capacity"))
+                .and_then(Value::as_i64)
+                .map(|d| d as i32);
+            // An existing group keeps its desired capacity unless it falls outside min..max.
+            let desired = match live_desired {
+                Some(live) => live.clamp(group.min, group.max),
+                None => group.desired,
+            };
+            b.set("min_size", group.min, InPlace)
+                .set("max_size", group.max, InPlace)
+                .set("desired_capacity", desired, InPlace)
+                .set("health_check_type", "ELB", InPlace)
+                .set(
+                    "health_check_grace_period",
+                    group.health_check_grace_period,
+                    InPlace,
+                )
+                .set("subnets", sorted(group.subnets.clone()), InPlace)
+                .set(
+                    "load_balancers",
+                    sorted([group.load_balancer.clone()]),
+                    InPlace,
+                )
+                .maybe(
+                    "launch_template",
+                    knowledge
+                        .launch_template_version
+                        .map(|v| json!(format!("{} v{v}", group.launch_template))),
+                    InPlace,
+                );
+        }
+    }
+    b.0
+}
+
+pub fn draining_text(timeout: Option<i32>) -> String {
+    match timeout {
+        Some(seconds) => format!("on, {seconds}s"),
+        None => "off".into(),
+    }
+}
+
+pub fn stickiness_text(stickiness: Option<Option<i64>>) -> String {
+    match stickiness {
+        None => "off".into(),
+        Some(None) => "load balancer cookie, session".into(),
+        Some(Some(seconds)) => format!("load balancer cookie, {seconds}s"),
+    }
+}

@@ -1,0 +1,514 @@
+//! From a validated profile and the facts of the account (region, VPC, subnets) to the list of
+//! desired resources with their dependencies. Pure: no AWS calls.
+
+pub mod attributes;
+pub mod naming;
+pub mod spec;
+pub mod user_data;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::profile::error::ProfileErrors;
+use crate::profile::load::LoadedProfile;
+use crate::profile::validate::parse_health_target;
+use naming::{Names, Tier};
+use spec::*;
+use user_data::{
+    BootContext, BootTemplate, CacheVars, DatabaseVars, HealthCheckVars, ListenerVars,
+};
+
+/// Facts about the account the stack is deployed into, found before planning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    pub account: String,
+    pub partition: String,
+    pub region: String,
+    pub vpc_id: String,
+    /// The subnets the stack spans, one per Availability Zone.
+    pub subnets: Vec<Subnet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub zone: String,
+}
+
+impl Environment {
+    /// A stand-in environment, to check a profile and its templates without AWS.
+    pub fn offline(region: &str) -> Self {
+        Environment {
+            account: "000000000000".into(),
+            partition: "aws".into(),
+            region: region.into(),
+            vpc_id: "vpc-00000000".into(),
+            subnets: vec![
+                Subnet {
+                    id: "subnet-0000000a".into(),
+                    zone: format!("{region}a"),
+                },
+                Subnet {
+                    id: "subnet-0000000b".into(),
+                    zone: format!("{region}b"),
+                },
+            ],
+        }
+    }
+
+    fn subnet_ids(&self) -> Vec<String> {
+        self.subnets.iter().map(|s| s.id.clone()).collect()
+    }
+}
+
+/// Everything a stack should consist of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub stack: String,
+    pub environment: Environment,
+    /// In dependency order: each resource comes after everything it depends on.
+    pub resources: Vec<Resource>,
+}
+
+impl Desired {
+    pub fn names(&self) -> Names {
+        Names::new(&self.stack)
+    }
+
+    pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.id == id)
+    }
+}
+
+/// Read the boot template named by the profile.
+fn read_boot_template(loaded: &LoadedProfile) -> Result<(String, String), ProfileErrors> {
+    let relative = &loaded.profile.node.boot_template;
+    let path = loaded.project_dir.join(relative);
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Ok((path.display().to_string(), source)),
+        Err(error) => Err(loaded
+            .error_at(
+                "node.boot_template",
+                format!("cannot read the boot template {}: {error}", path.display()),
+            )
+            .with_hint("paths are relative to the project directory (the parent of profiles/)")
+            .into()),
+    }
+}
+
+/// Check what can be checked without AWS: the boot template renders with every variable defined.
+pub fn check(loaded: &LoadedProfile, region: &str) -> Result<Desired, ProfileErrors> {
+    build(loaded, &Environment::offline(region))
+}
+
+/// The desired resources of the loaded profile in `environment`.
+pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desired, ProfileErrors> {
+    let profile = &loaded.profile;
+    let names = Names::new(&profile.stack);
+    let lb = &profile.load_balancer;
+    let (boot_path, boot_source) = read_boot_template(loaded)?;
+    let (health_protocol, health_port, health_path) =
+        parse_health_target(&lb.health_check.target).expect("validated target");
+
+    let mut resources = Vec::new();
+    let mut add = |id: ResourceId, component: &str, spec: Spec| {
+        resources.push(Resource {
+            id,
+            component: component.to_string(),
+            spec,
+            depends_on: vec![],
+        })
+    };
+    let sg_id = |tier: Tier| ResourceId::new(Kind::SecurityGroup, names.security_group(tier));
+    let security_group = |tier: Tier, description: &str, ingress: Vec<IngressRule>| {
+        Spec::SecurityGroup(SecurityGroupSpec {
+            tier,
+            vpc_id: environment.vpc_id.clone(),
+            description: format!("deployer {}: {description}", profile.stack),
+            ingress,
+        })
+    };
+
+    // Load balancer tier: each listener port from the CIDRs the profile lets in.
+    let mut lb_rules = Vec::new();
+    for listener in &lb.listeners {
+        for cidr in &listener.allow {
+            lb_rules.push(IngressRule {
+                from_port: listener.port.into(),
+                to_port: listener.port.into(),
+                source: Source::Cidr(cidr.clone()),
+                description: format!("listener {}", listener.port),
+            });
+        }
+    }
+    add(
+        sg_id(Tier::Lb),
+        "security-group-lb",
+        security_group(Tier::Lb, "load balancer", lb_rules),
+    );
+
+    // Node tier: the instance ports (and the health check port) only from the load balancer.
+    let node_ports: BTreeSet<i32> = lb
+        .listeners
+        .iter()
+        .map(|l| i32::from(l.instance_port))
+        .chain([i32::from(health_port)])
+        .collect();
+    let lb_group = names.security_group(Tier::Lb);
+    let node_rules = node_ports
+        .iter()
+        .map(|&port| IngressRule {
+            from_port: port,
+            to_port: port,
+            source: Source::Group(lb_group.clone()),
+            description: "from the load balancer".into(),
+        })
+        .collect();
+    add(
+        sg_id(Tier::Nodes),
+        "security-group-nodes",
+        security_group(Tier::Nodes, "nodes", node_rules),
+    );
+
+    let nodes_group = names.security_group(Tier::Nodes);
+    let from_nodes = |port: i32| {
+        vec![IngressRule {
+            from_port: port,
+            to_port: port,
+            source: Source::Group(nodes_group.clone()),
+            description: "from the nodes".into(),
+        }]
+    };
+
+    if let Some(db) = &profile.database {
+        add(
+            sg_id(Tier::Db),
+            "security-group-db",
+            security_group(Tier::Db, "database", from_nodes(db.port.into())),
+        );
+        let subnet_group = ResourceId::new(Kind::DbSubnetGroup, names.db_subnet_group());
+        add(
+            subnet_group.clone(),
+            "db-subnet-group",
+            Spec::DbSubnetGroup(SubnetGroupSpec {
+                description: format!("deployer {}: database subnets", profile.stack),
+                subnets: environment.subnet_ids(),
+            }),
+        );
+        let database = ResourceId::new(Kind::Database, names.database());
+        add(
+            database.clone(),
+            "database",
+            Spec::Database(DatabaseSpec {
+                engine_version: db.engine_version.clone(),
+                instance_class: db.instance_class.clone(),
+                allocated_storage: db.allocated_storage,
+                storage_type: db.storage_type.clone(),
+                encrypted: db.encrypted,
+                multi_az: db.multi_az,
+                port: db.port.into(),
+                db_name: db.name.clone(),
+                username: db.username.clone(),
+                backup_retention_days: db.backup_retention_days,
+                deletion_protection: db.deletion_protection,
+                auto_minor_version_upgrade: db.auto_minor_version_upgrade,
+                subnet_group: names.db_subnet_group(),
+                security_group: names.security_group(Tier::Db),
+            }),
+        );
+    }
+
+    if let Some(cache) = &profile.cache {
+        add(
+            sg_id(Tier::Cache),
+            "security-group-cache",
+            security_group(Tier::Cache, "cache", from_nodes(cache.port.into())),
+        );
+        let subnet_group = ResourceId::new(Kind::CacheSubnetGroup, names.cache_subnet_group());
+        add(
+            subnet_group.clone(),
+            "cache-subnet-group",
+            Spec::CacheSubnetGroup(SubnetGroupSpec {
+                description: format!("deployer {}: cache subnets", profile.stack),
+                subnets: environment.subnet_ids(),
+            }),
+        );
+        let auth_token = cache.encryption_in_transit;
+        if auth_token {
+            let secret = ResourceId::new(Kind::CacheAuthSecret, names.cache_auth_secret());
+            add(
+                secret.clone(),
+                "cache-auth-secret",
+                Spec::CacheAuthSecret(SecretSpec {
+                    description: format!("deployer {}: Redis AUTH token", profile.stack),
+                }),
+            );
+        }
+        let id = ResourceId::new(Kind::Cache, names.cache());
+        add(
+            id.clone(),
+            "cache",
+            Spec::Cache(CacheSpec {
+                description: format!("deployer {}: Redis", profile.stack),
+                engine_version: cache.engine_version.clone(),
+                node_type: cache.node_type.clone(),
+                num_cache_clusters: cache.replicas + 1,
+                automatic_failover: cache.automatic_failover,
+                multi_az: cache.multi_az,
+                port: cache.port.into(),
+                encryption_at_rest: cache.encryption_at_rest,
+                encryption_in_transit: cache.encryption_in_transit,
+                auth_token,
+                auth_secret: names.cache_auth_secret(),
+                subnet_group: names.cache_subnet_group(),
+                security_group: names.security_group(Tier::Cache),
+            }),
+        );
+    }
+
+    let load_balancer = ResourceId::new(Kind::LoadBalancer, names.load_balancer());
+    add(
+        load_balancer.clone(),
+        "load-balancer",
+        Spec::LoadBalancer(LoadBalancerSpec {
+            scheme: lb.scheme,
+            subnets: environment.subnet_ids(),
+            security_group: lb_group.clone(),
+            listeners: lb
+                .listeners
+                .iter()
+                .map(|l| ListenerSpec {
+                    port: l.port.into(),
+                    protocol: l.protocol,
+                    instance_port: l.instance_port.into(),
+                    instance_protocol: l.effective_instance_protocol(),
+                    certificate: l.certificate.clone(),
+                })
+                .collect(),
+            health_check: HealthCheckSpec {
+                target: lb.health_check.target.clone(),
+                interval: lb.health_check.interval,
+                timeout: lb.health_check.timeout,
+                healthy_threshold: lb.health_check.healthy_threshold,
+                unhealthy_threshold: lb.health_check.unhealthy_threshold,
+            },
+            idle_timeout: lb.idle_timeout,
+            cross_zone: lb.cross_zone,
+            connection_draining: lb
+                .connection_draining
+                .then_some(lb.connection_draining_timeout),
+            desync_mitigation: lb.desync_mitigation,
+            stickiness: lb
+                .stickiness
+                .enabled
+                .then_some(lb.stickiness.cookie_expiration),
+            tls_policy: lb.tls_policy.clone(),
+        }),
+    );
+
+    add(
+        ResourceId::new(Kind::NodeRole, names.node_role()),
+        "node-role",
+        Spec::NodeRole(NodeRoleSpec {
+            path: names.iam_path(),
+            policy_name: naming::NODE_POLICY.into(),
+            policy: node_policy(profile, &names, environment),
+        }),
+    );
+
+    let boot = BootTemplate {
+        path: boot_path,
+        source: boot_source,
+        context: BootContext {
+            stack: profile.stack.clone(),
+            region: environment.region.clone(),
+            ports: node_ports.iter().copied().collect(),
+            listeners: lb
+                .listeners
+                .iter()
+                .map(|l| ListenerVars {
+                    port: l.port.into(),
+                    protocol: l.protocol.as_str().into(),
+                    instance_port: l.instance_port.into(),
+                    instance_protocol: l.effective_instance_protocol().as_str().into(),
+                })
+                .collect(),
+            health_check: HealthCheckVars {
+                target: lb.health_check.target.clone(),
+                protocol: health_protocol.as_str().into(),
+                port: health_port.into(),
+                path: health_path,
+            },
+            vars: profile.node.vars.clone(),
+            database: profile.database.as_ref().map(|db| DatabaseVars {
+                name: db.name.clone(),
+                username: db.username.clone(),
+                port: db.port.into(),
+            }),
+            cache: profile.cache.as_ref().map(|cache| CacheVars {
+                port: cache.port.into(),
+                tls: cache.encryption_in_transit,
+            }),
+        },
+    };
+    if let Err(error) = boot.check() {
+        let mut located = loaded.error_at(
+            "node.boot_template",
+            format!("{}: {}", error.path, error.message),
+        );
+        if let Some(line) = error.line {
+            located.message = format!("{}:{line}: {}", error.path, error.message);
+        }
+        return Err(located
+            .with_hint(format!(
+                "variables this profile provides: {}; guard optional ones with `is defined`",
+                boot.variable_names()
+            ))
+            .into());
+    }
+    let launch_template = ResourceId::new(Kind::LaunchTemplate, names.launch_template());
+    add(
+        launch_template.clone(),
+        "launch-template",
+        Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
+            image: profile.node.image.clone(),
+            instance_type: profile.node.instance_type.clone(),
+            volume_size: profile.node.volume_size,
+            volume_type: profile.node.volume_type.clone(),
+            security_group: nodes_group.clone(),
+            instance_profile: names.node_role(),
+            boot,
+        })),
+    );
+
+    add(
+        ResourceId::new(Kind::AutoScalingGroup, names.auto_scaling_group()),
+        "auto-scaling-group",
+        Spec::AutoScalingGroup(GroupSpec {
+            min: profile.scaling.min,
+            max: profile.scaling.max,
+            desired: profile.scaling.effective_desired(),
+            health_check_grace_period: profile.scaling.health_check_grace_period,
+            subnets: environment.subnet_ids(),
+            load_balancer: names.load_balancer(),
+            launch_template: names.launch_template(),
+        }),
+    );
+
+    let present: BTreeSet<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
+    for resource in &mut resources {
+        resource.depends_on = natural_dependencies(&resource.id, &names)
+            .into_iter()
+            .filter(|id| present.contains(id))
+            .collect();
+    }
+    resources.sort_by_key(|r| (r.id.kind, tier_order(&r.spec)));
+    Ok(Desired {
+        stack: profile.stack.clone(),
+        environment: environment.clone(),
+        resources,
+    })
+}
+
+/// What a resource of the stack needs before it can exist (and outlive before it can go):
+/// each tier's group admits the one before it, the data tier needs its group and subnet group,
+/// the launch template needs the endpoints, the group needs the template and the load balancer.
+pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
+    let group = |tier: Tier| ResourceId::new(Kind::SecurityGroup, names.security_group(tier));
+    match id.kind {
+        Kind::SecurityGroup => {
+            if id.name == names.security_group(Tier::Nodes) {
+                vec![group(Tier::Lb)]
+            } else if id.name == names.security_group(Tier::Db)
+                || id.name == names.security_group(Tier::Cache)
+            {
+                vec![group(Tier::Nodes)]
+            } else {
+                vec![]
+            }
+        }
+        Kind::Database => vec![
+            group(Tier::Db),
+            ResourceId::new(Kind::DbSubnetGroup, names.db_subnet_group()),
+        ],
+        Kind::Cache => vec![
+            group(Tier::Cache),
+            ResourceId::new(Kind::CacheSubnetGroup, names.cache_subnet_group()),
+            ResourceId::new(Kind::CacheAuthSecret, names.cache_auth_secret()),
+        ],
+        Kind::LoadBalancer => vec![group(Tier::Lb)],
+        Kind::LaunchTemplate => vec![
+            group(Tier::Nodes),
+            ResourceId::new(Kind::NodeRole, names.node_role()),
+            ResourceId::new(Kind::Database, names.database()),
+            ResourceId::new(Kind::Cache, names.cache()),
+        ],
+        Kind::AutoScalingGroup => vec![
+            ResourceId::new(Kind::LaunchTemplate, names.launch_template()),
+            ResourceId::new(Kind::LoadBalancer, names.load_balancer()),
+        ],
+        Kind::DbSubnetGroup | Kind::CacheSubnetGroup | Kind::CacheAuthSecret | Kind::NodeRole => {
+            vec![]
+        }
+    }
+}
+
+/// Security groups in reference order (lb before nodes before db and cache).
+fn tier_order(spec: &Spec) -> usize {
+    match spec {
+        Spec::SecurityGroup(sg) => Tier::ALL.iter().position(|t| *t == sg.tier).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The nodes may read exactly this stack's secrets: the RDS-managed master secret of the stack's
+/// database and the cache AUTH token.
+fn node_policy(
+    profile: &crate::profile::schema::Profile,
+    names: &Names,
+    env: &Environment,
+) -> serde_json::Value {
+    let secrets = format!(
+        "arn:{}:secretsmanager:{}:{}:secret",
+        env.partition, env.region, env.account
+    );
+    let mut statements = Vec::new();
+    if profile.database.is_some() {
+        statements.push(serde_json::json!({
+            "Sid": "ReadDatabaseMasterSecret",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": format!("{secrets}:rds!db-*"),
+            "Condition": {"StringEquals": {
+                "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn":
+                    format!("arn:{}:rds:{}:{}:db:{}", env.partition, env.region, env.account, names.database())
+            }}
+        }));
+    }
+    if profile
+        .cache
+        .as_ref()
+        .is_some_and(|c| c.encryption_in_transit)
+    {
+        statements.push(serde_json::json!({
+            "Sid": "ReadCacheAuthToken",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": format!("{secrets}:{}-??????", names.cache_auth_secret()),
+        }));
+    }
+    if statements.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// Tags every resource carries: ownership and a readable name.
+pub fn ownership_tags(stack: &str, component: &str, name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (naming::TAG_STACK.to_string(), stack.to_string()),
+        (naming::TAG_COMPONENT.to_string(), component.to_string()),
+        ("Name".to_string(), name.to_string()),
+    ])
+}

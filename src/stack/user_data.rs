@@ -1,0 +1,264 @@
+//! The boot template: rendered into the launch template's user data with the stack's endpoints,
+//! ports and secret ARNs (never secret values). Strict: an undefined variable is an error.
+
+use std::collections::BTreeMap;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
+
+/// A boot template and the variables known before any resource exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootTemplate {
+    /// The template's path as the profile names it, for messages.
+    pub path: String,
+    pub source: String,
+    pub context: BootContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootContext {
+    pub stack: String,
+    pub region: String,
+    /// The ports the nodes serve (listener instance ports and the health check port).
+    pub ports: Vec<i32>,
+    pub listeners: Vec<ListenerVars>,
+    pub health_check: HealthCheckVars,
+    pub vars: BTreeMap<String, String>,
+    pub database: Option<DatabaseVars>,
+    pub cache: Option<CacheVars>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenerVars {
+    pub port: i32,
+    pub protocol: String,
+    pub instance_port: i32,
+    pub instance_protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheckVars {
+    pub target: String,
+    pub protocol: String,
+    pub port: i32,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatabaseVars {
+    pub name: String,
+    pub username: String,
+    pub port: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheVars {
+    pub port: i32,
+    pub tls: bool,
+}
+
+/// What the data tier reports once it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Endpoints {
+    pub database: Option<DatabaseEndpoint>,
+    pub cache: Option<CacheEndpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseEndpoint {
+    pub host: String,
+    pub port: i32,
+    /// The RDS-managed master user secret.
+    pub secret_arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEndpoint {
+    pub host: String,
+    pub port: i32,
+    /// The AUTH token secret, when the group has one.
+    pub auth_secret_arn: Option<String>,
+}
+
+/// A template that failed to render: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// EC2 refuses user data above 16 KiB.
+pub const USER_DATA_LIMIT: usize = 16 * 1024;
+
+impl BootTemplate {
+    /// Render with the given endpoints. Fails on syntax errors, undefined variables, and output
+    /// over EC2's user data limit.
+    pub fn render(&self, endpoints: &Endpoints) -> Result<String, TemplateError> {
+        let mut environment = Environment::new();
+        environment.set_undefined_behavior(UndefinedBehavior::Strict);
+        let fail = |error: minijinja::Error| TemplateError {
+            path: self.path.clone(),
+            line: error.line(),
+            message: match error.detail() {
+                Some(detail) => format!("{}: {detail}", error.kind()),
+                None => error.kind().to_string(),
+            },
+        };
+        environment
+            .add_template("boot", &self.source)
+            .map_err(fail)?;
+        let template = environment.get_template("boot").map_err(fail)?;
+        let rendered = template
+            .render(minijinja::value::Serde(self.variables(endpoints)))
+            .map_err(fail)?;
+        // Keep the template's final newline (the engine drops it).
+        let rendered = if self.source.ends_with('\n') && !rendered.ends_with('\n') {
+            rendered + "\n"
+        } else {
+            rendered
+        };
+        if rendered.len() > USER_DATA_LIMIT {
+            return Err(TemplateError {
+                path: self.path.clone(),
+                line: None,
+                message: format!(
+                    "the rendered user data has {} bytes; EC2 allows at most {USER_DATA_LIMIT}",
+                    rendered.len()
+                ),
+            });
+        }
+        Ok(rendered)
+    }
+
+    /// Render with stand-in endpoints, to find template errors before any AWS call.
+    pub fn check(&self) -> Result<String, TemplateError> {
+        let endpoints = Endpoints {
+            database: self.context.database.as_ref().map(|db| DatabaseEndpoint {
+                host: "database.invalid".into(),
+                port: db.port,
+                secret_arn: "arn:aws:secretsmanager:region:000000000000:secret:rds!db-check".into(),
+            }),
+            cache: self.context.cache.as_ref().map(|cache| CacheEndpoint {
+                host: "cache.invalid".into(),
+                port: cache.port,
+                auth_secret_arn: cache
+                    .tls
+                    .then(|| "arn:aws:secretsmanager:region:000000000000:secret:check".into()),
+            }),
+        };
+        self.render(&endpoints)
+    }
+
+    /// The variables the template sees.
+    pub fn variables(&self, endpoints: &Endpoints) -> serde_json::Value {
+        let c = &self.context;
+        let mut variables = serde_json::json!({
+            "stack": c.stack,
+            "region": c.region,
+            "ports": c.ports,
+            "listeners": c.listeners,
+            "health_check": c.health_check,
+            "vars": c.vars,
+        });
+        if let (Some(db), Some(endpoint)) = (&c.database, &endpoints.database) {
+            variables["database"] = serde_json::json!({
+                "host": endpoint.host,
+                "port": endpoint.port,
+                "name": db.name,
+                "username": db.username,
+                "secret_arn": endpoint.secret_arn,
+            });
+        }
+        if let (Some(cache), Some(endpoint)) = (&c.cache, &endpoints.cache) {
+            variables["cache"] = serde_json::json!({
+                "host": endpoint.host,
+                "port": endpoint.port,
+                "tls": cache.tls,
+                "auth_secret_arn": endpoint.auth_secret_arn,
+            });
+        }
+        variables
+    }
+
+    /// The variable names a template may use, for hints.
+    pub fn variable_names(&self) -> String {
+        let mut names = vec![
+            "stack",
+            "region",
+            "ports",
+            "listeners",
+            "health_check",
+            "vars",
+        ];
+        if self.context.database.is_some() {
+            names.push("database (host, port, name, username, secret_arn)");
+        }
+        if self.context.cache.is_some() {
+            names.push("cache (host, port, tls, auth_secret_arn)");
+        }
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(source: &str, with_database: bool) -> BootTemplate {
+        BootTemplate {
+            path: "templates/test.j2".into(),
+            source: source.into(),
+            context: BootContext {
+                stack: "demo".into(),
+                region: "us-east-1".into(),
+                ports: vec![80],
+                listeners: vec![],
+                health_check: HealthCheckVars {
+                    target: "HTTP:80/health".into(),
+                    protocol: "HTTP".into(),
+                    port: 80,
+                    path: "/health".into(),
+                },
+                vars: BTreeMap::new(),
+                database: with_database.then(|| DatabaseVars {
+                    name: "app".into(),
+                    username: "deployer".into(),
+                    port: 5432,
+                }),
+                cache: None,
+            },
+        }
+    }
+
+    #[test]
+    fn renders_endpoints_into_the_template() {
+        let t = template("DB={{ database.host }}:{{ database.port }}\n", true);
+        let endpoints = Endpoints {
+            database: Some(DatabaseEndpoint {
+                host: "db.example".into(),
+                port: 5432,
+                secret_arn: "arn:secret".into(),
+            }),
+            cache: None,
+        };
+        assert_eq!(t.render(&endpoints).unwrap(), "DB=db.example:5432\n");
+    }
+
+    #[test]
+    fn an_undefined_variable_is_an_error_with_its_line() {
+        let t = template("line one\n{{ cache.host }}\n", false);
+        let error = t.check().unwrap_err();
+        assert_eq!(error.line, Some(2));
+        assert!(error.message.contains("undefined"), "{}", error.message);
+    }
+
+    #[test]
+    fn is_defined_guards_optional_sections() {
+        let t = template(
+            "{% if database is defined %}db{% else %}none{% endif %}",
+            false,
+        );
+        assert_eq!(t.check().unwrap(), "none");
+    }
+}
