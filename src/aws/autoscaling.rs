@@ -1,6 +1,6 @@
 //! Auto Scaling: the group that runs the nodes from the launch template behind the load balancer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::types::{Filter, LaunchTemplateSpecification, Tag};
 use serde_json::{Map, json};
@@ -214,34 +214,29 @@ pub async fn update(
         request.send().await.map_err(fail(what.clone()))?;
     }
     if has("load_balancers") {
-        let live = observe(aws, name).await?;
-        let attached: BTreeSet<String> = live
-            .and_then(|l| l.attributes.get("load_balancers").cloned())
-            .and_then(|v| serde_json::from_value(v).ok())
+        // Detach whatever is attached and attach the stack's load balancer: a load balancer
+        // created again under the group gets the group's instances registered this way.
+        let attached: Vec<String> = observe(aws, name)
+            .await?
+            .and_then(|live| live.attributes.get("load_balancers").cloned())
+            .and_then(|names| serde_json::from_value(names).ok())
             .unwrap_or_default();
-        let detach: Vec<String> = attached
-            .iter()
-            .filter(|n| **n != spec.load_balancer)
-            .cloned()
-            .collect();
-        if !detach.is_empty() {
+        if !attached.is_empty() {
             aws.autoscaling
                 .detach_load_balancers()
                 .auto_scaling_group_name(name)
-                .set_load_balancer_names(Some(detach))
+                .set_load_balancer_names(Some(attached))
                 .send()
                 .await
                 .map_err(fail(what.clone()))?;
         }
-        if !attached.contains(&spec.load_balancer) {
-            aws.autoscaling
-                .attach_load_balancers()
-                .auto_scaling_group_name(name)
-                .load_balancer_names(&spec.load_balancer)
-                .send()
-                .await
-                .map_err(fail(what))?;
-        }
+        aws.autoscaling
+            .attach_load_balancers()
+            .auto_scaling_group_name(name)
+            .load_balancer_names(&spec.load_balancer)
+            .send()
+            .await
+            .map_err(fail(what))?;
     }
     Ok(())
 }

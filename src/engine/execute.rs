@@ -18,6 +18,7 @@ fn live_of(resource: &ObservedResource) -> Live {
     Live {
         physical_id: resource.physical_id.clone(),
         outputs: resource.outputs.clone(),
+        fresh: false,
     }
 }
 
@@ -32,7 +33,12 @@ pub async fn step(
     match (step.action, desired) {
         (Action::Retain, _) => Ok(ledger.get(id).cloned()),
         (Action::Delete, _) => {
-            context.progress.status(id, "deleting");
+            let text = match (id.kind, &context.options.final_snapshot) {
+                (Kind::Database, Some(snapshot)) => format!("deleting, final snapshot {snapshot}"),
+                (Kind::Database, None) => "deleting without a final snapshot".to_string(),
+                _ => "deleting".to_string(),
+            };
+            context.progress.status(id, &text);
             delete(context, id, ledger).await?;
             Ok(None)
         }
@@ -60,7 +66,12 @@ pub async fn step(
                 wait::until_gone(context, id).await?;
             }
             context.progress.status(id, "creating");
-            create(context, resource, ledger).await.map(Some)
+            create(context, resource, ledger).await.map(|live| {
+                Some(Live {
+                    fresh: true,
+                    ..live
+                })
+            })
         }
         (Action::Update, Some(resource)) => {
             context.progress.status(id, "updating");
@@ -82,7 +93,12 @@ pub async fn step(
             context
                 .progress
                 .status(id, "replacing: creating the new one");
-            create(context, resource, &ledger).await.map(Some)
+            create(context, resource, &ledger).await.map(|live| {
+                Some(Live {
+                    fresh: true,
+                    ..live
+                })
+            })
         }
         (action, None) => Err(AwsError::other(
             format!("{action:?} {id}"),
@@ -152,6 +168,9 @@ fn knowledge(context: &Context<'_>, ledger: &Ledger) -> Knowledge {
     let mut knowledge = Knowledge::default();
     knowledge.endpoints.database = database;
     knowledge.endpoints.cache = cache;
+    knowledge.load_balancer_new = ledger
+        .get(&ResourceId::new(Kind::LoadBalancer, names.load_balancer()))
+        .is_some_and(|live| live.fresh);
     knowledge.launch_template_version = ledger
         .get(&ResourceId::new(
             Kind::LaunchTemplate,
@@ -456,13 +475,7 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
         }
         Kind::CacheAuthSecret => secrets::delete(aws, name).await,
         Kind::Database => {
-            let snapshot = context.options.final_snapshot.as_deref();
-            if let Some(snapshot) = snapshot {
-                context
-                    .progress
-                    .status(id, &format!("deleting, final snapshot {snapshot}"));
-            }
-            rds::delete_instance(aws, name, snapshot).await?;
+            rds::delete_instance(aws, name, context.options.final_snapshot.as_deref()).await?;
             wait::until_gone(context, id).await
         }
         Kind::Cache => {

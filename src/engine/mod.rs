@@ -26,6 +26,8 @@ use crate::stack::spec::ResourceId;
 pub struct Live {
     pub physical_id: String,
     pub outputs: Outputs,
+    /// Created by this run.
+    pub fresh: bool,
 }
 
 pub type Ledger = BTreeMap<ResourceId, Live>;
@@ -115,6 +117,7 @@ pub async fn run(
             Live {
                 physical_id: resource.physical_id.clone(),
                 outputs: resource.outputs.clone(),
+                fresh: false,
             },
         );
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::stack::attributes::{Attribute, Knowledge, Mode, Val, desired_attributes};
+use crate::stack::naming::Names;
 use crate::stack::spec::{Kind, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
 use crate::stack::{Desired, natural_dependencies};
@@ -130,6 +131,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
     if !foreign.is_empty() {
         return Err(foreign);
     }
+    let names = desired.names();
     let mut knowledge = Knowledge::default();
     let mut steps = Vec::new();
     for resource in &desired.resources {
@@ -146,7 +148,14 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
             },
             Some(live) => compare(resource.id.clone(), &attributes, live, &resource.depends_on),
         };
-        learn(&mut knowledge, &resource.spec, &step, live, observed);
+        learn(
+            &mut knowledge,
+            &resource.spec,
+            &step,
+            live,
+            observed,
+            &names,
+        );
         steps.push(step);
     }
     let wanted: BTreeSet<&ResourceId> = desired.resources.iter().map(|r| &r.id).collect();
@@ -158,7 +167,6 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
     leftovers.retain(|live| !matches!(live.status, Status::Deleting(_)));
     leftovers.sort_by_key(|live| std::cmp::Reverse(live.id.kind));
     // What a retained data store still uses is retained with it.
-    let names = desired.names();
     let used_by_retained: BTreeSet<ResourceId> = leftovers
         .iter()
         .filter(|live| live.id.kind.is_stateful())
@@ -296,6 +304,7 @@ fn learn(
     step: &Step,
     live: Option<&ObservedResource>,
     observed: &Observed,
+    names: &Names,
 ) {
     let keeps_endpoint = |step: &Step| {
         matches!(step.action, Action::None | Action::Update)
@@ -334,6 +343,11 @@ fn learn(
                         auth_secret_arn,
                     })
                 });
+        }
+        Spec::LoadBalancer(_) => {
+            let group = ResourceId::new(Kind::AutoScalingGroup, names.auto_scaling_group());
+            knowledge.load_balancer_new = matches!(step.action, Action::Create | Action::Replace)
+                && observed.get(&group).is_some();
         }
         Spec::LaunchTemplate(_) => {
             knowledge.launch_template_version = live

@@ -270,16 +270,9 @@ fn merge_table(base: &mut Table, child: Table) {
 /// The parent of `profiles/` when the profile lives there, else the profile's own directory.
 fn project_dir_of(profile: &Path) -> PathBuf {
     let dir = profile.parent().unwrap_or(Path::new(""));
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    // An empty path means the current directory, and keeps joined paths short in messages.
     if dir.file_name().is_some_and(|name| name == "profiles") {
-        match dir.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        }
+        dir.parent().map(Path::to_path_buf).unwrap_or_default()
     } else {
         dir.to_path_buf()
     }

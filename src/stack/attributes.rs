@@ -46,6 +46,9 @@ pub struct Knowledge {
     pub endpoints: Endpoints,
     /// The launch template version the group should run, when known.
     pub launch_template_version: Option<i64>,
+    /// The load balancer is (re)created under an existing group: the group must attach it again
+    /// so that its instances are registered.
+    pub load_balancer_new: bool,
 }
 
 struct Builder(Vec<Attribute>);
@@ -233,9 +236,9 @@ pub fn desired_attributes(
                     InPlace,
                 )
                 .set("subnets", sorted(group.subnets.clone()), InPlace)
-                .set(
+                .maybe(
                     "load_balancers",
-                    sorted([group.load_balancer.clone()]),
+                    (!knowledge.load_balancer_new).then(|| sorted([group.load_balancer.clone()])),
                     InPlace,
                 )
                 .maybe(

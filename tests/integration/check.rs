@@ -1,0 +1,198 @@
+//! Reading back what deployer created, through the AWS API, in forms easy to assert on.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::harness::Clients;
+
+/// Security groups of the stack by name: (id, canonical ingress rules, tags).
+pub async fn security_groups(
+    aws: &Clients,
+    stack: &str,
+) -> BTreeMap<String, (String, BTreeSet<String>, BTreeMap<String, String>)> {
+    let found = aws
+        .ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:deployer:stack")
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let names: BTreeMap<String, String> = found
+        .security_groups()
+        .iter()
+        .map(|g| {
+            (
+                g.group_id().unwrap().to_string(),
+                g.group_name().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found
+        .security_groups()
+        .iter()
+        .map(|g| {
+            let mut rules = BTreeSet::new();
+            for p in g.ip_permissions() {
+                let ports = format!(
+                    "{} {}-{}",
+                    p.ip_protocol().unwrap_or("?"),
+                    p.from_port().unwrap_or(-1),
+                    p.to_port().unwrap_or(-1)
+                );
+                for range in p.ip_ranges() {
+                    rules.insert(format!("{ports} from {}", range.cidr_ip().unwrap()));
+                }
+                for pair in p.user_id_group_pairs() {
+                    let id = pair.group_id().unwrap();
+                    let name = names.get(id).cloned().unwrap_or(id.to_string());
+                    rules.insert(format!("{ports} from {name}"));
+                }
+            }
+            let tags = g
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                .collect();
+            (
+                g.group_name().unwrap().to_string(),
+                (g.group_id().unwrap().to_string(), rules, tags),
+            )
+        })
+        .collect()
+}
+
+/// IAM returns policy documents URL-encoded.
+pub fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Everything the scan of a destroy should find nothing of: (what, id).
+pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    for (name, _) in security_groups(aws, stack).await {
+        left.push(format!("security group {name}"));
+    }
+    let groups = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-nodes"))
+        .send()
+        .await
+        .unwrap();
+    if !groups.auto_scaling_groups().is_empty() {
+        left.push("auto scaling group".into());
+    }
+    if let Ok(tags) = aws
+        .elb
+        .describe_tags()
+        .load_balancer_names(format!("{stack}-lb"))
+        .send()
+        .await
+        && tags
+            .tag_descriptions()
+            .iter()
+            .flat_map(|d| d.tags())
+            .any(|t| t.key() == "deployer:stack" && t.value() == Some(stack))
+    {
+        left.push("load balancer".into());
+    }
+    if aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{stack}-db"))
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push("database".into());
+    }
+    if aws
+        .elasticache
+        .describe_replication_groups()
+        .replication_group_id(format!("{stack}-cache"))
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push("cache".into());
+    }
+    if aws
+        .iam
+        .get_role()
+        .role_name(format!("{stack}-node"))
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push("role".into());
+    }
+    if aws
+        .secrets
+        .describe_secret()
+        .secret_id(format!("deployer/{stack}/cache-auth-token"))
+        .send()
+        .await
+        .is_ok_and(|s| s.deleted_date().is_none())
+    {
+        left.push("secret".into());
+    }
+    let templates = aws
+        .ec2
+        .describe_launch_templates()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:deployer:stack")
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    if !templates.launch_templates().is_empty() {
+        left.push("launch template".into());
+    }
+    let instances = aws
+        .ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:deployer:stack")
+                .values(stack)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for reservation in instances.reservations() {
+        for instance in reservation.instances() {
+            left.push(format!("instance {}", instance.instance_id().unwrap()));
+        }
+    }
+    left
+}

@@ -1,0 +1,173 @@
+//! The test harness: one emulator for the whole run (started by `scripts/emulator start`, which
+//! reuses a running one or `AWS_ENDPOINT_URL`), a project directory per test with the shipped
+//! profiles and templates, the built binary run against it, and SDK clients for assertions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::Credentials;
+
+pub const REGION: &str = "us-east-1";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The emulator's endpoint, starting it once per test run if needed.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        let output = Command::new(root().join("scripts/emulator"))
+            .arg("start")
+            .output()
+            .expect("scripts/emulator runs");
+        assert!(
+            output.status.success(),
+            "the emulator did not start:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// A stack name no other test (or earlier run against the same emulator) uses.
+pub fn unique_stack(prefix: &str) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    let suffix = Alphanumeric
+        .sample_string(&mut rand::rng(), 6)
+        .to_lowercase();
+    format!("{prefix}-{suffix}")
+}
+
+/// The result of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "exit {}:\n{}", self.code, self.all());
+        self
+    }
+}
+
+/// A project directory (profiles/, templates/) for one stack.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub stack: String,
+}
+
+impl Project {
+    /// The shipped profiles and templates, and `profiles/test.toml` extending `local` with the
+    /// stack name and `extra` TOML.
+    pub fn new(prefix: &str, extra: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["profiles", "templates"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            for entry in std::fs::read_dir(root().join(sub)).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+        let stack = unique_stack(prefix);
+        let project = Project { dir, stack };
+        project.write_profile(extra);
+        project
+    }
+
+    /// A project whose `profiles/test.toml` is `body` alone (no extends) under the stack name.
+    pub fn standalone(prefix: &str, body: &str) -> Project {
+        let project = Project::new(prefix, "");
+        project.write(
+            "profiles/test.toml",
+            &format!("stack = \"{}\"\n{body}\n", project.stack),
+        );
+        project
+    }
+
+    /// Rewrite `profiles/test.toml` (extends local) with `extra`.
+    pub fn write_profile(&self, extra: &str) {
+        let text = format!("extends = \"local\"\nstack = \"{}\"\n{extra}\n", self.stack);
+        std::fs::write(self.path().join("profiles/test.toml"), text).unwrap();
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        std::fs::write(self.path().join(relative), text).unwrap();
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Run `deployer ARGS --profile test` in the project directory against the emulator.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--profile", "test"]);
+        self.run_raw(&full)
+    }
+
+    /// Run `deployer ARGS` exactly as given.
+    pub fn run_raw(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .args(args)
+            .current_dir(self.path())
+            .stdin(std::process::Stdio::null())
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("DEPLOYER_POLL_INTERVAL", "0.2")
+            .env_remove("DEPLOYER_PROFILE")
+            .env_remove("AWS_PROFILE")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("the deployer binary runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// SDK clients against the emulator, for asserting what deployer did.
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub acm: aws_sdk_acm::Client,
+}
+
+pub async fn clients() -> Clients {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    Clients {
+        ec2: aws_sdk_ec2::Client::new(&config),
+        elb: aws_sdk_elasticloadbalancing::Client::new(&config),
+        rds: aws_sdk_rds::Client::new(&config),
+        elasticache: aws_sdk_elasticache::Client::new(&config),
+        autoscaling: aws_sdk_autoscaling::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
+        secrets: aws_sdk_secretsmanager::Client::new(&config),
+        acm: aws_sdk_acm::Client::new(&config),
+    }
+}

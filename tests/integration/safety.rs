@@ -1,0 +1,265 @@
+//! What deployer refuses to do: touch what it does not own, act on a broken profile, apply a
+//! stale saved plan, or change anything without confirmation.
+
+use crate::check::tagged_leftovers;
+use crate::harness::{Project, clients};
+
+const SMALL: &str = r#"
+[node]
+image = "ami-760aaa0f"
+instance_type = "t3.micro"
+
+[[load_balancer.listeners]]
+port = 80
+protocol = "HTTP"
+instance_port = 80
+allow = ["0.0.0.0/0"]
+
+[scaling]
+min = 1
+max = 2
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_named_resource_that_is_not_ours_is_never_touched() {
+    let aws = clients().await;
+    let project = Project::standalone("foreign", SMALL);
+    let stack = project.stack.clone();
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let subnet = subnets.subnets()[0].subnet_id().unwrap().to_string();
+    aws.elb
+        .create_load_balancer()
+        .load_balancer_name(format!("{stack}-lb"))
+        .listeners(
+            aws_sdk_elasticloadbalancing::types::Listener::builder()
+                .protocol("HTTP")
+                .load_balancer_port(81)
+                .instance_port(81)
+                .build()
+                .unwrap(),
+        )
+        .subnets(subnet)
+        .send()
+        .await
+        .unwrap();
+
+    let apply = project.run(&["apply", "--yes"]);
+    assert_eq!(apply.code, 1, "{}", apply.all());
+    assert!(
+        apply.stderr.contains(&format!(
+            "load balancer {stack}-lb ({stack}-lb) exists but was not created by deployer (no deployer:stack tag)"
+        )),
+        "{}",
+        apply.stderr
+    );
+    assert_eq!(
+        tagged_leftovers(&aws, &stack).await,
+        Vec::<String>::new(),
+        "apply created something"
+    );
+
+    let destroy = project.run(&["destroy", "--yes"]);
+    assert_eq!(destroy.code, 1, "{}", destroy.all());
+    assert!(
+        destroy
+            .stderr
+            .contains("warning: not deleting load balancer"),
+        "{}",
+        destroy.stderr
+    );
+    let still = aws
+        .elb
+        .describe_load_balancers()
+        .load_balancer_names(format!("{stack}-lb"))
+        .send()
+        .await
+        .unwrap();
+    let listener = still.load_balancer_descriptions()[0].listener_descriptions()[0]
+        .listener()
+        .unwrap();
+    assert_eq!(
+        listener.load_balancer_port(),
+        81,
+        "the foreign load balancer was changed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_profile_or_reference_changes_nothing() {
+    let aws = clients().await;
+    let project = Project::standalone("broken", SMALL);
+    let stack = project.stack.clone();
+
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{stack}\"\n{}",
+            SMALL.replace("max = 2", "max = 2\ndesired = 5")
+        ),
+    );
+    let run = project.run(&["apply", "--yes"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("error: profiles/test.toml:16:11: scaling.desired: desired (5) is outside min..max (1..2)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+
+    project.write(
+        "templates/boot.sh.j2",
+        "#!/bin/sh\necho {{ database.host }}\n",
+    );
+    project.write(
+        "profiles/test.toml",
+        &format!("stack = \"{stack}\"\n{SMALL}"),
+    );
+    let run = project.run(&["plan"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("node.boot_template: templates/boot.sh.j2:2: undefined value"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::copy(
+        crate::harness::root().join("templates/boot.sh.j2"),
+        project.path().join("templates/boot.sh.j2"),
+    )
+    .unwrap();
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{stack}\"\n{}",
+            SMALL.replace("ami-760aaa0f", "ami-00000000deadbeef")
+        ),
+    );
+    let run = project.run(&["apply", "--yes"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("profiles/test.toml:4:9: node.image: image ami-00000000deadbeef does not exist in us-east-1"),
+        "{}",
+        run.stderr
+    );
+
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{stack}\"\n[network]\nsubnets = [\"subnet-00000000000000001\", \"subnet-00000000000000002\"]\n{SMALL}"
+        ),
+    );
+    let run = project.run(&["apply", "--yes"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("network.subnets"), "{}", run.stderr);
+
+    let run = project.run_raw(&["plan", "--profile", "missing"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(
+        run.stderr.contains("profiles/missing.toml"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: profiles in profiles: local, prod, test"),
+        "{}",
+        run.stderr
+    );
+
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_refused_once_the_stack_has_changed() {
+    let aws = clients().await;
+    let project = Project::standalone("saved", SMALL);
+    let stack = project.stack.clone();
+    project.run(&["apply", "--yes"]).ok();
+
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{stack}\"\n{}",
+            SMALL.replace("max = 2", "max = 3")
+        ),
+    );
+    project.run(&["plan", "--out", "grow.plan"]).ok();
+    // Someone changes the stack between plan and apply.
+    aws.elb
+        .modify_load_balancer_attributes()
+        .load_balancer_name(format!("{stack}-lb"))
+        .load_balancer_attributes(
+            aws_sdk_elasticloadbalancing::types::LoadBalancerAttributes::builder()
+                .connection_settings(
+                    aws_sdk_elasticloadbalancing::types::ConnectionSettings::builder()
+                        .idle_timeout(42)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = project.run_raw(&["apply", "grow.plan"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("the stack changed since grow.plan was made"),
+        "{}",
+        run.stderr
+    );
+    let group = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        group.auto_scaling_groups()[0].max_size(),
+        Some(2),
+        "the stale plan was applied"
+    );
+
+    // A fresh plan applies, repairing the drift too.
+    project.run(&["plan", "--out", "grow.plan"]).ok();
+    project.run_raw(&["apply", "grow.plan"]).ok();
+    let group = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.auto_scaling_groups()[0].max_size(), Some(3));
+    assert_eq!(project.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    project.run(&["destroy", "--yes"]).ok();
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_changes_without_confirmation() {
+    let aws = clients().await;
+    let project = Project::standalone("confirm", SMALL);
+    let run = project.run(&["apply"]);
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
+    assert_eq!(
+        tagged_leftovers(&aws, &project.stack).await,
+        Vec::<String>::new()
+    );
+}
