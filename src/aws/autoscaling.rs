@@ -8,7 +8,7 @@ use serde_json::{Map, json};
 use super::{Aws, AwsError, fail, tag_map};
 use crate::plan::observed::{ObservedResource, Outputs, Status};
 use crate::stack::attributes::sorted;
-use crate::stack::naming::TAG_COMPONENT;
+use crate::stack::naming::{TAG_APPLIED, TAG_COMPONENT};
 use crate::stack::spec::{GroupSpec, Kind, ResourceId};
 
 /// One instance of the group, as the group sees it.
@@ -118,7 +118,7 @@ fn group_tags(name: &str, tags: &BTreeMap<String, String>) -> Vec<Tag> {
                 .value(v)
                 // Instances carry the launch template's tags; the group's own component tag
                 // stays on the group.
-                .propagate_at_launch(k != TAG_COMPONENT && k != "Name")
+                .propagate_at_launch(k != TAG_COMPONENT && k != TAG_APPLIED && k != "Name")
                 .build()
         })
         .collect()

@@ -577,14 +577,23 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
         .collect();
     let mut found = Vec::new();
     for chunk in names.chunks(20) {
-        let tags = aws
-            .elb
-            .describe_tags()
-            .set_load_balancer_names(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(fail("scan load balancer tags"))?;
-        for description in tags.tag_descriptions() {
+        // A load balancer deleted since the listing fails the whole batch: ask one by one then.
+        let descriptions = match tags_of(aws, chunk).await {
+            Ok(descriptions) => descriptions,
+            Err(error) if not_found(&error) => {
+                let mut descriptions = Vec::new();
+                for name in chunk {
+                    match tags_of(aws, std::slice::from_ref(name)).await {
+                        Ok(one) => descriptions.extend(one),
+                        Err(error) if not_found(&error) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                descriptions
+            }
+            Err(error) => return Err(error),
+        };
+        for description in descriptions {
             if description
                 .tags()
                 .iter()
@@ -596,4 +605,17 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
         }
     }
     Ok(found)
+}
+
+async fn tags_of(
+    aws: &Aws,
+    names: &[String],
+) -> Result<Vec<aws_sdk_elasticloadbalancing::types::TagDescription>, AwsError> {
+    aws.elb
+        .describe_tags()
+        .set_load_balancer_names(Some(names.to_vec()))
+        .send()
+        .await
+        .map(|out| out.tag_descriptions().to_vec())
+        .map_err(fail("scan load balancer tags"))
 }

@@ -138,3 +138,119 @@ pub async fn scan(aws: &Aws, names: &Names) -> Result<Vec<(String, String)>, Aws
     found.sort();
     Ok(found)
 }
+
+/// Set one tag on a live resource (the `deployer:applied` digest after an update).
+pub async fn set_tag(
+    aws: &Aws,
+    id: &ResourceId,
+    physical_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    let what = format!("tag {id}");
+    let fail_with = |message: String| AwsError::other(what.clone(), message);
+    match id.kind {
+        Kind::SecurityGroup | Kind::LaunchTemplate => aws
+            .ec2
+            .create_tags()
+            .resources(physical_id)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+        Kind::LoadBalancer => aws
+            .elb
+            .add_tags()
+            .load_balancer_names(&id.name)
+            .tags(
+                aws_sdk_elasticloadbalancing::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| fail_with(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+        Kind::Database | Kind::DbSubnetGroup => aws
+            .rds
+            .add_tags_to_resource()
+            .resource_name(physical_id)
+            .tags(
+                aws_sdk_rds::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+        Kind::Cache | Kind::CacheSubnetGroup => aws
+            .elasticache
+            .add_tags_to_resource()
+            .resource_name(physical_id)
+            .tags(
+                aws_sdk_elasticache::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+        Kind::NodeRole => aws
+            .iam
+            .tag_role()
+            .role_name(&id.name)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .map_err(|e| fail_with(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+        Kind::CacheAuthSecret => aws
+            .secrets
+            .tag_resource()
+            .secret_id(physical_id)
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+        Kind::AutoScalingGroup => aws
+            .autoscaling
+            .create_or_update_tags()
+            .tags(
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .resource_id(&id.name)
+                    .resource_type("auto-scaling-group")
+                    .key(key)
+                    .value(value)
+                    .propagate_at_launch(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(super::fail(what)),
+    }
+}

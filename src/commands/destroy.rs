@@ -63,6 +63,7 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
             changes: vec![],
             reasons: vec![],
             depends_on: vec![],
+            drift: false,
             note: (r.id.kind == Kind::Database).then(|| match &final_snapshot {
                 Some(snapshot) => {
                     format!("final snapshot {snapshot}; deletion protection is lifted first")

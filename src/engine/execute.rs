@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use super::wait;
 use super::{Context, Ledger, Live};
+use crate::aws::stack::set_tag;
 use crate::aws::{AwsError, autoscaling, ec2, elasticache, elb, iam, rds, secrets};
 use crate::plan::observed::{ObservedResource, Status};
 use crate::plan::{Action, Step, differences};
-use crate::stack::attributes::{Knowledge, desired_attributes};
+use crate::stack::attributes::{Knowledge, applied_digest, desired_attributes};
+use crate::stack::naming::TAG_APPLIED;
 use crate::stack::ownership_tags;
 use crate::stack::spec::{Kind, LaunchTemplateSpec, Resource, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
@@ -74,6 +76,14 @@ pub async fn step(
             })
         }
         (Action::Update, Some(resource)) => {
+            if context
+                .observed
+                .get(id)
+                .is_some_and(|live| matches!(live.status, Status::Pending(_)))
+            {
+                // AWS refuses changes while a resource is still being created or modified.
+                wait::until_ready(context, id).await?;
+            }
             context.progress.status(id, "updating");
             update(context, resource, ledger).await.map(Some)
         }
@@ -107,12 +117,18 @@ pub async fn step(
     }
 }
 
-fn tags(context: &Context<'_>, resource: &Resource) -> BTreeMap<String, String> {
-    ownership_tags(
+/// Ownership tags, and the digest of what is being applied (see `TAG_APPLIED`).
+fn tags(context: &Context<'_>, resource: &Resource, ledger: &Ledger) -> BTreeMap<String, String> {
+    let mut tags = ownership_tags(
         &context.desired.stack,
         &resource.component,
         &resource.id.name,
-    )
+    );
+    let attributes = desired_attributes(resource, &knowledge(context, ledger), None);
+    if let Some(digest) = applied_digest(&attributes) {
+        tags.insert(TAG_APPLIED.to_string(), digest);
+    }
+    tags
 }
 
 /// Security group ids by name, from the ledger.
@@ -188,7 +204,7 @@ async fn create(
     let aws = context.aws;
     let id = &resource.id;
     let name = id.name.as_str();
-    let tags = tags(context, resource);
+    let tags = tags(context, resource, ledger);
     match &resource.spec {
         Spec::SecurityGroup(sg) => {
             let group =
@@ -388,7 +404,7 @@ async fn update(
     if changed.is_empty() {
         return Ok(live);
     }
-    let tags = tags(context, resource);
+    let tags = tags(context, resource, ledger);
     match &resource.spec {
         Spec::SecurityGroup(sg) => {
             ec2::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger)).await?;
@@ -440,6 +456,9 @@ async fn update(
             autoscaling::update(aws, name, group, version, desired, &changed).await?;
             until_in_service(context, id).await?;
         }
+    }
+    if let Some(digest) = applied_digest(&attributes) {
+        set_tag(aws, id, &live.physical_id, TAG_APPLIED, &digest).await?;
     }
     Ok(live)
 }

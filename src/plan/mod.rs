@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::stack::attributes::{Attribute, Knowledge, Mode, Val, desired_attributes};
-use crate::stack::naming::Names;
+use crate::stack::attributes::{
+    Attribute, Knowledge, Mode, Val, applied_digest, desired_attributes,
+};
+use crate::stack::naming::{Names, TAG_APPLIED};
 use crate::stack::spec::{Kind, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
 use crate::stack::{Desired, natural_dependencies};
@@ -59,6 +61,10 @@ pub struct Step {
     /// Anything else worth saying (a live resource still being created, a retained database).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The profile asks for what deployer last applied, so the differences were made outside
+    /// deployer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift: bool,
 }
 
 impl Step {
@@ -145,6 +151,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
                 reasons: vec![],
                 depends_on: resource.depends_on.clone(),
                 note: None,
+                drift: false,
             },
             Some(live) => compare(resource.id.clone(), &attributes, live, &resource.depends_on),
         };
@@ -195,6 +202,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
             reasons: vec![],
             depends_on: vec![],
             note,
+            drift: false,
         });
     }
     Ok(Plan {
@@ -266,6 +274,7 @@ fn compare(
             reasons: vec![],
             depends_on: depends_on.to_vec(),
             note,
+            drift: false,
         };
     }
     let changes = differences(attributes, live);
@@ -287,6 +296,9 @@ fn compare(
             id.kind.label()
         ));
     }
+    let drift = action != Action::None
+        && live.tags.get(TAG_APPLIED).is_some()
+        && live.tags.get(TAG_APPLIED) == applied_digest(attributes).as_ref();
     Step {
         id,
         action,
@@ -294,6 +306,7 @@ fn compare(
         reasons,
         depends_on: depends_on.to_vec(),
         note,
+        drift,
     }
 }
 

@@ -394,3 +394,65 @@ fn removed_data_stores_are_kept_with_what_they_use() {
     assert_eq!(action(Kind::NodeRole, "shop-node"), Action::Update);
     assert_eq!(action(Kind::LaunchTemplate, "shop-node"), Action::Update);
 }
+
+/// Record on each live resource the digest of what is desired now, as an apply would.
+fn mark_applied(desired: &Desired, observed: &mut Observed) {
+    let reference = matching(desired);
+    for live in &mut observed.resources {
+        let resource = desired.get(&live.id).unwrap();
+        let mut knowledge = Knowledge::default();
+        knowledge.endpoints.database = Some(DatabaseEndpoint {
+            host: "db.example".into(),
+            port: 5432,
+            secret_arn: "arn:aws:secretsmanager:us-east-1:1:secret:rds!db-1".into(),
+        });
+        knowledge.endpoints.cache = Some(CacheEndpoint {
+            host: "cache.example".into(),
+            port: 6379,
+            auth_secret_arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:auth".into()),
+        });
+        knowledge.launch_template_version = Some(1);
+        let digest = crate::stack::attributes::applied_digest(&desired_attributes(
+            resource, &knowledge, None,
+        ))
+        .unwrap();
+        live.tags
+            .insert(crate::stack::naming::TAG_APPLIED.to_string(), digest);
+    }
+    assert_eq!(reference.resources.len(), observed.resources.len());
+}
+
+#[test]
+fn a_change_made_outside_deployer_is_labelled_drift_and_a_profile_change_is_not() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    mark_applied(&desired, &mut observed);
+    assert!(!plan(&desired, &observed).unwrap().has_changes());
+
+    // Someone changes the load balancer by hand: the profile still asks for what was applied.
+    set(&mut observed, Kind::LoadBalancer, "idle_timeout", json!(60));
+    let drifted = plan(&desired, &observed).unwrap();
+    let lb = drifted
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .unwrap();
+    assert_eq!(lb.action, Action::Update);
+    assert!(lb.drift);
+
+    // The profile changes instead: an update, not drift.
+    let changed = desired_from(
+        &PROFILE.replace("[load_balancer]\n", "[load_balancer]\nidle_timeout = 60\n"),
+        BOOT,
+    );
+    let mut observed = matching(&desired);
+    mark_applied(&desired, &mut observed);
+    let plan = plan(&changed, &observed).unwrap();
+    let lb = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .unwrap();
+    assert_eq!(lb.action, Action::Update);
+    assert!(!lb.drift);
+}

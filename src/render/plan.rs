@@ -101,6 +101,13 @@ fn step_text(out: &mut String, step: &Step) {
     if !step.reasons.is_empty() {
         let _ = write!(out, " ({})", step.reasons.join("; "));
     }
+    if step.drift {
+        let _ = write!(
+            out,
+            " {}",
+            style("(drift: changed outside deployer since its last apply)").yellow()
+        );
+    }
     let _ = writeln!(out);
     if let Some(note) = &step.note {
         let _ = writeln!(out, "      note: {note}");
@@ -179,6 +186,7 @@ pub fn json(plan: &Plan, heading: &Heading<'_>) -> Value {
                 "name": step.id.name,
                 "action": step.action,
                 "destructive": step.is_destructive(),
+                "drift": step.drift,
                 "changes": step.changes.iter().map(|c| json!({
                     "attribute": c.attribute,
                     "old": c.old,

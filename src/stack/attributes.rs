@@ -253,6 +253,26 @@ pub fn desired_attributes(
     b.0
 }
 
+/// The digest recorded in the `deployer:applied` tag: the attributes the profile decides (not the
+/// group's desired capacity, which follows the live group). None while any value is unknown.
+pub fn applied_digest(attributes: &[Attribute]) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut known = serde_json::Map::new();
+    for attribute in attributes {
+        if attribute.key == "desired_capacity" {
+            continue;
+        }
+        match &attribute.value {
+            Val::Known(value) => {
+                known.insert(attribute.key.clone(), value.clone());
+            }
+            Val::Unknown => return None,
+        }
+    }
+    let bytes = serde_json::to_vec(&known).expect("attributes serialize");
+    Some(hex::encode(Sha256::digest(&bytes))[..20].to_string())
+}
+
 pub fn draining_text(timeout: Option<i32>) -> String {
     match timeout {
         Some(seconds) => format!("on, {seconds}s"),

@@ -4,6 +4,9 @@
 /// Tag keys that mark ownership.
 pub const TAG_STACK: &str = "deployer:stack";
 pub const TAG_COMPONENT: &str = "deployer:component";
+/// A digest of the attributes deployer last applied: when the profile still asks for exactly
+/// those and the live resource differs, the difference is drift (a change made outside deployer).
+pub const TAG_APPLIED: &str = "deployer:applied";
 /// The nodes role's inline policy.
 pub const NODE_POLICY: &str = "deployer-read-stack-secrets";
 

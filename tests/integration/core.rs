@@ -658,18 +658,19 @@ async fn a_stateless_stack_needs_no_data_tier_and_out_of_band_deletes_are_recrea
         .filter(|s| s["action"] != "none")
         .map(|s| {
             format!(
-                "{} {}",
+                "{} {} drift={}",
                 s["action"].as_str().unwrap(),
-                s["resource"].as_str().unwrap()
+                s["resource"].as_str().unwrap(),
+                s["drift"]
             )
         })
         .collect();
     assert_eq!(
         changed,
         vec![
-            format!("update security group {stack}-lb"),
-            format!("create load balancer {stack}-lb"),
-            format!("update auto scaling group {stack}-nodes"),
+            format!("update security group {stack}-lb drift=true"),
+            format!("create load balancer {stack}-lb drift=false"),
+            format!("update auto scaling group {stack}-nodes drift=false"),
         ]
     );
     project.run(&["apply", "--yes"]).ok();
