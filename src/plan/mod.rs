@@ -297,8 +297,10 @@ fn compare(
         ));
     }
     let drift = action != Action::None
-        && live.tags.get(TAG_APPLIED).is_some()
-        && live.tags.get(TAG_APPLIED) == applied_digest(attributes).as_ref();
+        && live
+            .tags
+            .get(TAG_APPLIED)
+            .is_some_and(|applied| Some(applied) == applied_digest(attributes).as_ref());
     Step {
         id,
         action,
