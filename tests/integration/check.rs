@@ -196,3 +196,47 @@ pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
     }
     left
 }
+
+/// The stack's Auto Scaling Group.
+pub async fn group(aws: &Clients, stack: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    aws.autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-nodes"))
+        .send()
+        .await
+        .unwrap()
+        .auto_scaling_groups()[0]
+        .clone()
+}
+
+/// The stack's load balancer attributes.
+pub async fn load_balancer_attributes(
+    aws: &Clients,
+    stack: &str,
+) -> aws_sdk_elasticloadbalancing::types::LoadBalancerAttributes {
+    aws.elb
+        .describe_load_balancer_attributes()
+        .load_balancer_name(format!("{stack}-lb"))
+        .send()
+        .await
+        .unwrap()
+        .load_balancer_attributes()
+        .unwrap()
+        .clone()
+}
+
+/// The user data of the newest version of the stack's launch template.
+pub async fn user_data(aws: &Clients, stack: &str) -> String {
+    let versions = aws
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name(format!("{stack}-node"))
+        .versions("$Latest")
+        .send()
+        .await
+        .unwrap();
+    let data = versions.launch_template_versions()[0]
+        .launch_template_data()
+        .unwrap();
+    String::from_utf8(aws_smithy_types::base64::decode(data.user_data().unwrap()).unwrap()).unwrap()
+}

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::check::{decode, security_groups, tagged_leftovers};
+use crate::check::{
+    decode, group, load_balancer_attributes, security_groups, tagged_leftovers, user_data,
+};
 use crate::harness::{Clients, Project, clients};
 
 /// The reference listeners (443 -> 80, 8443 -> 8080, HTTPS with a certificate).
@@ -263,14 +265,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     );
     assert_eq!(lb.security_groups(), [group_id("lb")]);
     assert_eq!(lb.scheme(), Some("internet-facing"));
-    let attributes = aws
-        .elb
-        .describe_load_balancer_attributes()
-        .load_balancer_name(&lb_name)
-        .send()
-        .await
-        .unwrap();
-    let attributes = attributes.load_balancer_attributes().unwrap();
+    let attributes = load_balancer_attributes(&aws, &stack).await;
     assert!(attributes.cross_zone_load_balancing().unwrap().enabled());
     assert_eq!(
         attributes.connection_settings().unwrap().idle_timeout(),
@@ -317,9 +312,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
         data.iam_instance_profile().unwrap().name(),
         Some(format!("{stack}-node").as_str())
     );
-    let user_data =
-        String::from_utf8(aws_smithy_types::base64::decode(data.user_data().unwrap()).unwrap())
-            .unwrap();
+    let user_data = user_data(&aws, &stack).await;
     for expected in [
         format!("DATABASE_HOST={db_host}"),
         "DATABASE_PORT=5432".to_string(),
@@ -382,14 +375,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     );
 
     // The group: ELB health checks, the template version, the subnets, instances in service.
-    let group = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(format!("{stack}-nodes"))
-        .send()
-        .await
-        .unwrap();
-    let group = &group.auto_scaling_groups()[0];
+    let group = group(&aws, &stack).await;
     assert_eq!(
         (group.min_size(), group.max_size(), group.desired_capacity()),
         (Some(2), Some(6), Some(2))
@@ -510,20 +496,9 @@ async fn a_changed_profile_value_is_planned_and_applied_in_place() {
     );
 
     project.run(&["apply", "--yes"]).ok();
-    let attributes = aws
-        .elb
-        .describe_load_balancer_attributes()
-        .load_balancer_name(format!("{stack}-lb"))
-        .send()
-        .await
-        .unwrap();
+    let attributes = load_balancer_attributes(&aws, &stack).await;
     assert_eq!(
-        attributes
-            .load_balancer_attributes()
-            .unwrap()
-            .connection_settings()
-            .unwrap()
-            .idle_timeout(),
+        attributes.connection_settings().unwrap().idle_timeout(),
         120
     );
     let db = aws
@@ -545,14 +520,7 @@ async fn a_changed_profile_value_is_planned_and_applied_in_place() {
         cache.replication_groups()[0].cache_node_type(),
         Some("cache.m5.large")
     );
-    let group = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(format!("{stack}-nodes"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(group.auto_scaling_groups()[0].max_size(), Some(8));
+    assert_eq!(group(&aws, &stack).await.max_size(), Some(8));
 
     let plan = project.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
@@ -597,25 +565,7 @@ async fn a_stateless_stack_needs_no_data_tier_and_out_of_band_deletes_are_recrea
         groups.keys().cloned().collect::<Vec<_>>(),
         vec![format!("{stack}-lb"), format!("{stack}-nodes")]
     );
-    let versions = aws
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_name(format!("{stack}-node"))
-        .versions("$Latest")
-        .send()
-        .await
-        .unwrap();
-    let user_data = String::from_utf8(
-        aws_smithy_types::base64::decode(
-            versions.launch_template_versions()[0]
-                .launch_template_data()
-                .unwrap()
-                .user_data()
-                .unwrap(),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let user_data = user_data(&aws, &stack).await;
     assert!(!user_data.contains("DATABASE_HOST"), "{user_data}");
     assert!(
         user_data.contains("HEALTH_CHECK_PATH=/__health"),

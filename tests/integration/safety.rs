@@ -1,7 +1,7 @@
 //! What deployer refuses to do: touch what it does not own, act on a broken profile, apply a
 //! stale saved plan, or change anything without confirmation.
 
-use crate::check::tagged_leftovers;
+use crate::check::{group, tagged_leftovers};
 use crate::harness::{Project, clients};
 
 const SMALL: &str = r#"
@@ -221,15 +221,8 @@ async fn a_saved_plan_is_refused_once_the_stack_has_changed() {
         "{}",
         run.stderr
     );
-    let group = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(format!("{stack}-nodes"))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        group.auto_scaling_groups()[0].max_size(),
+        group(&aws, &stack).await.max_size(),
         Some(2),
         "the stale plan was applied"
     );
@@ -237,14 +230,7 @@ async fn a_saved_plan_is_refused_once_the_stack_has_changed() {
     // A fresh plan applies, repairing the drift too.
     project.run(&["plan", "--out", "grow.plan"]).ok();
     project.run_raw(&["apply", "grow.plan"]).ok();
-    let group = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(format!("{stack}-nodes"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(group.auto_scaling_groups()[0].max_size(), Some(3));
+    assert_eq!(group(&aws, &stack).await.max_size(), Some(3));
     assert_eq!(project.run(&["plan", "--detailed-exitcode"]).code, 0);
 
     project.run(&["destroy", "--yes"]).ok();
