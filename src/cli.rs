@@ -80,6 +80,13 @@ pub enum Command {
     /// The database gets a final snapshot named after the stack and the time unless
     /// --skip-final-snapshot. Ends with a scan for anything still tagged for the stack.
     Destroy(DestroyArgs),
+    /// Bake the node image only (what apply does first when the profile has [node.bake])
+    ///
+    /// The image is named after the content hash of everything that shapes it (base image,
+    /// rendered bake template, builder settings): when an image of that hash exists, nothing is
+    /// launched. Otherwise one builder runs the bake template, powers off and is imaged. Old
+    /// images beyond `keep_images` are deregistered, never one a launch template in use needs.
+    Bake(BakeArgs),
     /// Check the profile and its templates without calling AWS
     Validate(ValidateArgs),
 }
@@ -123,6 +130,21 @@ pub struct DestroyArgs {
     /// Delete the database without a final snapshot (its data is lost)
     #[arg(long)]
     pub skip_final_snapshot: bool,
+
+    /// Keep the stack's baked images and their snapshots
+    #[arg(long)]
+    pub keep_images: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BakeArgs {
+    /// Do not ask before deregistering old images
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -31,6 +31,7 @@ fn main() {
             Command::Plan(args) => commands::plan::run(&cli.global, args).await,
             Command::Apply(args) => commands::apply::run(&cli.global, args).await,
             Command::Destroy(args) => commands::destroy::run(&cli.global, args).await,
+            Command::Bake(args) => commands::bake::run(&cli.global, args).await,
             Command::Validate(args) => commands::validate::run(&cli.global, args),
         }
     });

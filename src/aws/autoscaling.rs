@@ -74,6 +74,15 @@ pub async fn describe(
             t.version().unwrap_or("$Default")
         ))),
     );
+    let mut versions: Vec<String> = group
+        .instances()
+        .iter()
+        .filter_map(|i| i.launch_template().and_then(|t| t.version()))
+        .map(str::to_string)
+        .collect();
+    versions.sort();
+    versions.dedup();
+    a.insert("instance_versions".into(), json!(versions));
     let status = match group.status() {
         Some(s) if s.to_ascii_lowercase().contains("delete") => Status::Deleting(s.to_string()),
         _ => Status::Ready,

@@ -6,8 +6,11 @@ pub mod ec2;
 pub mod elasticache;
 pub mod elb;
 pub mod iam;
+pub mod image;
+pub mod launch_template;
 pub mod rds;
 pub mod secrets;
+pub mod security_group;
 pub mod stack;
 
 use std::collections::BTreeMap;
@@ -134,10 +137,18 @@ where
     R: fmt::Debug + Send + Sync + 'static,
 {
     let what = what.into();
-    move |error| AwsError {
-        what,
-        code: error.code().map(str::to_string),
-        message: DisplayErrorContext(&error).to_string(),
+    move |error| {
+        // AWS's own code and message say it all; without them (timeouts, connection errors) the
+        // whole chain of causes does.
+        let message = match (error.code(), error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => DisplayErrorContext(&error).to_string(),
+        };
+        AwsError {
+            what,
+            code: error.code().map(str::to_string),
+            message,
+        }
     }
 }
 

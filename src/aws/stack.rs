@@ -1,7 +1,12 @@
 //! A whole stack at once: every identity described concurrently, one resource re-described for
 //! waiting, and the tag scan that proves a destroy left nothing behind.
 
-use super::{Aws, AwsError, autoscaling, ec2, elasticache, elb, iam, rds, secrets};
+use super::{
+    Aws, AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds, secrets,
+    security_group,
+};
+use std::collections::BTreeSet;
+
 use crate::plan::observed::{Observed, ObservedResource};
 use crate::stack::naming::{NODE_POLICY, Names, Tier};
 use crate::stack::spec::{Kind, ResourceId};
@@ -41,8 +46,10 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
         role,
         launch_template,
         group,
+        images,
+        builders,
     ) = tokio::join!(
-        ec2::observe_security_groups(aws, vpc_id, &groups),
+        security_group::observe(aws, vpc_id, &groups),
         rds::observe_subnet_group(aws, &db_subnets),
         rds::observe_instance(aws, &db),
         elasticache::observe_subnet_group(aws, &cache_subnets),
@@ -50,8 +57,10 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
         elasticache::observe_replication_group(aws, &cache_name),
         elb::observe(aws, &lb),
         iam::observe(aws, &role_name, NODE_POLICY),
-        ec2::observe_launch_template(aws, &template),
+        launch_template::observe(aws, &template),
         autoscaling::observe(aws, &group_name),
+        image::observe_images(aws, names.stack()),
+        image::observe_builders(aws, names.stack()),
     );
     let mut resources = security_groups?;
     for one in [
@@ -70,21 +79,76 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
     {
         resources.push(one);
     }
+    let mut images = images?;
+    if !images.is_empty() {
+        mark_images_in_use(aws, &resources, &mut images).await?;
+    }
+    resources.extend(images);
+    resources.extend(builders?);
     let mut observed = Observed { resources };
     observed.name_security_groups();
     Ok(observed)
+}
+
+/// Mark the images that launch template versions in use reference: the template's newest
+/// version, the version the group runs, and the versions its instances were launched from.
+async fn mark_images_in_use(
+    aws: &Aws,
+    resources: &[ObservedResource],
+    images: &mut [ObservedResource],
+) -> Result<(), AwsError> {
+    let Some(template) = resources.iter().find(|r| r.id.kind == Kind::LaunchTemplate) else {
+        return Ok(());
+    };
+    let mut in_use: BTreeSet<String> = template
+        .attributes
+        .get("image")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    let mut versions = BTreeSet::new();
+    if let Some(group) = resources.iter().find(|r| r.id.kind == Kind::AutoScalingGroup) {
+        if let Some(version) = group
+            .attributes
+            .get("launch_template")
+            .and_then(|v| v.as_str())
+            .and_then(|text| text.rsplit_once(" v"))
+        {
+            versions.insert(version.1.to_string());
+        }
+        if let Some(list) = group.attributes.get("instance_versions").and_then(|v| v.as_array()) {
+            versions.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_string));
+        }
+    }
+    in_use.extend(image::images_of_versions(aws, &template.physical_id, &versions).await?);
+    for image in images {
+        if in_use.contains(&image.physical_id) {
+            image.attributes.insert("in_use".into(), serde_json::json!(true));
+        }
+    }
+    Ok(())
 }
 
 /// Describe one resource again (while waiting for it).
 pub async fn observe_one(
     aws: &Aws,
     id: &ResourceId,
+    names: &Names,
     vpc_id: &str,
 ) -> Result<Option<ObservedResource>, AwsError> {
     match id.kind {
+        Kind::Image => Ok(image::observe_images(aws, names.stack())
+            .await?
+            .into_iter()
+            .find(|r| &r.id == id)),
+        Kind::Builder => Ok(image::observe_builders(aws, names.stack())
+            .await?
+            .into_iter()
+            .find(|r| &r.id == id)),
         Kind::SecurityGroup => {
             Ok(
-                ec2::observe_security_groups(aws, vpc_id, std::slice::from_ref(&id.name))
+                security_group::observe(aws, vpc_id, std::slice::from_ref(&id.name))
                     .await?
                     .into_iter()
                     .next(),
@@ -97,7 +161,7 @@ pub async fn observe_one(
         Kind::Cache => elasticache::observe_replication_group(aws, &id.name).await,
         Kind::LoadBalancer => elb::observe(aws, &id.name).await,
         Kind::NodeRole => iam::observe(aws, &id.name, NODE_POLICY).await,
-        Kind::LaunchTemplate => ec2::observe_launch_template(aws, &id.name).await,
+        Kind::LaunchTemplate => launch_template::observe(aws, &id.name).await,
         Kind::AutoScalingGroup => autoscaling::observe(aws, &id.name).await,
     }
 }
@@ -150,7 +214,7 @@ pub async fn set_tag(
     let what = format!("tag {id}");
     let fail_with = |message: String| AwsError::other(what.clone(), message);
     match id.kind {
-        Kind::SecurityGroup | Kind::LaunchTemplate => aws
+        Kind::SecurityGroup | Kind::LaunchTemplate | Kind::Image | Kind::Builder => aws
             .ec2
             .create_tags()
             .resources(physical_id)

@@ -63,6 +63,7 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
         Some(ready) => ready,
         None => {
             let prepared = prepare(global).await?;
+            super::warn(&prepared.desired);
             let plan = make_plan(&prepared.desired, &prepared.observed)?;
             Ready {
                 aws: prepared.aws,

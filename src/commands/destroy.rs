@@ -44,8 +44,11 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
             region: aws.region.clone(),
             vpc_id: vpc_id.clone(),
             subnets: vec![],
+            base_image: None,
         },
         resources: vec![],
+        keep_images: 0,
+        warnings: vec![],
     };
     let names = desired.names();
     let observed = observe(&aws, &names, &vpc_id).await?;
@@ -57,6 +60,7 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
         .resources
         .iter()
         .filter(|r| r.owner() == Some(desired.stack.as_str()))
+        .filter(|r| !(args.keep_images && r.id.kind == Kind::Image))
         .map(|r| Step {
             id: r.id.clone(),
             action: Action::Delete,
@@ -133,12 +137,20 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
         }
     }
 
-    let remaining = scan(&aws, &names).await?;
+    let (kept_images, remaining): (Vec<_>, Vec<_>) = scan(&aws, &names)
+        .await?
+        .into_iter()
+        .partition(|(what, _)| {
+            args.keep_images && (what.starts_with("image") || what.starts_with("snapshot"))
+        });
     let snapshots = rds::snapshots(&aws, &names.database()).await?;
     match args.output {
         Format::Text => {
             if !snapshots.is_empty() {
                 println!("Kept: final database snapshots {}", snapshots.join(", "));
+            }
+            for (what, id) in &kept_images {
+                println!("Kept (--keep-images): {what} ({id})");
             }
             if remaining.is_empty() {
                 println!(
@@ -161,6 +173,7 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
                 "not_owned": foreign.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                 "remaining": remaining.iter().map(|(what, id)| json!({"resource": what, "id": id})).collect::<Vec<_>>(),
                 "kept_snapshots": snapshots,
+                "kept_images": kept_images.iter().map(|(what, id)| json!({"resource": what, "id": id})).collect::<Vec<_>>(),
             }))
             .expect("destroy result serializes")
         ),

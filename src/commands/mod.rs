@@ -1,6 +1,7 @@
 //! The commands: thin sequences of the layers below (profile, stack, aws, plan, engine, render).
 
 pub mod apply;
+pub mod bake;
 pub mod destroy;
 pub mod plan;
 pub mod validate;
@@ -12,7 +13,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::aws::stack::observe;
-use crate::aws::{Aws, AwsError, Connection, ec2};
+use crate::aws::{Aws, AwsError, Connection, ec2, image};
+use crate::profile::schema::BaseImage;
 use crate::cli::Global;
 use crate::plan::observed::Observed;
 use crate::profile::error::ProfileErrors;
@@ -104,7 +106,7 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
             &profile.network.vpc,
             profile.network.subnets.as_deref()
         ),
-        ec2::image_root_device(aws, &profile.node.image),
+        resolve_image(loaded, aws),
     );
     let (account, partition) = identity?;
     let (vpc_id, subnets) = match network {
@@ -116,27 +118,58 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
             return Err(Failure::Profile(error.into()));
         }
     };
-    if image?.is_none() {
-        return Err(Failure::Profile(
-            loaded
-                .error_at(
-                    "node.image",
-                    format!(
-                        "image {} does not exist in {} (or is not visible to this account)",
-                        profile.node.image, aws.region
-                    ),
-                )
-                .with_hint("give an AMI id from this region")
-                .into(),
-        ));
-    }
     Ok(Environment {
         account,
         partition,
         region: aws.region.clone(),
         vpc_id,
         subnets,
+        base_image: image?,
     })
+}
+
+/// Check that the node image exists, or resolve the bake's base image (the newest match of a
+/// lookup). Returns the base image of a bake.
+async fn resolve_image(loaded: &LoadedProfile, aws: &Aws) -> Result<Option<String>, Failure> {
+    let node = &loaded.profile.node;
+    let missing = |key: &str, message: String, hint: &str| {
+        Failure::Profile(loaded.error_at(key, message).with_hint(hint).into())
+    };
+    match (&node.image, &node.bake) {
+        (Some(image), _) => match ec2::image_root_device(aws, image).await? {
+            Some(_) => Ok(None),
+            None => Err(missing(
+                "node.image",
+                format!(
+                    "image {image} does not exist in {} (or is not visible to this account)",
+                    aws.region
+                ),
+                "give an AMI id from this region",
+            )),
+        },
+        (None, Some(bake)) => match image::resolve_base_image(aws, &bake.base_image).await? {
+            Some(id) => Ok(Some(id)),
+            None => Err(match &bake.base_image {
+                BaseImage::Id(id) => missing(
+                    "node.bake.base_image",
+                    format!(
+                        "image {id} does not exist in {} (or is not visible to this account)",
+                        aws.region
+                    ),
+                    "give an AMI id from this region, or a lookup { owner, name }",
+                ),
+                BaseImage::Lookup(lookup) => missing(
+                    "node.bake.base_image",
+                    format!(
+                        "no available image of owner {} matches `{}` in {}",
+                        lookup.owner, lookup.name, aws.region
+                    ),
+                    "check the owner and the name pattern (* and ? are wildcards)",
+                ),
+            }),
+        },
+        (None, None) => Ok(None),
+    }
 }
 
 /// Everything plan and apply need.
@@ -151,6 +184,13 @@ pub async fn prepare(global: &Global) -> Result<Prepared, Failure> {
         desired,
         observed,
     })
+}
+
+/// Print the profile's warnings (things that do not stop the run) to stderr.
+pub fn warn(desired: &Desired) {
+    for warning in &desired.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// The values an operator needs after an apply, from what is live.
@@ -179,6 +219,26 @@ pub fn outputs(names: &Names, observed: &Observed) -> Vec<(String, String)> {
         && let Some(arn) = &secret.outputs.arn
     {
         outputs.push(("cache_auth_secret_arn".into(), arn.clone()));
+    }
+    if let Some(image) = observed
+        .resources
+        .iter()
+        .filter(|r| r.id.kind == Kind::Image)
+        .max_by(|a, b| {
+            let created = |r: &crate::plan::observed::ObservedResource| {
+                r.attributes
+                    .get("created_at")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            created(a).cmp(&created(b))
+        })
+    {
+        outputs.push((
+            "image".into(),
+            format!("{} ({})", image.id.name, image.physical_id),
+        ));
     }
     if let Some(template) = get(Kind::LaunchTemplate, names.launch_template())
         && let Some(version) = template.outputs.version

@@ -26,6 +26,7 @@ pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure
 
 pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
     let prepared = prepare(global).await?;
+    super::warn(&prepared.desired);
     let plan = make_plan(&prepared.desired, &prepared.observed)?;
     let heading = Heading {
         profile: &prepared.loaded.name,

@@ -14,6 +14,7 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<i32, Failure> {
         .or_else(|| loaded.profile.region.clone())
         .unwrap_or_else(|| "us-east-1".into());
     let desired = check(&loaded, &region)?;
+    super::warn(&desired);
     match args.output {
         Format::Text => println!(
             "{}: valid (stack {}, {} resources)",

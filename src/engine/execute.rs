@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 use super::wait;
 use super::{Context, Ledger, Live};
 use crate::aws::stack::set_tag;
-use crate::aws::{AwsError, autoscaling, ec2, elasticache, elb, iam, rds, secrets};
+use crate::aws::{
+    AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds, secrets,
+    security_group,
+};
 use crate::plan::observed::{ObservedResource, Status};
 use crate::plan::{Action, Step, differences};
 use crate::stack::attributes::{Knowledge, applied_digest, desired_attributes};
-use crate::stack::naming::TAG_APPLIED;
+use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH};
 use crate::stack::ownership_tags;
-use crate::stack::spec::{Kind, LaunchTemplateSpec, Resource, ResourceId, Spec};
+use crate::stack::spec::{Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
 
 fn live_of(resource: &ObservedResource) -> Live {
@@ -182,6 +185,13 @@ fn knowledge(context: &Context<'_>, ledger: &Ledger) -> Knowledge {
             })
         });
     let mut knowledge = Knowledge::default();
+    knowledge.image = context
+        .desired
+        .resources
+        .iter()
+        .find(|r| r.id.kind == Kind::Image)
+        .and_then(|r| ledger.get(&r.id))
+        .map(|live| live.physical_id.clone());
     knowledge.endpoints.database = database;
     knowledge.endpoints.cache = cache;
     knowledge.load_balancer_new = ledger
@@ -208,10 +218,10 @@ async fn create(
     match &resource.spec {
         Spec::SecurityGroup(sg) => {
             let group =
-                ec2::create_security_group(aws, name, &sg.vpc_id, &sg.description, &tags).await?;
+                security_group::create(aws, name, &sg.vpc_id, &sg.description, &tags).await?;
             let mut ids = group_ids(ledger);
             ids.insert(name.to_string(), group.clone());
-            ec2::sync_ingress(aws, &group, &sg.ingress, &ids).await?;
+            security_group::sync_ingress(aws, &group, &sg.ingress, &ids).await?;
             Ok(Live {
                 physical_id: group,
                 ..Live::default()
@@ -289,13 +299,19 @@ async fn create(
         Spec::LaunchTemplate(template) => {
             let data = launch_data(context, id, template, ledger).await?;
             let (template_id, version) =
-                ec2::create_launch_template(aws, name, &data, &tags).await?;
+                launch_template::create(aws, name, &data, &tags).await?;
             let mut live = Live {
                 physical_id: template_id,
                 ..Live::default()
             };
             live.outputs.version = Some(version);
             Ok(live)
+        }
+        Spec::Image(spec) => {
+            let mut tags = tags;
+            tags.insert(TAG_BAKE_HASH.to_string(), spec.hash.clone());
+            tags.extend(spec.inputs.clone());
+            super::bake::bake(context, id, spec, &tags).await
         }
         Spec::AutoScalingGroup(group) => {
             let version = template_version(context, ledger, id)?;
@@ -330,7 +346,7 @@ async fn launch_data(
     id: &ResourceId,
     template: &LaunchTemplateSpec,
     ledger: &Ledger,
-) -> Result<ec2::LaunchData, AwsError> {
+) -> Result<launch_template::LaunchData, AwsError> {
     let what = format!("create {id}");
     let endpoints = knowledge(context, ledger).endpoints;
     if template.boot.context.database.is_some() && endpoints.database.is_none() {
@@ -350,17 +366,18 @@ async fn launch_data(
             ),
         )
     })?;
-    let root_device = ec2::image_root_device(context.aws, &template.image)
+    let image = match &template.image {
+        NodeImage::Fixed(id) => id.clone(),
+        NodeImage::Baked(name) => knowledge(context, ledger)
+            .image
+            .ok_or_else(|| AwsError::other(what.clone(), format!("image {name} does not exist")))?,
+    };
+    let root_device = ec2::image_root_device(context.aws, &image)
         .await?
-        .ok_or_else(|| {
-            AwsError::other(
-                what.clone(),
-                format!("image {} does not exist", template.image),
-            )
-        })?;
+        .ok_or_else(|| AwsError::other(what.clone(), format!("image {image} does not exist")))?;
     let names = context.desired.names();
-    Ok(ec2::LaunchData {
-        image: template.image.clone(),
+    Ok(launch_template::LaunchData {
+        image,
         root_device,
         instance_type: template.instance_type.clone(),
         volume_size: template.volume_size,
@@ -407,11 +424,11 @@ async fn update(
     let tags = tags(context, resource, ledger);
     match &resource.spec {
         Spec::SecurityGroup(sg) => {
-            ec2::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger)).await?;
+            security_group::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger)).await?;
         }
         Spec::DbSubnetGroup(group) => rds::update_subnet_group(aws, name, group).await?,
         Spec::CacheSubnetGroup(group) => elasticache::update_subnet_group(aws, name, group).await?,
-        Spec::CacheAuthSecret(_) => {}
+        Spec::CacheAuthSecret(_) | Spec::Image(_) => {}
         Spec::Database(db) => {
             let group = group_id(ledger, &db.security_group, id)?;
             let version = observed
@@ -439,7 +456,7 @@ async fn update(
         Spec::NodeRole(role) => iam::update(aws, name, role, &tags).await?,
         Spec::LaunchTemplate(template) => {
             let data = launch_data(context, id, template, ledger).await?;
-            let version = ec2::create_version(aws, &live.physical_id, name, &data).await?;
+            let version = launch_template::create_version(aws, &live.physical_id, name, &data).await?;
             live.outputs.version = Some(version);
         }
         Spec::AutoScalingGroup(group) => {
@@ -468,6 +485,14 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
     let name = id.name.as_str();
     let physical = ledger.get(id).map(|live| live.physical_id.clone());
     match id.kind {
+        Kind::Image => match physical {
+            Some(ami) => image::deregister(aws, &ami).await,
+            None => Ok(()),
+        },
+        Kind::Builder => match physical {
+            Some(instance) => super::bake::terminate_and_wait(context, id, &instance).await,
+            None => Ok(()),
+        },
         Kind::SecurityGroup => {
             let Some(group) = physical else {
                 return Ok(());
@@ -476,7 +501,7 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
                 context,
                 id,
                 "network interfaces and rules that still use it",
-                || ec2::delete_security_group(aws, &group),
+                || security_group::delete(aws, &group),
             )
             .await
         }
@@ -504,7 +529,7 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
         Kind::LoadBalancer => elb::delete(aws, name).await,
         Kind::NodeRole => iam::delete(aws, name).await,
         Kind::LaunchTemplate => match physical {
-            Some(template) => ec2::delete_launch_template(aws, &template).await,
+            Some(template) => launch_template::delete(aws, &template).await,
             None => Ok(()),
         },
         Kind::AutoScalingGroup => {

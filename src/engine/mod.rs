@@ -2,6 +2,7 @@
 //! each waits for its resource to be ready (or gone) with progress. A failed step stops only
 //! what depends on it; an interrupt stops new steps from starting and lets running ones finish.
 
+mod bake;
 mod execute;
 mod wait;
 
@@ -171,7 +172,10 @@ pub async fn run(
                         finished.insert(step.id.clone());
                     }
                     Err(error) => {
-                        context.progress.finish(&step.id, &format!("failed: {error}"), false);
+                        // The whole error (console output and all) is reported at the end.
+                        let text = error.to_string();
+                        let first = text.lines().next().unwrap_or_default();
+                        context.progress.finish(&step.id, &format!("failed: {first}"), false);
                         blocked.insert(step.id.clone());
                         outcome.failed.push((step.id.clone(), error));
                     }

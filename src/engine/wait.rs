@@ -15,6 +15,8 @@ pub fn timeout_for(kind: Kind) -> Duration {
     match kind {
         // Multi-AZ RDS takes 15-20 minutes, a replication group up to 40.
         Kind::Database | Kind::Cache => Duration::from_secs(90 * 60),
+        // Imaging takes up to ~30 minutes for big volumes.
+        Kind::Image => Duration::from_secs(60 * 60),
         Kind::AutoScalingGroup => Duration::from_secs(20 * 60),
         _ => Duration::from_secs(15 * 60),
     }
@@ -43,7 +45,7 @@ pub async fn until_ready(
     let mut errors = 0;
     let mut last = String::from("not visible yet");
     loop {
-        match observe_one(context.aws, id, context.vpc_id()).await {
+        match observe_one(context.aws, id, &context.names(), context.vpc_id()).await {
             Ok(Some(resource)) => {
                 errors = 0;
                 match &resource.status {
@@ -81,7 +83,7 @@ pub async fn until_gone(context: &Context<'_>, id: &ResourceId) -> Result<(), Aw
     let mut errors = 0;
     let mut last = String::from("deleting");
     loop {
-        match observe_one(context.aws, id, context.vpc_id()).await {
+        match observe_one(context.aws, id, &context.names(), context.vpc_id()).await {
             Ok(None) => return Ok(()),
             Ok(Some(resource)) => {
                 errors = 0;

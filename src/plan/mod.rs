@@ -1,6 +1,7 @@
 //! The plan: desired resources against observed ones, resource by resource, as create / update /
 //! replace / delete with the attribute changes and reasons. Pure: no I/O, serialisable, printable.
 
+mod images;
 pub mod observed;
 pub mod saved;
 
@@ -165,6 +166,19 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
         );
         steps.push(step);
     }
+    let baking = images::bake_of(desired).and_then(|(id, spec)| {
+        steps
+            .iter()
+            .any(|s: &Step| &s.id == id && matches!(s.action, Action::Create | Action::Replace))
+            .then_some(spec)
+    });
+    if let Some((id, spec)) = images::bake_of(desired)
+        && let Some(step) = steps.iter_mut().find(|s| &s.id == id)
+        && step.note.is_none()
+    {
+        step.note = images::bake_note(spec, step, observed);
+    }
+    let deleted_by_retention = images::retention(desired, observed, baking.is_some());
     let wanted: BTreeSet<&ResourceId> = desired.resources.iter().map(|r| &r.id).collect();
     let mut leftovers: Vec<&ObservedResource> = observed
         .resources
@@ -180,7 +194,11 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
         .flat_map(|live| natural_dependencies(&live.id, &names))
         .collect();
     for live in leftovers {
-        let (action, note) = if live.id.kind.is_stateful() {
+        let (action, note) = if let Some(decision) =
+            images::leftover(live, desired, baking, &deleted_by_retention)
+        {
+            decision
+        } else if live.id.kind.is_stateful() {
             (
                 Action::Retain,
                 Some("no longer in the profile; apply does not delete data: `deployer destroy` or delete it yourself".to_string()),
@@ -278,11 +296,16 @@ fn compare(
         };
     }
     let changes = differences(attributes, live);
-    let reasons: Vec<String> = changes
+    let mut reasons: Vec<String> = changes
         .iter()
         .filter(|c| c.mode == Mode::Replace)
         .map(|c| format!("{} cannot change in place", c.attribute))
         .collect();
+    if let Status::Failed(state) = &live.status
+        && !id.kind.is_stateful()
+    {
+        reasons.push(format!("AWS reports it {state}"));
+    }
     let action = if !reasons.is_empty() {
         Action::Replace
     } else if !changes.is_empty() {
@@ -363,6 +386,11 @@ fn learn(
             let group = ResourceId::new(Kind::AutoScalingGroup, names.auto_scaling_group());
             knowledge.load_balancer_new = matches!(step.action, Action::Create | Action::Replace)
                 && observed.get(&group).is_some();
+        }
+        Spec::Image(_) => {
+            knowledge.image = live
+                .filter(|_| step.action == Action::None)
+                .map(|live| live.physical_id.clone());
         }
         Spec::LaunchTemplate(_) => {
             knowledge.launch_template_version = live

@@ -78,6 +78,12 @@ pub fn load(selector: &str) -> Result<LoadedProfile, ProfileErrors> {
                 locations.retain(|existing, _| !is_descendant(existing, path));
             }
         }
+        if link.locations.contains_key("node.image") && !link.locations.contains_key("node.bake") {
+            locations.retain(|existing, _| existing != "node.bake" && !is_descendant(existing, "node.bake"));
+        }
+        if link.locations.contains_key("node.bake") && !link.locations.contains_key("node.image") {
+            locations.remove("node.image");
+        }
         for (path, location) in &link.locations {
             locations.insert(
                 path.clone(),
@@ -237,6 +243,10 @@ fn plain_type_message(message: &str) -> String {
         ("expected a sequence", "expected an array"),
         ("expected a map", "expected a table"),
         ("expected struct ", "expected a table "),
+        (
+            "data did not match any variant of untagged enum BaseImage",
+            "expected an AMI id, or a lookup { owner = \"...\", name = \"...\" }",
+        ),
     ] {
         text = text.replace(rust, plain);
     }
@@ -255,6 +265,17 @@ fn is_descendant(candidate: &str, ancestor: &str) -> bool {
 }
 
 fn merge_table(base: &mut Table, child: Table) {
+    // `image` and `[node.bake]` are alternatives: a profile that sets one drops the other it extends.
+    if let Some(Value::Table(node)) = child.get("node")
+        && let Some(Value::Table(base_node)) = base.get_mut("node")
+    {
+        if node.contains_key("image") && !node.contains_key("bake") {
+            base_node.remove("bake");
+        }
+        if node.contains_key("bake") && !node.contains_key("image") {
+            base_node.remove("image");
+        }
+    }
     for (key, value) in child {
         match (base.get_mut(&key), value) {
             (Some(Value::Table(existing)), Value::Table(incoming)) => {

@@ -56,8 +56,12 @@ impl Default for Network {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
-    /// An existing AMI id (`ami-...`).
-    pub image: String,
+    /// An existing AMI id (`ami-...`): bring your own image. Or give `[node.bake]` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Bake the image: a builder instance configured by a template, powered off, imaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake: Option<Bake>,
     #[serde(default = "default_instance_type")]
     pub instance_type: String,
     /// Root volume size in GiB (always encrypted).
@@ -71,6 +75,47 @@ pub struct Node {
     /// Extra strings handed to the boot template as `vars.<name>`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub vars: BTreeMap<String, String>,
+}
+
+/// How the node image is baked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bake {
+    /// An AMI id, or a lookup `{ owner = "...", name = "pattern-*" }` (the newest match wins).
+    pub base_image: BaseImage,
+    /// Rendered into the builder's user data: installs and configures, then powers off.
+    #[serde(default = "default_bake_template")]
+    pub template: String,
+    /// The builder's instance type.
+    #[serde(default = "default_builder_type")]
+    pub instance_type: String,
+    /// The image's root volume in GiB (nodes may have a bigger one, not a smaller one).
+    #[serde(default = "default_builder_volume")]
+    pub volume_size: i32,
+    #[serde(default = "default_volume_type")]
+    pub volume_type: String,
+    /// How long the builder may take to power off: `30m`, `90s`, `1h`.
+    #[serde(default = "default_bake_timeout")]
+    pub timeout: String,
+    /// How many of the stack's images to keep (images in use are always kept).
+    #[serde(default = "default_keep_images")]
+    pub keep_images: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BaseImage {
+    Id(String),
+    Lookup(ImageLookup),
+}
+
+/// The newest available image of `owner` whose name matches `name` (wildcards `*` and `?`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageLookup {
+    /// An account id, or `amazon`, `aws-marketplace`, `self`.
+    pub owner: String,
+    pub name: String,
 }
 
 /// RDS PostgreSQL.
@@ -355,6 +400,21 @@ fn default_volume_type() -> String {
 }
 fn default_boot_template() -> String {
     "templates/boot.sh.j2".into()
+}
+fn default_bake_template() -> String {
+    "templates/bake.sh.j2".into()
+}
+fn default_builder_type() -> String {
+    "t3.medium".into()
+}
+fn default_builder_volume() -> i32 {
+    20
+}
+fn default_bake_timeout() -> String {
+    "30m".into()
+}
+fn default_keep_images() -> i32 {
+    3
 }
 fn default_postgres_version() -> String {
     "16.4".into()

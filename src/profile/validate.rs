@@ -6,7 +6,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 
-use super::schema::{Cache, Database, LoadBalancer, Network, Node, Profile, Protocol, Scaling};
+use super::schema::{
+    Bake, BaseImage, Cache, Database, LoadBalancer, Network, Node, Profile, Protocol, Scaling,
+};
 use crate::stack::naming::Names;
 
 /// One thing wrong with a profile.
@@ -136,12 +138,26 @@ fn network(network: &Network, problems: &mut Problems) {
 }
 
 fn node(node: &Node, problems: &mut Problems) {
-    if !is_aws_id(&node.image, "ami") {
-        problems.add(
+    match (&node.image, &node.bake) {
+        (Some(_), Some(_)) => problems.add(
             "node.image",
-            format!("`{}` is not an AMI id", node.image),
+            "both `image` and [node.bake] are given",
+            Some("give `image` to bring your own AMI, or [node.bake] to bake one, not both"),
+        ),
+        (None, None) => problems.add(
+            "node",
+            "no image: neither `image` nor [node.bake] is given",
+            Some("add image = \"ami-...\" (an existing AMI), or a [node.bake] table with base_image"),
+        ),
+        (Some(image), None) if !is_aws_id(image, "ami") => problems.add(
+            "node.image",
+            format!("`{image}` is not an AMI id"),
             Some("AMI ids look like ami-0a1b2c3d4e5f67890"),
-        );
+        ),
+        _ => {}
+    }
+    if let Some(bake) = &node.bake {
+        self::bake(bake, node, problems);
     }
     if !is_instance_type(&node.instance_type, None) {
         problems.add(
@@ -181,6 +197,109 @@ fn node(node: &Node, problems: &mut Problems) {
             );
         }
     }
+}
+
+fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
+    match &bake.base_image {
+        BaseImage::Id(id) if !is_aws_id(id, "ami") => problems.add(
+            "node.bake.base_image",
+            format!("`{id}` is not an AMI id"),
+            Some("give an AMI id, or a lookup: base_image = { owner = \"amazon\", name = \"al2023-ami-2023.*-x86_64\" }"),
+        ),
+        BaseImage::Lookup(lookup) => {
+            let named_owner = ["amazon", "aws-marketplace", "self"].contains(&lookup.owner.as_str());
+            let account = lookup.owner.len() == 12 && lookup.owner.chars().all(|c| c.is_ascii_digit());
+            if !named_owner && !account {
+                problems.add(
+                    "node.bake.base_image.owner",
+                    format!("`{}` is not an image owner", lookup.owner),
+                    Some("give a 12-digit account id, or amazon, aws-marketplace or self"),
+                );
+            }
+            if lookup.name.trim().is_empty() {
+                problems.add(
+                    "node.bake.base_image.name",
+                    "the name pattern is empty",
+                    Some("give an image name pattern; * and ? are wildcards"),
+                );
+            }
+        }
+        BaseImage::Id(_) => {}
+    }
+    if bake.template.trim().is_empty() || bake.template.starts_with('/') {
+        problems.add(
+            "node.bake.template",
+            format!("`{}` is not a path inside the project", bake.template),
+            Some("give a path relative to the project directory, e.g. templates/bake.sh.j2"),
+        );
+    }
+    if !is_instance_type(&bake.instance_type, None) {
+        problems.add(
+            "node.bake.instance_type",
+            format!("`{}` is not an EC2 instance type", bake.instance_type),
+            Some("instance types look like t3.medium or m5.large"),
+        );
+    }
+    const VOLUME_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "standard"];
+    if !VOLUME_TYPES.contains(&bake.volume_type.as_str()) {
+        problems.add(
+            "node.bake.volume_type",
+            format!("`{}` is not a root volume type", bake.volume_type),
+            Some(&format!("allowed values: {}", VOLUME_TYPES.join(", "))),
+        );
+    }
+    problems.range(
+        "node.bake.volume_size",
+        bake.volume_size.into(),
+        1,
+        16384,
+        "the image's volume size in GiB",
+    );
+    if bake.volume_size > node.volume_size {
+        problems.add(
+            "node.volume_size",
+            format!(
+                "the nodes' volume ({} GiB) is smaller than the baked image's ({} GiB)",
+                node.volume_size, bake.volume_size
+            ),
+            Some("a node's root volume must be at least as big as its image's"),
+        );
+    }
+    match parse_duration(&bake.timeout) {
+        Some(timeout) if timeout.as_secs() >= 1 && timeout.as_secs() <= 24 * 3600 => {}
+        Some(_) => problems.add(
+            "node.bake.timeout",
+            format!("{} is out of range", bake.timeout),
+            Some("the bake timeout is from 1s to 24h"),
+        ),
+        None => problems.add(
+            "node.bake.timeout",
+            format!("`{}` is not a duration", bake.timeout),
+            Some("write a number with s, m or h: 90s, 30m, 1h"),
+        ),
+    }
+    problems.range(
+        "node.bake.keep_images",
+        bake.keep_images.into(),
+        1,
+        100,
+        "the number of images to keep",
+    );
+}
+
+/// `90s`, `30m`, `1h` -> a duration.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number.checked_mul(60)?,
+        "h" => number.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(seconds))
 }
 
 fn database(database: &Database, problems: &mut Problems) {

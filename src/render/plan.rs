@@ -108,9 +108,17 @@ fn step_text(out: &mut String, step: &Step) {
             style("(drift: changed outside deployer since its last apply)").yellow()
         );
     }
-    let _ = writeln!(out);
-    if let Some(note) = &step.note {
-        let _ = writeln!(out, "      note: {note}");
+    match (&step.note, step.action) {
+        (Some(note), Action::None) => {
+            let _ = writeln!(out, ": {note}");
+        }
+        (Some(note), _) => {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "      note: {note}");
+        }
+        (None, _) => {
+            let _ = writeln!(out);
+        }
     }
     for change in &step.changes {
         change_lines(out, change, step.action == Action::Create);
@@ -133,7 +141,10 @@ pub fn text(plan: &Plan, heading: &Heading<'_>) -> String {
         .iter()
         .filter(|s| s.action != Action::None || s.note.is_some())
         .collect();
-    if changes.is_empty() {
+    if !plan.has_changes() {
+        for step in changes {
+            step_text(&mut out, step);
+        }
         let _ = writeln!(out, "No changes: the stack matches the profile.");
         return out;
     }

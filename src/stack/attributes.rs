@@ -44,6 +44,8 @@ pub struct Attribute {
 pub struct Knowledge {
     /// Endpoints of the data tier, each present only when known.
     pub endpoints: Endpoints,
+    /// The baked image's id, when known.
+    pub image: Option<String>,
     /// The launch template version the group should run, when known.
     pub launch_template_version: Option<i64>,
     /// The load balancer is (re)created under an existing group: the group must attach it again
@@ -101,7 +103,8 @@ pub fn desired_attributes(
         Spec::DbSubnetGroup(group) | Spec::CacheSubnetGroup(group) => {
             b.set("subnets", sorted(group.subnets.clone()), InPlace);
         }
-        Spec::CacheAuthSecret(_) => {}
+        // A baked image's name is the content hash of its inputs: nothing else to compare.
+        Spec::CacheAuthSecret(_) | Spec::Image(_) => {}
         Spec::Database(db) => {
             b.set("engine", "postgres", Replace)
                 .set("engine_version", db.engine_version.as_str(), Version)
@@ -201,7 +204,11 @@ pub fn desired_attributes(
                 // possible with real endpoints) surfaces when applying.
                 lt.boot.render(&knowledge.endpoints).ok().map(Value::from)
             };
-            b.set("image", lt.image.as_str(), InPlace)
+            let image = match &lt.image {
+                NodeImage::Fixed(id) => Some(Value::from(id.as_str())),
+                NodeImage::Baked(_) => knowledge.image.clone().map(Value::from),
+            };
+            b.maybe("image", image, InPlace)
                 .set("instance_type", lt.instance_type.as_str(), InPlace)
                 .set("volume_size", lt.volume_size, InPlace)
                 .set("volume_type", lt.volume_type.as_str(), InPlace)

@@ -8,6 +8,8 @@ pub mod user_data;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sha2::Digest;
+
 use serde::{Deserialize, Serialize};
 
 use crate::profile::error::ProfileErrors;
@@ -28,6 +30,9 @@ pub struct Environment {
     pub vpc_id: String,
     /// The subnets the stack spans, one per Availability Zone.
     pub subnets: Vec<Subnet>,
+    /// The bake's base image, resolved to an AMI id (a lookup picks the newest match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +59,7 @@ impl Environment {
                     zone: format!("{region}b"),
                 },
             ],
+            base_image: Some("ami-00000000".into()),
         }
     }
 
@@ -69,7 +75,15 @@ pub struct Desired {
     pub environment: Environment,
     /// In dependency order: each resource comes after everything it depends on.
     pub resources: Vec<Resource>,
+    /// How many of the stack's images to keep (images in use are always kept).
+    pub keep_images: usize,
+    /// Things worth a look that do not stop the run, located like errors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+/// Images kept when the profile does not say (or bakes nothing).
+pub const DEFAULT_KEEP_IMAGES: usize = 3;
 
 impl Desired {
     pub fn names(&self) -> Names {
@@ -81,20 +95,44 @@ impl Desired {
     }
 }
 
-/// Read the boot template named by the profile.
-fn read_boot_template(loaded: &LoadedProfile) -> Result<(String, String), ProfileErrors> {
-    let relative = &loaded.profile.node.boot_template;
+/// Read a template the profile names at `key` (a path relative to the project directory).
+fn read_template(
+    loaded: &LoadedProfile,
+    key: &str,
+    relative: &str,
+    what: &str,
+) -> Result<(String, String), ProfileErrors> {
     let path = loaded.project_dir.join(relative);
     match std::fs::read_to_string(&path) {
         Ok(source) => Ok((path.display().to_string(), source)),
         Err(error) => Err(loaded
             .error_at(
-                "node.boot_template",
-                format!("cannot read the boot template {}: {error}", path.display()),
+                key,
+                format!("cannot read the {what} {}: {error}", path.display()),
             )
             .with_hint("paths are relative to the project directory (the parent of profiles/)")
             .into()),
     }
+}
+
+/// A template error, placed at the profile key that names the template.
+fn template_error(
+    loaded: &LoadedProfile,
+    key: &str,
+    template: &BootTemplate,
+    error: user_data::TemplateError,
+) -> ProfileErrors {
+    let location = match error.line {
+        Some(line) => format!("{}:{line}", error.path),
+        None => error.path.clone(),
+    };
+    loaded
+        .error_at(key, format!("{location}: {}", error.message))
+        .with_hint(format!(
+            "variables this template may use: {}; guard optional ones with `is defined`",
+            template.variable_names()
+        ))
+        .into()
 }
 
 /// Check what can be checked without AWS: the boot template renders with every variable defined.
@@ -107,7 +145,12 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     let profile = &loaded.profile;
     let names = Names::new(&profile.stack);
     let lb = &profile.load_balancer;
-    let (boot_path, boot_source) = read_boot_template(loaded)?;
+    let (boot_path, boot_source) = read_template(
+        loaded,
+        "node.boot_template",
+        &profile.node.boot_template,
+        "boot template",
+    )?;
     let (health_protocol, health_port, health_path) =
         parse_health_target(&lb.health_check.target).expect("validated target");
 
@@ -353,26 +396,29 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         },
     };
     if let Err(error) = boot.check() {
-        let mut located = loaded.error_at(
-            "node.boot_template",
-            format!("{}: {}", error.path, error.message),
-        );
-        if let Some(line) = error.line {
-            located.message = format!("{}:{line}: {}", error.path, error.message);
-        }
-        return Err(located
-            .with_hint(format!(
-                "variables this profile provides: {}; guard optional ones with `is defined`",
-                boot.variable_names()
-            ))
-            .into());
+        return Err(template_error(loaded, "node.boot_template", &boot, error));
     }
+    let mut warnings = Vec::new();
+    let node_image = match (&profile.node.image, &profile.node.bake) {
+        (Some(image), _) => NodeImage::Fixed(image.clone()),
+        (None, Some(bake)) => {
+            let spec = bake_spec(loaded, bake, &boot, environment, &mut warnings)?;
+            let name = names.image(&spec.hash);
+            add(
+                ResourceId::new(Kind::Image, name.clone()),
+                "image",
+                Spec::Image(Box::new(spec)),
+            );
+            NodeImage::Baked(name)
+        }
+        (None, None) => unreachable!("validation requires an image or a bake"),
+    };
     let launch_template = ResourceId::new(Kind::LaunchTemplate, names.launch_template());
     add(
         launch_template.clone(),
         "launch-template",
         Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
-            image: profile.node.image.clone(),
+            image: node_image.clone(),
             instance_type: profile.node.instance_type.clone(),
             volume_size: profile.node.volume_size,
             volume_type: profile.node.volume_type.clone(),
@@ -402,13 +448,120 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             .into_iter()
             .filter(|id| present.contains(id))
             .collect();
+        // The launch template waits for the bake (its name is the content hash).
+        if let (Kind::LaunchTemplate, NodeImage::Baked(image)) = (resource.id.kind, &node_image) {
+            resource
+                .depends_on
+                .push(ResourceId::new(Kind::Image, image.clone()));
+        }
     }
     resources.sort_by_key(|r| (r.id.kind, tier_order(&r.spec)));
     Ok(Desired {
         stack: profile.stack.clone(),
         environment: environment.clone(),
         resources,
+        keep_images: profile
+            .node
+            .bake
+            .as_ref()
+            .map(|b| b.keep_images as usize)
+            .unwrap_or(DEFAULT_KEEP_IMAGES),
+        warnings,
     })
+}
+
+/// The bake: the template rendered with what is known at bake time, and the content hash of
+/// everything that shapes the image.
+fn bake_spec(
+    loaded: &LoadedProfile,
+    bake: &crate::profile::schema::Bake,
+    boot: &BootTemplate,
+    environment: &Environment,
+    warnings: &mut Vec<String>,
+) -> Result<BakeSpec, ProfileErrors> {
+    let (path, source) = read_template(loaded, "node.bake.template", &bake.template, "bake template")?;
+    // At bake time nothing of the data tier exists: the bake template sees no endpoints.
+    let mut context = boot.context.clone();
+    context.database = None;
+    context.cache = None;
+    let template = BootTemplate {
+        path: path.clone(),
+        source,
+        context,
+    };
+    let user_data = template
+        .render(&user_data::Endpoints::default())
+        .map_err(|error| template_error(loaded, "node.bake.template", &template, error))?;
+    let timeout = crate::profile::validate::parse_duration(&bake.timeout)
+        .expect("validated duration");
+    if !ends_with_power_off(&user_data) {
+        warnings.push(
+            loaded
+                .error_at(
+                    "node.bake.template",
+                    format!(
+                        "{path} does not end with a power-off: a bake waits for the builder to stop, so this one will run into its timeout ({})",
+                        bake.timeout
+                    ),
+                )
+                .with_hint("end the template with `poweroff` (or `shutdown -h now`)")
+                .to_string(),
+        );
+    }
+    let base_image = environment
+        .base_image
+        .clone()
+        .expect("the base image is resolved before building a bake");
+    let shape = serde_json::json!({
+        "format": 1,
+        "base_image": base_image,
+        "user_data": user_data,
+        "instance_type": bake.instance_type,
+        "volume_size": bake.volume_size,
+        "volume_type": bake.volume_type,
+    });
+    let hash = hex::encode(sha2::Sha256::digest(shape.to_string().as_bytes()));
+    let template_digest = hex::encode(sha2::Sha256::digest(user_data.as_bytes()));
+    let inputs = BTreeMap::from([
+        ("deployer:base-image".to_string(), base_image.clone()),
+        (
+            "deployer:bake-template".to_string(),
+            format!("{}@{}", bake.template, &template_digest[..12]),
+        ),
+        (
+            "deployer:builder".to_string(),
+            format!(
+                "{} {} GiB {}",
+                bake.instance_type, bake.volume_size, bake.volume_type
+            ),
+        ),
+    ]);
+    Ok(BakeSpec {
+        hash,
+        base_image,
+        template: path,
+        user_data,
+        instance_type: bake.instance_type.clone(),
+        volume_size: bake.volume_size,
+        volume_type: bake.volume_type.clone(),
+        timeout_seconds: timeout.as_secs(),
+        vpc_id: environment.vpc_id.clone(),
+        subnet: environment.subnets[0].id.clone(),
+        inputs,
+    })
+}
+
+/// Whether the last command of a script powers the machine off.
+fn ends_with_power_off(script: &str) -> bool {
+    script
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty() && !line.starts_with('#'))
+        .is_some_and(|line| {
+            ["poweroff", "shutdown", "halt"]
+                .iter()
+                .any(|word| line.contains(word))
+        })
 }
 
 /// What a resource of the stack needs before it can exist (and outlive before it can go):
@@ -448,9 +601,12 @@ pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
             ResourceId::new(Kind::LaunchTemplate, names.launch_template()),
             ResourceId::new(Kind::LoadBalancer, names.load_balancer()),
         ],
-        Kind::DbSubnetGroup | Kind::CacheSubnetGroup | Kind::CacheAuthSecret | Kind::NodeRole => {
-            vec![]
-        }
+        Kind::Builder => vec![group(Tier::Builder)],
+        Kind::DbSubnetGroup
+        | Kind::CacheSubnetGroup
+        | Kind::CacheAuthSecret
+        | Kind::NodeRole
+        | Kind::Image => vec![],
     }
 }
 

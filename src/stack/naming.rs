@@ -7,6 +7,8 @@ pub const TAG_COMPONENT: &str = "deployer:component";
 /// A digest of the attributes deployer last applied: when the profile still asks for exactly
 /// those and the live resource differs, the difference is drift (a change made outside deployer).
 pub const TAG_APPLIED: &str = "deployer:applied";
+/// The content hash of a baked image (and of its builder).
+pub const TAG_BAKE_HASH: &str = "deployer:bake-hash";
 /// The nodes role's inline policy.
 pub const NODE_POLICY: &str = "deployer-read-stack-secrets";
 
@@ -67,6 +69,16 @@ impl Names {
         format!("/deployer/{}/", self.stack)
     }
 
+    /// A baked image: named after the content hash of everything that shapes it.
+    pub fn image(&self, hash: &str) -> String {
+        format!("{}-node-{}", self.stack, &hash[..hash.len().min(12)])
+    }
+
+    /// The builder instance of a bake.
+    pub fn builder(&self, hash: &str) -> String {
+        format!("{}-builder-{}", self.stack, &hash[..hash.len().min(12)])
+    }
+
     pub fn launch_template(&self) -> String {
         format!("{}-node", self.stack)
     }
@@ -111,10 +123,12 @@ pub enum Tier {
     Nodes,
     Db,
     Cache,
+    /// The bake's builder: no ingress at all.
+    Builder,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::Lb, Tier::Nodes, Tier::Db, Tier::Cache];
+    pub const ALL: [Tier; 5] = [Tier::Lb, Tier::Nodes, Tier::Db, Tier::Cache, Tier::Builder];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -122,6 +136,7 @@ impl Tier {
             Tier::Nodes => "nodes",
             Tier::Db => "db",
             Tier::Cache => "cache",
+            Tier::Builder => "builder",
         }
     }
 }

@@ -13,6 +13,8 @@ use crate::profile::schema::{DesyncMitigation, Protocol, Scheme};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
+    /// A builder instance left by an interrupted bake (never desired; adopted or terminated).
+    Builder,
     SecurityGroup,
     DbSubnetGroup,
     Database,
@@ -21,6 +23,8 @@ pub enum Kind {
     Cache,
     LoadBalancer,
     NodeRole,
+    /// A baked node image.
+    Image,
     LaunchTemplate,
     AutoScalingGroup,
 }
@@ -29,6 +33,8 @@ impl Kind {
     /// How the kind is called in messages.
     pub fn label(self) -> &'static str {
         match self {
+            Kind::Builder => "builder",
+            Kind::Image => "image",
             Kind::SecurityGroup => "security group",
             Kind::DbSubnetGroup => "DB subnet group",
             Kind::Database => "database",
@@ -91,6 +97,7 @@ pub enum Spec {
     Cache(CacheSpec),
     LoadBalancer(LoadBalancerSpec),
     NodeRole(NodeRoleSpec),
+    Image(Box<BakeSpec>),
     LaunchTemplate(Box<LaunchTemplateSpec>),
     AutoScalingGroup(GroupSpec),
 }
@@ -274,9 +281,40 @@ pub struct NodeRoleSpec {
     pub policy: serde_json::Value,
 }
 
+/// A bake: a builder from `base_image`, configured by `user_data`, powered off, imaged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeSpec {
+    /// The content hash of everything that shapes the image.
+    pub hash: String,
+    /// The resolved base AMI id.
+    pub base_image: String,
+    /// The bake template's path, for messages.
+    pub template: String,
+    /// The rendered bake template: the builder's user data.
+    pub user_data: String,
+    pub instance_type: String,
+    pub volume_size: i32,
+    pub volume_type: String,
+    pub timeout_seconds: u64,
+    pub vpc_id: String,
+    pub subnet: String,
+    /// What shaped the image, as recorded in its tags (for "inputs changed").
+    pub inputs: std::collections::BTreeMap<String, String>,
+}
+
+/// Where the nodes' image comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeImage {
+    /// An existing AMI id.
+    Fixed(String),
+    /// The image resource baked by this stack (its name).
+    Baked(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchTemplateSpec {
-    pub image: String,
+    pub image: NodeImage,
     pub instance_type: String,
     pub volume_size: i32,
     pub volume_type: String,

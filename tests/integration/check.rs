@@ -170,6 +170,38 @@ pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
     if !templates.launch_templates().is_empty() {
         left.push("launch template".into());
     }
+    let images = aws
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:deployer:stack")
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for image in images.images() {
+        left.push(format!("image {}", image.image_id().unwrap()));
+    }
+    let snapshots = aws
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:deployer:stack")
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for snapshot in snapshots.snapshots() {
+        left.push(format!("snapshot {}", snapshot.snapshot_id().unwrap()));
+    }
     let instances = aws
         .ec2
         .describe_instances()
@@ -184,6 +216,8 @@ pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
                 .name("instance-state-name")
                 .values("pending")
                 .values("running")
+                .values("stopping")
+                .values("stopped")
                 .build(),
         )
         .send()

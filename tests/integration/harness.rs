@@ -117,9 +117,9 @@ impl Project {
         self.run_raw(&full)
     }
 
-    /// Run `deployer ARGS` exactly as given.
-    pub fn run_raw(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_deployer"));
+        command
             .args(args)
             .current_dir(self.path())
             .stdin(std::process::Stdio::null())
@@ -130,7 +130,25 @@ impl Project {
             .env("DEPLOYER_POLL_INTERVAL", "0.2")
             .env_remove("DEPLOYER_PROFILE")
             .env_remove("AWS_PROFILE")
-            .env("NO_COLOR", "1")
+            .env("NO_COLOR", "1");
+        command
+    }
+
+    /// Start `deployer ARGS --profile test` without waiting for it (its output is discarded).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--profile", "test"]);
+        self.command(&full)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the deployer binary starts")
+    }
+
+    /// Run `deployer ARGS` exactly as given.
+    pub fn run_raw(&self, args: &[&str]) -> Run {
+        let output = self
+            .command(args)
             .output()
             .expect("the deployer binary runs");
         Run {
@@ -142,6 +160,7 @@ impl Project {
 }
 
 /// SDK clients against the emulator, for asserting what deployer did.
+#[derive(Clone)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,

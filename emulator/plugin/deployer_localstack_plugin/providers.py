@@ -3,6 +3,10 @@
 Each provider is a ``Service`` whose skeleton dispatch table maps every operation in the service's
 botocore spec to LocalStack's moto proxy, except the operations in the service module's ``OVERRIDES``
 table, which this package implements or guards (and which call moto themselves where they can).
+
+``ec2:deployer`` is different: it replaces LocalStack's own ``ec2:default`` (LocalStack loads it when
+started with ``PROVIDER_OVERRIDE_EC2=deployer``) and is that provider's class with one operation
+overridden (see ``ec2.py``).
 """
 
 from localstack.services.plugins import Service, aws_provider
@@ -51,3 +55,13 @@ def autoscaling():
 
     module.apply_patches()
     return _moto_service("autoscaling", module.OVERRIDES)
+
+
+@aws_provider(api="ec2", name="deployer")
+def ec2_deployer():
+    """LocalStack's EC2 provider with CreateImage completed; chosen by PROVIDER_OVERRIDE_EC2=deployer."""
+    from localstack.services.moto import MotoFallbackDispatcher
+
+    from .ec2 import DeployerEc2Provider
+
+    return Service.for_provider(DeployerEc2Provider(), dispatch_table_factory=MotoFallbackDispatcher)

@@ -1,0 +1,309 @@
+//! EC2 launch templates: the nodes' image, instance type, volume, network and boot user data.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateTagSpecificationRequest,
+    RequestLaunchTemplateData, ResourceType, TagSpecification, VolumeType,
+};
+use serde_json::{Map, json};
+use sha2::{Digest, Sha256};
+
+use super::ec2::{ec2_tags, tags_of};
+use super::{Aws, AwsError, fail};
+use crate::plan::observed::{ObservedResource, Outputs, Status};
+use crate::stack::attributes::sorted;
+use crate::stack::spec::{Kind, ResourceId};
+
+/// What a launch template version should hold.
+#[derive(Debug, Clone)]
+pub struct LaunchData {
+    pub image: String,
+    pub root_device: String,
+    pub instance_type: String,
+    pub volume_size: i32,
+    pub volume_type: String,
+    pub security_group_id: String,
+    pub instance_profile: String,
+    pub user_data: String,
+    /// Tags for the instances and volumes the group launches.
+    pub instance_tags: BTreeMap<String, String>,
+}
+
+impl LaunchData {
+    fn request(&self) -> RequestLaunchTemplateData {
+        let tags = ec2_tags(&self.instance_tags);
+        RequestLaunchTemplateData::builder()
+            .image_id(&self.image)
+            .instance_type(InstanceType::from(self.instance_type.as_str()))
+            .user_data(aws_smithy_types::base64::encode(&self.user_data))
+            .metadata_options(
+                LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                    .http_tokens(LaunchTemplateHttpTokensState::Required)
+                    .http_endpoint(LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                    .http_put_response_hop_limit(2)
+                    .build(),
+            )
+            .network_interfaces(
+                LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                    .device_index(0)
+                    .associate_public_ip_address(false)
+                    .delete_on_termination(true)
+                    .groups(&self.security_group_id)
+                    .build(),
+            )
+            .block_device_mappings(
+                LaunchTemplateBlockDeviceMappingRequest::builder()
+                    .device_name(&self.root_device)
+                    .ebs(
+                        LaunchTemplateEbsBlockDeviceRequest::builder()
+                            .volume_size(self.volume_size)
+                            .volume_type(VolumeType::from(self.volume_type.as_str()))
+                            .encrypted(true)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .iam_instance_profile(
+                LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                    .name(&self.instance_profile)
+                    .build(),
+            )
+            .tag_specifications(
+                LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(ResourceType::Instance)
+                    .set_tags(Some(tags.clone()))
+                    .build(),
+            )
+            .tag_specifications(
+                LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(ResourceType::Volume)
+                    .set_tags(Some(tags))
+                    .build(),
+            )
+            .build()
+    }
+
+    /// A client token from the content: a retried create of the same version is idempotent.
+    fn client_token(&self, name: &str) -> String {
+        let digest = Sha256::digest(format!("{name}\n{self:?}").as_bytes());
+        hex::encode(digest)[..64].to_string()
+    }
+}
+
+/// The launch template and the attributes of its newest version.
+pub async fn observe(
+    aws: &Aws,
+    name: &str,
+) -> Result<Option<ObservedResource>, AwsError> {
+    let found = match aws
+        .ec2
+        .describe_launch_templates()
+        .launch_template_names(name)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            let error = fail(format!("describe launch template {name}"))(error);
+            if error.is("InvalidLaunchTemplateName.NotFoundException")
+                || error.is("InvalidLaunchTemplateId.NotFound")
+            {
+                return Ok(None);
+            }
+            return Err(error);
+        }
+    };
+    let Some(template) = found.launch_templates().first() else {
+        return Ok(None);
+    };
+    let id = template
+        .launch_template_id()
+        .unwrap_or_default()
+        .to_string();
+    let versions = aws
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(&id)
+        .versions("$Latest")
+        .send()
+        .await
+        .map_err(fail(format!("describe launch template {name}")))?;
+    let mut attributes = Map::new();
+    let mut version = template.latest_version_number();
+    if let Some(latest) = versions.launch_template_versions().first() {
+        version = latest.version_number().or(version);
+        if let Some(data) = latest.launch_template_data() {
+            attributes.insert("image".into(), json!(data.image_id().unwrap_or_default()));
+            attributes.insert(
+                "instance_type".into(),
+                json!(data.instance_type().map(|t| t.as_str()).unwrap_or_default()),
+            );
+            if let Some(ebs) = data.block_device_mappings().first().and_then(|m| m.ebs()) {
+                attributes.insert("volume_size".into(), json!(ebs.volume_size()));
+                attributes.insert(
+                    "volume_type".into(),
+                    json!(ebs.volume_type().map(|t| t.as_str())),
+                );
+                attributes.insert(
+                    "volume_encrypted".into(),
+                    json!(ebs.encrypted().unwrap_or(false)),
+                );
+            }
+            attributes.insert(
+                "http_tokens".into(),
+                json!(
+                    data.metadata_options()
+                        .and_then(|m| m.http_tokens())
+                        .map(|t| t.as_str())
+                        .unwrap_or("optional")
+                ),
+            );
+            let interface = data.network_interfaces().first();
+            attributes.insert(
+                "public_ip".into(),
+                json!(
+                    interface
+                        .and_then(|i| i.associate_public_ip_address())
+                        .unwrap_or(true)
+                ),
+            );
+            let mut groups: Vec<String> =
+                interface.map(|i| i.groups().to_vec()).unwrap_or_default();
+            groups.extend(data.security_group_ids().iter().cloned());
+            attributes.insert("security_groups".into(), sorted(groups));
+            let profile = data.iam_instance_profile().and_then(|p| {
+                p.name().map(str::to_string).or_else(|| {
+                    p.arn()
+                        .and_then(|a| a.rsplit('/').next())
+                        .map(str::to_string)
+                })
+            });
+            attributes.insert("instance_profile".into(), json!(profile));
+            let user_data = data
+                .user_data()
+                .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+            attributes.insert("user_data".into(), json!(user_data));
+        }
+    }
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(Kind::LaunchTemplate, name),
+        physical_id: id,
+        tags: tags_of(template.tags()),
+        attributes,
+        status: Status::Ready,
+        outputs: Outputs {
+            version,
+            ..Outputs::default()
+        },
+    }))
+}
+
+/// Create the launch template (version 1), or adopt one a previous run created. Returns its id
+/// and version.
+pub async fn create(
+    aws: &Aws,
+    name: &str,
+    data: &LaunchData,
+    tags: &BTreeMap<String, String>,
+) -> Result<(String, i64), AwsError> {
+    let created = aws
+        .ec2
+        .create_launch_template()
+        .launch_template_name(name)
+        .client_token(data.client_token(name))
+        .launch_template_data(data.request())
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::LaunchTemplate)
+                .set_tags(Some(ec2_tags(tags)))
+                .build(),
+        )
+        .send()
+        .await;
+    match created {
+        Ok(out) => {
+            let template = out.launch_template();
+            Ok((
+                template
+                    .and_then(|t| t.launch_template_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                template
+                    .and_then(|t| t.latest_version_number())
+                    .unwrap_or(1),
+            ))
+        }
+        Err(error) => {
+            let error = fail(format!("create launch template {name}"))(error);
+            if !error.is("InvalidLaunchTemplateName.AlreadyExistsException") {
+                return Err(error);
+            }
+            match observe(aws, name).await? {
+                Some(live) if super::same_owner(&live, tags) => {
+                    let version = create_version(aws, &live.physical_id, name, data).await?;
+                    Ok((live.physical_id, version))
+                }
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// Add a version with `data` and make it the default. Returns the version number.
+pub async fn create_version(
+    aws: &Aws,
+    template_id: &str,
+    name: &str,
+    data: &LaunchData,
+) -> Result<i64, AwsError> {
+    let what = format!("create a new version of launch template {name}");
+    let created = aws
+        .ec2
+        .create_launch_template_version()
+        .launch_template_id(template_id)
+        .client_token(data.client_token(name))
+        .launch_template_data(data.request())
+        .send()
+        .await
+        .map_err(fail(what.clone()))?;
+    let version = created
+        .launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| AwsError::other(what.clone(), "AWS returned no version number"))?;
+    aws.ec2
+        .modify_launch_template()
+        .launch_template_id(template_id)
+        .default_version(version.to_string())
+        .send()
+        .await
+        .map_err(fail(what))?;
+    Ok(version)
+}
+
+pub async fn delete(aws: &Aws, template_id: &str) -> Result<(), AwsError> {
+    match aws
+        .ec2
+        .delete_launch_template()
+        .launch_template_id(template_id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("delete launch template {template_id}"))(error);
+            if error.is("InvalidLaunchTemplateId.NotFound")
+                || error.is("InvalidLaunchTemplateName.NotFoundException")
+            {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `deployer bake`: only the image part of a plan: bake when the inputs changed, adopt or clean
+//! up what an interrupted bake left, and apply retention.
+
+use serde_json::json;
+
+use super::plan::make_plan;
+use super::{Failure, confirm, interrupt_signal, poll_interval, prepare, warn};
+use crate::cli::{BakeArgs, Global};
+use crate::engine::{self, Context, Options};
+use crate::plan::{Action, Plan};
+use crate::render::Format;
+use crate::render::plan::{Heading, text};
+use crate::render::progress::Progress;
+use crate::stack::naming::Tier;
+use crate::stack::spec::Kind;
+
+pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
+    let prepared = prepare(global).await?;
+    if prepared.loaded.profile.node.bake.is_none() {
+        return Err(Failure::Profile(
+            prepared
+                .loaded
+                .error_at("node", "this profile bakes nothing: it names an existing image")
+                .with_hint("add a [node.bake] table with base_image (and drop `image`) to bake")
+                .into(),
+        ));
+    }
+    warn(&prepared.desired);
+    let full = make_plan(&prepared.desired, &prepared.observed)?;
+    let builder_group = prepared.desired.names().security_group(Tier::Builder);
+    let plan = Plan {
+        stack: full.stack.clone(),
+        steps: full
+            .steps
+            .into_iter()
+            .filter(|s| {
+                matches!(s.id.kind, Kind::Image | Kind::Builder) || s.id.name == builder_group
+            })
+            .map(|mut s| {
+                s.depends_on.clear();
+                s
+            })
+            .collect(),
+    };
+    let baked = prepared
+        .desired
+        .resources
+        .iter()
+        .find(|r| r.id.kind == Kind::Image)
+        .map(|r| r.id.clone());
+    let text_mode = args.output == Format::Text;
+    if text_mode {
+        print!(
+            "{}",
+            text(
+                &plan,
+                &Heading {
+                    profile: &prepared.loaded.name,
+                    region: &prepared.aws.region,
+                }
+            )
+        );
+    }
+    if plan.has_changes() {
+        if plan.steps.iter().any(|s| s.action == Action::Delete) && !args.yes {
+            confirm(
+                &format!("Bake and clean up the images of stack {}?", plan.stack),
+                "yes",
+                "--yes",
+            )?;
+        }
+        let context = Context {
+            aws: &prepared.aws,
+            desired: &prepared.desired,
+            observed: &prepared.observed,
+            progress: if text_mode {
+                Progress::for_stderr()
+            } else {
+                Progress::quiet()
+            },
+            options: Options {
+                poll_interval: poll_interval(global.poll_interval),
+                final_snapshot: None,
+            },
+        };
+        let outcome = engine::run(&context, &plan, interrupt_signal()).await;
+        if !outcome.succeeded() {
+            for (id, error) in &outcome.failed {
+                eprintln!("error: {id}: {error}");
+            }
+            if outcome.interrupted {
+                eprintln!("interrupted: `deployer bake` (or apply) adopts the running builder");
+                return Ok(130);
+            }
+            return Err(Failure::stop(
+                "the bake failed",
+                "fix the bake template (its console output is above) and run `deployer bake` again",
+            ));
+        }
+        let image = baked
+            .as_ref()
+            .and_then(|id| outcome.ledger.get(id).map(|l| (id.name.clone(), l.physical_id.clone())));
+        report(&plan.stack, image, text_mode);
+        return Ok(0);
+    }
+    let image = baked.as_ref().and_then(|id| {
+        prepared
+            .observed
+            .get(id)
+            .map(|o| (id.name.clone(), o.physical_id.clone()))
+    });
+    report(&plan.stack, image, text_mode);
+    Ok(0)
+}
+
+fn report(stack: &str, image: Option<(String, String)>, text_mode: bool) {
+    let Some((name, id)) = image else {
+        return;
+    };
+    if text_mode {
+        println!("\nImage: {name} ({id})");
+    } else {
+        println!("{}", json!({"stack": stack, "image": {"name": name, "id": id}}));
+    }
+}

@@ -1,0 +1,309 @@
+//! Baking: the emulator runs no user data, so these tests play the node: they stop a builder as
+//! its bake template's power-off would (or do not, for the timeout).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::Filter;
+use serde_json::Value;
+
+use crate::check::{group, tagged_leftovers};
+use crate::harness::{Clients, Project, clients};
+
+const BAKE: &str = r#"
+[node.bake]
+base_image = "ami-760aaa0f"
+timeout = "60s"
+"#;
+
+fn tag(key: &str, value: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+/// Every builder instance the stack ever had: (instance id, state).
+async fn builders(aws: &Clients, stack: &str) -> Vec<(String, String)> {
+    let found = aws
+        .ec2
+        .describe_instances()
+        .filters(tag("deployer:stack", stack))
+        .filters(tag("deployer:component", "builder"))
+        .send()
+        .await
+        .unwrap();
+    found
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| {
+            (
+                i.instance_id().unwrap().to_string(),
+                i.state().unwrap().name().unwrap().as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The stack's images: name -> (id, state, tags, snapshot ids).
+type Images = BTreeMap<String, (String, String, BTreeMap<String, String>, Vec<String>)>;
+
+async fn images(aws: &Clients, stack: &str) -> Images {
+    let found = aws
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(tag("deployer:stack", stack))
+        .send()
+        .await
+        .unwrap();
+    found
+        .images()
+        .iter()
+        .map(|i| {
+            (
+                i.name().unwrap().to_string(),
+                (
+                    i.image_id().unwrap().to_string(),
+                    i.state().unwrap().as_str().to_string(),
+                    i.tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                        .collect(),
+                    i.block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+                        .map(str::to_string)
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}
+
+async fn snapshot_exists(aws: &Clients, snapshot: &str) -> bool {
+    aws.ec2
+        .describe_snapshots()
+        .snapshot_ids(snapshot)
+        .send()
+        .await
+        .is_ok_and(|s| !s.snapshots().is_empty())
+}
+
+/// Play the node: stop every running builder of `stack` as soon as it appears.
+fn play_node(aws: &Clients, stack: &str) -> tokio::task::JoinHandle<()> {
+    let aws = aws.clone();
+    let stack = stack.to_string();
+    tokio::spawn(async move {
+        loop {
+            for (instance, state) in builders(&aws, &stack).await {
+                if state == "running" || state == "pending" {
+                    let _ = aws.ec2.stop_instances().instance_ids(instance).send().await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    })
+}
+
+/// The image id the newest launch template version uses.
+async fn template_image(aws: &Clients, stack: &str) -> (i64, String) {
+    let versions = aws
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_name(format!("{stack}-node"))
+        .versions("$Latest")
+        .send()
+        .await
+        .unwrap();
+    let latest = &versions.launch_template_versions()[0];
+    (
+        latest.version_number().unwrap(),
+        latest
+            .launch_template_data()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+fn edit_bake_template(project: &Project, line: &str) {
+    let path = project.path().join("templates/bake.sh.j2");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace("sync\npoweroff", &format!("{line}\nsync\npoweroff"));
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bake_makes_one_image_and_the_same_inputs_never_bake_again() {
+    let aws = clients().await;
+    let project = Project::new("bake", BAKE);
+    let stack = project.stack.clone();
+    let player = play_node(&aws, &stack);
+
+    let plan = project.run(&["plan"]).ok();
+    assert!(plan.stdout.contains("bake: new image (first bake)"), "{}", plan.stdout);
+    let applied = project.run(&["apply", "--yes"]).ok();
+    assert!(applied.stdout.contains("image "), "{}", applied.stdout);
+
+    let baked = images(&aws, &stack).await;
+    assert_eq!(baked.len(), 1, "{baked:?}");
+    let (name, (image, state, tags, snapshots)) = baked.iter().next().unwrap();
+    assert_eq!(state, "available");
+    let hash = &tags["deployer:bake-hash"];
+    assert_eq!(hash.len(), 64);
+    assert_eq!(name, &format!("{stack}-node-{}", &hash[..12]));
+    assert_eq!(tags["deployer:stack"], stack);
+    assert_eq!(tags["deployer:component"], "image");
+    assert_eq!(tags["deployer:base-image"], "ami-760aaa0f");
+    assert!(tags["deployer:bake-template"].starts_with("templates/bake.sh.j2@"));
+    assert!(!snapshots.is_empty());
+    let tagged_snapshots = aws
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(tag("deployer:stack", &stack))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged_snapshots.snapshots().len(), snapshots.len(), "the snapshots carry the tags");
+
+    // One builder, and it is gone, with its security group.
+    let ever = builders(&aws, &stack).await;
+    assert_eq!(ever.len(), 1, "{ever:?}");
+    assert_eq!(ever[0].1, "terminated");
+    let groups = crate::check::security_groups(&aws, &stack).await;
+    assert!(!groups.contains_key(&format!("{stack}-builder")), "{groups:?}");
+    // The launch template runs the baked image.
+    assert_eq!(template_image(&aws, &stack).await, (1, image.clone()));
+
+    // The same inputs: nothing to do, no builder.
+    let again = project.run(&["apply", "--yes"]).ok();
+    assert!(again.stdout.contains("bake: up to date"), "{}", again.stdout);
+    assert!(again.stdout.contains("No changes"), "{}", again.stdout);
+    assert_eq!(builders(&aws, &stack).await.len(), 1);
+
+    // A changed template: a new image and a new launch template version the group uses.
+    edit_bake_template(&project, "echo tuned");
+    let plan = project.run(&["plan", "--output", "json"]).ok();
+    let plan: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let bake = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "image" && s["action"] == "create")
+        .unwrap();
+    assert_eq!(bake["note"], "bake: new image (inputs changed: bake template)");
+    project.run(&["apply", "--yes"]).ok();
+    let baked = images(&aws, &stack).await;
+    assert_eq!(baked.len(), 2, "{baked:?}");
+    let (version, new_image) = template_image(&aws, &stack).await;
+    assert_eq!(version, 2);
+    assert_ne!(&new_image, image);
+    assert!(baked.values().any(|(id, ..)| id == &new_image));
+    assert_eq!(group(&aws, &stack).await.launch_template().unwrap().version(), Some("2"));
+    assert_eq!(builders(&aws, &stack).await.len(), 2);
+
+    // Destroy with --keep-images keeps the images; a second destroy removes them.
+    let kept = project.run(&["destroy", "--yes", "--keep-images", "--skip-final-snapshot"]).ok();
+    assert!(kept.stdout.contains("Kept (--keep-images): image"), "{}", kept.stdout);
+    assert_eq!(images(&aws, &stack).await.len(), 2);
+    project.run(&["destroy", "--yes"]).ok();
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+    player.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deregisters_old_images_and_their_snapshots_but_never_one_in_use() {
+    let aws = clients().await;
+    let project = Project::new("keep", &format!("{BAKE}keep_images = 1\n"));
+    let stack = project.stack.clone();
+    let player = play_node(&aws, &stack);
+    project.run(&["apply", "--yes"]).ok();
+    let first = images(&aws, &stack).await;
+    let (first_name, (first_image, ..)) = first.iter().next().unwrap();
+
+    // `deployer bake` bakes without touching the launch template, which still uses the first
+    // image (and the group's instances run it): that one is kept whatever keep_images says.
+    edit_bake_template(&project, "echo two");
+    project.run(&["bake", "--yes"]).ok();
+    let second = images(&aws, &stack).await;
+    assert_eq!(second.len(), 2, "{second:?}");
+    let (second_name, (_, _, _, second_snapshots)) = second
+        .iter()
+        .find(|(name, _)| *name != first_name)
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .unwrap();
+
+    edit_bake_template(&project, "echo three");
+    let plan = project.run(&["bake", "--yes"]).ok();
+    assert!(
+        plan.stdout.contains(&format!("- image {second_name}: delete")),
+        "{}",
+        plan.stdout
+    );
+    let third = images(&aws, &stack).await;
+    assert_eq!(third.len(), 2, "{third:?}");
+    assert!(third.contains_key(first_name), "the image in use was deregistered");
+    assert!(!third.contains_key(&second_name));
+    for snapshot in &second_snapshots {
+        assert!(!snapshot_exists(&aws, snapshot).await, "snapshot {snapshot} was left");
+    }
+    assert_eq!(template_image(&aws, &stack).await.1, *first_image);
+
+    project.run(&["destroy", "--yes"]).ok();
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+    player.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bake_killed_while_waiting_is_adopted_by_the_next_run() {
+    let aws = clients().await;
+    let project = Project::new("crash", BAKE);
+    let stack = project.stack.clone();
+    let mut child = project.spawn(&["bake", "--yes"]);
+    // Wait for the builder, then kill deployer as a crash would.
+    let mut waited = 0;
+    while builders(&aws, &stack).await.is_empty() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+        assert!(waited < 300, "no builder appeared");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let player = play_node(&aws, &stack);
+    let run = project.run(&["bake", "--yes"]).ok();
+    assert!(run.stderr.contains("adopting builder"), "{}", run.all());
+    let ever = builders(&aws, &stack).await;
+    assert_eq!(ever.len(), 1, "a second builder was launched: {ever:?}");
+    assert_eq!(images(&aws, &stack).await.len(), 1);
+    player.abort();
+
+    project.run(&["destroy", "--yes"]).ok();
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_builder_that_never_powers_off_times_out_with_its_console_and_is_terminated() {
+    let aws = clients().await;
+    let project = Project::new("timeout", &BAKE.replace("60s", "2s"));
+    let stack = project.stack.clone();
+    let run = project.run(&["bake", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("did not power off within the bake timeout (2.0s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("The last lines of its console:"), "{}", run.stderr);
+    // The emulator's console output (a boot log) is shown.
+    assert!(run.stderr.contains("Linux version"), "{}", run.stderr);
+    let ever = builders(&aws, &stack).await;
+    assert_eq!(ever.len(), 1);
+    assert_eq!(ever[0].1, "terminated");
+    assert!(images(&aws, &stack).await.is_empty());
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
