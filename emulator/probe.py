@@ -21,6 +21,7 @@ import traceback
 import uuid
 
 import boto3
+from botocore import handlers
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -367,6 +368,121 @@ def probe_ec2(account):
     report("INFO", "EC2.RunInstances(LaunchTemplate v1)", f"instance got {got}")
     ec2.terminate_instances(InstanceIds=[lt_run["InstanceId"]])
     return facts
+
+
+def probe_ec2_bake(facts):
+    """What deployer's bake does: a builder instance, powered off, imaged with tags on the image and its
+    snapshots, then the image deregistered and its snapshots deleted, the builder terminated."""
+    ec2 = client("ec2")
+    tags = [{"Key": "deployer:stack", "Value": f"probe-bake-{SUFFIX}"}]
+    tag_filter = [{"Name": "tag:deployer:stack", "Values": [f"probe-bake-{SUFFIX}"]}]
+    root = ec2.describe_images(ImageIds=[STABLE_AMI])["Images"][0]["RootDeviceName"]
+    run = dict(
+        ImageId=STABLE_AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=facts["subnets"][0][0],
+        SecurityGroupIds=[facts["node_sg"]], ClientToken=f"bake-{SUFFIX}",
+        UserData=base64.b64encode(b"#!/bin/sh\npoweroff\n").decode(),
+        InstanceInitiatedShutdownBehavior="stop",
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        BlockDeviceMappings=[{"DeviceName": root, "Ebs": {"VolumeSize": 20, "VolumeType": "gp3", "Encrypted": True,
+                                                          "DeleteOnTermination": True}}],
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}, {"ResourceType": "volume", "Tags": tags}],
+    )
+    launched = ec2.run_instances(**run)["Instances"][0]
+    builder = launched["InstanceId"]
+    inst = ec2.describe_instances(InstanceIds=[builder])["Reservations"][0]["Instances"][0]
+    tokens = inst.get("MetadataOptions", {}).get("HttpTokens")
+    report("OK" if tokens == "required" else "QUIRK", "EC2.RunInstances(MetadataOptions HttpTokens=required)",
+           f"instance HttpTokens={tokens}")
+    behaviour = ec2.describe_instance_attribute(InstanceId=builder, Attribute="instanceInitiatedShutdownBehavior")
+    behaviour = behaviour.get("InstanceInitiatedShutdownBehavior", {}).get("Value")
+    report("OK" if behaviour == "stop" else "QUIRK", "EC2.RunInstances(InstanceInitiatedShutdownBehavior=stop)",
+           f"DescribeInstanceAttribute -> {behaviour}; user data is never run, so the instance never powers itself "
+           "off: stop it with StopInstances")
+    volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [builder]}])["Volumes"]
+    got = [(v["Attachments"][0]["Device"], v["Size"], v.get("VolumeType"), v.get("Encrypted"), v.get("Tags"))
+           for v in volumes]
+    report("OK" if got == [(root, 20, "gp3", True, tags)] else "QUIRK",
+           "EC2.RunInstances(BlockDeviceMappings Encrypted, TagSpecifications volume)",
+           f"run state {launched['State']['Name']}, described {inst['State']['Name']}; volumes {got}")
+
+    plain = client("ec2")  # botocore base64-decodes GetConsoleOutput itself: look at what came over the wire
+    plain.meta.events.unregister("after-call.ec2.GetConsoleOutput", handlers.decode_console_output)
+    raw = plain.get_console_output(InstanceId=builder, Latest=True).get("Output") or ""
+    try:
+        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+        report("OK", "EC2.GetConsoleOutput", f"Output is base64 (as AWS), {len(text)} characters decoded: "
+               f"{text.splitlines()[0][:40] if text else ''!r}...")
+    except ValueError:
+        report("QUIRK", "EC2.GetConsoleOutput", f"Output is not base64 (AWS sends base64): {raw[:40]!r}")
+
+    stopping = ec2.stop_instances(InstanceIds=[builder])["StoppingInstances"][0]
+    state = ec2.describe_instances(InstanceIds=[builder])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    report("INFO", "EC2.StopInstances", f"response {stopping['PreviousState']['Name']} -> "
+           f"{stopping['CurrentState']['Name']}; described '{state}' at once")
+
+    name = f"probe-image-{SUFFIX}"
+    image = ec2.create_image(InstanceId=builder, Name=name, Description="probe",
+                             TagSpecifications=[{"ResourceType": "image", "Tags": tags},
+                                                {"ResourceType": "snapshot", "Tags": tags}])["ImageId"]
+    described = ec2.describe_images(ImageIds=[image])["Images"][0]
+    snapshots = [m["Ebs"]["SnapshotId"] for m in described["BlockDeviceMappings"] if m.get("Ebs", {}).get("SnapshotId")]
+    by_tag = [i["ImageId"] for i in ec2.describe_images(Owners=["self"], Filters=tag_filter)["Images"]]
+    snaps_by_tag = sorted(s["SnapshotId"] for s in
+                          ec2.describe_snapshots(OwnerIds=["self"], Filters=tag_filter)["Snapshots"])
+    report("OK" if by_tag == [image] and snapshots and snaps_by_tag == sorted(snapshots) else "QUIRK",
+           "EC2.CreateImage(TagSpecifications image + snapshot)",
+           f"DescribeImages(Owners=self, tag filter) {by_tag == [image]}, DescribeSnapshots(OwnerIds=self, tag filter) "
+           f"finds its snapshots {snaps_by_tag == sorted(snapshots)}; image state '{described['State']}' at once")
+    snapshot = ec2.describe_snapshots(SnapshotIds=snapshots[:1])["Snapshots"][0] if snapshots else {}
+    report("QUIRK" if described.get("RootDeviceName") != root or snapshot.get("VolumeSize") != 20 else "OK",
+           "EC2.CreateImage image shape",
+           f"RootDeviceName {described.get('RootDeviceName')} (builder {root}), {len(snapshots)} snapshot(s): "
+           f"{snapshot.get('VolumeSize')} GiB, Encrypted {snapshot.get('Encrypted')}, mapping "
+           f"{described['BlockDeviceMappings'][0].get('Ebs', {}).get('VolumeType')} (the builder's volume was 20 GiB gp3 "
+           "encrypted; AWS snapshots each of the instance's volumes)")
+    expect_error("EC2.CreateImage (same name)", "InvalidAMIName.Duplicate", ec2.create_image,
+                 InstanceId=builder, Name=name)
+    snapshot_spec = [{"ResourceType": "snapshot", "Tags": tags}]
+    expect_error("EC2.CreateImage (unknown instance, snapshot tags)", "InvalidInstanceID.NotFound", ec2.create_image,
+                 InstanceId="i-0123456789abcdef0", Name=f"{name}-x", TagSpecifications=snapshot_spec)
+    expect_error("EC2.CreateImage (TagSpecifications volume + snapshot)", "InvalidParameterValue", ec2.create_image,
+                 InstanceId=builder, Name=f"{name}-y", TagSpecifications=snapshot_spec + [
+                     {"ResourceType": "volume", "Tags": tags}])
+    expect_error("EC2.CreateImage (DryRun, snapshot tags)", "DryRunOperation", ec2.create_image,
+                 InstanceId=builder, Name=f"{name}-z", DryRun=True, TagSpecifications=snapshot_spec)
+    all_mine = ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    foreign = [s for s in all_mine if s.get("OwnerId") != facts["account"]]
+    report("OK" if not foreign else "QUIRK", "EC2.DescribeSnapshots(OwnerIds=self, no filter)",
+           f"{len(all_mine)} snapshots, {len(foreign)} of other owners" +
+           ("; OwnerIds is ignored (the snapshots of moto's bundled AMIs are listed): always add a tag filter"
+            if foreign else ""))
+
+    expect_error("EC2.DeleteSnapshot (image still registered)", "InvalidSnapshot.InUse", ec2.delete_snapshot,
+                 SnapshotId=snapshots[0])
+    ec2.deregister_image(ImageId=image)
+    after = ec2.describe_images(ImageIds=[image])["Images"]
+    report("INFO", "EC2.DeregisterImage", "then DescribeImages(ImageIds) -> "
+           + (f"state {after[0]['State']}" if after else "[] (gone at once)"))
+    for snap in snapshots:
+        ec2.delete_snapshot(SnapshotId=snap)
+    code = error_code(ec2.describe_snapshots, SnapshotIds=snapshots)
+    report("OK" if code == "InvalidSnapshot.NotFound" else "QUIRK", "EC2.DeleteSnapshot (after DeregisterImage)",
+           f"then DescribeSnapshots -> {code or 'still described'}")
+    expect_error("EC2.DeregisterImage (again)", "InvalidAMIID.Unavailable", ec2.deregister_image, ImageId=image)
+    again = ec2.create_image(InstanceId=builder, Name=name)["ImageId"]
+    report("OK", "EC2.CreateImage (name of a deregistered image)", "accepted")
+    mappings = ec2.describe_images(ImageIds=[again])["Images"][0]["BlockDeviceMappings"]
+    ec2.deregister_image(ImageId=again)
+    for snap in [m["Ebs"]["SnapshotId"] for m in mappings if m.get("Ebs", {}).get("SnapshotId")]:
+        ec2.delete_snapshot(SnapshotId=snap)
+
+    terminating = ec2.terminate_instances(InstanceIds=[builder])["TerminatingInstances"][0]
+    listed = [i["State"]["Name"] for r in ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": [builder]}])
+              ["Reservations"] for i in r["Instances"]]
+    left = ec2.describe_volumes(Filters=tag_filter)["Volumes"]
+    report("INFO", "EC2.TerminateInstances", f"response {terminating['PreviousState']['Name']} -> "
+           f"{terminating['CurrentState']['Name']}; DescribeInstances then lists it as {listed} (moto keeps terminated "
+           f"instances until the emulator stops; AWS about an hour); DeleteOnTermination volume gone: {not left}")
 
 
 def cleanup_ec2(facts):
@@ -813,6 +929,8 @@ def main():
     cert_arn = section("ACM", probe_acm)
     facts = section("EC2", probe_ec2, account)
     if facts:
+        facts["account"] = account
+        section("EC2 bake (builder, image, snapshots)", probe_ec2_bake, facts)
         section("RDS", probe_rds, facts)
         section("ElastiCache", probe_elasticache, facts)
         section("ELB + Auto Scaling", probe_elb_and_autoscaling, facts, cert_arn)

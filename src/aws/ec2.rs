@@ -224,8 +224,16 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
             )
             .send(),
         aws.ec2.describe_volumes().filters(filter()).send(),
-        aws.ec2.describe_images().owners("self").filters(filter()).send(),
-        aws.ec2.describe_snapshots().owner_ids("self").filters(filter()).send(),
+        aws.ec2
+            .describe_images()
+            .owners("self")
+            .filters(filter())
+            .send(),
+        aws.ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(filter())
+            .send(),
     );
     let mut found = Vec::new();
     for group in groups

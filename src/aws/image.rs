@@ -141,7 +141,13 @@ pub async fn observe_builders(aws: &Aws, stack: &str) -> Result<Vec<ObservedReso
 
 /// The instance's state name, or None once AWS no longer knows it.
 pub async fn instance_state(aws: &Aws, instance: &str) -> Result<Option<String>, AwsError> {
-    match aws.ec2.describe_instances().instance_ids(instance).send().await {
+    match aws
+        .ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+    {
         Ok(found) => Ok(found
             .reservations()
             .iter()
@@ -371,7 +377,13 @@ pub async fn deregister(aws: &Aws, image: &str) -> Result<(), AwsError> {
         }
     }
     for snapshot in snapshots {
-        if let Err(error) = aws.ec2.delete_snapshot().snapshot_id(&snapshot).send().await {
+        if let Err(error) = aws
+            .ec2
+            .delete_snapshot()
+            .snapshot_id(&snapshot)
+            .send()
+            .await
+        {
             let error = fail(format!("delete snapshot {snapshot} of image {image}"))(error);
             if !error.is("InvalidSnapshot.NotFound") {
                 return Err(error);

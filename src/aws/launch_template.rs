@@ -6,8 +6,9 @@ use aws_sdk_ec2::types::{
     InstanceType, LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
-    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, LaunchTemplateTagSpecificationRequest,
-    RequestLaunchTemplateData, ResourceType, TagSpecification, VolumeType,
+    LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
+    TagSpecification, VolumeType,
 };
 use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
@@ -96,10 +97,7 @@ impl LaunchData {
 }
 
 /// The launch template and the attributes of its newest version.
-pub async fn observe(
-    aws: &Aws,
-    name: &str,
-) -> Result<Option<ObservedResource>, AwsError> {
+pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
     let found = match aws
         .ec2
         .describe_launch_templates()

@@ -108,7 +108,10 @@ async fn mark_images_in_use(
         .into_iter()
         .collect();
     let mut versions = BTreeSet::new();
-    if let Some(group) = resources.iter().find(|r| r.id.kind == Kind::AutoScalingGroup) {
+    if let Some(group) = resources
+        .iter()
+        .find(|r| r.id.kind == Kind::AutoScalingGroup)
+    {
         if let Some(version) = group
             .attributes
             .get("launch_template")
@@ -117,14 +120,20 @@ async fn mark_images_in_use(
         {
             versions.insert(version.1.to_string());
         }
-        if let Some(list) = group.attributes.get("instance_versions").and_then(|v| v.as_array()) {
+        if let Some(list) = group
+            .attributes
+            .get("instance_versions")
+            .and_then(|v| v.as_array())
+        {
             versions.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_string));
         }
     }
     in_use.extend(image::images_of_versions(aws, &template.physical_id, &versions).await?);
     for image in images {
         if in_use.contains(&image.physical_id) {
-            image.attributes.insert("in_use".into(), serde_json::json!(true));
+            image
+                .attributes
+                .insert("in_use".into(), serde_json::json!(true));
         }
     }
     Ok(())

@@ -20,7 +20,10 @@ pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
         return Err(Failure::Profile(
             prepared
                 .loaded
-                .error_at("node", "this profile bakes nothing: it names an existing image")
+                .error_at(
+                    "node",
+                    "this profile bakes nothing: it names an existing image",
+                )
                 .with_hint("add a [node.bake] table with base_image (and drop `image`) to bake")
                 .into(),
         ));
@@ -97,9 +100,12 @@ pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
                 "fix the bake template (its console output is above) and run `deployer bake` again",
             ));
         }
-        let image = baked
-            .as_ref()
-            .and_then(|id| outcome.ledger.get(id).map(|l| (id.name.clone(), l.physical_id.clone())));
+        let image = baked.as_ref().and_then(|id| {
+            outcome
+                .ledger
+                .get(id)
+                .map(|l| (id.name.clone(), l.physical_id.clone()))
+        });
         report(&plan.stack, image, text_mode);
         return Ok(0);
     }
@@ -120,6 +126,9 @@ fn report(stack: &str, image: Option<(String, String)>, text_mode: bool) {
     if text_mode {
         println!("\nImage: {name} ({id})");
     } else {
-        println!("{}", json!({"stack": stack, "image": {"name": name, "id": id}}));
+        println!(
+            "{}",
+            json!({"stack": stack, "image": {"name": name, "id": id}})
+        );
     }
 }

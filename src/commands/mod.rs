@@ -14,11 +14,11 @@ use tokio::sync::watch;
 
 use crate::aws::stack::observe;
 use crate::aws::{Aws, AwsError, Connection, ec2, image};
-use crate::profile::schema::BaseImage;
 use crate::cli::Global;
 use crate::plan::observed::Observed;
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
+use crate::profile::schema::BaseImage;
 use crate::stack::naming::Names;
 use crate::stack::spec::{Kind, ResourceId};
 use crate::stack::{Desired, Environment, build, check};

@@ -32,7 +32,9 @@ pub async fn bake(
     if let Some((_, status, _)) = image::find_image(aws, &id.name).await?
         && !matches!(status, Status::Failed(_) | Status::Deleting(_))
     {
-        context.progress.status(id, "adopting the image an earlier bake started");
+        context
+            .progress
+            .status(id, "adopting the image an earlier bake started");
         let ready = wait::until_ready(context, id).await?;
         clean_up_builders(context, id, spec).await?;
         return Ok(Live {
@@ -52,7 +54,10 @@ pub async fn bake(
         Some(builder) => {
             context.progress.status(
                 id,
-                &format!("adopting builder {} of an earlier bake", builder.physical_id),
+                &format!(
+                    "adopting builder {} of an earlier bake",
+                    builder.physical_id
+                ),
             );
             builder.physical_id
         }
@@ -80,7 +85,9 @@ pub async fn bake(
 
     wait_for_power_off(context, id, spec, &instance).await?;
 
-    context.progress.status(id, &format!("imaging builder {instance}"));
+    context
+        .progress
+        .status(id, &format!("imaging builder {instance}"));
     image::create_image(aws, &instance, &id.name, tags).await?;
     let ready = wait::until_ready(context, id).await?;
     clean_up_builders(context, id, spec).await?;
@@ -105,9 +112,9 @@ async fn wait_for_power_off(
     loop {
         let failure = match image::instance_state(aws, instance).await {
             Ok(Some(state)) if image::powered_off(&state) => return Ok(()),
-            Ok(Some(state)) if state == "terminated" || state == "shutting-down" => {
-                Some(format!("builder {instance} was terminated before it was imaged"))
-            }
+            Ok(Some(state)) if state == "terminated" || state == "shutting-down" => Some(format!(
+                "builder {instance} was terminated before it was imaged"
+            )),
             Ok(None) => Some(format!("builder {instance} no longer exists")),
             Ok(Some(state)) => {
                 errors = 0;
@@ -171,9 +178,12 @@ async fn clean_up_builders(
     }
     let group = ResourceId::new(Kind::SecurityGroup, names.security_group(Tier::Builder));
     if let Some(live) = crate::aws::stack::observe_one(aws, &group, &names, &spec.vpc_id).await? {
-        wait::retry(context, &group, "the builder's network interface to go", || {
-            security_group::delete(aws, &live.physical_id)
-        })
+        wait::retry(
+            context,
+            &group,
+            "the builder's network interface to go",
+            || security_group::delete(aws, &live.physical_id),
+        )
         .await?;
     }
     Ok(())
@@ -188,7 +198,9 @@ pub async fn terminate_and_wait(
     image::terminate(context.aws, instance).await?;
     wait::retry(context, id, "the builder to terminate", || async {
         Ok(matches!(
-            image::instance_state(context.aws, instance).await?.as_deref(),
+            image::instance_state(context.aws, instance)
+                .await?
+                .as_deref(),
             None | Some("terminated")
         ))
     })

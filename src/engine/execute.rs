@@ -17,7 +17,7 @@ use crate::stack::attributes::{Knowledge, applied_digest, desired_attributes};
 use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH};
 use crate::stack::ownership_tags;
 use crate::stack::spec::{Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Spec};
-use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
+use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint, Endpoints};
 
 fn live_of(resource: &ObservedResource) -> Live {
     Live {
@@ -184,26 +184,25 @@ fn knowledge(context: &Context<'_>, ledger: &Ledger) -> Knowledge {
                 auth_secret_arn: auth_secret_arn.clone(),
             })
         });
-    let mut knowledge = Knowledge::default();
-    knowledge.image = context
-        .desired
-        .resources
-        .iter()
-        .find(|r| r.id.kind == Kind::Image)
-        .and_then(|r| ledger.get(&r.id))
-        .map(|live| live.physical_id.clone());
-    knowledge.endpoints.database = database;
-    knowledge.endpoints.cache = cache;
-    knowledge.load_balancer_new = ledger
-        .get(&ResourceId::new(Kind::LoadBalancer, names.load_balancer()))
-        .is_some_and(|live| live.fresh);
-    knowledge.launch_template_version = ledger
-        .get(&ResourceId::new(
-            Kind::LaunchTemplate,
-            names.launch_template(),
-        ))
-        .and_then(|live| live.outputs.version);
-    knowledge
+    Knowledge {
+        endpoints: Endpoints { database, cache },
+        image: context
+            .desired
+            .resources
+            .iter()
+            .find(|r| r.id.kind == Kind::Image)
+            .and_then(|r| ledger.get(&r.id))
+            .map(|live| live.physical_id.clone()),
+        launch_template_version: ledger
+            .get(&ResourceId::new(
+                Kind::LaunchTemplate,
+                names.launch_template(),
+            ))
+            .and_then(|live| live.outputs.version),
+        load_balancer_new: ledger
+            .get(&ResourceId::new(Kind::LoadBalancer, names.load_balancer()))
+            .is_some_and(|live| live.fresh),
+    }
 }
 
 async fn create(
@@ -298,8 +297,7 @@ async fn create(
         }
         Spec::LaunchTemplate(template) => {
             let data = launch_data(context, id, template, ledger).await?;
-            let (template_id, version) =
-                launch_template::create(aws, name, &data, &tags).await?;
+            let (template_id, version) = launch_template::create(aws, name, &data, &tags).await?;
             let mut live = Live {
                 physical_id: template_id,
                 ..Live::default()
@@ -424,7 +422,8 @@ async fn update(
     let tags = tags(context, resource, ledger);
     match &resource.spec {
         Spec::SecurityGroup(sg) => {
-            security_group::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger)).await?;
+            security_group::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger))
+                .await?;
         }
         Spec::DbSubnetGroup(group) => rds::update_subnet_group(aws, name, group).await?,
         Spec::CacheSubnetGroup(group) => elasticache::update_subnet_group(aws, name, group).await?,
@@ -456,7 +455,8 @@ async fn update(
         Spec::NodeRole(role) => iam::update(aws, name, role, &tags).await?,
         Spec::LaunchTemplate(template) => {
             let data = launch_data(context, id, template, ledger).await?;
-            let version = launch_template::create_version(aws, &live.physical_id, name, &data).await?;
+            let version =
+                launch_template::create_version(aws, &live.physical_id, name, &data).await?;
             live.outputs.version = Some(version);
         }
         Spec::AutoScalingGroup(group) => {

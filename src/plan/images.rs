@@ -54,7 +54,10 @@ pub fn bake_note(spec: &BakeSpec, step: &Step, observed: &Observed) -> Option<St
                 })
                 .collect();
             Some(if changed.is_empty() {
-                format!("bake: new image (the newest, {}, has other inputs)", newest.id.name)
+                format!(
+                    "bake: new image (the newest, {}, has other inputs)",
+                    newest.id.name
+                )
             } else {
                 format!("bake: new image (inputs changed: {})", changed.join(", "))
             })
@@ -109,10 +112,7 @@ pub fn leftover(
                 Action::None,
                 Some("an interrupted bake's builder: the bake adopts it".into()),
             )),
-            _ => Some((
-                Action::Delete,
-                Some("left by an interrupted bake".into()),
-            )),
+            _ => Some((Action::Delete, Some("left by an interrupted bake".into()))),
         },
         Kind::SecurityGroup if live.id.name == names.security_group(Tier::Builder) => {
             Some(match baking {

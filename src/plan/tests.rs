@@ -464,7 +464,11 @@ fn baking_desired(template: &str) -> Desired {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
     std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-    std::fs::write(dir.path().join("templates/boot.sh.j2"), "boot {{ stack }}\n").unwrap();
+    std::fs::write(
+        dir.path().join("templates/boot.sh.j2"),
+        "boot {{ stack }}\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("templates/bake.sh.j2"), template).unwrap();
     let path = dir.path().join("profiles/shop.toml");
     std::fs::write(&path, BAKING).unwrap();
@@ -505,16 +509,30 @@ fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_c
         .unwrap()
         .id
         .clone();
-    assert!(image_id.name.starts_with("shop-node-") && image_id.name.len() == "shop-node-".len() + 12);
+    assert!(
+        image_id.name.starts_with("shop-node-") && image_id.name.len() == "shop-node-".len() + 12
+    );
 
     let first = plan(&desired, &Observed::default()).unwrap();
     let bake = first.steps.iter().find(|s| s.id == image_id).unwrap();
     assert_eq!(bake.action, Action::Create);
     assert_eq!(bake.note.as_deref(), Some("bake: new image (first bake)"));
     // The launch template waits for the image and its id is known after apply.
-    let template = first.steps.iter().find(|s| s.id.kind == Kind::LaunchTemplate).unwrap();
+    let template = first
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .unwrap();
     assert!(template.depends_on.contains(&image_id));
-    assert_eq!(template.changes.iter().find(|c| c.attribute == "image").unwrap().new, None);
+    assert_eq!(
+        template
+            .changes
+            .iter()
+            .find(|c| c.attribute == "image")
+            .unwrap()
+            .new,
+        None
+    );
 
     // An older image with another template: a new bake, and the note says what changed.
     let older = image(
@@ -523,25 +541,46 @@ fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_c
         false,
         &[
             ("deployer:base-image", "ami-0123456789abcdef1"),
-            ("deployer:bake-template", "templates/bake.sh.j2@000000000000"),
+            (
+                "deployer:bake-template",
+                "templates/bake.sh.j2@000000000000",
+            ),
             ("deployer:builder", "t3.medium 20 GiB gp3"),
         ],
     );
-    let observed = Observed { resources: vec![older.clone()] };
+    let observed = Observed {
+        resources: vec![older.clone()],
+    };
     let second = plan(&desired, &observed).unwrap();
     let bake = second.steps.iter().find(|s| s.id == image_id).unwrap();
-    assert_eq!(bake.note.as_deref(), Some("bake: new image (inputs changed: bake template)"));
+    assert_eq!(
+        bake.note.as_deref(),
+        Some("bake: new image (inputs changed: bake template)")
+    );
 
     // The image of this hash exists: up to date, and the template uses it.
     let current = image(&image_id.name, "2026-02-01T00:00:00Z", false, &[]);
-    let observed = Observed { resources: vec![older, current] };
+    let observed = Observed {
+        resources: vec![older, current],
+    };
     let third = plan(&desired, &observed).unwrap();
     let bake = third.steps.iter().find(|s| s.id == image_id).unwrap();
     assert_eq!(bake.action, Action::None);
     assert_eq!(bake.note.as_deref(), Some("bake: up to date"));
-    let template = third.steps.iter().find(|s| s.id.kind == Kind::LaunchTemplate).unwrap();
-    let image_change = template.changes.iter().find(|c| c.attribute == "image").unwrap();
-    assert_eq!(image_change.new, Some(json!(format!("ami-{}", image_id.name))));
+    let template = third
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .unwrap();
+    let image_change = template
+        .changes
+        .iter()
+        .find(|c| c.attribute == "image")
+        .unwrap();
+    assert_eq!(
+        image_change.new,
+        Some(json!(format!("ami-{}", image_id.name)))
+    );
 }
 
 #[test]
@@ -580,7 +619,10 @@ fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
         physical_id: format!("i-{}", &hash[..8]),
         tags: BTreeMap::from([
             (TAG_STACK.to_string(), "shop".to_string()),
-            (crate::stack::naming::TAG_BAKE_HASH.to_string(), hash.to_string()),
+            (
+                crate::stack::naming::TAG_BAKE_HASH.to_string(),
+                hash.to_string(),
+            ),
         ]),
         attributes: Default::default(),
         status: Status::Pending("running".into()),
@@ -590,9 +632,23 @@ fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
         resources: vec![builder(&spec.hash), builder("feedfacefeedfacefeedface")],
     };
     let plan = plan(&desired, &observed).unwrap();
-    let current = plan.steps.iter().find(|s| s.id == observed.resources[0].id).unwrap();
+    let current = plan
+        .steps
+        .iter()
+        .find(|s| s.id == observed.resources[0].id)
+        .unwrap();
     assert_eq!(current.action, Action::None);
-    assert!(current.note.as_deref().unwrap().contains("the bake adopts it"));
-    let stray = plan.steps.iter().find(|s| s.id == observed.resources[1].id).unwrap();
+    assert!(
+        current
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("the bake adopts it")
+    );
+    let stray = plan
+        .steps
+        .iter()
+        .find(|s| s.id == observed.resources[1].id)
+        .unwrap();
     assert_eq!(stray.action, Action::Delete);
 }

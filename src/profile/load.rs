@@ -79,7 +79,9 @@ pub fn load(selector: &str) -> Result<LoadedProfile, ProfileErrors> {
             }
         }
         if link.locations.contains_key("node.image") && !link.locations.contains_key("node.bake") {
-            locations.retain(|existing, _| existing != "node.bake" && !is_descendant(existing, "node.bake"));
+            locations.retain(|existing, _| {
+                existing != "node.bake" && !is_descendant(existing, "node.bake")
+            });
         }
         if link.locations.contains_key("node.bake") && !link.locations.contains_key("node.image") {
             locations.remove("node.image");

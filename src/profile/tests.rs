@@ -379,7 +379,10 @@ fn baking(extra: &str) -> String {
 fn bake_settings_are_checked() {
     let dir = project(&[
         ("profiles/t.toml", &baking("")),
-        ("templates/bake.sh.j2", "#!/bin/sh\necho {{ stack }}\npoweroff\n"),
+        (
+            "templates/bake.sh.j2",
+            "#!/bin/sh\necho {{ stack }}\npoweroff\n",
+        ),
     ]);
     assert_eq!(errors_in(dir.path(), "t"), Vec::<String>::new());
 
@@ -430,7 +433,10 @@ fn bake_settings_are_checked() {
 fn a_bake_template_without_a_power_off_is_a_warning_and_its_variables_are_bake_time_ones() {
     let dir = project(&[
         ("profiles/t.toml", &baking("")),
-        ("templates/bake.sh.j2", "#!/bin/sh\necho {{ stack }}\n# done\n"),
+        (
+            "templates/bake.sh.j2",
+            "#!/bin/sh\necho {{ stack }}\n# done\n",
+        ),
     ]);
     let loaded = load(dir.path().join("profiles/t.toml").to_str().unwrap()).unwrap();
     let desired = crate::stack::check(&loaded, "us-east-1").unwrap();
@@ -459,19 +465,29 @@ fn a_bake_template_without_a_power_off_is_a_warning_and_its_variables_are_bake_t
 #[test]
 fn image_and_bake_replace_each_other_across_extends() {
     let base = baking("");
-    let with_image = "extends = \"base\"\nstack = \"mine\"\n[node]\nimage = \"ami-0123456789abcdef2\"\n";
+    let with_image =
+        "extends = \"base\"\nstack = \"mine\"\n[node]\nimage = \"ami-0123456789abcdef2\"\n";
     let dir = project(&[
         ("profiles/base.toml", &base),
         ("profiles/child.toml", with_image),
         ("templates/bake.sh.j2", "#!/bin/sh\npoweroff\n"),
     ]);
     let loaded = load(dir.path().join("profiles/child.toml").to_str().unwrap()).unwrap();
-    assert_eq!(loaded.profile.node.image.as_deref(), Some("ami-0123456789abcdef2"));
+    assert_eq!(
+        loaded.profile.node.image.as_deref(),
+        Some("ami-0123456789abcdef2")
+    );
     assert!(loaded.profile.node.bake.is_none());
 
     let baking_child = format!("extends = \"child\"\n{BAKE}");
     std::fs::write(dir.path().join("profiles/grandchild.toml"), baking_child).unwrap();
-    let loaded = load(dir.path().join("profiles/grandchild.toml").to_str().unwrap()).unwrap();
+    let loaded = load(
+        dir.path()
+            .join("profiles/grandchild.toml")
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
     assert!(loaded.profile.node.image.is_none());
     assert!(loaded.profile.node.bake.is_some());
 }
@@ -483,6 +499,10 @@ fn the_shipped_profiles_are_valid() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
         let loaded = load(path.to_str().unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let desired = crate::stack::check(&loaded, "us-east-1").unwrap();
-        assert!(desired.warnings.is_empty(), "{name}: {:?}", desired.warnings);
+        assert!(
+            desired.warnings.is_empty(),
+            "{name}: {:?}",
+            desired.warnings
+        );
     }
 }

@@ -147,7 +147,9 @@ fn node(node: &Node, problems: &mut Problems) {
         (None, None) => problems.add(
             "node",
             "no image: neither `image` nor [node.bake] is given",
-            Some("add image = \"ami-...\" (an existing AMI), or a [node.bake] table with base_image"),
+            Some(
+                "add image = \"ami-...\" (an existing AMI), or a [node.bake] table with base_image",
+            ),
         ),
         (Some(image), None) if !is_aws_id(image, "ami") => problems.add(
             "node.image",

@@ -479,7 +479,12 @@ fn bake_spec(
     environment: &Environment,
     warnings: &mut Vec<String>,
 ) -> Result<BakeSpec, ProfileErrors> {
-    let (path, source) = read_template(loaded, "node.bake.template", &bake.template, "bake template")?;
+    let (path, source) = read_template(
+        loaded,
+        "node.bake.template",
+        &bake.template,
+        "bake template",
+    )?;
     // At bake time nothing of the data tier exists: the bake template sees no endpoints.
     let mut context = boot.context.clone();
     context.database = None;
@@ -492,8 +497,8 @@ fn bake_spec(
     let user_data = template
         .render(&user_data::Endpoints::default())
         .map_err(|error| template_error(loaded, "node.bake.template", &template, error))?;
-    let timeout = crate::profile::validate::parse_duration(&bake.timeout)
-        .expect("validated duration");
+    let timeout =
+        crate::profile::validate::parse_duration(&bake.timeout).expect("validated duration");
     if !ends_with_power_off(&user_data) {
         warnings.push(
             loaded

@@ -144,7 +144,11 @@ async fn a_bake_makes_one_image_and_the_same_inputs_never_bake_again() {
     let player = play_node(&aws, &stack);
 
     let plan = project.run(&["plan"]).ok();
-    assert!(plan.stdout.contains("bake: new image (first bake)"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("bake: new image (first bake)"),
+        "{}",
+        plan.stdout
+    );
     let applied = project.run(&["apply", "--yes"]).ok();
     assert!(applied.stdout.contains("image "), "{}", applied.stdout);
 
@@ -168,20 +172,31 @@ async fn a_bake_makes_one_image_and_the_same_inputs_never_bake_again() {
         .send()
         .await
         .unwrap();
-    assert_eq!(tagged_snapshots.snapshots().len(), snapshots.len(), "the snapshots carry the tags");
+    assert_eq!(
+        tagged_snapshots.snapshots().len(),
+        snapshots.len(),
+        "the snapshots carry the tags"
+    );
 
     // One builder, and it is gone, with its security group.
     let ever = builders(&aws, &stack).await;
     assert_eq!(ever.len(), 1, "{ever:?}");
     assert_eq!(ever[0].1, "terminated");
     let groups = crate::check::security_groups(&aws, &stack).await;
-    assert!(!groups.contains_key(&format!("{stack}-builder")), "{groups:?}");
+    assert!(
+        !groups.contains_key(&format!("{stack}-builder")),
+        "{groups:?}"
+    );
     // The launch template runs the baked image.
     assert_eq!(template_image(&aws, &stack).await, (1, image.clone()));
 
     // The same inputs: nothing to do, no builder.
     let again = project.run(&["apply", "--yes"]).ok();
-    assert!(again.stdout.contains("bake: up to date"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("bake: up to date"),
+        "{}",
+        again.stdout
+    );
     assert!(again.stdout.contains("No changes"), "{}", again.stdout);
     assert_eq!(builders(&aws, &stack).await.len(), 1);
 
@@ -195,7 +210,10 @@ async fn a_bake_makes_one_image_and_the_same_inputs_never_bake_again() {
         .iter()
         .find(|s| s["kind"] == "image" && s["action"] == "create")
         .unwrap();
-    assert_eq!(bake["note"], "bake: new image (inputs changed: bake template)");
+    assert_eq!(
+        bake["note"],
+        "bake: new image (inputs changed: bake template)"
+    );
     project.run(&["apply", "--yes"]).ok();
     let baked = images(&aws, &stack).await;
     assert_eq!(baked.len(), 2, "{baked:?}");
@@ -203,12 +221,25 @@ async fn a_bake_makes_one_image_and_the_same_inputs_never_bake_again() {
     assert_eq!(version, 2);
     assert_ne!(&new_image, image);
     assert!(baked.values().any(|(id, ..)| id == &new_image));
-    assert_eq!(group(&aws, &stack).await.launch_template().unwrap().version(), Some("2"));
+    assert_eq!(
+        group(&aws, &stack)
+            .await
+            .launch_template()
+            .unwrap()
+            .version(),
+        Some("2")
+    );
     assert_eq!(builders(&aws, &stack).await.len(), 2);
 
     // Destroy with --keep-images keeps the images; a second destroy removes them.
-    let kept = project.run(&["destroy", "--yes", "--keep-images", "--skip-final-snapshot"]).ok();
-    assert!(kept.stdout.contains("Kept (--keep-images): image"), "{}", kept.stdout);
+    let kept = project
+        .run(&["destroy", "--yes", "--keep-images", "--skip-final-snapshot"])
+        .ok();
+    assert!(
+        kept.stdout.contains("Kept (--keep-images): image"),
+        "{}",
+        kept.stdout
+    );
     assert_eq!(images(&aws, &stack).await.len(), 2);
     project.run(&["destroy", "--yes"]).ok();
     assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
@@ -240,16 +271,23 @@ async fn retention_deregisters_old_images_and_their_snapshots_but_never_one_in_u
     edit_bake_template(&project, "echo three");
     let plan = project.run(&["bake", "--yes"]).ok();
     assert!(
-        plan.stdout.contains(&format!("- image {second_name}: delete")),
+        plan.stdout
+            .contains(&format!("- image {second_name}: delete")),
         "{}",
         plan.stdout
     );
     let third = images(&aws, &stack).await;
     assert_eq!(third.len(), 2, "{third:?}");
-    assert!(third.contains_key(first_name), "the image in use was deregistered");
+    assert!(
+        third.contains_key(first_name),
+        "the image in use was deregistered"
+    );
     assert!(!third.contains_key(&second_name));
     for snapshot in &second_snapshots {
-        assert!(!snapshot_exists(&aws, snapshot).await, "snapshot {snapshot} was left");
+        assert!(
+            !snapshot_exists(&aws, snapshot).await,
+            "snapshot {snapshot} was left"
+        );
     }
     assert_eq!(template_image(&aws, &stack).await.1, *first_image);
 
@@ -294,11 +332,16 @@ async fn a_builder_that_never_powers_off_times_out_with_its_console_and_is_termi
     let run = project.run(&["bake", "--yes"]);
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
-        run.stderr.contains("did not power off within the bake timeout (2.0s)"),
+        run.stderr
+            .contains("did not power off within the bake timeout (2.0s)"),
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("The last lines of its console:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("The last lines of its console:"),
+        "{}",
+        run.stderr
+    );
     // The emulator's console output (a boot log) is shown.
     assert!(run.stderr.contains("Linux version"), "{}", run.stderr);
     let ever = builders(&aws, &stack).await;
