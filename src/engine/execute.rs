@@ -47,7 +47,9 @@ pub async fn step(
             delete(context, id, ledger).await?;
             Ok(None)
         }
-        (Action::None, _) => {
+        // Kept leftovers (an old image, the builder a bake adopts) are nothing to wait for.
+        (Action::None, None) => Ok(ledger.get(id).cloned()),
+        (Action::None, Some(_)) => {
             // A resource an earlier, interrupted run left being created: wait for it.
             match context.observed.get(id) {
                 Some(live) if matches!(live.status, Status::Pending(_)) => {
