@@ -921,6 +921,252 @@ def probe_elb_and_autoscaling(facts, cert_arn):
     report("OK" if code is None else "QUIRK", "ELB.DeleteLoadBalancer (again)", f"{'error ' + code if code else 'succeeds (as AWS)'}")
 
 
+# ---------------------------------------------------------------- Auto Scaling: sizes, scaling, policies, schedules
+
+
+def probe_autoscaling_scaling(facts):
+    """A group set up the way deployer sets one up (launch template by name, version 1; a Classic ELB with
+    an HTTP:80 listener; two default subnets in two AZs; 2/4/2), then resized, scaled out and in, instances
+    terminated, policies and scheduled actions put, and the group deleted."""
+    asg_api, ec2, elb = client("autoscaling"), client("ec2"), client("elb")
+    lt_name, lb, group_name = f"probe-scale-lt-{SUFFIX}", f"probe-slb-{SUFFIX}", f"probe-scale-{SUFFIX}"
+    try:
+        _probe_autoscaling_scaling(facts, lt_name, lb, group_name)
+    finally:  # whatever an aborted probe left behind (each fails harmlessly when already gone)
+        error_code(asg_api.delete_auto_scaling_group, AutoScalingGroupName=group_name, ForceDelete=True)
+        error_code(elb.delete_load_balancer, LoadBalancerName=lb)
+        error_code(ec2.delete_launch_template, LaunchTemplateName=lt_name)
+
+
+def _probe_autoscaling_scaling(facts, lt_name, lb, group_name):
+    asg_api, ec2, elb = client("autoscaling"), client("ec2"), client("elb")
+    subnets = [facts["subnets"][0][0], facts["subnets"][1][0]]
+    user_data = base64.b64encode(b"#!/bin/sh\necho v1\n").decode()
+    lt_id = ec2.create_launch_template(LaunchTemplateName=lt_name, LaunchTemplateData={
+        "ImageId": STABLE_AMI, "InstanceType": "t3.micro", "UserData": user_data,
+        "SecurityGroupIds": [facts["node_sg"]]})["LaunchTemplate"]["LaunchTemplateId"]
+    elb.create_load_balancer(LoadBalancerName=lb, Subnets=subnets, Listeners=[
+        {"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 80}])
+
+    def group():
+        return asg_api.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"][0]
+
+    def members():
+        """(instance id, AZ, launch template version) of the group's instances."""
+        return sorted((i["InstanceId"], i["AvailabilityZone"], (i.get("LaunchTemplate") or {}).get("Version"))
+                      for i in group()["Instances"])
+
+    def in_service():
+        return sorted(h["InstanceId"] for h in elb.describe_instance_health(LoadBalancerName=lb)["InstanceStates"]
+                      if h["State"] == "InService")
+
+    def ec2_view(ids):
+        found = [i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]]
+        return {i["InstanceId"]: (i["State"]["Name"], i.get("SubnetId"), i["InstanceType"]) for i in found}
+
+    def zones(view):
+        counts = {}
+        for _, zone, _ in view:
+            counts[zone] = counts.get(zone, 0) + 1
+        return counts
+
+    def sizes():
+        g = group()
+        return g["MinSize"], g["MaxSize"], g["DesiredCapacity"], len(g["Instances"])
+
+    def message(fn, **kwargs):
+        try:
+            fn(**kwargs)
+        except ClientError as e:
+            return f"{e.response['Error']['Code']}: {e.response['Error']['Message']}"
+        return None
+
+    asg_api.create_auto_scaling_group(
+        AutoScalingGroupName=group_name, LaunchTemplate={"LaunchTemplateName": lt_name, "Version": "1"},
+        LoadBalancerNames=[lb], HealthCheckType="ELB", VPCZoneIdentifier=",".join(subnets),
+        MinSize=2, MaxSize=4, DesiredCapacity=2,
+        TerminationPolicies=["OldestLaunchTemplate", "OldestInstance"], DefaultInstanceWarmup=60)
+    g = group()
+    compare("AutoScaling.CreateAutoScalingGroup(TerminationPolicies, DefaultInstanceWarmup)",
+            {"TerminationPolicies": ["OldestLaunchTemplate", "OldestInstance"], "DefaultInstanceWarmup": 60}, g)
+    first = members()
+    report("OK" if len(first) == 2 and len(zones(first)) == 2 and in_service() == sorted(i for i, _, _ in first)
+           else "QUIRK", "ASG (launch template by name) instances", f"{first}; ELB InService {len(in_service())}")
+
+    # --- sizes (UpdateAutoScalingGroup takes any subset of MinSize / MaxSize / DesiredCapacity)
+    wanted = "ValidationError: Desired capacity:5 must be between the specified min size:2 and max size:4"
+    got = message(asg_api.update_auto_scaling_group, AutoScalingGroupName=group_name, DesiredCapacity=5)
+    report("OK" if got == wanted else "QUIRK", "AutoScaling.UpdateAutoScalingGroup(DesiredCapacity only, above max)",
+           f"{got or 'succeeded'}; AWS: {wanted}")
+    got = message(asg_api.update_auto_scaling_group, AutoScalingGroupName=group_name, MaxSize=1)
+    report("OK" if got and got.startswith("ValidationError: Max bound, 1, must be greater than or equal to min bound, 2")
+           else "QUIRK", "AutoScaling.UpdateAutoScalingGroup(MaxSize only, below min)", f"{got or 'succeeded'}")
+    asg_api.update_auto_scaling_group(AutoScalingGroupName=group_name, MinSize=3)
+    report("OK" if sizes() == (3, 4, 3, 3) else "QUIRK", "AutoScaling.UpdateAutoScalingGroup(MinSize only, above desired)",
+           f"Min/Max/Desired/instances {sizes()} (AWS raises desired to the new min: (3, 4, 3, 3))")
+    for label, value, bound in (("above max", 9, "above max value 4"), ("below min", 1, "below min value 3")):
+        got = message(asg_api.set_desired_capacity, AutoScalingGroupName=group_name, DesiredCapacity=value)
+        report("OK" if got and got.startswith("ValidationError") and bound in got else "QUIRK",
+               f"AutoScaling.SetDesiredCapacity ({label})", f"{got or 'succeeded'}")
+
+    # --- TerminationPolicies / DefaultInstanceWarmup on update
+    asg_api.update_auto_scaling_group(AutoScalingGroupName=group_name, TerminationPolicies=["NewestInstance"],
+                                      DefaultInstanceWarmup=120)
+    compare("AutoScaling.UpdateAutoScalingGroup(TerminationPolicies, DefaultInstanceWarmup)",
+            {"TerminationPolicies": ["NewestInstance"], "DefaultInstanceWarmup": 120}, group())
+    asg_api.update_auto_scaling_group(AutoScalingGroupName=group_name, DefaultInstanceWarmup=-1,
+                                      TerminationPolicies=["OldestLaunchTemplate", "OldestInstance"])
+    warmup = group().get("DefaultInstanceWarmup", "<absent>")
+    report("OK" if warmup == "<absent>" else "QUIRK", "AutoScaling.UpdateAutoScalingGroup(DefaultInstanceWarmup=-1)",
+           f"then DefaultInstanceWarmup {warmup} (AWS: absent)")
+
+    # --- a new launch template version (full data, user data included), then scale out
+    v2 = ec2.create_launch_template_version(LaunchTemplateId=lt_id, LaunchTemplateData={
+        "ImageId": STABLE_AMI, "InstanceType": "t3.small", "UserData": base64.b64encode(b"#!/bin/sh\necho v2\n").decode(),
+        "SecurityGroupIds": [facts["node_sg"]]})["LaunchTemplateVersion"]["VersionNumber"]
+    code = error_code(ec2.modify_launch_template, LaunchTemplateName=lt_name, DefaultVersion=str(v2))
+    default = ec2.describe_launch_templates(LaunchTemplateIds=[lt_id])["LaunchTemplates"][0]["DefaultVersionNumber"]
+    report("OK" if code is None and default == v2 else "QUIRK", "EC2.ModifyLaunchTemplate(LaunchTemplateName, DefaultVersion)",
+           f"{'error ' + code if code else 'works'}; DefaultVersionNumber {default}")
+    asg_api.update_auto_scaling_group(AutoScalingGroupName=group_name,
+                                      LaunchTemplate={"LaunchTemplateName": lt_name, "Version": str(v2)})
+    before = {i for i, _, _ in members()}
+    got = message(asg_api.update_auto_scaling_group, AutoScalingGroupName=group_name, DesiredCapacity=4)
+    now = members()
+    new = [m for m in now if m[0] not in before]
+    view = ec2_view([m[0] for m in new]) if new else {}
+    good = (got is None and sizes() == (3, 4, 4, 4) and [m[2] for m in new] == [str(v2)]
+            and all(v[2] == "t3.small" for v in view.values()) and set(zones(now).values()) == {2}
+            and in_service() == sorted(m[0] for m in now))
+    report("OK" if good else "FAIL", "AutoScaling.UpdateAutoScalingGroup(DesiredCapacity only, scale-out)",
+           f"{got or 'accepted'}; new {new} {view}; AZs {zones(now)}; ELB InService {len(in_service())}/{len(now)}")
+    asg_api.update_auto_scaling_group(AutoScalingGroupName=group_name, MaxSize=6)
+    before = {i for i, _, _ in members()}
+    asg_api.set_desired_capacity(AutoScalingGroupName=group_name, DesiredCapacity=6)
+    now = members()
+    new = [m for m in now if m[0] not in before]
+    view = ec2_view([m[0] for m in now])
+    good = (sizes() == (3, 6, 6, 6) and [m[2] for m in new] == [str(v2)] * 2 and set(zones(now).values()) == {3}
+            and {v[1] for v in view.values()} == set(subnets) and in_service() == sorted(m[0] for m in now))
+    report("OK" if good else "QUIRK", "AutoScaling.SetDesiredCapacity (scale-out)",
+           f"new {new}; AZs {zones(now)}; subnets {sorted({v[1] for v in view.values()})}; "
+           f"ELB InService {len(in_service())}/{len(now)}")
+
+    # --- TerminateInstanceInAutoScalingGroup
+    victim = next(m for m in members() if m[2] == "1")[0]
+    activity = asg_api.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=True)
+    now = members()
+    state = ec2_view([victim])[victim][0]
+    good = (sizes() == (3, 6, 5, 5) and victim not in {m[0] for m in now} and state == "terminated"
+            and victim not in in_service() and len(in_service()) == 5)
+    report("OK" if good else "QUIRK", "AutoScaling.TerminateInstanceInAutoScalingGroup(ShouldDecrementDesiredCapacity=true)",
+           f"Min/Max/Desired/instances {sizes()}; instance {state}, in ELB {victim in in_service()}; "
+           f"Activity {activity['Activity'].get('StatusCode')} '{activity['Activity'].get('Description')}'")
+    before = {m[0] for m in members()}
+    victim = next(m for m in members() if m[2] == "1")[0]
+    asg_api.terminate_instance_in_auto_scaling_group(InstanceId=victim, ShouldDecrementDesiredCapacity=False)
+    now = members()
+    new = [m for m in now if m[0] not in before]
+    state = ec2_view([victim])[victim][0]
+    good = (sizes() == (3, 6, 5, 5) and state == "terminated" and victim not in in_service() and len(new) == 1
+            and new[0][2] == str(v2) and in_service() == sorted(m[0] for m in now) and set(zones(now).values()) <= {2, 3})
+    report("OK" if good else "QUIRK", "AutoScaling.TerminateInstanceInAutoScalingGroup(ShouldDecrementDesiredCapacity=false)",
+           f"Min/Max/Desired/instances {sizes()}; instance {state}; replacement {new}; AZs {zones(now)}; "
+           f"ELB InService {len(in_service())}")
+
+    # --- scale-in: the AZ with the most instances first, then the termination policies (old version first)
+    before = members()
+    asg_api.update_auto_scaling_group(AutoScalingGroupName=group_name, DesiredCapacity=3)
+    now = members()
+    gone = [m for m in before if m not in now]
+    old_left = [m for m in now if m[2] != str(v2)]
+    good = (sizes() == (3, 6, 3, 3) and set(zones(now).values()) <= {1, 2} and len(zones(now)) == 2
+            and not old_left and in_service() == sorted(m[0] for m in now)
+            and all(v[0] == "terminated" for v in ec2_view([m[0] for m in gone]).values()))
+    report("OK" if good else "QUIRK", "AutoScaling scale-in (UpdateAutoScalingGroup DesiredCapacity 5 -> 3)",
+           f"terminated {gone}; left {now}; AZs {zones(now)}; ELB InService {len(in_service())}")
+    got = message(asg_api.terminate_instance_in_auto_scaling_group, InstanceId=now[0][0],
+                  ShouldDecrementDesiredCapacity=True)
+    report("OK" if got and got.startswith("ValidationError") else "QUIRK",
+           "AutoScaling.TerminateInstanceInAutoScalingGroup(decrement at min size)", f"{got or 'succeeded'}")
+    expect_error("AutoScaling.TerminateInstanceInAutoScalingGroup(unknown instance)", "ValidationError",
+                 asg_api.terminate_instance_in_auto_scaling_group, InstanceId="i-00000000000000000",
+                 ShouldDecrementDesiredCapacity=True)
+
+    # --- target tracking scaling policy
+    policy = f"probe-cpu-{SUFFIX}"
+    tracking = {"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+                "TargetValue": 60.0, "DisableScaleIn": False}
+    put = asg_api.put_scaling_policy(AutoScalingGroupName=group_name, PolicyName=policy, PolicyType="TargetTrackingScaling",
+                                     TargetTrackingConfiguration=tracking, EstimatedInstanceWarmup=120)
+    arn = put.get("PolicyARN")
+    report("OK" if arn and len(put.get("Alarms", [])) == 2 else "QUIRK", "AutoScaling.PutScalingPolicy(TargetTrackingScaling)",
+           f"PolicyARN {arn}; Alarms {[a['AlarmName'] for a in put.get('Alarms', [])]}")
+    described = asg_api.describe_policies(AutoScalingGroupName=group_name)["ScalingPolicies"]
+    compare("AutoScaling.DescribePolicies", {
+        "PolicyName": policy, "PolicyARN": arn, "PolicyType": "TargetTrackingScaling", "TargetTrackingConfiguration": tracking,
+        "EstimatedInstanceWarmup": 120, "Enabled": True, "Alarms": put.get("Alarms")}, described[0] if described else {})
+    tracking2 = dict(tracking, TargetValue=70.0, DisableScaleIn=True)
+    again = asg_api.put_scaling_policy(AutoScalingGroupName=group_name, PolicyName=policy, PolicyType="TargetTrackingScaling",
+                                       TargetTrackingConfiguration=tracking2, EstimatedInstanceWarmup=180)
+    described = asg_api.describe_policies(AutoScalingGroupName=group_name)["ScalingPolicies"]
+    good = (again.get("PolicyARN") == arn and len(described) == 1
+            and described[0].get("TargetTrackingConfiguration") == tracking2
+            and described[0].get("EstimatedInstanceWarmup") == 180 and len(described[0].get("Alarms", [])) == 1)
+    report("OK" if good else "QUIRK", "AutoScaling.PutScalingPolicy (same name: update in place)",
+           f"same ARN {again.get('PolicyARN') == arn}; {len(described)} policy; TargetValue "
+           f"{described[0].get('TargetTrackingConfiguration', {}).get('TargetValue') if described else None}; "
+           f"alarms with DisableScaleIn {len(described[0].get('Alarms', [])) if described else None} (AWS: 1, AlarmHigh)")
+    asg_api.delete_policy(AutoScalingGroupName=group_name, PolicyName=policy)
+    left = asg_api.describe_policies(AutoScalingGroupName=group_name)["ScalingPolicies"]
+    report("OK" if not left else "QUIRK", "AutoScaling.DeletePolicy", f"then {len(left)} policies")
+    expect_error("AutoScaling.DeletePolicy (unknown name)", "ValidationError", asg_api.delete_policy,
+                 AutoScalingGroupName=group_name, PolicyName=policy)
+    expect_error("AutoScaling.DescribePolicies (unknown group)", "ValidationError", asg_api.describe_policies,
+                 AutoScalingGroupName=f"probe-none-{SUFFIX}")
+    expect_error("AutoScaling.PutScalingPolicy (unknown group)", "ValidationError", asg_api.put_scaling_policy,
+                 AutoScalingGroupName=f"probe-none-{SUFFIX}", PolicyName=policy, PolicyType="TargetTrackingScaling",
+                 TargetTrackingConfiguration=tracking)
+
+    # --- scheduled action
+    action = f"probe-office-hours-{SUFFIX}"
+    sent = {"Recurrence": "0 8 * * MON-FRI", "MinSize": 3, "MaxSize": 6, "DesiredCapacity": 5, "TimeZone": "Europe/Berlin"}
+    asg_api.put_scheduled_update_group_action(AutoScalingGroupName=group_name, ScheduledActionName=action, **sent)
+    actions = asg_api.describe_scheduled_actions(AutoScalingGroupName=group_name)["ScheduledUpdateGroupActions"]
+    compare("AutoScaling.DescribeScheduledActions", dict(sent, ScheduledActionName=action), actions[0] if actions else {})
+    action_arn = actions[0].get("ScheduledActionARN") if actions else None
+    report("OK" if action_arn else "QUIRK", "AutoScaling.DescribeScheduledActions ScheduledActionARN", f"{action_arn}")
+    asg_api.put_scheduled_update_group_action(AutoScalingGroupName=group_name, ScheduledActionName=action,
+                                              Recurrence="0 7 * * MON-FRI", DesiredCapacity=4)
+    actions = asg_api.describe_scheduled_actions(AutoScalingGroupName=group_name)["ScheduledUpdateGroupActions"]
+    compare("AutoScaling.PutScheduledUpdateGroupAction (again: Recurrence, DesiredCapacity)",
+            dict(sent, Recurrence="0 7 * * MON-FRI", DesiredCapacity=4, ScheduledActionARN=action_arn),
+            actions[0] if len(actions) == 1 else {}, "updated in place, unnamed parameters unchanged: ")
+    asg_api.delete_scheduled_action(AutoScalingGroupName=group_name, ScheduledActionName=action)
+    left = asg_api.describe_scheduled_actions(AutoScalingGroupName=group_name)["ScheduledUpdateGroupActions"]
+    report("OK" if not left else "QUIRK", "AutoScaling.DeleteScheduledAction", f"then {len(left)} actions")
+    expect_error("AutoScaling.DeleteScheduledAction (unknown name)", "ValidationError", asg_api.delete_scheduled_action,
+                 AutoScalingGroupName=group_name, ScheduledActionName=action)
+    expect_error("AutoScaling.PutScheduledUpdateGroupAction (unknown group)", "ValidationError",
+                 asg_api.put_scheduled_update_group_action, AutoScalingGroupName=f"probe-none-{SUFFIX}",
+                 ScheduledActionName=action, **sent)
+
+    # --- DeleteAutoScalingGroup(ForceDelete) takes the policies and scheduled actions with it
+    asg_api.put_scaling_policy(AutoScalingGroupName=group_name, PolicyName=policy, PolicyType="TargetTrackingScaling",
+                               TargetTrackingConfiguration=tracking)
+    asg_api.put_scheduled_update_group_action(AutoScalingGroupName=group_name, ScheduledActionName=action, **sent)
+    ids = [m[0] for m in members()]
+    asg_api.delete_auto_scaling_group(AutoScalingGroupName=group_name, ForceDelete=True)
+    policies = [p for p in asg_api.describe_policies()["ScalingPolicies"] if p["AutoScalingGroupName"] == group_name]
+    actions = [a for a in asg_api.describe_scheduled_actions()["ScheduledUpdateGroupActions"]
+               if a["AutoScalingGroupName"] == group_name]
+    states = sorted({v[0] for v in ec2_view(ids).values()})
+    report("OK" if not policies and not actions and states == ["terminated"] and not in_service() else "QUIRK",
+           "AutoScaling.DeleteAutoScalingGroup(ForceDelete) with a policy and a scheduled action",
+           f"then {len(policies)} policies, {len(actions)} scheduled actions of the group; instances {states}; "
+           f"ELB InService {len(in_service())}")
+
+
 def main():
     print(f"probing {ENDPOINT} (suffix {SUFFIX})")
     account = section("STS", probe_sts)
@@ -934,6 +1180,7 @@ def main():
         section("RDS", probe_rds, facts)
         section("ElastiCache", probe_elasticache, facts)
         section("ELB + Auto Scaling", probe_elb_and_autoscaling, facts, cert_arn)
+        section("Auto Scaling: sizes, scaling, policies, scheduled actions", probe_autoscaling_scaling, facts)
         section("EC2 cleanup", cleanup_ec2, facts)
     counts = {s: sum(1 for r in results if r[0] == s) for s in ("OK", "QUIRK", "MISSING", "FAIL", "INFO")}
     print("\nsummary: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -80,6 +80,12 @@ pub enum Command {
     /// The database gets a final snapshot named after the stack and the time unless
     /// --skip-final-snapshot. Ends with a scan for anything still tagged for the stack.
     Destroy(DestroyArgs),
+    /// Change the group's capacity now; later applies keep it until `apply --reset-scale`
+    ///
+    /// Checks min <= desired <= max before changing anything, changes only the live group, and
+    /// records the change on the group, so that the next apply keeps the scale-out instead of
+    /// undoing it. Without --desired, the group keeps its desired capacity if it fits.
+    Scale(ScaleArgs),
     /// Bake the node image only (what apply does first when the profile has [node.bake])
     ///
     /// The image is named after the content hash of everything that shapes it (base image,
@@ -87,6 +93,8 @@ pub enum Command {
     /// launched. Otherwise one builder runs the bake template, powers off and is imaged. Old
     /// images beyond `keep_images` are deregistered, never one a launch template in use needs.
     Bake(BakeArgs),
+    /// Show what runs: outputs, capacity, versions, and each instance's zone, version and health
+    Status(StatusArgs),
     /// Check the profile and its templates without calling AWS
     Validate(ValidateArgs),
 }
@@ -115,6 +123,29 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Return the group to the profile's capacity, undoing `deployer scale`
+    #[arg(long)]
+    pub reset_scale: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The group's new minimum size
+    #[arg(long)]
+    pub min: Option<i32>,
+
+    /// The group's new maximum size
+    #[arg(long)]
+    pub max: Option<i32>,
+
+    /// The group's new desired capacity (default: the current one, if it fits)
+    #[arg(long)]
+    pub desired: Option<i32>,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -146,6 +177,13 @@ pub struct BakeArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,

@@ -32,6 +32,8 @@ fn main() {
             Command::Apply(args) => commands::apply::run(&cli.global, args).await,
             Command::Destroy(args) => commands::destroy::run(&cli.global, args).await,
             Command::Bake(args) => commands::bake::run(&cli.global, args).await,
+            Command::Scale(args) => commands::scale::run(&cli.global, args).await,
+            Command::Status(args) => commands::status::run(&cli.global, args).await,
             Command::Validate(args) => commands::validate::run(&cli.global, args),
         }
     });

@@ -8,7 +8,8 @@ use serde_json::{Map, json};
 use super::{Aws, AwsError, fail, tag_map};
 use crate::plan::observed::{ObservedResource, Outputs, Status};
 use crate::stack::attributes::sorted;
-use crate::stack::naming::{TAG_APPLIED, TAG_COMPONENT};
+use crate::stack::capacity::{RollState, versions_summary};
+use crate::stack::naming::{TAG_APPLIED, TAG_COMPONENT, TAG_ROLL, TAG_SCALE};
 use crate::stack::spec::{GroupSpec, Kind, ResourceId};
 
 /// One instance of the group, as the group sees it.
@@ -74,15 +75,43 @@ pub async fn describe(
             t.version().unwrap_or("$Default")
         ))),
     );
-    let mut versions: Vec<String> = group
+    let running: Vec<String> = group
         .instances()
         .iter()
+        .filter(|i| {
+            !i.lifecycle_state()
+                .is_some_and(|s| s.as_str().starts_with("Terminat"))
+        })
         .filter_map(|i| i.launch_template().and_then(|t| t.version()))
         .map(str::to_string)
         .collect();
+    a.insert(
+        "instances".into(),
+        json!(versions_summary(
+            &running,
+            template.and_then(|t| t.version())
+        )),
+    );
+    let mut versions = running.clone();
     versions.sort();
     versions.dedup();
     a.insert("instance_versions".into(), json!(versions));
+    let tags = tag_map(group.tags().iter().map(|t| (t.key(), t.value())));
+    a.insert("scale_override".into(), json!(tags.get(TAG_SCALE)));
+    if let Some(roll) = tags.get(TAG_ROLL).and_then(|t| RollState::parse(t)) {
+        // A roll in progress inflates the group; what it returns to is the group's capacity.
+        a.insert("desired_capacity".into(), json!(roll.desired));
+        a.insert("max_size".into(), json!(roll.max));
+        a.insert("rolling".into(), json!(roll.to_string()));
+    }
+    a.insert(
+        "termination_policies".into(),
+        json!(group.termination_policies().join(", ")),
+    );
+    a.insert(
+        "instance_warmup".into(),
+        json!(group.default_instance_warmup()),
+    );
     let status = match group.status() {
         Some(s) if s.to_ascii_lowercase().contains("delete") => Status::Deleting(s.to_string()),
         _ => Status::Ready,
@@ -108,7 +137,7 @@ pub async fn describe(
         ObservedResource {
             id: ResourceId::new(Kind::AutoScalingGroup, name),
             physical_id: group.auto_scaling_group_arn().unwrap_or(name).to_string(),
-            tags: tag_map(group.tags().iter().map(|t| (t.key(), t.value()))),
+            tags,
             attributes: a,
             status,
             outputs: Outputs::default(),
@@ -160,6 +189,8 @@ pub async fn create(
         .load_balancer_names(&spec.load_balancer)
         .health_check_type("ELB")
         .health_check_grace_period(spec.health_check_grace_period)
+        .set_termination_policies(Some(spec.termination_policies.clone()))
+        .set_default_instance_warmup(spec.instance_warmup)
         .set_tags(Some(group_tags(name, tags)))
         .send()
         .await;
@@ -173,7 +204,12 @@ pub async fn create(
             match observe(aws, name).await? {
                 Some(live) if super::same_owner(&live, tags) => {
                     let all: Vec<String> = live.attributes.keys().cloned().collect();
-                    update(aws, name, spec, version, spec.desired, &all).await
+                    let capacity = Capacity {
+                        min: spec.min,
+                        max: spec.max,
+                        desired: spec.desired,
+                    };
+                    update(aws, name, spec, version, capacity, &all).await
                 }
                 _ => Err(error),
             }
@@ -181,14 +217,22 @@ pub async fn create(
     }
 }
 
-/// Apply the changed attributes. `desired` is the capacity the plan decided (the live one
-/// unless it falls outside min..max).
+/// A group's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+}
+
+/// Apply the changed attributes. `capacity` is what the plan decided: the profile's, or the one
+/// `deployer scale` set, with the live desired capacity unless it falls outside min..max.
 pub async fn update(
     aws: &Aws,
     name: &str,
     spec: &GroupSpec,
     version: i64,
-    desired: i32,
+    capacity: Capacity,
     changed: &[String],
 ) -> Result<(), AwsError> {
     let has = |a: &str| changed.iter().any(|c| c == a);
@@ -204,9 +248,18 @@ pub async fn update(
     }
     if has("min_size") || has("max_size") || has("desired_capacity") {
         request = request
-            .min_size(spec.min)
-            .max_size(spec.max)
-            .desired_capacity(desired);
+            .min_size(capacity.min)
+            .max_size(capacity.max)
+            .desired_capacity(capacity.desired);
+        any = true;
+    }
+    if has("termination_policies") {
+        request = request.set_termination_policies(Some(spec.termination_policies.clone()));
+        any = true;
+    }
+    if has("instance_warmup") {
+        // AWS turns the warm-up off with -1.
+        request = request.default_instance_warmup(spec.instance_warmup.unwrap_or(-1));
         any = true;
     }
     if has("subnets") {
@@ -296,4 +349,88 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
             (format!("auto scaling group {name}"), name.to_string())
         })
         .collect())
+}
+
+/// Set the group's size (only the given parts).
+pub async fn set_capacity(
+    aws: &Aws,
+    name: &str,
+    min: Option<i32>,
+    max: Option<i32>,
+    desired: Option<i32>,
+) -> Result<(), AwsError> {
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .set_min_size(min)
+        .set_max_size(max)
+        .set_desired_capacity(desired)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("resize auto scaling group {name}")))
+}
+
+/// Point the group at a launch template version.
+pub async fn set_version(
+    aws: &Aws,
+    name: &str,
+    template_name: &str,
+    version: i64,
+) -> Result<(), AwsError> {
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name(template_name)
+                .version(version.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!(
+            "point auto scaling group {name} at launch template version {version}"
+        )))
+}
+
+/// Terminate one instance of the group and lower its desired capacity by one.
+pub async fn terminate_member(aws: &Aws, instance: &str) -> Result<(), AwsError> {
+    match aws
+        .autoscaling
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(instance)
+        .should_decrement_desired_capacity(true)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("terminate instance {instance}"))(error);
+            // Already gone (or already terminating) is what was wanted.
+            if error.is("ValidationError") && error.message.contains("not found") {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Remove one tag from the group.
+pub async fn delete_tag(aws: &Aws, name: &str, key: &str) -> Result<(), AwsError> {
+    aws.autoscaling
+        .delete_tags()
+        .tags(
+            Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(key)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("untag auto scaling group {name}")))
 }

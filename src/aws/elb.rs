@@ -619,3 +619,50 @@ async fn tags_of(
         .map(|out| out.tag_descriptions().to_vec())
         .map_err(fail("scan load balancer tags"))
 }
+
+/// One instance as the load balancer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceHealth {
+    pub instance_id: String,
+    /// InService, OutOfService or Unknown.
+    pub state: String,
+    /// AWS's reason, when it gives one.
+    pub reason: Option<String>,
+}
+
+impl InstanceHealth {
+    pub fn in_service(&self) -> bool {
+        self.state == "InService"
+    }
+}
+
+/// The health of the given instances (all registered ones when `instances` is empty).
+pub async fn instance_health(
+    aws: &Aws,
+    name: &str,
+    instances: &[String],
+) -> Result<Vec<InstanceHealth>, AwsError> {
+    let mut request = aws.elb.describe_instance_health().load_balancer_name(name);
+    for instance in instances {
+        request = request.instances(
+            aws_sdk_elasticloadbalancing::types::Instance::builder()
+                .instance_id(instance)
+                .build(),
+        );
+    }
+    let found = request.send().await.map_err(fail(format!(
+        "read instance health from load balancer {name}"
+    )))?;
+    Ok(found
+        .instance_states()
+        .iter()
+        .map(|state| InstanceHealth {
+            instance_id: state.instance_id().unwrap_or_default().to_string(),
+            state: state.state().unwrap_or("Unknown").to_string(),
+            reason: state
+                .description()
+                .filter(|d| !d.is_empty() && *d != "N/A")
+                .map(str::to_string),
+        })
+        .collect())
+}

@@ -9,6 +9,7 @@ pub mod iam;
 pub mod image;
 pub mod launch_template;
 pub mod rds;
+pub mod scaling_policy;
 pub mod secrets;
 pub mod security_group;
 pub mod stack;

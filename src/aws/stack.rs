@@ -2,8 +2,8 @@
 //! waiting, and the tag scan that proves a destroy left nothing behind.
 
 use super::{
-    Aws, AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds, secrets,
-    security_group,
+    Aws, AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds,
+    scaling_policy, secrets, security_group,
 };
 use std::collections::BTreeSet;
 
@@ -48,6 +48,8 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
         group,
         images,
         builders,
+        policies,
+        schedules,
     ) = tokio::join!(
         security_group::observe(aws, vpc_id, &groups),
         rds::observe_subnet_group(aws, &db_subnets),
@@ -61,6 +63,8 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
         autoscaling::observe(aws, &group_name),
         image::observe_images(aws, names.stack()),
         image::observe_builders(aws, names.stack()),
+        scaling_policy::observe_policies(aws, &group_name, names.stack()),
+        scaling_policy::observe_schedules(aws, &group_name, names.stack()),
     );
     let mut resources = security_groups?;
     for one in [
@@ -85,6 +89,8 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
     }
     resources.extend(images);
     resources.extend(builders?);
+    resources.extend(policies?);
+    resources.extend(schedules?);
     let mut observed = Observed { resources };
     observed.name_security_groups();
     Ok(observed)
@@ -155,6 +161,22 @@ pub async fn observe_one(
             .await?
             .into_iter()
             .find(|r| &r.id == id)),
+        Kind::ScalingPolicy => {
+            Ok(
+                scaling_policy::observe_policies(aws, &names.auto_scaling_group(), names.stack())
+                    .await?
+                    .into_iter()
+                    .find(|r| &r.id == id),
+            )
+        }
+        Kind::ScheduledAction => {
+            Ok(
+                scaling_policy::observe_schedules(aws, &names.auto_scaling_group(), names.stack())
+                    .await?
+                    .into_iter()
+                    .find(|r| &r.id == id),
+            )
+        }
         Kind::SecurityGroup => {
             Ok(
                 security_group::observe(aws, vpc_id, std::slice::from_ref(&id.name))
@@ -223,6 +245,8 @@ pub async fn set_tag(
     let what = format!("tag {id}");
     let fail_with = |message: String| AwsError::other(what.clone(), message);
     match id.kind {
+        // Policies and scheduled actions take no tags: the group's stand for them.
+        Kind::ScalingPolicy | Kind::ScheduledAction => Ok(()),
         Kind::SecurityGroup | Kind::LaunchTemplate | Kind::Image | Kind::Builder => aws
             .ec2
             .create_tags()

@@ -62,8 +62,11 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
     let ready = match from_saved(global, args).await? {
         Some(ready) => ready,
         None => {
-            let prepared = prepare(global).await?;
+            let mut prepared = prepare(global).await?;
             super::warn(&prepared.desired);
+            if args.reset_scale {
+                prepared.desired.reset_scale();
+            }
             let plan = make_plan(&prepared.desired, &prepared.observed)?;
             Ready {
                 aws: prepared.aws,

@@ -4,6 +4,8 @@ pub mod apply;
 pub mod bake;
 pub mod destroy;
 pub mod plan;
+pub mod scale;
+pub mod status;
 pub mod validate;
 
 use std::fmt;

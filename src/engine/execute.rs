@@ -8,13 +8,13 @@ use super::wait;
 use super::{Context, Ledger, Live};
 use crate::aws::stack::set_tag;
 use crate::aws::{
-    AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds, secrets,
-    security_group,
+    AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds, scaling_policy,
+    secrets, security_group,
 };
 use crate::plan::observed::{ObservedResource, Status};
 use crate::plan::{Action, Step, differences};
 use crate::stack::attributes::{Knowledge, applied_digest, desired_attributes};
-use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH};
+use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH, TAG_SCALE};
 use crate::stack::ownership_tags;
 use crate::stack::spec::{Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint, Endpoints};
@@ -307,6 +307,20 @@ async fn create(
             live.outputs.version = Some(version);
             Ok(live)
         }
+        Spec::ScalingPolicy(policy) => {
+            scaling_policy::put_policy(aws, name, policy).await?;
+            Ok(Live {
+                physical_id: name.to_string(),
+                ..Live::default()
+            })
+        }
+        Spec::ScheduledAction(action) => {
+            scaling_policy::put_schedule(aws, name, action).await?;
+            Ok(Live {
+                physical_id: name.to_string(),
+                ..Live::default()
+            })
+        }
         Spec::Image(spec) => {
             let mut tags = tags;
             tags.insert(TAG_BAKE_HASH.to_string(), spec.hash.clone());
@@ -430,6 +444,8 @@ async fn update(
         Spec::DbSubnetGroup(group) => rds::update_subnet_group(aws, name, group).await?,
         Spec::CacheSubnetGroup(group) => elasticache::update_subnet_group(aws, name, group).await?,
         Spec::CacheAuthSecret(_) | Spec::Image(_) => {}
+        Spec::ScalingPolicy(policy) => scaling_policy::put_policy(aws, name, policy).await?,
+        Spec::ScheduledAction(action) => scaling_policy::put_schedule(aws, name, action).await?,
         Spec::Database(db) => {
             let group = group_id(ledger, &db.security_group, id)?;
             let version = observed
@@ -463,16 +479,31 @@ async fn update(
         }
         Spec::AutoScalingGroup(group) => {
             let version = template_version(context, ledger, id)?;
-            let desired = attributes
+            let number = |key: &str| {
+                attributes
+                    .iter()
+                    .find(|a| a.key == key)
+                    .and_then(|a| match &a.value {
+                        crate::stack::attributes::Val::Known(v) => v.as_i64(),
+                        crate::stack::attributes::Val::Unknown => None,
+                    })
+                    .map(|v| v as i32)
+            };
+            let capacity = autoscaling::Capacity {
+                min: number("min_size").unwrap_or(group.min),
+                max: number("max_size").unwrap_or(group.max),
+                desired: number("desired_capacity").unwrap_or(group.desired),
+            };
+            autoscaling::update(aws, name, group, version, capacity, &changed).await?;
+            if changed
                 .iter()
-                .find(|a| a.key == "desired_capacity")
-                .and_then(|a| match &a.value {
-                    crate::stack::attributes::Val::Known(v) => v.as_i64(),
-                    crate::stack::attributes::Val::Unknown => None,
-                })
-                .map(|d| d as i32)
-                .unwrap_or(group.desired);
-            autoscaling::update(aws, name, group, version, desired, &changed).await?;
+                .any(|c| c == "instances" || c == "launch_template")
+            {
+                super::roll::roll(context, id, group, version).await?;
+            }
+            if changed.iter().any(|c| c == "scale_override") {
+                autoscaling::delete_tag(aws, name, TAG_SCALE).await?;
+            }
             until_in_service(context, id).await?;
         }
     }
@@ -486,7 +517,10 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
     let aws = context.aws;
     let name = id.name.as_str();
     let physical = ledger.get(id).map(|live| live.physical_id.clone());
+    let group = context.desired.names().auto_scaling_group();
     match id.kind {
+        Kind::ScalingPolicy => scaling_policy::delete_policy(aws, &group, name).await,
+        Kind::ScheduledAction => scaling_policy::delete_schedule(aws, &group, name).await,
         Kind::Image => match physical {
             Some(ami) => image::deregister(aws, &ami).await,
             None => Ok(()),

@@ -4,6 +4,7 @@
 
 mod bake;
 mod execute;
+mod roll;
 mod wait;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::profile::scaling::roll_batch_size;
 use crate::stack::attributes::{
     Attribute, Knowledge, Mode, Val, applied_digest, desired_attributes,
 };
+use crate::stack::capacity::ScaleOverride;
 use crate::stack::naming::{Names, TAG_APPLIED};
-use crate::stack::spec::{Kind, ResourceId, Spec};
+use crate::stack::spec::{GroupSpec, Kind, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
 use crate::stack::{Desired, natural_dependencies};
 use observed::{Observed, ObservedResource, Status};
@@ -155,6 +157,10 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
                 drift: false,
             },
             Some(live) => compare(resource.id.clone(), &attributes, live, &resource.depends_on),
+        };
+        let step = match (&resource.spec, live) {
+            (Spec::AutoScalingGroup(group), Some(live)) => with_group_note(step, group, live),
+            _ => step,
         };
         learn(
             &mut knowledge,
@@ -333,6 +339,44 @@ fn compare(
         note,
         drift,
     }
+}
+
+/// Say what happens to the group's capacity and instances: a capacity `deployer scale` set is
+/// kept, and instances on another launch template version are rolled.
+fn with_group_note(mut step: Step, group: &GroupSpec, live: &ObservedResource) -> Step {
+    let mut notes: Vec<String> = step.note.take().into_iter().collect();
+    let scaled = live
+        .attributes
+        .get("scale_override")
+        .and_then(|v| v.as_str())
+        .and_then(ScaleOverride::parse);
+    if let Some(scaled) = scaled
+        && !group.reset_scale
+    {
+        notes.push(format!(
+            "capacity min {} max {} (set by deployer scale at {}; profile says {}..{}): kept",
+            scaled.min, scaled.max, scaled.at, group.min, group.max
+        ));
+    }
+    if let Some(rolling) = live.attributes.get("rolling").and_then(|v| v.as_str()) {
+        notes.push(format!(
+            "a roll was interrupted ({rolling}): apply resumes it"
+        ));
+    }
+    if step.changes.iter().any(|c| c.attribute == "instances") {
+        let desired = live
+            .attributes
+            .get("desired_capacity")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(1) as i32;
+        let batch = roll_batch_size(&group.roll_batch, desired.max(1)).unwrap_or(1);
+        notes.push(format!(
+            "roll: {batch} instance(s) at a time, new ones healthy before old ones go; rolled back if a batch is not healthy within {}",
+            crate::profile::validate::format_duration(group.roll_timeout_seconds)
+        ));
+    }
+    step.note = (!notes.is_empty()).then(|| notes.join("; "));
+    step
 }
 
 /// After deciding a resource's step, record what its dependents may rely on.

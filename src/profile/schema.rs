@@ -358,6 +358,80 @@ pub struct Scaling {
     /// Seconds after launch before load balancer health counts.
     #[serde(default = "default_grace")]
     pub health_check_grace_period: i32,
+    /// How many instances a roll replaces at a time: a count (`"2"`) or a share of the desired
+    /// capacity (`"25%"`, at least one).
+    #[serde(default = "default_roll_batch")]
+    pub roll_batch: String,
+    /// How long a batch's new instances may take to pass the load balancer's health check before
+    /// the roll is rolled back.
+    #[serde(default = "default_roll_timeout")]
+    pub roll_timeout: String,
+    /// Seconds before a new instance's metrics count towards scaling (the group's warm-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup: Option<i32>,
+    /// Which instances scale-in terminates first.
+    #[serde(default = "default_termination_policies")]
+    pub termination_policies: Vec<String>,
+    /// Target tracking policies: keep a metric at a target by adding and removing instances.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_tracking: Vec<TargetTracking>,
+    /// Scheduled capacity changes (cron recurrence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduled: Vec<Scheduled>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTracking {
+    pub name: String,
+    pub metric: Metric,
+    /// The value to hold the metric at (percent for cpu).
+    pub target: f64,
+    /// Only scale out; never remove instances for this policy.
+    #[serde(default)]
+    pub disable_scale_in: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Average CPU utilisation of the group.
+    Cpu,
+    /// Average bytes in per instance.
+    NetworkIn,
+    /// Average bytes out per instance.
+    NetworkOut,
+    /// Requests per instance: Application Load Balancers only.
+    RequestCount,
+}
+
+impl Metric {
+    /// The predefined metric type AWS knows.
+    pub fn predefined(self) -> &'static str {
+        match self {
+            Metric::Cpu => "ASGAverageCPUUtilization",
+            Metric::NetworkIn => "ASGAverageNetworkIn",
+            Metric::NetworkOut => "ASGAverageNetworkOut",
+            Metric::RequestCount => "ALBRequestCountPerTarget",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scheduled {
+    pub name: String,
+    /// Cron, five fields: minute hour day-of-month month day-of-week (`0 8 * * MON-FRI`).
+    pub recurrence: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<i32>,
+    /// An IANA time zone for the recurrence (`Europe/Berlin`); UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Scaling {
@@ -373,6 +447,12 @@ impl Default for Scaling {
             max: default_max(),
             desired: None,
             health_check_grace_period: default_grace(),
+            roll_batch: default_roll_batch(),
+            roll_timeout: default_roll_timeout(),
+            instance_warmup: None,
+            termination_policies: default_termination_policies(),
+            target_tracking: vec![],
+            scheduled: vec![],
         }
     }
 }
@@ -466,6 +546,15 @@ fn default_health_timeout() -> i32 {
 }
 fn default_health_interval() -> i32 {
     60
+}
+fn default_roll_batch() -> String {
+    "25%".into()
+}
+fn default_roll_timeout() -> String {
+    "15m".into()
+}
+fn default_termination_policies() -> Vec<String> {
+    vec!["Default".into()]
 }
 fn default_max() -> i32 {
     4

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 
 use super::schema::{
-    Bake, BaseImage, Cache, Database, LoadBalancer, Network, Node, Profile, Protocol, Scaling,
+    Bake, BaseImage, Cache, Database, LoadBalancer, Network, Node, Profile, Protocol,
 };
 use crate::stack::naming::Names;
 
@@ -20,10 +20,15 @@ pub struct Problem {
 }
 
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+pub(super) struct Problems(pub(super) Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, key: impl Into<String>, message: impl Into<String>, hint: Option<&str>) {
+    pub(super) fn add(
+        &mut self,
+        key: impl Into<String>,
+        message: impl Into<String>,
+        hint: Option<&str>,
+    ) {
         self.0.push(Problem {
             key: key.into(),
             message: message.into(),
@@ -31,7 +36,7 @@ impl Problems {
         });
     }
 
-    fn range(&mut self, key: &str, value: i64, low: i64, high: i64, what: &str) {
+    pub(super) fn range(&mut self, key: &str, value: i64, low: i64, high: i64, what: &str) {
         if value < low || value > high {
             self.add(
                 key,
@@ -64,7 +69,7 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
         self::cache(cache, &mut problems);
     }
     load_balancer(&profile.load_balancer, &mut problems);
-    scaling(&profile.scaling, &mut problems);
+    super::scaling::check(&profile.scaling, &mut problems);
     problems.0
 }
 
@@ -287,6 +292,17 @@ fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
         100,
         "the number of images to keep",
     );
+}
+
+/// A duration as a profile writes it: `90s`, `15m`, `1h`.
+pub fn format_duration(seconds: u64) -> String {
+    if seconds >= 3600 && seconds.is_multiple_of(3600) {
+        format!("{}h", seconds / 3600)
+    } else if seconds >= 60 && seconds.is_multiple_of(60) {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
 }
 
 /// `90s`, `30m`, `1h` -> a duration.
@@ -614,52 +630,6 @@ fn health_check(lb: &LoadBalancer, problems: &mut Problems) {
         2,
         10,
         "the healthy threshold",
-    );
-}
-
-fn scaling(scaling: &Scaling, problems: &mut Problems) {
-    problems.range(
-        "scaling.min",
-        scaling.min.into(),
-        0,
-        10000,
-        "the minimum size",
-    );
-    problems.range(
-        "scaling.max",
-        scaling.max.into(),
-        1,
-        10000,
-        "the maximum size",
-    );
-    if scaling.min > scaling.max {
-        problems.add(
-            "scaling.min",
-            format!(
-                "min ({}) is greater than max ({})",
-                scaling.min, scaling.max
-            ),
-            Some("min <= desired <= max"),
-        );
-    }
-    if let Some(desired) = scaling.desired
-        && (desired < scaling.min || desired > scaling.max)
-    {
-        problems.add(
-            "scaling.desired",
-            format!(
-                "desired ({desired}) is outside min..max ({}..{})",
-                scaling.min, scaling.max
-            ),
-            Some("min <= desired <= max"),
-        );
-    }
-    problems.range(
-        "scaling.health_check_grace_period",
-        scaling.health_check_grace_period.into(),
-        0,
-        86400,
-        "the health check grace period in seconds",
     );
 }
 

@@ -223,19 +223,60 @@ pub fn desired_attributes(
                 .set("instance_profile", lt.instance_profile.as_str(), InPlace)
                 .maybe("user_data", user_data, InPlace);
         }
+        Spec::ScalingPolicy(policy) => {
+            b.set("policy_type", "TargetTrackingScaling", InPlace)
+                .set("metric", policy.metric.as_str(), InPlace)
+                .set("target", policy.target, InPlace)
+                .set("disable_scale_in", policy.disable_scale_in, InPlace);
+        }
+        Spec::ScheduledAction(action) => {
+            b.set("recurrence", action.recurrence.as_str(), InPlace)
+                .set("min_size", action.min, InPlace)
+                .set("max_size", action.max, InPlace)
+                .set("desired_capacity", action.desired, InPlace)
+                .set("time_zone", action.time_zone.clone(), InPlace);
+        }
         Spec::AutoScalingGroup(group) => {
-            let live_desired = observed
-                .and_then(|o| o.get("desired_capacity"))
-                .and_then(Value::as_i64)
-                .map(|d| d as i32);
+            let live = |key: &str| {
+                observed
+                    .and_then(|o| o.get(key))
+                    .and_then(Value::as_i64)
+                    .map(|v| v as i32)
+            };
+            // A capacity set by `deployer scale` is kept until `apply --reset-scale`.
+            let scaled = observed
+                .and_then(|o| o.get("scale_override"))
+                .filter(|v| !v.is_null())
+                .filter(|_| !group.reset_scale);
+            let (min, max) = match (scaled, live("min_size"), live("max_size")) {
+                (Some(_), Some(min), Some(max)) => (min, max),
+                _ => (group.min, group.max),
+            };
             // An existing group keeps its desired capacity unless it falls outside min..max.
-            let desired = match live_desired {
-                Some(live) => live.clamp(group.min, group.max),
+            let desired = match live("desired_capacity") {
+                Some(live) => live.clamp(min, max),
                 None => group.desired,
             };
-            b.set("min_size", group.min, InPlace)
-                .set("max_size", group.max, InPlace)
+            let version = knowledge.launch_template_version;
+            b.set("min_size", min, InPlace)
+                .set("max_size", max, InPlace)
                 .set("desired_capacity", desired, InPlace)
+                .set(
+                    "scale_override",
+                    scaled.cloned().unwrap_or(Value::Null),
+                    InPlace,
+                )
+                .maybe(
+                    "instances",
+                    version.map(|v| Value::from(format!("all on v{v}"))),
+                    InPlace,
+                )
+                .set(
+                    "termination_policies",
+                    group.termination_policies.join(", "),
+                    InPlace,
+                )
+                .set("instance_warmup", group.instance_warmup, InPlace)
                 .set("health_check_type", "ELB", InPlace)
                 .set(
                     "health_check_grace_period",
@@ -266,7 +307,8 @@ pub fn applied_digest(attributes: &[Attribute]) -> Option<String> {
     use sha2::{Digest, Sha256};
     let mut known = serde_json::Map::new();
     for attribute in attributes {
-        if attribute.key == "desired_capacity" {
+        // Capacity and which version the instances run follow the live group, not the profile.
+        if ["desired_capacity", "scale_override", "instances"].contains(&attribute.key.as_str()) {
             continue;
         }
         match &attribute.value {

@@ -2,6 +2,7 @@
 //! desired resources with their dependencies. Pure: no AWS calls.
 
 pub mod attributes;
+pub mod capacity;
 pub mod naming;
 pub mod spec;
 pub mod user_data;
@@ -86,6 +87,15 @@ pub struct Desired {
 pub const DEFAULT_KEEP_IMAGES: usize = 3;
 
 impl Desired {
+    /// `apply --reset-scale`: the group returns to the profile's capacity.
+    pub fn reset_scale(&mut self) {
+        for resource in &mut self.resources {
+            if let Spec::AutoScalingGroup(group) = &mut resource.spec {
+                group.reset_scale = true;
+            }
+        }
+    }
+
     pub fn names(&self) -> Names {
         Names::new(&self.stack)
     }
@@ -439,9 +449,44 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             subnets: environment.subnet_ids(),
             load_balancer: names.load_balancer(),
             launch_template: names.launch_template(),
+            roll_batch: profile.scaling.roll_batch.clone(),
+            roll_timeout_seconds: crate::profile::validate::parse_duration(
+                &profile.scaling.roll_timeout,
+            )
+            .expect("validated duration")
+            .as_secs(),
+            instance_warmup: profile.scaling.instance_warmup,
+            termination_policies: profile.scaling.termination_policies.clone(),
+            reset_scale: false,
         }),
     );
 
+    for policy in &profile.scaling.target_tracking {
+        add(
+            ResourceId::new(Kind::ScalingPolicy, policy.name.clone()),
+            "scaling-policy",
+            Spec::ScalingPolicy(PolicySpec {
+                group: names.auto_scaling_group(),
+                metric: policy.metric.predefined().to_string(),
+                target: policy.target,
+                disable_scale_in: policy.disable_scale_in,
+            }),
+        );
+    }
+    for action in &profile.scaling.scheduled {
+        add(
+            ResourceId::new(Kind::ScheduledAction, action.name.clone()),
+            "scheduled-action",
+            Spec::ScheduledAction(ScheduleSpec {
+                group: names.auto_scaling_group(),
+                recurrence: action.recurrence.clone(),
+                min: action.min,
+                max: action.max,
+                desired: action.desired,
+                time_zone: action.time_zone.clone(),
+            }),
+        );
+    }
     let present: BTreeSet<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
     for resource in &mut resources {
         resource.depends_on = natural_dependencies(&resource.id, &names)
@@ -607,6 +652,10 @@ pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
             ResourceId::new(Kind::LoadBalancer, names.load_balancer()),
         ],
         Kind::Builder => vec![group(Tier::Builder)],
+        Kind::ScalingPolicy | Kind::ScheduledAction => vec![ResourceId::new(
+            Kind::AutoScalingGroup,
+            names.auto_scaling_group(),
+        )],
         Kind::DbSubnetGroup
         | Kind::CacheSubnetGroup
         | Kind::CacheAuthSecret

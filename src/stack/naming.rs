@@ -7,6 +7,10 @@ pub const TAG_COMPONENT: &str = "deployer:component";
 /// A digest of the attributes deployer last applied: when the profile still asks for exactly
 /// those and the live resource differs, the difference is drift (a change made outside deployer).
 pub const TAG_APPLIED: &str = "deployer:applied";
+/// A capacity set by `deployer scale`, kept by later applies (see `stack::capacity`).
+pub const TAG_SCALE: &str = "deployer:scale";
+/// A roll in progress, resumed by the next apply.
+pub const TAG_ROLL: &str = "deployer:roll";
 /// The content hash of a baked image (and of its builder).
 pub const TAG_BAKE_HASH: &str = "deployer:bake-hash";
 /// The nodes role's inline policy.

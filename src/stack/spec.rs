@@ -27,6 +27,10 @@ pub enum Kind {
     Image,
     LaunchTemplate,
     AutoScalingGroup,
+    /// A target tracking policy of the group.
+    ScalingPolicy,
+    /// A scheduled capacity change of the group.
+    ScheduledAction,
 }
 
 impl Kind {
@@ -45,6 +49,8 @@ impl Kind {
             Kind::NodeRole => "node role",
             Kind::LaunchTemplate => "launch template",
             Kind::AutoScalingGroup => "auto scaling group",
+            Kind::ScalingPolicy => "scaling policy",
+            Kind::ScheduledAction => "scheduled action",
         }
     }
 
@@ -100,6 +106,8 @@ pub enum Spec {
     Image(Box<BakeSpec>),
     LaunchTemplate(Box<LaunchTemplateSpec>),
     AutoScalingGroup(GroupSpec),
+    ScalingPolicy(PolicySpec),
+    ScheduledAction(ScheduleSpec),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -332,4 +340,33 @@ pub struct GroupSpec {
     pub subnets: Vec<String>,
     pub load_balancer: String,
     pub launch_template: String,
+    /// `roll_batch` as written: a count or a share of the desired capacity.
+    pub roll_batch: String,
+    pub roll_timeout_seconds: u64,
+    pub instance_warmup: Option<i32>,
+    pub termination_policies: Vec<String>,
+    /// `apply --reset-scale`: return to the profile's capacity even after `deployer scale`.
+    #[serde(default)]
+    pub reset_scale: bool,
+}
+
+/// A target tracking policy: keep a predefined metric of the group at a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySpec {
+    pub group: String,
+    /// AWS's predefined metric type, e.g. `ASGAverageCPUUtilization`.
+    pub metric: String,
+    pub target: f64,
+    pub disable_scale_in: bool,
+}
+
+/// A scheduled change of the group's capacity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleSpec {
+    pub group: String,
+    pub recurrence: String,
+    pub min: Option<i32>,
+    pub max: Option<i32>,
+    pub desired: Option<i32>,
+    pub time_zone: Option<String>,
 }

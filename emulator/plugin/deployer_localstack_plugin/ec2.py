@@ -1,15 +1,23 @@
-"""EC2: LocalStack's own provider, with CreateImage completed.
+"""EC2: LocalStack's own provider, with CreateImage and ModifyLaunchTemplate completed.
 
 ``scripts/emulator`` starts LocalStack with ``PROVIDER_OVERRIDE_EC2=deployer``, which makes LocalStack
 load the ``ec2:deployer`` provider (``providers.ec2_deployer``) instead of its ``ec2:default``. That
-provider is LocalStack's ``Ec2Provider`` with ``create_image`` overridden; every other operation goes
-where it went before (LocalStack's handlers, else moto).
+provider is LocalStack's ``Ec2Provider`` with ``create_image`` and ``modify_launch_template`` overridden;
+every other operation goes where it went before (LocalStack's handlers, else moto).
+
+``apply_model_patches`` fixes moto's launch template model; it is applied by the Auto Scaling provider
+too, so it holds whichever EC2 provider runs.
 """
 
 import threading
 
 from localstack.aws.api import RequestContext, handler
-from localstack.aws.api.ec2 import CreateImageRequest, CreateImageResult
+from localstack.aws.api.ec2 import (
+    CreateImageRequest,
+    CreateImageResult,
+    ModifyLaunchTemplateRequest,
+    ModifyLaunchTemplateResult,
+)
 from localstack.services.ec2.provider import Ec2Provider
 from localstack.services.moto import call_moto, call_moto_with_request
 
@@ -22,6 +30,34 @@ def _ec2(context: RequestContext):
     return backend(ec2_backends, context)
 
 
+_patched = False
+
+
+def apply_model_patches() -> None:
+    """CreateLaunchTemplateVersion stores UserData as moto's Base64EncodedString, as CreateLaunchTemplate does.
+
+    moto's CreateLaunchTemplateVersion kept the plain string, and everything that later read the version's
+    user data (an Auto Scaling group launching from it, RunInstances with it) failed an assertion: 500
+    InternalError, e.g. "exception while calling autoscaling.UpdateAutoScalingGroup" on a scale-out.
+    """
+    global _patched
+    if _patched:
+        return
+    from moto.ec2.models.launch_templates import LaunchTemplate
+    from moto.ec2.utils import parse_user_data
+
+    moto_create_version = LaunchTemplate.create_version
+
+    def create_version(self, data, description):
+        user_data = (data or {}).get("UserData")
+        if isinstance(user_data, (str, bytes)):
+            data = dict(data, UserData=parse_user_data(user_data))  # InvalidUserData.Malformed if not base64
+        return moto_create_version(self, data, description)
+
+    LaunchTemplate.create_version = create_version
+    _patched = True
+
+
 class DeployerEc2Provider(Ec2Provider):
     # Serializes CreateImage, so that the name check below and the creation are one step.
     _create_image_lock = threading.Lock()
@@ -30,6 +66,32 @@ class DeployerEc2Provider(Ec2Provider):
     def create_image(self, context: RequestContext, request: CreateImageRequest) -> CreateImageResult:
         with self._create_image_lock:
             return self._create_image(context, request)
+
+    @handler("ModifyLaunchTemplate", expand=False)
+    def modify_launch_template(
+        self, context: RequestContext, request: ModifyLaunchTemplateRequest
+    ) -> ModifyLaunchTemplateResult:
+        # LocalStack's handler reads request["LaunchTemplateId"] and request["DefaultVersion"]: a template
+        # given by LaunchTemplateName, or no DefaultVersion, was a 500 (KeyError).
+        if not request.get("LaunchTemplateId"):
+            name = request.get("LaunchTemplateName")
+            if not name:
+                raise aws_error("MissingParameter", "The request must contain the parameter LaunchTemplateName or LaunchTemplateId")
+            template = _ec2(context).get_launch_template_by_name(name)  # InvalidLaunchTemplateName.NotFoundException
+            request = dict(request, LaunchTemplateId=template.id)
+        if request.get("DefaultVersion") is None:
+            template = _ec2(context).get_launch_template(request["LaunchTemplateId"])
+            return ModifyLaunchTemplateResult(
+                LaunchTemplate={
+                    "LaunchTemplateId": template.id,
+                    "LaunchTemplateName": template.name,
+                    "CreateTime": template.create_time,
+                    "DefaultVersionNumber": template.default_version_number,
+                    "LatestVersionNumber": template.latest_version_number,
+                    "Tags": template.tags,
+                }
+            )
+        return super().modify_launch_template(context, request)
 
     def _create_image(self, context: RequestContext, request: CreateImageRequest) -> CreateImageResult:
         ec2 = _ec2(context)

@@ -5,7 +5,7 @@ botocore spec to LocalStack's moto proxy, except the operations in the service m
 table, which this package implements or guards (and which call moto themselves where they can).
 
 ``ec2:deployer`` is different: it replaces LocalStack's own ``ec2:default`` (LocalStack loads it when
-started with ``PROVIDER_OVERRIDE_EC2=deployer``) and is that provider's class with one operation
+started with ``PROVIDER_OVERRIDE_EC2=deployer``) and is that provider's class with two operations
 overridden (see ``ec2.py``).
 """
 
@@ -52,16 +52,20 @@ def elb():
 @aws_provider()
 def autoscaling():
     from . import autoscaling as module
+    from .ec2 import apply_model_patches
 
+    apply_model_patches()  # launch template versions' user data, which group launches read
     module.apply_patches()
     return _moto_service("autoscaling", module.OVERRIDES)
 
 
 @aws_provider(api="ec2", name="deployer")
 def ec2_deployer():
-    """LocalStack's EC2 provider with CreateImage completed; chosen by PROVIDER_OVERRIDE_EC2=deployer."""
+    """LocalStack's EC2 provider with CreateImage and ModifyLaunchTemplate completed; chosen by
+    PROVIDER_OVERRIDE_EC2=deployer."""
     from localstack.services.moto import MotoFallbackDispatcher
 
-    from .ec2 import DeployerEc2Provider
+    from .ec2 import DeployerEc2Provider, apply_model_patches
 
+    apply_model_patches()
     return Service.for_provider(DeployerEc2Provider(), dispatch_table_factory=MotoFallbackDispatcher)

@@ -1,0 +1,118 @@
+//! `deployer scale`: change the live group's capacity, and record it on the group so that later
+//! applies keep it (until `apply --reset-scale`).
+
+use serde_json::json;
+
+use super::Failure;
+use crate::aws::stack::set_tag;
+use crate::aws::{Aws, Connection, autoscaling};
+use crate::cli::{Global, ScaleArgs};
+use crate::profile::load::load;
+use crate::profile::scaling::capacity_problems;
+use crate::render::Format;
+use crate::stack::capacity::ScaleOverride;
+use crate::stack::naming::{Names, TAG_SCALE};
+use crate::stack::spec::{Kind, ResourceId};
+
+fn refuse(problems: Vec<(&'static str, String, String)>) -> Failure {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|(field, message, _)| format!("--{field}: {message}"))
+        .collect();
+    let hint = problems
+        .first()
+        .map(|(_, _, hint)| hint.clone())
+        .unwrap_or_default();
+    Failure::Usage(format!(
+        "{}\n  hint: {hint}; nothing was changed",
+        lines.join("\n")
+    ))
+}
+
+pub async fn run(global: &Global, args: &ScaleArgs) -> Result<i32, Failure> {
+    if args.min.is_none() && args.max.is_none() && args.desired.is_none() {
+        return Err(Failure::Usage(
+            "give --min, --max or --desired (or several)".into(),
+        ));
+    }
+    // What can be checked from the arguments alone is checked before any call.
+    let early = capacity_problems(
+        args.min.unwrap_or(0),
+        args.max.unwrap_or(crate::profile::scaling::MAX_CAPACITY),
+        args.desired,
+    );
+    if !early.is_empty() {
+        return Err(refuse(early));
+    }
+    let loaded = load(&global.profile)?;
+    let profile = &loaded.profile;
+    let aws = Aws::connect(&Connection {
+        region: global.region.clone().or_else(|| profile.region.clone()),
+        endpoint_url: global.endpoint_url.clone(),
+    })
+    .await?;
+    let names = Names::new(&profile.stack);
+    let name = names.auto_scaling_group();
+    let Some((live, _)) = autoscaling::describe(&aws, &name).await? else {
+        return Err(Failure::stop(
+            format!("stack {} has no auto scaling group {name}", profile.stack),
+            "run `deployer apply` first",
+        ));
+    };
+    let number = |key: &str| {
+        live.attributes
+            .get(key)
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as i32
+    };
+    let (old_min, old_max, old_desired) = (
+        number("min_size"),
+        number("max_size"),
+        number("desired_capacity"),
+    );
+    let min = args.min.unwrap_or(old_min);
+    let max = args.max.unwrap_or(old_max);
+    let desired = args
+        .desired
+        .unwrap_or_else(|| old_desired.clamp(min, max.max(min)));
+    let problems = capacity_problems(min, max, Some(desired));
+    if !problems.is_empty() {
+        return Err(refuse(problems));
+    }
+    autoscaling::set_capacity(&aws, &name, Some(min), Some(max), Some(desired)).await?;
+    let record = ScaleOverride {
+        min,
+        max,
+        desired,
+        at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    };
+    set_tag(
+        &aws,
+        &ResourceId::new(Kind::AutoScalingGroup, name.clone()),
+        &name,
+        TAG_SCALE,
+        &record.to_string(),
+    )
+    .await?;
+    match args.output {
+        Format::Text => {
+            println!(
+                "auto scaling group {name}: min {old_min} -> {min}, max {old_max} -> {max}, desired {old_desired} -> {desired}"
+            );
+            eprintln!(
+                "Later applies keep this capacity; `deployer apply --reset-scale` returns to the profile's ({}..{}).",
+                profile.scaling.min, profile.scaling.max
+            );
+        }
+        Format::Json => println!(
+            "{}",
+            json!({
+                "group": name,
+                "before": {"min": old_min, "max": old_max, "desired": old_desired},
+                "after": {"min": min, "max": max, "desired": desired},
+                "set_at": record.at,
+            })
+        ),
+    }
+    Ok(0)
+}
