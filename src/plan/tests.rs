@@ -652,3 +652,93 @@ fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
         .unwrap();
     assert_eq!(stray.action, Action::Delete);
 }
+
+#[test]
+fn a_capacity_set_by_scale_is_kept_until_reset() {
+    let mut desired = desired();
+    let mut observed = matching(&desired);
+    set(&mut observed, Kind::AutoScalingGroup, "max_size", json!(10));
+    set(
+        &mut observed,
+        Kind::AutoScalingGroup,
+        "desired_capacity",
+        json!(8),
+    );
+    set(
+        &mut observed,
+        Kind::AutoScalingGroup,
+        "scale_override",
+        json!("min=2 max=10 desired=8 at=2026-11-21T10:00:00Z"),
+    );
+    let kept = plan(&desired, &observed).unwrap();
+    assert!(!kept.has_changes(), "{kept:#?}");
+    let group = kept
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    assert_eq!(
+        group.note.as_deref(),
+        Some(
+            "capacity min 2 max 10 (set by deployer scale at 2026-11-21T10:00:00Z; profile says 2..6): kept"
+        )
+    );
+
+    desired.reset_scale();
+    let reset = plan(&desired, &observed).unwrap();
+    let group = reset
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    let changes: Vec<String> = group
+        .changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} -> {}",
+                c.attribute,
+                c.old.as_ref().unwrap(),
+                c.new.as_ref().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            "max_size 10 -> 6".to_string(),
+            "desired_capacity 8 -> 6".to_string(),
+            "scale_override \"min=2 max=10 desired=8 at=2026-11-21T10:00:00Z\" -> null".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn instances_on_an_older_version_are_rolled() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    set(
+        &mut observed,
+        Kind::AutoScalingGroup,
+        "instances",
+        json!("1 on v0, 1 on v1"),
+    );
+    let plan = plan(&desired, &observed).unwrap();
+    let group = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    assert_eq!(group.action, Action::Update);
+    assert_eq!(group.changes[0].attribute, "instances");
+    assert_eq!(group.changes[0].new, Some(json!("all on v1")));
+    assert!(
+        group
+            .note
+            .as_deref()
+            .unwrap()
+            .starts_with("roll: 1 instance(s) at a time"),
+        "{:?}",
+        group.note
+    );
+}
