@@ -1117,6 +1117,11 @@ def _probe_autoscaling_scaling(facts, lt_name, lb, group_name):
            f"same ARN {again.get('PolicyARN') == arn}; {len(described)} policy; TargetValue "
            f"{described[0].get('TargetTrackingConfiguration', {}).get('TargetValue') if described else None}; "
            f"alarms with DisableScaleIn {len(described[0].get('Alarms', [])) if described else None} (AWS: 1, AlarmHigh)")
+    got = message(asg_api.put_scaling_policy, AutoScalingGroupName=group_name, PolicyName=f"{policy}-2",
+                  PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=tracking)
+    report("OK" if got and got.startswith("ValidationError") else "QUIRK",
+           "AutoScaling.PutScalingPolicy (second target tracking policy on the same metric)",
+           f"{got or 'succeeded'}; AWS: ValidationError Only one TargetTrackingScaling policy for a given metric specification is allowed.")
     asg_api.delete_policy(AutoScalingGroupName=group_name, PolicyName=policy)
     left = asg_api.describe_policies(AutoScalingGroupName=group_name)["ScalingPolicies"]
     report("OK" if not left else "QUIRK", "AutoScaling.DeletePolicy", f"then {len(left)} policies")

@@ -38,12 +38,18 @@ async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Ready>, 
     let desired = saved.desired;
     let observed = observe(&aws, &desired.names(), &desired.environment.vpc_id).await?;
     let replan = make_plan(&desired, &observed)?;
-    if observed.fingerprint() != saved.observed_fingerprint || replan != saved.plan {
+    let changes = crate::plan::saved::changed(&saved.observed, &observed.fingerprints());
+    if !changes.is_empty() || replan != saved.plan {
         return Err(Failure::stop(
             format!(
-                "the stack changed since {} was made (at {}): it no longer applies as planned; nothing was changed",
+                "the stack changed since {} was made (at {}): {}; it no longer applies as planned, and nothing was changed",
                 path.display(),
-                saved.created_at
+                saved.created_at,
+                if changes.is_empty() {
+                    "the plan it gives now differs".to_string()
+                } else {
+                    changes.join(", ")
+                }
             ),
             "make a new plan: deployer plan --out FILE",
         ));

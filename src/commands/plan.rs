@@ -46,7 +46,7 @@ pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
             profile: prepared.loaded.name.clone(),
             region: prepared.aws.region.clone(),
             created_at: chrono::Utc::now().to_rfc3339(),
-            observed_fingerprint: prepared.observed.fingerprint(),
+            observed: prepared.observed.fingerprints(),
             desired: prepared.desired.clone(),
             plan: plan.clone(),
         };

@@ -445,7 +445,16 @@ async fn update(
         Spec::CacheSubnetGroup(group) => elasticache::update_subnet_group(aws, name, group).await?,
         Spec::CacheAuthSecret(_) | Spec::Image(_) => {}
         Spec::ScalingPolicy(policy) => scaling_policy::put_policy(aws, name, policy).await?,
-        Spec::ScheduledAction(action) => scaling_policy::put_schedule(aws, name, action).await?,
+        Spec::ScheduledAction(action) => {
+            // A put keeps the fields it does not name: clearing one takes a new action.
+            let clears = differences(&attributes, observed)
+                .iter()
+                .any(|c| c.new.as_ref().is_some_and(|v| v.is_null()));
+            if clears {
+                scaling_policy::delete_schedule(aws, &action.group, name).await?;
+            }
+            scaling_policy::put_schedule(aws, name, action).await?
+        }
         Spec::Database(db) => {
             let group = group_id(ledger, &db.security_group, id)?;
             let version = observed

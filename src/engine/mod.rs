@@ -21,7 +21,7 @@ use crate::render::progress::Progress;
 use crate::stack::Desired;
 use crate::stack::naming::Names;
 use crate::stack::natural_dependencies;
-use crate::stack::spec::ResourceId;
+use crate::stack::spec::{Kind, ResourceId};
 
 /// What is known of a live resource while applying: its AWS id and outputs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,11 +93,25 @@ fn prerequisites(plan: &Plan, names: &Names) -> BTreeMap<ResourceId, Vec<Resourc
                     .map(|other| other.id.clone())
                     .collect()
             } else {
-                step.depends_on
+                let mut after: Vec<ResourceId> = step
+                    .depends_on
                     .iter()
                     .filter(|id| in_plan.contains(id))
                     .cloned()
-                    .collect()
+                    .collect();
+                // A group allows one target tracking policy per metric (and one name per
+                // action): a renamed one is created only once its old self is gone.
+                if matches!(step.id.kind, Kind::ScalingPolicy | Kind::ScheduledAction) {
+                    after.extend(
+                        plan.steps
+                            .iter()
+                            .filter(|other| {
+                                other.id.kind == step.id.kind && other.action == Action::Delete
+                            })
+                            .map(|other| other.id.clone()),
+                    );
+                }
+                after
             };
             (step.id.clone(), after)
         })

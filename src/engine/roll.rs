@@ -191,8 +191,11 @@ async fn finish(context: &Context<'_>, name: &str, desired: i32, max: i32) -> Re
     Ok(())
 }
 
+/// Polls in a row that must see the new instances InService: one sighting could be a blip.
+const HEALTHY_POLLS: u32 = 2;
+
 /// Wait until `size` instances launched after `before` run `version` and are InService on the
-/// load balancer. Err carries what failed (instance ids and health reasons).
+/// load balancer (on consecutive polls). Err carries what failed (instance ids and reasons).
 #[allow(clippy::too_many_arguments)]
 async fn wait_healthy(
     context: &Context<'_>,
@@ -207,6 +210,7 @@ async fn wait_healthy(
 ) -> Result<(), String> {
     let aws = context.aws;
     let begun = Instant::now();
+    let mut streak = 0;
     loop {
         let (members, health) = match autoscaling::describe(aws, name).await {
             Ok(Some((_, members))) => {
@@ -230,7 +234,12 @@ async fn wait_healthy(
         if let Ok(health) = &health {
             let healthy = health.iter().filter(|h| h.in_service()).count();
             if healthy as i32 >= size {
-                return Ok(());
+                streak += 1;
+                if streak >= HEALTHY_POLLS {
+                    return Ok(());
+                }
+            } else {
+                streak = 0;
             }
             context.progress.status(
                 id,

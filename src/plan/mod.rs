@@ -41,13 +41,29 @@ impl Action {
     }
 }
 
-/// One attribute's change. `new` is None when it is known only after apply.
+/// One attribute's change. `new` is None when it is known only after apply (and `old` None when
+/// the resource does not exist yet); a present JSON null is `Some(Value::Null)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub attribute: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub old: Option<Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub new: Option<Value>,
     pub mode: Mode,
+}
+
+/// A field that is present is `Some`, even when it is null: absence alone means None.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

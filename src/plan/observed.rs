@@ -106,11 +106,18 @@ impl Observed {
         }
     }
 
-    /// A digest of everything observed: a saved plan is applied only while this is unchanged.
-    pub fn fingerprint(&self) -> String {
-        let mut resources = self.resources.clone();
-        resources.sort_by(|a, b| a.id.cmp(&b.id));
-        let bytes = serde_json::to_vec(&resources).expect("observed state serializes");
-        hex::encode(Sha256::digest(&bytes))
+    /// A digest of each observed resource, by identity: a saved plan is applied only while
+    /// these are unchanged, and the ones that changed can be named.
+    pub fn fingerprints(&self) -> BTreeMap<String, String> {
+        self.resources
+            .iter()
+            .map(|resource| {
+                let bytes = serde_json::to_vec(resource).expect("observed state serializes");
+                (
+                    resource.id.to_string(),
+                    hex::encode(Sha256::digest(&bytes))[..16].to_string(),
+                )
+            })
+            .collect()
     }
 }

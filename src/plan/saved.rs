@@ -2,6 +2,7 @@
 //! it observed, and its steps. `apply FILE` applies exactly it, or refuses when the live state
 //! has changed since. Holds no secret values.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,23 @@ use serde::{Deserialize, Serialize};
 use super::Plan;
 use crate::stack::Desired;
 
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// What changed between two sets of fingerprints: "load balancer x (changed)", ...
+pub fn changed(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {
+    let mut changes = Vec::new();
+    for (id, digest) in before {
+        match now.get(id) {
+            None => changes.push(format!("{id} (gone)")),
+            Some(other) if other != digest => changes.push(format!("{id} (changed)")),
+            _ => {}
+        }
+    }
+    for id in now.keys().filter(|id| !before.contains_key(*id)) {
+        changes.push(format!("{id} (new)"));
+    }
+    changes
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedPlan {
@@ -18,7 +35,8 @@ pub struct SavedPlan {
     pub profile: String,
     pub region: String,
     pub created_at: String,
-    pub observed_fingerprint: String,
+    /// A digest of each resource the plan observed, by identity.
+    pub observed: BTreeMap<String, String>,
     pub desired: Desired,
     pub plan: Plan,
 }

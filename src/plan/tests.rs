@@ -742,3 +742,20 @@ fn instances_on_an_older_version_are_rolled() {
         group.note
     );
 }
+
+#[test]
+fn a_plan_survives_its_file_format() {
+    // Null values (an attribute set to nothing) and unknown ones (known after apply) differ.
+    let desired = desired();
+    let plan = plan(&desired, &Observed::default()).unwrap();
+    let group = plan
+        .steps
+        .iter()
+        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .unwrap();
+    assert!(group.changes.iter().any(|c| c.new == Some(Value::Null)));
+    assert!(group.changes.iter().any(|c| c.new.is_none()));
+    let text = serde_json::to_string(&plan).unwrap();
+    let back: super::Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, plan);
+}

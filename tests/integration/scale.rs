@@ -445,7 +445,8 @@ async fn a_roll_whose_new_instances_stay_unhealthy_is_rolled_back() {
             profile.replace("t3.micro", "t3.small")
         ),
     );
-    let run = project.run(&["apply", "--yes"]);
+    // A slower poll leaves the sickening player time to act before deployer's second look.
+    let run = project.run(&["apply", "--yes", "--poll-interval", "1"]);
     sick.abort();
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(

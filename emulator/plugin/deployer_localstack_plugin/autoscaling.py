@@ -33,6 +33,8 @@ Scaling policies (PutScalingPolicy, DescribePolicies, DeletePolicy, ExecutePolic
   The alarms are names only: CloudWatch is not emulated.
 - Policies belong to their group (moto keyed them by name alone, across groups); each has its own ARN
   (moto: one fixed UUID for all); a second put of the same name replaces the policy and keeps its ARN.
+- A second target tracking policy of a group on the same metric: ValidationError, as on AWS ("Only one
+  TargetTrackingScaling policy for a given metric specification is allowed.").
 - DescribePolicies reports what was sent plus AWS's defaults (Enabled, DisableScaleIn false, StepAdjustments
   []); an unknown group is a ValidationError. DeletePolicy / ExecutePolicy of an unknown policy: ValidationError
   (moto: silently nothing / 500). Policy names may be given as ARNs.
@@ -43,6 +45,7 @@ Scheduled actions
   unspecified, the corresponding value remains unchanged"; moto replaced the whole action).
 """
 
+import json
 import uuid
 
 from localstack.aws.api import RequestContext
@@ -461,6 +464,12 @@ def _find_policy(autoscaling, group_name, policy_name):
     return None
 
 
+def _tracked_metric(tracking):
+    tracking = tracking or {}
+    spec = tracking.get("PredefinedMetricSpecification") or tracking.get("CustomizedMetricSpecification")
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
 def put_scaling_policy(context: RequestContext, request: dict):
     from moto.autoscaling.models import FakeScalingPolicy
 
@@ -473,6 +482,16 @@ def put_scaling_policy(context: RequestContext, request: dict):
     if tracking is not None:
         tracking = dict(tracking)
         tracking.setdefault("DisableScaleIn", False)
+    if policy_type == "TargetTrackingScaling":
+        metric = _tracked_metric(tracking)
+        for (group, other_name), other in autoscaling.policies.items():
+            if (
+                group == group_name
+                and other_name != name
+                and other.policy_type == "TargetTrackingScaling"
+                and _tracked_metric(other.deployer_target_tracking) == metric
+            ):
+                raise aws_error("ValidationError", "Only one TargetTrackingScaling policy for a given metric specification is allowed.")
     policy = FakeScalingPolicy(
         name,
         policy_type,
