@@ -1,18 +1,10 @@
 //! deployer: parse the command line, run the command, map the result to an exit code.
 
-mod aws;
-mod cli;
-mod commands;
-mod engine;
-mod plan;
-mod profile;
-mod render;
-mod stack;
-
 use clap::Parser;
 
-use cli::{Cli, Command};
-use commands::Failure;
+use deployer::cli::{Cli, Command};
+use deployer::commands::{self, Failure};
+use deployer::render;
 
 fn main() {
     let cli = Cli::parse();
