@@ -95,6 +95,12 @@ pub enum Command {
     Bake(BakeArgs),
     /// Show what runs: outputs, capacity, versions, and each instance's zone, version and health
     Status(StatusArgs),
+    /// Remove the stack's lock (after a run that died holding it)
+    ///
+    /// apply, destroy, scale and bake hold a lock per stack (an SSM parameter
+    /// /deployer/<stack>/lock) so that two never run at once. A run that is killed leaves its
+    /// lock until it expires (DEPLOYER_LOCK_TTL seconds, default 300); this removes it now.
+    Unlock(UnlockArgs),
     /// Check the profile and its templates without calling AWS
     Validate(ValidateArgs),
 }
@@ -187,6 +193,13 @@ pub struct StatusArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ fn main() {
             Command::Bake(args) => commands::bake::run(&cli.global, args).await,
             Command::Scale(args) => commands::scale::run(&cli.global, args).await,
             Command::Status(args) => commands::status::run(&cli.global, args).await,
+            Command::Unlock(args) => commands::unlock::run(&cli.global, args).await,
             Command::Validate(args) => commands::validate::run(&cli.global, args),
         }
     });

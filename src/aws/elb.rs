@@ -343,14 +343,20 @@ pub async fn configure(
             .filter(|l| !present.contains(&l.port))
             .map(listener)
             .collect::<Result<Vec<_>, _>>()?;
-        if !missing.is_empty() {
-            aws.elb
+        if !missing.is_empty()
+            && let Err(error) = aws
+                .elb
                 .create_load_balancer_listeners()
                 .load_balancer_name(name)
                 .set_listeners(Some(missing))
                 .send()
                 .await
-                .map_err(fail(what.clone()))?;
+        {
+            // A retried call whose first attempt went through finds the listener there.
+            let error = fail(what.clone())(error);
+            if !error.is("DuplicateListener") {
+                return Err(error);
+            }
         }
     }
 

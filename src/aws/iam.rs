@@ -211,14 +211,29 @@ async fn ensure_instance_profile(
     let has_role = profile
         .instance_profile()
         .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name));
-    if !has_role {
-        aws.iam
+    if !has_role
+        && let Err(error) = aws
+            .iam
             .add_role_to_instance_profile()
             .instance_profile_name(name)
             .role_name(name)
             .send()
             .await
-            .map_err(fail(what))?;
+    {
+        // A retried call whose first attempt went through finds the profile full.
+        let error = fail(what.clone())(error);
+        let added = aws
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map_err(fail(what))?
+            .instance_profile()
+            .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == name));
+        if !(error.is("LimitExceeded") && added) {
+            return Err(error);
+        }
     }
     Ok(())
 }

@@ -89,6 +89,18 @@ impl LaunchData {
             .build()
     }
 
+    /// Whether the newest version of `live` holds this data.
+    fn matches(&self, live: &ObservedResource) -> bool {
+        let a = &live.attributes;
+        a.get("image") == Some(&json!(self.image))
+            && a.get("instance_type") == Some(&json!(self.instance_type))
+            && a.get("user_data") == Some(&json!(self.user_data))
+            && a.get("volume_size") == Some(&json!(self.volume_size))
+            && a.get("volume_type") == Some(&json!(self.volume_type))
+            && a.get("security_groups") == Some(&json!([self.security_group_id]))
+            && a.get("instance_profile") == Some(&json!(self.instance_profile))
+    }
+
     /// A client token from the content: a retried create of the same version is idempotent.
     fn client_token(&self, name: &str) -> String {
         let digest = Sha256::digest(format!("{name}\n{self:?}").as_bytes());
@@ -244,6 +256,11 @@ pub async fn create(
             }
             match observe(aws, name).await? {
                 Some(live) if super::same_owner(&live, tags) => {
+                    // A retried create whose first attempt went through: its version holds
+                    // this data already.
+                    if let Some(version) = live.outputs.version.filter(|_| data.matches(&live)) {
+                        return Ok((live.physical_id, version));
+                    }
                     let version = create_version(aws, &live.physical_id, name, data).await?;
                     Ok((live.physical_id, version))
                 }

@@ -8,6 +8,7 @@ pub mod elb;
 pub mod iam;
 pub mod image;
 pub mod launch_template;
+pub mod lock;
 pub mod rds;
 pub mod scaling_policy;
 pub mod secrets;
@@ -44,18 +45,26 @@ pub struct Aws {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
 }
 
 impl Aws {
     pub async fn connect(connection: &Connection) -> Result<Aws, AwsError> {
+        // One attempt may take a minute (DEPLOYER_AWS_ATTEMPT_TIMEOUT seconds); throttling storms
+        // get eight attempts with the SDK's backoff.
+        let attempt_timeout = std::env::var("DEPLOYER_AWS_ATTEMPT_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(Duration::from_secs_f64)
+            .unwrap_or(Duration::from_secs(60));
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(8))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(attempt_timeout)
                     .build(),
             );
         if let Some(region) = &connection.region {
@@ -78,6 +87,7 @@ impl Aws {
             autoscaling: aws_sdk_autoscaling::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
             region,
         })

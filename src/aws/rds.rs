@@ -442,10 +442,18 @@ pub async fn delete_instance(
         Err(error) => {
             let error = fail(what)(error);
             if error.is("DBInstanceNotFound") || error.is("DBInstanceNotFoundFault") {
-                Ok(())
-            } else {
-                Err(error)
+                return Ok(());
             }
+            // A retried delete whose first attempt went through finds it being deleted.
+            if error.is("InvalidDBInstanceState") || error.is("InvalidDBInstanceStateFault") {
+                let deleting = observe_instance(aws, identifier)
+                    .await?
+                    .is_none_or(|live| matches!(live.status, Status::Deleting(_)));
+                if deleting {
+                    return Ok(());
+                }
+            }
+            Err(error)
         }
     }
 }

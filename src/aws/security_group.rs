@@ -226,14 +226,20 @@ pub async fn sync_ingress(
         .filter(|(text, _)| !have.contains(text))
         .map(|(_, p)| p.clone())
         .collect();
-    if !revoke.is_empty() {
-        aws.ec2
+    if !revoke.is_empty()
+        && let Err(error) = aws
+            .ec2
             .revoke_security_group_ingress()
             .group_id(group_id)
             .set_ip_permissions(Some(revoke))
             .send()
             .await
-            .map_err(fail(what.clone()))?;
+    {
+        // A rule a previous, interrupted attempt already removed.
+        let error = fail(what.clone())(error);
+        if !error.is("InvalidPermission.NotFound") {
+            return Err(error);
+        }
     }
     if !authorize.is_empty() {
         match aws

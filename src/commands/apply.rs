@@ -3,7 +3,10 @@
 use serde_json::json;
 
 use super::plan::make_plan;
-use super::{Failure, confirm, interrupt_signal, outputs, poll_interval, prepare};
+use super::{
+    Failure, confirm, interrupt_signal, outputs, poll_interval, prepare, release, take_lock,
+};
+use crate::aws::lock::Lock;
 use crate::aws::stack::observe;
 use crate::aws::{Aws, Connection};
 use crate::cli::{ApplyArgs, Global};
@@ -25,7 +28,9 @@ struct Ready {
     saved: bool,
 }
 
-async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Ready>, Failure> {
+type Locked = (Ready, Option<Lock>);
+
+async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Locked>, Failure> {
     let Some(path) = &args.file else {
         return Ok(None);
     };
@@ -36,15 +41,54 @@ async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Ready>, 
     })
     .await?;
     let desired = saved.desired;
-    let observed = observe(&aws, &desired.names(), &desired.environment.vpc_id).await?;
-    let replan = make_plan(&desired, &observed)?;
-    let changes = crate::plan::saved::changed(&saved.observed, &observed.fingerprints());
-    if !changes.is_empty() || replan != saved.plan {
+    let lock = take_lock(&aws, &desired.stack, "apply").await?;
+    let checked = check_saved(
+        &aws,
+        &desired,
+        &saved.observed,
+        &saved.plan,
+        path,
+        &saved.created_at,
+    )
+    .await;
+    let observed = match checked {
+        Ok(observed) => observed,
+        Err(failure) => {
+            release(Some(lock)).await;
+            return Err(failure);
+        }
+    };
+    Ok(Some((
+        Ready {
+            aws,
+            desired,
+            observed,
+            plan: saved.plan,
+            profile: saved.profile,
+            saved: true,
+        },
+        Some(lock),
+    )))
+}
+
+/// The live stack, if it is still what the saved plan saw (and the plan still what it gives).
+async fn check_saved(
+    aws: &Aws,
+    desired: &Desired,
+    seen: &std::collections::BTreeMap<String, String>,
+    saved_plan: &Plan,
+    path: &std::path::Path,
+    created_at: &str,
+) -> Result<Observed, Failure> {
+    let observed = observe(aws, &desired.names(), &desired.environment.vpc_id).await?;
+    let replan = make_plan(desired, &observed)?;
+    let changes = crate::plan::saved::changed(seen, &observed.fingerprints());
+    if !changes.is_empty() || &replan != saved_plan {
         return Err(Failure::stop(
             format!(
                 "the stack changed since {} was made (at {}): {}; it no longer applies as planned, and nothing was changed",
                 path.display(),
-                saved.created_at,
+                created_at,
                 if changes.is_empty() {
                     "the plan it gives now differs".to_string()
                 } else {
@@ -54,36 +98,45 @@ async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Ready>, 
             "make a new plan: deployer plan --out FILE",
         ));
     }
-    Ok(Some(Ready {
-        aws,
-        desired,
-        observed,
-        plan: saved.plan,
-        profile: saved.profile,
-        saved: true,
-    }))
+    Ok(observed)
 }
 
 pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
-    let ready = match from_saved(global, args).await? {
-        Some(ready) => ready,
+    let (ready, lock) = match from_saved(global, args).await? {
+        Some(locked) => locked,
         None => {
-            let mut prepared = prepare(global).await?;
+            let mut prepared = prepare(global, Some("apply")).await?;
             super::warn(&prepared.desired);
             if args.reset_scale {
                 prepared.desired.reset_scale();
             }
-            let plan = make_plan(&prepared.desired, &prepared.observed)?;
-            Ready {
-                aws: prepared.aws,
-                desired: prepared.desired,
-                observed: prepared.observed,
-                plan,
-                profile: prepared.loaded.name,
-                saved: false,
-            }
+            let plan = match make_plan(&prepared.desired, &prepared.observed) {
+                Ok(plan) => plan,
+                Err(failure) => {
+                    release(prepared.lock).await;
+                    return Err(failure);
+                }
+            };
+            (
+                Ready {
+                    aws: prepared.aws,
+                    desired: prepared.desired,
+                    observed: prepared.observed,
+                    plan,
+                    profile: prepared.loaded.name,
+                    saved: false,
+                },
+                prepared.lock,
+            )
         }
     };
+    let result = converge(global, args, ready).await;
+    release(lock).await;
+    result
+}
+
+/// Show the plan, confirm, run it and print the outputs (the lock is held by the caller).
+async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32, Failure> {
     let Ready {
         aws,
         desired,

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::plan::make_plan;
-use super::{Failure, confirm, interrupt_signal, poll_interval, prepare, warn};
+use super::{Failure, Prepared, confirm, interrupt_signal, poll_interval, prepare, release, warn};
 use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
 use crate::plan::{Action, Plan};
@@ -15,7 +15,14 @@ use crate::stack::naming::Tier;
 use crate::stack::spec::Kind;
 
 pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
-    let prepared = prepare(global).await?;
+    let mut prepared = prepare(global, Some("bake")).await?;
+    let lock = prepared.lock.take();
+    let result = bake(global, args, prepared).await;
+    release(lock).await;
+    result
+}
+
+async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i32, Failure> {
     if prepared.loaded.profile.node.bake.is_none() {
         return Err(Failure::Profile(
             prepared

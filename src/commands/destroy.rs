@@ -36,6 +36,20 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
             return Err(Failure::Profile(error.into()));
         }
     };
+    let lock = super::take_lock(&aws, &loaded.profile.stack, "destroy").await?;
+    let result = destroy(global, args, &loaded, &aws, vpc_id).await;
+    super::release(Some(lock)).await;
+    result
+}
+
+async fn destroy(
+    global: &Global,
+    args: &DestroyArgs,
+    loaded: &crate::profile::load::LoadedProfile,
+    aws: &Aws,
+    vpc_id: String,
+) -> Result<i32, Failure> {
+    let aws = aws.clone();
     let desired = Desired {
         stack: loaded.profile.stack.clone(),
         environment: Environment {

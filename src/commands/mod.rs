@@ -6,6 +6,7 @@ pub mod destroy;
 pub mod plan;
 pub mod scale;
 pub mod status;
+pub mod unlock;
 pub mod validate;
 
 use std::fmt;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::aws::lock::{self, Lock, LockError};
 use crate::aws::stack::observe;
 use crate::aws::{Aws, AwsError, Connection, ec2, image};
 use crate::cli::Global;
@@ -79,6 +81,8 @@ pub struct Prepared {
     pub aws: Aws,
     pub desired: Desired,
     pub observed: Observed,
+    /// The stack's lock, when the command changes the stack.
+    pub lock: Option<Lock>,
 }
 
 /// Load and check the profile (no AWS calls), then connect.
@@ -174,18 +178,67 @@ async fn resolve_image(loaded: &LoadedProfile, aws: &Aws) -> Result<Option<Strin
     }
 }
 
-/// Everything plan and apply need.
-pub async fn prepare(global: &Global) -> Result<Prepared, Failure> {
+/// Everything plan and apply need. With `lock_for`, the stack's lock is taken (for that
+/// command) before the live state is read, and is held in `Prepared::lock`.
+pub async fn prepare(global: &Global, lock_for: Option<&str>) -> Result<Prepared, Failure> {
     let (loaded, aws) = load_and_connect(global).await?;
     let environment = environment(&loaded, &aws).await?;
     let desired = build(&loaded, &environment)?;
-    let observed = observe(&aws, &desired.names(), &environment.vpc_id).await?;
+    let lock = match lock_for {
+        Some(command) => Some(take_lock(&aws, &desired.stack, command).await?),
+        None => None,
+    };
+    let observed = match observe(&aws, &desired.names(), &environment.vpc_id).await {
+        Ok(observed) => observed,
+        Err(error) => {
+            release(lock).await;
+            return Err(error.into());
+        }
+    };
     Ok(Prepared {
         loaded,
         aws,
         desired,
         observed,
+        lock,
     })
+}
+
+/// Take the stack's lock for `command`, or fail naming who holds it.
+pub async fn take_lock(aws: &Aws, stack: &str, command: &str) -> Result<Lock, Failure> {
+    match lock::acquire(aws, stack, command).await {
+        Ok(lock) => {
+            if let Some(old) = &lock.took_over {
+                let whose = if old.expired() {
+                    "the expired lock"
+                } else {
+                    "the lock of a run that no longer runs"
+                };
+                eprintln!(
+                    "warning: took over {whose} of stack {stack}: {}",
+                    old.describe()
+                );
+            }
+            Ok(lock)
+        }
+        Err(LockError::Held(record)) => Err(Failure::stop(
+            format!("stack {stack} is locked: {}", record.describe()),
+            format!(
+                "wait for it to finish; if it died, its lock expires at {} (or run `deployer unlock`)",
+                record.expires.format("%H:%M:%S UTC")
+            ),
+        )),
+        Err(LockError::Aws(error)) => Err(error.into()),
+    }
+}
+
+/// Give the lock back; a failure to do so is a warning (the lock expires anyway).
+pub async fn release(lock: Option<Lock>) {
+    if let Some(lock) = lock
+        && let Err(error) = lock.release().await
+    {
+        eprintln!("warning: {error}; the lock expires by itself, or `deployer unlock` removes it");
+    }
 }
 
 /// Print the profile's warnings (things that do not stop the run) to stderr.

@@ -25,7 +25,7 @@ pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure
 }
 
 pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
-    let prepared = prepare(global).await?;
+    let prepared = prepare(global, None).await?;
     super::warn(&prepared.desired);
     let plan = make_plan(&prepared.desired, &prepared.observed)?;
     let heading = Heading {

@@ -51,6 +51,18 @@ pub async fn run(global: &Global, args: &ScaleArgs) -> Result<i32, Failure> {
         endpoint_url: global.endpoint_url.clone(),
     })
     .await?;
+    let lock = super::take_lock(&aws, &profile.stack, "scale").await?;
+    let result = scale(&aws, profile, args).await;
+    super::release(Some(lock)).await;
+    result
+}
+
+async fn scale(
+    aws: &Aws,
+    profile: &crate::profile::schema::Profile,
+    args: &ScaleArgs,
+) -> Result<i32, Failure> {
+    let aws = aws.clone();
     let names = Names::new(&profile.stack);
     let name = names.auto_scaling_group();
     let Some((live, _)) = autoscaling::describe(&aws, &name).await? else {

@@ -136,9 +136,15 @@ impl Project {
 
     /// Start `deployer ARGS --profile test` without waiting for it (its output is discarded).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.spawn_with(args, &[])
+    }
+
+    /// `spawn` with extra environment variables.
+    pub fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--profile", "test"]);
         self.command(&full)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -170,6 +176,7 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub acm: aws_sdk_acm::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 pub async fn clients() -> Clients {
@@ -188,5 +195,6 @@ pub async fn clients() -> Clients {
         iam: aws_sdk_iam::Client::new(&config),
         secrets: aws_sdk_secretsmanager::Client::new(&config),
         acm: aws_sdk_acm::Client::new(&config),
+        ssm: aws_sdk_ssm::Client::new(&config),
     }
 }

@@ -5,5 +5,6 @@ mod bake;
 mod check;
 mod core;
 mod harness;
+mod lock;
 mod safety;
 mod scale;

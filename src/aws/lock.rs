@@ -1,0 +1,292 @@
+//! The stack lock: one apply, destroy, scale or bake per stack at a time, held in the cloud as an
+//! SSM parameter that is created with overwrite off (so exactly one creator wins). It names its
+//! holder and expires unless its holder renews it, so the lock of a killed run can be taken over.
+
+use std::time::Duration;
+
+use aws_sdk_ssm::types::{ParameterType, Tag};
+use chrono::{DateTime, Utc};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use super::{Aws, AwsError, fail};
+use crate::stack::naming::TAG_STACK;
+
+/// What the lock parameter holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Who: `user@host pid N`.
+    pub holder: String,
+    /// The holder's machine and process, to tell a dead holder on this machine.
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub pid: u32,
+    pub command: String,
+    /// Unique per run: tells our own lock from anyone else's.
+    pub token: String,
+    pub since: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+impl LockRecord {
+    pub fn expired(&self) -> bool {
+        self.expires < Utc::now()
+    }
+
+    /// Whether the holder was a process of this machine that no longer runs (killed, crashed):
+    /// its lock need not wait for the expiry.
+    pub fn holder_is_dead(&self) -> bool {
+        self.pid != 0
+            && self.host == hostname()
+            && self.pid != std::process::id()
+            && cfg!(target_os = "linux")
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    /// `apply by alice@build-1 pid 4242 since 12:00:00 UTC (expires 12:05:00 UTC)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "`{}` by {} since {} (expires {})",
+            self.command,
+            self.holder,
+            self.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.expires.format("%H:%M:%S UTC")
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum LockError {
+    /// Someone else holds it.
+    Held(LockRecord),
+    Aws(AwsError),
+}
+
+impl From<AwsError> for LockError {
+    fn from(error: AwsError) -> Self {
+        LockError::Aws(error)
+    }
+}
+
+/// A held lock: renewed in the background until released.
+pub struct Lock {
+    aws: Aws,
+    name: String,
+    token: String,
+    renewer: JoinHandle<()>,
+    /// Set when an expired lock of someone else's was taken over.
+    pub took_over: Option<LockRecord>,
+}
+
+/// The lock parameter of a stack.
+pub fn parameter(stack: &str) -> String {
+    format!("/deployer/{stack}/lock")
+}
+
+/// How long a lock lives without renewal: `DEPLOYER_LOCK_TTL` seconds, else five minutes.
+pub fn ttl() -> Duration {
+    std::env::var("DEPLOYER_LOCK_TTL")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(300))
+        .max(Duration::from_secs(1))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+fn holder() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "someone".into());
+    format!("{user}@{} pid {}", hostname(), std::process::id())
+}
+
+/// The current lock of `stack`, if any.
+pub async fn read(aws: &Aws, stack: &str) -> Result<Option<LockRecord>, AwsError> {
+    let name = parameter(stack);
+    match aws.ssm.get_parameter().name(&name).send().await {
+        Ok(found) => Ok(found
+            .parameter()
+            .and_then(|p| p.value())
+            .and_then(|v| serde_json::from_str(v).ok())),
+        Err(error) => {
+            let error = fail(format!("read the lock {name}"))(error);
+            if error.is("ParameterNotFound") {
+                Ok(None)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+async fn put(aws: &Aws, stack: &str, record: &LockRecord, overwrite: bool) -> Result<(), AwsError> {
+    let name = parameter(stack);
+    let mut request = aws
+        .ssm
+        .put_parameter()
+        .name(&name)
+        .value(serde_json::to_string(record).expect("lock record serializes"))
+        .r#type(ParameterType::String)
+        .overwrite(overwrite)
+        .description("deployer: who is changing this stack");
+    if !overwrite {
+        // Tags may only accompany a creation.
+        request = request.tags(
+            Tag::builder()
+                .key(TAG_STACK)
+                .value(stack)
+                .build()
+                .map_err(|e| AwsError::other("build the lock's tags", e.to_string()))?,
+        );
+    }
+    request
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("take the lock {name}")))
+}
+
+/// Take the stack's lock for `command`, or say who holds it. An expired lock is taken over.
+pub async fn acquire(aws: &Aws, stack: &str, command: &str) -> Result<Lock, LockError> {
+    let ttl = ttl();
+    let token = Alphanumeric.sample_string(&mut rand::rng(), 24);
+    let now = Utc::now();
+    let record = LockRecord {
+        holder: holder(),
+        host: hostname(),
+        pid: std::process::id(),
+        command: command.to_string(),
+        token: token.clone(),
+        since: now,
+        expires: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5)),
+    };
+    let mut took_over = None;
+    for _ in 0..3 {
+        match put(aws, stack, &record, false).await {
+            Ok(()) => {
+                return Ok(Lock {
+                    aws: aws.clone(),
+                    name: parameter(stack),
+                    token: token.clone(),
+                    renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
+                    took_over,
+                });
+            }
+            Err(error) if error.is("ParameterAlreadyExists") => {
+                match read(aws, stack).await? {
+                    // A retried put whose first attempt went through: the lock is ours.
+                    Some(current) if current.token == token => {
+                        return Ok(Lock {
+                            aws: aws.clone(),
+                            name: parameter(stack),
+                            token: token.clone(),
+                            renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
+                            took_over,
+                        });
+                    }
+                    Some(current) if !current.expired() && !current.holder_is_dead() => {
+                        return Err(LockError::Held(current));
+                    }
+                    Some(current) => {
+                        delete_if(aws, stack, &current.token).await?;
+                        took_over = Some(current);
+                    }
+                    // Released between our put and our read: try again.
+                    None => {}
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    match read(aws, stack).await? {
+        Some(current) => Err(LockError::Held(current)),
+        None => Err(LockError::Aws(AwsError::other(
+            format!("take the lock of stack {stack}"),
+            "the lock kept changing hands; try again",
+        ))),
+    }
+}
+
+/// Delete the lock parameter if it still holds `token`.
+async fn delete_if(aws: &Aws, stack: &str, token: &str) -> Result<(), AwsError> {
+    if read(aws, stack).await?.is_some_and(|r| r.token == token) {
+        delete(aws, stack).await?;
+    }
+    Ok(())
+}
+
+async fn delete(aws: &Aws, stack: &str) -> Result<(), AwsError> {
+    let name = parameter(stack);
+    match aws.ssm.delete_parameter().name(&name).send().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("release the lock {name}"))(error);
+            if error.is("ParameterNotFound") {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Renew the lock every third of its lifetime while we hold it.
+fn renew(aws: Aws, stack: String, record: LockRecord, ttl: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            match read(&aws, &stack).await {
+                Ok(Some(current)) if current.token == record.token => {
+                    let renewed = LockRecord {
+                        expires: Utc::now()
+                            + chrono::Duration::from_std(ttl)
+                                .unwrap_or(chrono::Duration::minutes(5)),
+                        ..record.clone()
+                    };
+                    let _ = put(&aws, &stack, &renewed, true).await;
+                }
+                Ok(_) => {
+                    eprintln!(
+                        "warning: the lock of stack {stack} was removed or taken over while this run held it"
+                    );
+                    return;
+                }
+                // A failed renewal is tried again at the next turn.
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+impl Lock {
+    /// Give the lock back (only if it is still ours).
+    pub async fn release(self) -> Result<(), AwsError> {
+        self.renewer.abort();
+        let stack = self
+            .name
+            .trim_start_matches("/deployer/")
+            .trim_end_matches("/lock")
+            .to_string();
+        delete_if(&self.aws, &stack, &self.token).await
+    }
+}
+
+/// Remove the lock whoever holds it (`deployer unlock`). Returns what was removed.
+pub async fn force_unlock(aws: &Aws, stack: &str) -> Result<Option<LockRecord>, AwsError> {
+    let current = read(aws, stack).await?;
+    if current.is_some() {
+        delete(aws, stack).await?;
+    }
+    Ok(current)
+}

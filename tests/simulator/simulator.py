@@ -1,0 +1,642 @@
+#!/usr/bin/env python3
+"""Cloud simulator: an HTTP proxy between deployer and LocalStack that plays the parts of AWS the
+emulator does not play (throttling, 5xx, dropped connections, slow answers, lost answers to committed
+changes, a killed or hung client, resources that take time to become ready, a builder that powers
+itself off, unhealthy ELB instances, RunInstances ClientToken idempotency). Deterministic from a seed.
+
+    python tests/simulator/simulator.py --port 0 --upstream http://127.0.0.1:4566 [--verbose]
+
+Control API (JSON, same port, never forwarded): GET /_sim/health, POST /_sim/config, GET /_sim/stats.
+See README.md in this directory. Standard library only.
+"""
+import argparse
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+VERBOSE = False
+
+# Headers that belong to one connection, not to the message: never forwarded either way.
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+              "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect"}
+READ_PREFIXES = ("Describe", "List", "Get")
+FAULT_KINDS = ("throttle", "500", "503", "reset", "slow", "after_commit")
+JSON_SERVICES = {"secretsmanager", "ssm"}
+XMLNS = {  # namespaces of the query-protocol services' error documents
+    "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
+    "elasticache": "http://elasticache.amazonaws.com/doc/2015-02-02/",
+    "elasticloadbalancing": "http://elasticloadbalancing.amazonaws.com/doc/2012-06-01/",
+    "autoscaling": "http://autoscaling.amazonaws.com/doc/2011-01-01/",
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+}
+# kind -> (status, code, message) per protocol. Every code here is one the Rust SDK retries:
+# Throttling/ThrottlingException/RequestLimitExceeded are in aws-runtime's THROTTLING_ERRORS, and
+# 500/503 are in aws-smithy-runtime's TRANSIENT_ERROR_STATUS_CODES (botocore: the same two lists).
+ERRORS = {
+    "query": {"throttle": (400, "Throttling", "Rate exceeded"),
+              "500": (500, "InternalFailure", "We encountered an internal error. Please try again."),
+              "503": (503, "ServiceUnavailable", "Service is unavailable. Please try again.")},
+    "ec2": {"throttle": (503, "RequestLimitExceeded", "Request limit exceeded."),
+            "500": (500, "InternalError", "An internal error has occurred."),
+            "503": (503, "Unavailable", "The server is overloaded and can't handle the request.")},
+    "json": {"throttle": (400, "ThrottlingException", "Rate exceeded"),
+             "500": (500, "InternalFailure", "We encountered an internal error. Please try again."),
+             "503": (503, "ServiceUnavailable", "Service is unavailable. Please try again.")},
+}
+OOS_DESCRIPTION = "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
+CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
+
+
+def log(message):
+    if VERBOSE:
+        print(f"[sim {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# A tolerant XML element index (regex over tags, depth by a stack) used to rewrite blocks of the
+# upstream's responses in place: only the spans we change are touched, the rest stays byte-exact.
+
+TAG_RE = re.compile(r"<(/?)([A-Za-z_][\w.:-]*)(?:\s[^<>]*?)?(/?)>")
+
+
+class El:
+    __slots__ = ("name", "start", "inner", "close", "end", "children")
+
+    def __init__(self, name, start, inner):
+        self.name, self.start, self.inner = name, start, inner  # inner: just after the open tag
+        self.close = self.end = None  # close: start of the closing tag; end: just after it
+        self.children = []
+
+
+def index_xml(xml):
+    """Return {tag name: [El, ...]} for every complete element of `xml`, in document order."""
+    by_name, stack = {}, []
+    for m in TAG_RE.finditer(xml):
+        closing, name, self_closing = m.groups()
+        if closing:
+            while stack:  # pop to the matching open tag (tolerates stray tags)
+                el = stack.pop()
+                if el.name == name:
+                    el.close, el.end = m.start(), m.end()
+                    break
+            continue
+        el = El(name, m.start(), m.end())
+        if stack:
+            stack[-1].children.append(el)
+        by_name.setdefault(name, []).append(el)
+        if self_closing:
+            el.close = el.end = m.end()
+        else:
+            stack.append(el)
+    return {k: [e for e in v if e.end is not None] for k, v in by_name.items()}
+
+
+def child(el, name):
+    return next((c for c in el.children if c.name == name and c.end is not None), None)
+
+
+def text(xml, el):
+    return xml[el.inner:el.close] if el is not None else None
+
+
+def descendants(el):
+    for c in el.children:
+        yield c
+        yield from descendants(c)
+
+
+def apply_edits(xml, edits):
+    """edits: [(start, end, replacement)], non-overlapping."""
+    for start, end, new in sorted(edits, reverse=True):
+        xml = xml[:start] + new + xml[end:]
+    return xml
+
+
+# --------------------------------------------------------------------------------------------------
+# Request identity
+
+def identify(headers, path, body):
+    """-> (service, action, params, access key, region, protocol) of a forwarded AWS request."""
+    m = CREDENTIAL_RE.search(headers.get("Authorization", ""))
+    if m:
+        akid, region, service = m.group(1), m.group(3), m.group(4)
+    else:  # e.g. ec2.us-east-1.amazonaws.com
+        akid, region = "test", "us-east-1"
+        service = headers.get("Host", "unknown").split(":")[0].split(".")[0]
+    query = urlsplit(path).query
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    target = headers.get("X-Amz-Target")
+    if "x-www-form-urlencoded" in headers.get("Content-Type", "") and body:
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    action = target.rsplit(".", 1)[-1] if target else params.get("Action", "")
+    if target or service in JSON_SERVICES:
+        protocol = "json"
+    else:
+        protocol = "ec2" if service == "ec2" else "query"
+    return service, action, params, akid, region, protocol
+
+
+def is_mutating(action):
+    return bool(action) and not action.startswith(READ_PREFIXES)
+
+
+def error_response(protocol, service, kind, request_id):
+    """The protocol's error document for `kind` (throttle, 500, 503) -> (status, headers, body)."""
+    status, code, message = ERRORS[protocol][kind]
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], body
+    if protocol == "ec2":
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s'
+                '</Message></Error></Errors><RequestID>%s</RequestID></Response>' % (code, message, request_id))
+    else:
+        kind_type = "Sender" if kind == "throttle" else "Receiver"
+        xmlns = XMLNS.get(service, "https://%s.amazonaws.com/doc/" % service)
+        body = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>'
+                '<RequestId>%s</RequestId></ErrorResponse>' % (xmlns, kind_type, code, message, request_id))
+    return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode()
+
+
+# --------------------------------------------------------------------------------------------------
+# Upstream connections (a small keep-alive pool)
+
+class Upstream:
+    def __init__(self, url):
+        u = urlsplit(url)
+        self.host, self.port = u.hostname, u.port or 80
+        self.idle, self.lock = [], threading.Lock()
+
+    def request(self, method, path, headers, body):
+        """Forward one request -> (status, reason, [(header, value)], body bytes)."""
+        for attempt in (0, 1):
+            with self.lock:
+                conn, reused = (self.idle.pop(), True) if self.idle else (None, False)
+            conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=300)
+            try:
+                conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+                for name, value in headers:
+                    conn.putheader(name, value)
+                conn.endheaders(body if body else None)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                if reused and attempt == 0:  # a stale keep-alive connection: try a fresh one
+                    continue
+                raise
+            if resp.will_close:
+                conn.close()
+            else:
+                with self.lock:
+                    self.idle.append(conn)
+            return resp.status, resp.reason, resp.getheaders(), data
+        raise ConnectionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------------
+# The world: one config and everything counted, held or scheduled since it was set.
+
+class World:
+    def __init__(self, config):
+        self.config = config
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.requests = self.mutating = 0
+        self.by_action, self.fault_counts, self.action_n = {}, {}, {}
+        self.log, self.events, self.timers = [], [], []
+        self.killed = False
+        self.released = threading.Event()  # set when a new config replaces this one (frees hangs)
+        self.holds = {"db_instance": {}, "replication_group": {}, "image": {}, "instance": {}}
+        self.replays = 0
+
+    def now(self):
+        return round(time.monotonic() - self.t0, 3)
+
+    def close(self):
+        self.released.set()
+        for timer in self.timers:
+            timer.cancel()
+
+    def draw_fault(self, service, action, n, mutating):
+        """Fault kind for the n-th request (0-based) of service:action, or None."""
+        faults = self.config.get("faults") or {}
+        probability = float(faults.get("probability", 0.0))
+        actions = faults.get("actions")
+        if probability <= 0 or (actions and f"{service}:{action}" not in actions):
+            return None
+        if faults.get("mutating_only") and not mutating:
+            return None
+        rng = random.Random(f"{self.config.get('seed', 0)}:{service}:{action}:{n}")
+        if rng.random() >= probability:
+            return None
+        return rng.choice(list(faults.get("kinds") or FAULT_KINDS))
+
+    def record(self, service, action, mutating, status, fault):
+        with self.lock:
+            self.log.append({"t": self.now(), "service": service, "action": action, "mutating": mutating,
+                             "status": status, "fault": fault})
+
+    def stats(self):
+        with self.lock:
+            return {"requests": self.requests, "mutating": self.mutating,
+                    "by_action": json.loads(json.dumps(self.by_action)), "faults": dict(self.fault_counts),
+                    "killed": self.killed, "client_token_replays": self.replays,
+                    "log": list(self.log), "events": list(self.events)}
+
+    # ---- holds -----------------------------------------------------------------------------------
+    def hold(self, kind, ids):
+        seconds = float((self.config.get("holds") or {}).get(kind, 0) or 0)
+        if seconds > 0:
+            with self.lock:
+                for rid in ids:
+                    self.holds[kind].setdefault(rid, time.monotonic())
+
+    def held(self, kind):
+        """Ids of `kind` still inside their hold."""
+        seconds = float((self.config.get("holds") or {}).get(kind, 0) or 0)
+        now = time.monotonic()
+        with self.lock:
+            return {rid for rid, since in self.holds[kind].items() if now - since < seconds}
+
+
+# ---- response rewriters: (xml, world) -> new xml or None (unchanged) --------------------------------
+
+def rewrite_db_instances(xml, world):
+    held = world.held("db_instance")
+    if not held:
+        return None
+    edits = []
+    for db in index_xml(xml).get("DBInstance", []):
+        ident, status = child(db, "DBInstanceIdentifier"), child(db, "DBInstanceStatus")
+        if (text(xml, ident) or "").lower() in held and status is not None and text(xml, status) == "available":
+            edits.append((status.inner, status.close, "creating"))
+            edits += [(e.start, e.end, "") for e in db.children if e.name == "Endpoint"]
+    return apply_edits(xml, edits)
+
+
+def rewrite_replication_groups(xml, world):
+    held = world.held("replication_group")
+    if not held:
+        return None
+    edits = []
+    for group in index_xml(xml).get("ReplicationGroup", []):
+        status = child(group, "Status")
+        if (text(xml, child(group, "ReplicationGroupId")) or "").lower() not in held or status is None \
+                or text(xml, status) != "available":
+            continue
+        edits.append((status.inner, status.close, "creating"))
+        for el in descendants(group):
+            if el.name == "NodeGroup" and child(el, "Status") is not None:
+                edits.append((child(el, "Status").inner, child(el, "Status").close, "creating"))
+            elif el.name in ("PrimaryEndpoint", "ReaderEndpoint", "ConfigurationEndpoint"):
+                edits.append((el.start, el.end, ""))
+    return apply_edits(xml, edits)
+
+
+def rewrite_images(xml, world):
+    held = world.held("image")
+    if not held:
+        return None
+    edits = []
+    for item in index_xml(xml).get("item", []):
+        state = child(item, "imageState")
+        if text(xml, child(item, "imageId")) in held and state is not None and text(xml, state) == "available":
+            edits.append((state.inner, state.close, "pending"))
+    return apply_edits(xml, edits)
+
+
+def rewrite_instances(xml, world):
+    held = world.held("instance")
+    if not held:
+        return None
+    edits = []
+    for item in index_xml(xml).get("item", []):
+        state = child(item, "instanceState")
+        if text(xml, child(item, "instanceId")) in held and state is not None \
+                and text(xml, child(state, "name")) == "running":  # only while really running upstream
+            edits.append((state.start, state.end, "<instanceState><code>0</code><name>pending</name></instanceState>"))
+    return apply_edits(xml, edits)
+
+
+def rewrite_instance_health(xml, world):
+    out = set(world.config.get("out_of_service") or [])
+    if not out:
+        return None
+    edits = []
+    for member in index_xml(xml).get("member", []):
+        iid = text(xml, child(member, "InstanceId"))
+        if iid in out:
+            edits.append((member.inner, member.close,
+                          f"<InstanceId>{iid}</InstanceId><State>OutOfService</State><ReasonCode>Instance"
+                          f"</ReasonCode><Description>{OOS_DESCRIPTION}</Description>"))
+    return apply_edits(xml, edits)
+
+
+REWRITERS = {
+    "rds:DescribeDBInstances": rewrite_db_instances, "rds:CreateDBInstance": rewrite_db_instances,
+    "elasticache:DescribeReplicationGroups": rewrite_replication_groups,
+    "elasticache:CreateReplicationGroup": rewrite_replication_groups,
+    "ec2:DescribeImages": rewrite_images,
+    "ec2:DescribeInstances": rewrite_instances,
+    "elasticloadbalancing:DescribeInstanceHealth": rewrite_instance_health,
+}
+
+
+def is_builder(params):
+    """Does a RunInstances request tag what it launches deployer:component=builder?"""
+    for key, value in params.items():
+        m = re.fullmatch(r"TagSpecification\.(\d+)\.Tag\.(\d+)\.Key", key)
+        if m and value == "deployer:component" \
+                and params.get(f"TagSpecification.{m[1]}.Tag.{m[2]}.Value") == "builder":
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# The proxy
+
+class Simulator:
+    def __init__(self, upstream):
+        self.upstream = Upstream(upstream)
+        self.world = World({})
+        self.world_lock = threading.Lock()
+        # ClientToken -> upstream answer of the first RunInstances. Kept across configs on purpose:
+        # it is state of the (simulated) AWS account, like the instances themselves.
+        self.tokens, self.token_locks, self.tokens_lock = {}, {}, threading.Lock()
+
+    def configure(self, config):
+        with self.world_lock:
+            old, self.world = self.world, World(config)
+        old.close()
+
+    def forward(self, world, key, params, method, path, headers, body):
+        """Forward, answering a repeated RunInstances ClientToken from memory. -> (response, replayed)"""
+        token = params.get("ClientToken") if key == "ec2:RunInstances" else None
+        if not token:
+            return self.upstream.request(method, path, headers, body), False
+        with self.tokens_lock:
+            lock = self.token_locks.setdefault(token, threading.Lock())
+        with lock:  # a retry racing the first attempt waits for it rather than launching twice
+            if token in self.tokens:
+                with world.lock:
+                    world.replays += 1
+                return self.tokens[token], True
+            resp = self.upstream.request(method, path, headers, body)
+            if resp[0] == 200:
+                self.tokens[token] = resp
+            return resp, False
+
+    def observe(self, world, key, params, akid, region, body):
+        """Bookkeeping on a successful upstream answer: holds and scheduled power-offs."""
+        xml = body.decode("utf-8", "replace")
+        if key == "rds:CreateDBInstance":
+            world.hold("db_instance", [params.get("DBInstanceIdentifier", "").lower()])
+        elif key == "elasticache:CreateReplicationGroup":
+            world.hold("replication_group", [params.get("ReplicationGroupId", "").lower()])
+        elif key == "ec2:CreateImage":
+            world.hold("image", re.findall(r"<imageId>([^<]+)</imageId>", xml))
+        elif key == "ec2:RunInstances":
+            ids = list(dict.fromkeys(re.findall(r"<instanceId>([^<]+)</instanceId>", xml)))
+            world.hold("instance", ids)
+            delay = world.config.get("builder_power_off")
+            if delay is not None and ids and is_builder(params):
+                timer = threading.Timer(float(delay), self.power_off, (world, ids, akid, region))
+                timer.daemon = True
+                world.timers.append(timer)
+                timer.start()
+
+    def power_off(self, world, ids, akid, region):
+        """Play the bake template's `poweroff`: StopInstances, sent by the simulator itself."""
+        if world.released.is_set():
+            return
+        form = {"Action": "StopInstances", "Version": "2016-11-15"}
+        form.update({f"InstanceId.{i + 1}": iid for i, iid in enumerate(ids)})
+        body = urlencode(form).encode()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        headers = [("Host", f"{self.upstream.host}:{self.upstream.port}"),
+                   ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+                   ("X-Amz-Date", stamp), ("Content-Length", str(len(body))),
+                   ("Authorization", f"AWS4-HMAC-SHA256 Credential={akid}/{stamp[:8]}/{region}/ec2/aws4_request, "
+                                     f"SignedHeaders=content-type;host;x-amz-date, Signature={'0' * 64}")]
+        try:
+            status = self.upstream.request("POST", "/", headers, body)[0]
+        except OSError as e:
+            status = f"error: {e}"
+        log(f"builder_power_off {ids} -> {status}")
+        with world.lock:
+            world.events.append({"t": world.now(), "event": "builder_power_off", "instances": ids, "status": status})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "cloud-simulator"
+
+    def log_message(self, fmt, *args):
+        log(fmt % args)
+
+    # every method goes through one handler
+    def do_ANY(self):
+        try:
+            if self.path.startswith("/_sim/"):
+                self.control()
+            else:
+                self.proxy()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = do_ANY
+
+    def read_body(self):
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def send(self, status, headers, body, reason=None):
+        self.send_response_only(status, reason)
+        for name, value in headers:
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        length = len(body)
+        if self.command == "HEAD":  # no body: keep the length the upstream announced
+            length = next((v for k, v in headers if k.lower() == "content-length"), length)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def drop_connection(self):
+        """Close the client's connection without an answer."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def control(self):
+        sim = self.server.sim
+        body = self.read_body()
+        path = urlsplit(self.path).path
+        if path == "/_sim/health":
+            answer = {"ok": True}
+        elif path == "/_sim/config" and self.command == "POST":
+            try:
+                config = json.loads(body or b"{}")
+                assert isinstance(config, dict)
+            except (ValueError, AssertionError) as e:
+                return self.send(400, [("Content-Type", "application/json")], json.dumps({"error": str(e)}).encode())
+            sim.configure(config)
+            log(f"config {config}")
+            answer = {"ok": True}
+        elif path == "/_sim/stats":
+            answer = sim.world.stats()
+        else:
+            return self.send(404, [("Content-Type", "application/json")], b'{"error": "unknown control path"}')
+        self.send(200, [("Content-Type", "application/json")], json.dumps(answer).encode())
+
+    def proxy(self):
+        sim = self.server.sim
+        world = sim.world  # this request lives in the world current at its arrival
+        config = world.config
+        body = self.read_body()
+        service, action, params, akid, region, protocol = identify(self.headers, self.path, body)
+        key, mutating = f"{service}:{action}", is_mutating(action)
+        kill = config.get("kill") or {}
+
+        with world.lock:
+            world.requests += 1
+            n = world.action_n.get(key, 0)
+            world.action_n[key] = n + 1
+            counts = world.by_action.setdefault(key, {"count": 0, "faults": 0})
+            counts["count"] += 1
+            kill_now = False
+            if mutating:
+                world.mutating += 1
+                if kill and world.mutating == int(kill.get("after_mutating", 0)):
+                    kill_now = world.killed = True
+            hang = world.killed and not kill_now and kill.get("mode") == "hang"
+        fault = None if (kill_now or hang) else world.draw_fault(service, action, n, mutating)
+        if fault:
+            with world.lock:
+                counts["faults"] += 1
+                world.fault_counts[fault] = world.fault_counts.get(fault, 0) + 1
+        request_id = hashlib.sha1(f"{config.get('seed', 0)}:{key}:{n}".encode()).hexdigest()[:32]
+        log(f"{key} #{n} mutating={mutating} fault={fault} kill={kill_now} hang={hang}")
+
+        if hang:  # the world stopped answering: hold the connection until the next config
+            world.record(service, action, mutating, None, "hang")
+            world.released.wait()
+            return self.drop_connection()
+
+        latency = config.get("latency") or {}
+        delay = float(latency.get(key, latency.get("default", 0.0)) or 0)
+        if delay > 0:
+            time.sleep(delay)
+
+        if fault in ("throttle", "500", "503"):
+            status, headers, payload = error_response(protocol, service, fault, request_id)
+            world.record(service, action, mutating, status, fault)
+            return self.send(status, headers, payload)
+        if fault == "reset":
+            world.record(service, action, mutating, None, fault)
+            return self.drop_connection()
+        if fault == "slow":
+            time.sleep(float((config.get("faults") or {}).get("slow_seconds", 3.0)))
+
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
+        if body and self.headers.get("Content-Length") is None:  # the client sent it chunked
+            headers.append(("Content-Length", str(len(body))))
+        try:
+            (status, reason, resp_headers, resp_body), replayed = sim.forward(
+                world, key, params, self.command, self.path, headers, body)
+        except OSError as e:
+            world.record(service, action, mutating, 502, fault)
+            return self.send(502, [("Content-Type", "text/plain")], f"simulator: upstream failed: {e}".encode())
+
+        if status == 200 and not replayed:
+            sim.observe(world, key, params, akid, region, resp_body)
+        rewriter = REWRITERS.get(key)
+        if rewriter and status == 200:
+            encoding = next((v for k, v in resp_headers if k.lower() == "content-encoding"), "")
+            raw = gzip.decompress(resp_body) if encoding.lower() == "gzip" else resp_body
+            new = rewriter(raw.decode("utf-8"), world)
+            if new is not None:
+                resp_body = new.encode("utf-8")
+                resp_headers = [(k, v) for k, v in resp_headers if k.lower() != "content-encoding"]
+
+        if kill_now:  # the change is committed upstream; the client never hears back
+            world.record(service, action, mutating, None, "kill:" + kill.get("mode", "kill"))
+            if kill.get("mode", "kill") == "hang":
+                world.released.wait()
+            else:
+                try:
+                    pid = int(kill.get("pid") or 0)
+                    if pid > 0 and pid != os.getpid():  # never 0/-n: those name process groups
+                        os.kill(pid, signal.SIGKILL)
+                except (OSError, ValueError, TypeError):
+                    pass
+            return self.drop_connection()
+        if fault == "after_commit":  # committed, but the client is told it failed
+            status, headers, payload = error_response(protocol, service, "503", request_id)
+            world.record(service, action, mutating, status, fault)
+            return self.send(status, headers, payload)
+        world.record(service, action, mutating, status, fault)
+        self.send(status, resp_headers, resp_body, reason)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+
+def main():
+    global VERBOSE
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--upstream", default="http://127.0.0.1:4566")
+    parser.add_argument("--config", help="initial config: a JSON string or a path to a JSON file")
+    parser.add_argument("--verbose", action="store_true", help="log to stderr")
+    args = parser.parse_args()
+    VERBOSE = args.verbose
+
+    server = Server((args.host, args.port), Handler)
+    server.sim = Simulator(args.upstream)
+    if args.config:
+        source = args.config if args.config.lstrip().startswith("{") else open(args.config).read()
+        server.sim.configure(json.loads(source))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"simulator listening on http://{args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.sim.world.close()
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
