@@ -506,3 +506,126 @@ fn the_shipped_profiles_are_valid() {
         );
     }
 }
+
+/// A deterministic stream of numbers (a linear congruential generator), so that a failing
+/// mutation can be found again from its index.
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound.max(1)
+    }
+}
+
+/// Mutate `text`: delete, duplicate or swap lines, or drop, insert or replace characters with
+/// ones that matter to TOML and templates.
+fn mutate(text: &str, numbers: &mut Numbers) -> String {
+    const ALPHABET: &[char] = &[
+        '"',
+        '\'',
+        '[',
+        ']',
+        '{',
+        '}',
+        '=',
+        '.',
+        ',',
+        '#',
+        '\n',
+        ' ',
+        '0',
+        '9',
+        '-',
+        'a',
+        'z',
+        '%',
+        '\\',
+        '\u{e9}',
+        '\u{1f600}',
+    ];
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for _ in 0..=numbers.next(3) {
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        let at = numbers.next(lines.len());
+        match numbers.next(6) {
+            0 => {
+                lines.remove(at);
+            }
+            1 => {
+                let copy = lines[at].clone();
+                lines.insert(at, copy);
+            }
+            2 => {
+                let other = numbers.next(lines.len());
+                lines.swap(at, other);
+            }
+            _ => {
+                let mut chars: Vec<char> = lines[at].chars().collect();
+                let position = numbers.next(chars.len() + 1);
+                let c = ALPHABET[numbers.next(ALPHABET.len())];
+                match numbers.next(3) {
+                    0 if position < chars.len() => {
+                        chars.remove(position);
+                    }
+                    1 if position < chars.len() => chars[position] = c,
+                    _ => chars.insert(position, c),
+                }
+                lines[at] = chars.into_iter().collect();
+            }
+        }
+    }
+    lines.join("\n")
+}
+
+#[test]
+fn randomly_broken_profiles_and_templates_give_errors_never_panics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prod = std::fs::read_to_string(root.join("profiles/prod.toml")).unwrap();
+    let local = std::fs::read_to_string(root.join("profiles/local.toml")).unwrap();
+    let boot = std::fs::read_to_string(root.join("templates/boot.sh.j2")).unwrap();
+    let bake = std::fs::read_to_string(root.join("templates/bake.sh.j2")).unwrap();
+    let mut numbers = Numbers(20261121);
+    let (mut accepted, mut refused) = (0, 0);
+    for case in 0..1500 {
+        let (profile, boot_text, bake_text) = match case % 3 {
+            0 => (mutate(&prod, &mut numbers), boot.clone(), bake.clone()),
+            1 => (prod.clone(), mutate(&boot, &mut numbers), bake.clone()),
+            _ => (prod.clone(), boot.clone(), mutate(&bake, &mut numbers)),
+        };
+        let dir = project(&[
+            ("profiles/prod.toml", &profile),
+            ("profiles/local.toml", &local),
+            ("templates/boot.sh.j2", &boot_text),
+            ("templates/bake.sh.j2", &bake_text),
+        ]);
+        let path = dir.path().join("profiles/local.toml");
+        let outcome = std::panic::catch_unwind(|| {
+            load(path.to_str().unwrap())
+                .and_then(|loaded| crate::stack::check(&loaded, "us-east-1"))
+        });
+        match outcome {
+            Ok(Ok(_)) => accepted += 1,
+            Ok(Err(errors)) => {
+                refused += 1;
+                // Every error says where: a file, and for profile files a line.
+                for error in &errors.0 {
+                    assert!(!error.file.is_empty(), "case {case}: {error}");
+                    assert!(!error.message.is_empty(), "case {case}: {error}");
+                }
+            }
+            Err(_) => {
+                panic!("case {case} panicked:\n{profile}\n---\n{boot_text}\n---\n{bake_text}")
+            }
+        }
+    }
+    assert!(
+        accepted > 0 && refused > 0,
+        "accepted {accepted}, refused {refused}"
+    );
+}
