@@ -10,6 +10,7 @@ too, so it holds whichever EC2 provider runs.
 """
 
 import threading
+import time
 
 from localstack.aws.api import RequestContext, handler
 from localstack.aws.api.ec2 import (
@@ -58,14 +59,60 @@ def apply_model_patches() -> None:
     _patched = True
 
 
+# How long a terminated instance stays listed. AWS lists one for about an hour; moto for ever, and
+# DescribeInstances slows down with every instance it lists (about 1 s per call after a few hundred
+# test stacks), until waits time out.
+TERMINATED_VISIBLE_SECONDS = 60.0
+
+
 class DeployerEc2Provider(Ec2Provider):
     # Serializes CreateImage, so that the name check below and the creation are one step.
     _create_image_lock = threading.Lock()
+    # Instance id -> when it was first seen terminated.
+    _terminated_seen: dict[str, float] = {}
+    _purge_lock = threading.Lock()
+
+    @handler("DescribeInstances", expand=False)
+    def describe_instances(self, context: RequestContext, request):
+        self._purge_terminated(context)
+        return call_moto(context)
+
+    def _purge_terminated(self, context: RequestContext) -> None:
+        now = time.monotonic()
+        ec2 = _ec2(context)
+        with self._purge_lock:
+            for reservation_id, reservation in list(ec2.reservations.items()):
+                for instance in list(reservation.instances):
+                    if instance.state_code != 48:  # terminated
+                        continue
+                    seen = self._terminated_seen.setdefault(instance.id, now)
+                    if now - seen > TERMINATED_VISIBLE_SECONDS:
+                        reservation.instances.remove(instance)
+                        self._terminated_seen.pop(instance.id, None)
+                if not reservation.instances:
+                    del ec2.reservations[reservation_id]
 
     @handler("CreateImage", expand=False)
     def create_image(self, context: RequestContext, request: CreateImageRequest) -> CreateImageResult:
         with self._create_image_lock:
             return self._create_image(context, request)
+
+    @handler("DescribeSnapshots", expand=False)
+    def describe_snapshots(self, context: RequestContext, request):
+        """Honour OwnerIds, as AWS does.
+
+        moto ignores OwnerIds and lists the ~1,200 snapshots of its bundled public images with this
+        account's own, which also makes the call take seconds. OwnerIds becomes an owner-id filter,
+        applied first (moto applies filters in order, so the tag filters then see few snapshots).
+        """
+        owners = request.get("OwnerIds") or []
+        if not owners or request.get("SnapshotIds"):
+            return call_moto(context)
+        owner_ids = [context.account_id if owner == "self" else owner for owner in owners]
+        filters = [{"Name": "owner-id", "Values": owner_ids}] + list(request.get("Filters") or [])
+        local = {key: value for key, value in request.items() if key != "OwnerIds"}
+        local["Filters"] = filters
+        return call_moto_with_request(context, local)
 
     @handler("ModifyLaunchTemplate", expand=False)
     def modify_launch_template(

@@ -297,9 +297,30 @@ def delete_cache_subnet_group(context: RequestContext, request: dict):
     return {}
 
 
+def modify_cache_subnet_group(context: RequestContext, request: dict):
+    # moto lacks it (501). Rebuilt from the new subnets (which checks them as creation does); the
+    # name, ARN, description and tags stay.
+    from moto.elasticache.models import CacheSubnetGroup
+
+    elasticache = _backend(context)
+    name = request["CacheSubnetGroupName"]
+    current = elasticache.cache_subnet_groups.get(name)
+    if current is None:
+        raise aws_error("CacheSubnetGroupNotFoundFault", f"CacheSubnetGroup {name} not found.")
+    subnets = request.get("SubnetIds") or [s["subnet_identifier"] for s in current.subnets]
+    description = request.get("CacheSubnetGroupDescription") or current.cache_subnet_group_description
+    replacement = CacheSubnetGroup(
+        context.account_id, context.region, name, description, list(subnets), current.tags
+    )
+    elasticache.cache_subnet_groups[name] = replacement
+    answer = moto_call(context, "DescribeCacheSubnetGroups", {"CacheSubnetGroupName": name})
+    return {"CacheSubnetGroup": answer["CacheSubnetGroups"][0]}
+
+
 OVERRIDES = {
     "CreateReplicationGroup": create_replication_group,
     "ModifyReplicationGroup": modify_replication_group,
     "DeleteReplicationGroup": delete_replication_group,
+    "ModifyCacheSubnetGroup": modify_cache_subnet_group,
     "DeleteCacheSubnetGroup": delete_cache_subnet_group,
 }

@@ -20,6 +20,17 @@ def create_db_subnet_group(context: RequestContext, request: dict):
     return call_moto(context)
 
 
+def modify_db_subnet_group(context: RequestContext, request: dict):
+    # moto pops the group from its table to modify it and never puts it back: the group vanishes.
+    name = request.get("DBSubnetGroupName") or ""
+    groups = _rds(context).subnet_groups
+    group = groups.get(name)
+    response = call_moto(context)
+    if group is not None and name not in groups:
+        groups[name] = group
+    return response
+
+
 def delete_db_subnet_group(context: RequestContext, request: dict):
     # moto deletes a group that instances still use.
     name = request.get("DBSubnetGroupName") or ""
@@ -66,6 +77,7 @@ def delete_db_instance(context: RequestContext, request: dict):
 
 OVERRIDES = {
     "CreateDBSubnetGroup": create_db_subnet_group,
+    "ModifyDBSubnetGroup": modify_db_subnet_group,
     "DeleteDBSubnetGroup": delete_db_subnet_group,
     "DeleteDBInstance": delete_db_instance,
 }
