@@ -78,6 +78,16 @@ pub async fn observe_images(aws: &Aws, stack: &str) -> Result<Vec<ObservedResour
             let mut attributes = Map::new();
             attributes.insert("created_at".into(), json!(image.creation_date()));
             attributes.insert("in_use".into(), json!(false));
+            attributes.insert(
+                "snapshots".into(),
+                json!(
+                    image
+                        .block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+                        .collect::<Vec<_>>()
+                ),
+            );
             ObservedResource {
                 id: ResourceId::new(Kind::Image, image.name().unwrap_or_default()),
                 physical_id: image.image_id().unwrap_or_default().to_string(),
@@ -421,4 +431,62 @@ pub async fn images_of_versions(
 /// Whether an instance state means the builder has powered off.
 pub fn powered_off(state: &str) -> bool {
     state == InstanceStateName::Stopped.as_str()
+}
+
+/// The stack's snapshots that no image of it uses: left when a deletion was interrupted between
+/// deregistering an image and deleting its snapshots.
+pub async fn observe_stray_snapshots(
+    aws: &Aws,
+    stack: &str,
+    images: &[ObservedResource],
+) -> Result<Vec<ObservedResource>, AwsError> {
+    let used: BTreeSet<String> = images
+        .iter()
+        .flat_map(|image| {
+            image
+                .attributes
+                .get("snapshots")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    let found = aws
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(tag_filter(TAG_STACK, stack))
+        .send()
+        .await
+        .map_err(fail("describe the stack's snapshots"))?;
+    Ok(found
+        .snapshots()
+        .iter()
+        .filter_map(|snapshot| snapshot.snapshot_id())
+        .filter(|id| !used.contains(*id))
+        .map(|id| ObservedResource {
+            id: ResourceId::new(Kind::Snapshot, id),
+            physical_id: id.to_string(),
+            tags: BTreeMap::from([(TAG_STACK.to_string(), stack.to_string())]),
+            attributes: Map::new(),
+            status: Status::Ready,
+            outputs: Outputs::default(),
+        })
+        .collect())
+}
+
+/// Delete a snapshot (gone already is fine).
+pub async fn delete_snapshot(aws: &Aws, snapshot: &str) -> Result<(), AwsError> {
+    match aws.ec2.delete_snapshot().snapshot_id(snapshot).send().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("delete snapshot {snapshot}"))(error);
+            if error.is("InvalidSnapshot.NotFound") {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
 }

@@ -87,7 +87,9 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
     if !images.is_empty() {
         mark_images_in_use(aws, &resources, &mut images).await?;
     }
+    let strays = image::observe_stray_snapshots(aws, names.stack(), &images).await?;
     resources.extend(images);
+    resources.extend(strays);
     resources.extend(builders?);
     resources.extend(policies?);
     resources.extend(schedules?);
@@ -157,6 +159,13 @@ pub async fn observe_one(
             .await?
             .into_iter()
             .find(|r| &r.id == id)),
+        Kind::Snapshot => {
+            let images = image::observe_images(aws, names.stack()).await?;
+            Ok(image::observe_stray_snapshots(aws, names.stack(), &images)
+                .await?
+                .into_iter()
+                .find(|r| &r.id == id))
+        }
         Kind::Builder => Ok(image::observe_builders(aws, names.stack())
             .await?
             .into_iter()
@@ -247,7 +256,11 @@ pub async fn set_tag(
     match id.kind {
         // Policies and scheduled actions take no tags: the group's stand for them.
         Kind::ScalingPolicy | Kind::ScheduledAction => Ok(()),
-        Kind::SecurityGroup | Kind::LaunchTemplate | Kind::Image | Kind::Builder => aws
+        Kind::SecurityGroup
+        | Kind::LaunchTemplate
+        | Kind::Image
+        | Kind::Builder
+        | Kind::Snapshot => aws
             .ec2
             .create_tags()
             .resources(physical_id)

@@ -74,7 +74,7 @@ async fn destroy(
         .resources
         .iter()
         .filter(|r| r.owner() == Some(desired.stack.as_str()))
-        .filter(|r| !(args.keep_images && r.id.kind == Kind::Image))
+        .filter(|r| !(args.keep_images && matches!(r.id.kind, Kind::Image | Kind::Snapshot)))
         .map(|r| Step {
             id: r.id.clone(),
             action: Action::Delete,

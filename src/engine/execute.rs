@@ -534,6 +534,7 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
             Some(ami) => image::deregister(aws, &ami).await,
             None => Ok(()),
         },
+        Kind::Snapshot => image::delete_snapshot(aws, name).await,
         Kind::Builder => match physical {
             Some(instance) => super::bake::terminate_and_wait(context, id, &instance).await,
             None => Ok(()),

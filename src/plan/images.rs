@@ -107,6 +107,10 @@ pub fn leftover(
             )),
         )),
         Kind::Image => Some((Action::None, None)),
+        Kind::Snapshot => Some((
+            Action::Delete,
+            Some("its image is gone: left by an interrupted deletion".into()),
+        )),
         Kind::Builder => match baking {
             Some(spec) if live.tags.get(TAG_BAKE_HASH) == Some(&spec.hash) => Some((
                 Action::None,

@@ -660,7 +660,8 @@ pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
         | Kind::CacheSubnetGroup
         | Kind::CacheAuthSecret
         | Kind::NodeRole
-        | Kind::Image => vec![],
+        | Kind::Image
+        | Kind::Snapshot => vec![],
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Kind {
     NodeRole,
     /// A baked node image.
     Image,
+    /// A snapshot of a deregistered image, left by an interrupted deletion (never desired).
+    Snapshot,
     LaunchTemplate,
     AutoScalingGroup,
     /// A target tracking policy of the group.
@@ -39,6 +41,7 @@ impl Kind {
         match self {
             Kind::Builder => "builder",
             Kind::Image => "image",
+            Kind::Snapshot => "snapshot",
             Kind::SecurityGroup => "security group",
             Kind::DbSubnetGroup => "DB subnet group",
             Kind::Database => "database",
