@@ -66,6 +66,8 @@ impl Run {
 pub struct Project {
     pub dir: tempfile::TempDir,
     pub stack: String,
+    /// Where deployer sends its AWS calls: the emulator, or a simulator in front of it.
+    pub endpoint: Option<String>,
 }
 
 impl Project {
@@ -81,7 +83,11 @@ impl Project {
             }
         }
         let stack = unique_stack(prefix);
-        let project = Project { dir, stack };
+        let project = Project {
+            dir,
+            stack,
+            endpoint: None,
+        };
         project.write_profile(extra);
         project
     }
@@ -117,13 +123,17 @@ impl Project {
         self.run_raw(&full)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// The command that runs `deployer ARGS` in the project directory against its endpoint.
+    pub fn command_for(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_deployer"));
         command
             .args(args)
             .current_dir(self.path())
             .stdin(std::process::Stdio::null())
-            .env("AWS_ENDPOINT_URL", endpoint())
+            .env(
+                "AWS_ENDPOINT_URL",
+                self.endpoint.as_deref().unwrap_or_else(|| endpoint()),
+            )
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", REGION)
@@ -143,7 +153,7 @@ impl Project {
     pub fn spawn_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["--profile", "test"]);
-        self.command(&full)
+        self.command_for(&full)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -154,7 +164,7 @@ impl Project {
     /// Run `deployer ARGS` exactly as given.
     pub fn run_raw(&self, args: &[&str]) -> Run {
         let output = self
-            .command(args)
+            .command_for(args)
             .output()
             .expect("the deployer binary runs");
         Run {

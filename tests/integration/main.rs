@@ -3,8 +3,10 @@
 
 mod bake;
 mod check;
+mod contract;
 mod core;
 mod harness;
 mod lock;
+mod reliability;
 mod safety;
 mod scale;

@@ -301,6 +301,10 @@ def main():
         db, rg, img, inst = looks()
         check("holds end: db available with Endpoint, group available with PrimaryEndpoint, image available",
               db == ("available", True) and rg == ("available", True) and img == "available", (db, rg, img))
+        readiness = {r["kind"]: r for r in sim.stats()["readiness"]}
+        check("readiness: each held resource's end and first ready answer are recorded, seen after ready",
+              {"db_instance", "replication_group", "image"} <= set(readiness)
+              and all(r["seen"] is not None and r["seen"] >= r["ready"] for r in readiness.values()), readiness)
 
         # ---- builder power-off ------------------------------------------------------------------
         sim.config(seed=3, builder_power_off=1.5)
@@ -313,6 +317,10 @@ def main():
               instance_state(up["ec2"], builder)["Name"] == "stopped"
               and instance_state(up["ec2"], plain)["Name"] == "running"
               and events and events[0]["instances"] == [builder] and events[0]["status"] == 200, events)
+        c["ec2"].describe_instances(InstanceIds=[builder])
+        seen = [r for r in sim.stats()["readiness"] if r["kind"] == "builder"]
+        check("readiness: the builder's power-off, then the first answer showing it stopped",
+              len(seen) == 1 and seen[0]["id"] == builder and seen[0]["seen"] >= seen[0]["ready"] > 1.0, seen)
 
         # ---- out_of_service -----------------------------------------------------------------------
         lb = f"st{os.getpid()}"[-32:]

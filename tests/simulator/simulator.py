@@ -32,6 +32,9 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticat
               "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect"}
 READ_PREFIXES = ("Describe", "List", "Get")
 FAULT_KINDS = ("throttle", "500", "503", "reset", "slow", "after_commit")
+# What can be held in a transitional state (config "holds"), plus "builder": a bake builder between
+# its power-off and the first answer that shows it stopped (readiness only, never held).
+HOLD_KINDS = ("db_instance", "replication_group", "image", "instance", "group_instance", "builder")
 JSON_SERVICES = {"secretsmanager", "ssm"}
 XMLNS = {  # namespaces of the query-protocol services' error documents
     "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
@@ -218,7 +221,10 @@ class World:
         self.log, self.events, self.timers = [], [], []
         self.killed = False
         self.released = threading.Event()  # set when a new config replaces this one (frees hangs)
-        self.holds = {"db_instance": {}, "replication_group": {}, "image": {}, "instance": {}}
+        self.holds = {kind: {} for kind in HOLD_KINDS}
+        # "kind:id" -> {"kind", "id", "ready": t it left its transitional state, "seen": t a response
+        # first showed it ready (None until then)}: the readiness lag of whoever is polling.
+        self.readiness = {}
         self.replays = 0
 
     def now(self):
@@ -253,7 +259,8 @@ class World:
             return {"requests": self.requests, "mutating": self.mutating,
                     "by_action": json.loads(json.dumps(self.by_action)), "faults": dict(self.fault_counts),
                     "killed": self.killed, "client_token_replays": self.replays,
-                    "log": list(self.log), "events": list(self.events)}
+                    "log": list(self.log), "events": list(self.events),
+                    "readiness": [dict(r) for r in self.readiness.values()]}
 
     # ---- holds -----------------------------------------------------------------------------------
     def hold(self, kind, ids):
@@ -270,31 +277,65 @@ class World:
         with self.lock:
             return {rid for rid, since in self.holds[kind].items() if now - since < seconds}
 
+    def tracked(self, kind):
+        """Ids of `kind` that were ever held under this config (their readiness is measured)."""
+        with self.lock:
+            return set(self.holds[kind])
+
+    def became_ready(self, kind, rid, at=None):
+        """`rid` left its transitional state at `at` (t, seconds since the config), default its hold's end."""
+        with self.lock:
+            if at is None:
+                since = self.holds[kind].get(rid)
+                if since is None:
+                    return
+                seconds = float((self.config.get("holds") or {}).get(kind, 0) or 0)
+                at = round(since + seconds - self.t0, 3)
+            self.readiness.setdefault(f"{kind}:{rid}", {"kind": kind, "id": rid, "ready": at, "seen": None})
+
+    def seen_ready(self, kind, rid):
+        """A response is showing `rid` ready: the first such answer is when the client could notice."""
+        self.became_ready(kind, rid)
+        with self.lock:
+            entry = self.readiness.get(f"{kind}:{rid}")
+            if entry is not None and entry["seen"] is None:
+                entry["seen"] = self.now()
+
 
 # ---- response rewriters: (xml, world) -> new xml or None (unchanged) --------------------------------
 
 def rewrite_db_instances(xml, world):
-    held = world.held("db_instance")
-    if not held:
+    tracked = world.tracked("db_instance")
+    if not tracked:
         return None
+    held = world.held("db_instance")
     edits = []
     for db in index_xml(xml).get("DBInstance", []):
         ident, status = child(db, "DBInstanceIdentifier"), child(db, "DBInstanceStatus")
-        if (text(xml, ident) or "").lower() in held and status is not None and text(xml, status) == "available":
+        name = (text(xml, ident) or "").lower()
+        if name not in tracked or status is None or text(xml, status) != "available":
+            continue
+        if name in held:
             edits.append((status.inner, status.close, "creating"))
             edits += [(e.start, e.end, "") for e in db.children if e.name == "Endpoint"]
+        else:
+            world.seen_ready("db_instance", name)
     return apply_edits(xml, edits)
 
 
 def rewrite_replication_groups(xml, world):
-    held = world.held("replication_group")
-    if not held:
+    tracked = world.tracked("replication_group")
+    if not tracked:
         return None
+    held = world.held("replication_group")
     edits = []
     for group in index_xml(xml).get("ReplicationGroup", []):
         status = child(group, "Status")
-        if (text(xml, child(group, "ReplicationGroupId")) or "").lower() not in held or status is None \
-                or text(xml, status) != "available":
+        name = (text(xml, child(group, "ReplicationGroupId")) or "").lower()
+        if name not in tracked or status is None or text(xml, status) != "available":
+            continue
+        if name not in held:
+            world.seen_ready("replication_group", name)
             continue
         edits.append((status.inner, status.close, "creating"))
         for el in descendants(group):
@@ -306,27 +347,54 @@ def rewrite_replication_groups(xml, world):
 
 
 def rewrite_images(xml, world):
-    held = world.held("image")
-    if not held:
+    tracked = world.tracked("image")
+    if not tracked:
         return None
+    held = world.held("image")
     edits = []
     for item in index_xml(xml).get("item", []):
-        state = child(item, "imageState")
-        if text(xml, child(item, "imageId")) in held and state is not None and text(xml, state) == "available":
+        state, image = child(item, "imageState"), text(xml, child(item, "imageId"))
+        if image not in tracked or state is None or text(xml, state) != "available":
+            continue
+        if image in held:
             edits.append((state.inner, state.close, "pending"))
+        else:
+            world.seen_ready("image", image)
     return apply_edits(xml, edits)
 
 
 def rewrite_instances(xml, world):
-    held = world.held("instance")
-    if not held:
+    held, builders = world.held("instance"), world.tracked("builder")
+    if not held and not builders:
         return None
     edits = []
     for item in index_xml(xml).get("item", []):
-        state = child(item, "instanceState")
-        if text(xml, child(item, "instanceId")) in held and state is not None \
-                and text(xml, child(state, "name")) == "running":  # only while really running upstream
+        state, iid = child(item, "instanceState"), text(xml, child(item, "instanceId"))
+        name = text(xml, child(state, "name")) if state is not None else None
+        if iid in held and name == "running":  # only while really running upstream
             edits.append((state.start, state.end, "<instanceState><code>0</code><name>pending</name></instanceState>"))
+        elif iid in builders and name == "stopped":
+            world.seen_ready("builder", iid)
+    return apply_edits(xml, edits)
+
+
+def rewrite_group_instances(xml, world):
+    """Hold Auto Scaling members in Pending from the first answer that lists them (boot + health)."""
+    if not float((world.config.get("holds") or {}).get("group_instance", 0) or 0):
+        return None
+    members = [(m, text(xml, child(m, "InstanceId"))) for m in index_xml(xml).get("member", [])
+               if child(m, "LifecycleState") is not None and child(m, "InstanceId") is not None]
+    world.hold("group_instance", [iid for _, iid in members])
+    held = world.held("group_instance")
+    edits = []
+    for member, iid in members:
+        state = child(member, "LifecycleState")
+        if text(xml, state) != "InService":
+            continue
+        if iid in held:
+            edits.append((state.inner, state.close, "Pending"))
+        else:
+            world.seen_ready("group_instance", iid)
     return apply_edits(xml, edits)
 
 
@@ -350,6 +418,7 @@ REWRITERS = {
     "elasticache:CreateReplicationGroup": rewrite_replication_groups,
     "ec2:DescribeImages": rewrite_images,
     "ec2:DescribeInstances": rewrite_instances,
+    "autoscaling:DescribeAutoScalingGroups": rewrite_group_instances,
     "elasticloadbalancing:DescribeInstanceHealth": rewrite_instance_health,
 }
 
@@ -412,15 +481,14 @@ class Simulator:
             world.hold("instance", ids)
             delay = world.config.get("builder_power_off")
             if delay is not None and ids and is_builder(params):
-                timer = threading.Timer(float(delay), self.power_off, (world, ids, akid, region))
+                # The node powers itself off whatever happens to deployer: the timer belongs to the
+                # simulated world, not to this config, and outlives a reconfiguration.
+                timer = threading.Timer(float(delay), self.power_off, (ids, akid, region))
                 timer.daemon = True
-                world.timers.append(timer)
                 timer.start()
 
-    def power_off(self, world, ids, akid, region):
+    def power_off(self, ids, akid, region):
         """Play the bake template's `poweroff`: StopInstances, sent by the simulator itself."""
-        if world.released.is_set():
-            return
         form = {"Action": "StopInstances", "Version": "2016-11-15"}
         form.update({f"InstanceId.{i + 1}": iid for i, iid in enumerate(ids)})
         body = urlencode(form).encode()
@@ -435,8 +503,12 @@ class Simulator:
         except OSError as e:
             status = f"error: {e}"
         log(f"builder_power_off {ids} -> {status}")
+        world = self.world
         with world.lock:
             world.events.append({"t": world.now(), "event": "builder_power_off", "instances": ids, "status": status})
+            world.holds["builder"].update({iid: time.monotonic() for iid in ids})
+        for iid in ids:
+            world.became_ready("builder", iid, world.now())
 
 
 class Handler(BaseHTTPRequestHandler):
