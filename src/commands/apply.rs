@@ -105,18 +105,24 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
     let (ready, lock) = match from_saved(global, args).await? {
         Some(locked) => locked,
         None => {
-            let mut prepared = prepare(global, Some("apply")).await?;
+            // Look before locking: an apply with nothing to do changes nothing, not even the
+            // lock. With changes, the lock is taken and the stack read again under it.
+            let mut prepared = prepare(global, None).await?;
             super::warn(&prepared.desired);
             if args.reset_scale {
                 prepared.desired.reset_scale();
             }
-            let plan = match make_plan(&prepared.desired, &prepared.observed) {
-                Ok(plan) => plan,
-                Err(failure) => {
-                    release(prepared.lock).await;
-                    return Err(failure);
-                }
-            };
+            let mut plan = make_plan(&prepared.desired, &prepared.observed)?;
+            if plan.has_changes() {
+                prepared.lock_and_reread("apply").await?;
+                plan = match make_plan(&prepared.desired, &prepared.observed) {
+                    Ok(plan) => plan,
+                    Err(failure) => {
+                        release(prepared.lock).await;
+                        return Err(failure);
+                    }
+                };
+            }
             (
                 Ready {
                     aws: prepared.aws,

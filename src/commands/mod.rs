@@ -204,6 +204,32 @@ pub async fn prepare(global: &Global, lock_for: Option<&str>) -> Result<Prepared
     })
 }
 
+impl Prepared {
+    /// Take the stack's lock for `command` (if not held yet) and read the live state again under
+    /// it: what was read before may have been changed by the run that held the lock.
+    pub async fn lock_and_reread(&mut self, command: &str) -> Result<(), Failure> {
+        if self.lock.is_none() {
+            self.lock = Some(take_lock(&self.aws, &self.desired.stack, command).await?);
+        }
+        match observe(
+            &self.aws,
+            &self.desired.names(),
+            &self.desired.environment.vpc_id,
+        )
+        .await
+        {
+            Ok(observed) => {
+                self.observed = observed;
+                Ok(())
+            }
+            Err(error) => {
+                release(self.lock.take()).await;
+                Err(error.into())
+            }
+        }
+    }
+}
+
 /// Take the stack's lock for `command`, or fail naming who holds it.
 pub async fn take_lock(aws: &Aws, stack: &str, command: &str) -> Result<Lock, Failure> {
     match lock::acquire(aws, stack, command).await {

@@ -414,9 +414,12 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
         !saved.contains(&token),
         "the AUTH token was written to a plan file"
     );
+    // With nothing to do, apply does not even take the lock: another run's lock does not stop it.
+    crate::lock::foreign_lock(&project.stack, 600).await;
     let again = project.run(&["apply", "--yes"]).ok();
     assert!(again.stdout.contains("No changes"), "{}", again.all());
     assert!(!again.stderr.contains("created"), "{}", again.all());
+    project.run(&["unlock", "--yes"]).ok();
 
     // Destroy leaves nothing tagged, keeps a final snapshot, and is idempotent.
     let destroyed = project.run(&["destroy", "--yes"]).ok();

@@ -66,7 +66,7 @@ async fn a_second_run_is_refused_naming_the_holder() {
 }
 
 /// Write a lock as another machine's run would hold it, expiring in `seconds`.
-async fn foreign_lock(stack: &str, seconds: i64) {
+pub async fn foreign_lock(stack: &str, seconds: i64) {
     let aws = clients().await;
     let now = chrono::Utc::now();
     let record = serde_json::json!({
