@@ -282,6 +282,16 @@ def delete_replication_group(context: RequestContext, request: dict):
     return answer
 
 
+def delete_cache_cluster(context: RequestContext, request: dict):
+    # moto marks the cluster `deleting` and keeps it for ever (its subnet group stays in use).
+    answer = call_moto(context)
+    elasticache = _backend(context)
+    cluster = elasticache.cache_clusters.pop(request["CacheClusterId"], None)
+    if cluster is not None and getattr(cluster, "arn", None):
+        elasticache.tagging_service.delete_all_tags_for_resource(cluster.arn)
+    return answer
+
+
 def delete_cache_subnet_group(context: RequestContext, request: dict):
     elasticache = _backend(context)
     name = request["CacheSubnetGroupName"]
@@ -321,6 +331,7 @@ OVERRIDES = {
     "CreateReplicationGroup": create_replication_group,
     "ModifyReplicationGroup": modify_replication_group,
     "DeleteReplicationGroup": delete_replication_group,
+    "DeleteCacheCluster": delete_cache_cluster,
     "ModifyCacheSubnetGroup": modify_cache_subnet_group,
     "DeleteCacheSubnetGroup": delete_cache_subnet_group,
 }

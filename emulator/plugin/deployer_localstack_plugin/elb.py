@@ -8,12 +8,13 @@
   interval 30, timeout 5, unhealthy 2, healthy 10); moto had none until ConfigureHealthCheck.
 - SourceSecurityGroup names the load balancer's first security group (moto: always "default"), and
   CanonicalHostedZoneNameID is the region's Classic ELB hosted zone (moto: none).
+- DescribeLoadBalancerAttributes of a missing load balancer is LoadBalancerNotFound (moto: a 500).
 """
 
 from localstack.aws.api import RequestContext
 from localstack.services.moto import call_moto
 
-from .common import backend
+from .common import aws_error, backend
 
 # Route 53 hosted zone ids of Classic ELB per region (AWS "Elastic Load Balancing endpoints and quotas").
 HOSTED_ZONE_IDS = {
@@ -125,7 +126,16 @@ def _subnets_changed(context: RequestContext, request: dict):
     return answer
 
 
+def describe_load_balancer_attributes(context: RequestContext, request: dict):
+    # moto answered a missing load balancer with a 500 (AttributeError on None); AWS: LoadBalancerNotFound.
+    name = request.get("LoadBalancerName") or ""
+    if name not in _elb(context).load_balancers:
+        raise aws_error("LoadBalancerNotFound", f"There is no ACTIVE Load Balancer named '{name}'")
+    return call_moto(context)
+
+
 OVERRIDES = {
+    "DescribeLoadBalancerAttributes": describe_load_balancer_attributes,
     "CreateLoadBalancer": create_load_balancer,
     "CreateLoadBalancerListeners": create_load_balancer_listeners,
     "AttachLoadBalancerToSubnets": _subnets_changed,
