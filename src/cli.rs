@@ -103,6 +103,38 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Check the profile and its templates without calling AWS
     Validate(ValidateArgs),
+    /// Print the JSON Schema of the profile format (for editor completion and checks)
+    ///
+    /// Generated from the types deployer reads profiles into, so it cannot drift from them.
+    /// For example, with taplo or Even Better TOML: `deployer schema > profile.schema.json`, then
+    /// put `#:schema ./profile.schema.json` at the top of a profile. The repository ships it as
+    /// schema/profile.schema.json.
+    Schema,
+    /// Print a shell completion script
+    ///
+    /// bash: `deployer completions bash > ~/.local/share/bash-completion/completions/deployer`;
+    /// zsh: `deployer completions zsh > "${fpath[1]}/_deployer"`;
+    /// fish: `deployer completions fish > ~/.config/fish/completions/deployer.fish`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory
+    ///
+    /// `deployer man | man -l -` reads it now; `deployer man --dir /usr/local/share/man/man1`
+    /// installs deployer.1 and deployer-<command>.1. The repository ships them in man/.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write deployer.1 and one page per command into DIR instead of printing deployer.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,9 @@ fn main() {
             Command::Status(args) => commands::status::run(&cli.global, args).await,
             Command::Unlock(args) => commands::unlock::run(&cli.global, args).await,
             Command::Validate(args) => commands::validate::run(&cli.global, args),
+            Command::Schema => commands::docs::schema(),
+            Command::Completions(args) => commands::docs::completions(args),
+            Command::Man(args) => commands::docs::man(args),
         }
     });
     let code = match result {

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod bake;
 pub mod destroy;
+pub mod docs;
 pub mod plan;
 pub mod scale;
 pub mod status;

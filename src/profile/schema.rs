@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A whole profile after `extends` has been merged.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Another profile in the same directory whose keys this one overrides.
@@ -32,7 +33,7 @@ pub struct Profile {
 }
 
 /// Where the stack lives.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     /// A VPC id (`vpc-...`), or `"default"` for the region's default VPC.
@@ -53,7 +54,7 @@ impl Default for Network {
 }
 
 /// The nodes: one launch template, run by the Auto Scaling Group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
     /// An existing AMI id (`ami-...`): bring your own image. Or give `[node.bake]` instead.
@@ -78,7 +79,7 @@ pub struct Node {
 }
 
 /// How the node image is baked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bake {
     /// An AMI id, or a lookup `{ owner = "...", name = "pattern-*" }` (the newest match wins).
@@ -102,7 +103,7 @@ pub struct Bake {
     pub keep_images: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum BaseImage {
     Id(String),
@@ -110,7 +111,7 @@ pub enum BaseImage {
 }
 
 /// The newest available image of `owner` whose name matches `name` (wildcards `*` and `?`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageLookup {
     /// An account id, or `amazon`, `aws-marketplace`, `self`.
@@ -119,7 +120,7 @@ pub struct ImageLookup {
 }
 
 /// RDS PostgreSQL.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
     #[serde(default = "default_postgres_version")]
@@ -152,7 +153,7 @@ pub struct Database {
 }
 
 /// ElastiCache Redis replication group (cluster mode off).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
     #[serde(default = "default_redis_version")]
@@ -176,7 +177,7 @@ pub struct Cache {
 }
 
 /// The Classic Elastic Load Balancer in front of the nodes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancer {
     #[serde(default)]
@@ -202,7 +203,7 @@ pub struct LoadBalancer {
     pub tls_policy: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub enum Scheme {
     #[default]
     #[serde(rename = "internet-facing")]
@@ -220,7 +221,7 @@ impl Scheme {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DesyncMitigation {
     Monitor,
@@ -239,7 +240,9 @@ impl DesyncMitigation {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Protocol {
     #[serde(rename = "HTTP")]
     Http,
@@ -278,7 +281,7 @@ impl Protocol {
 }
 
 /// One load balancer listener and who may reach it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// The port the load balancer listens on.
@@ -305,7 +308,7 @@ impl Listener {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// `PROTOCOL:PORT[/path]`, e.g. `HTTP:80/health`.
@@ -334,7 +337,7 @@ impl Default for HealthCheck {
 }
 
 /// Load-balancer-generated cookie stickiness.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stickiness {
     #[serde(default)]
@@ -345,7 +348,7 @@ pub struct Stickiness {
 }
 
 /// The Auto Scaling Group's capacity.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scaling {
     #[serde(default = "two")]
@@ -380,7 +383,7 @@ pub struct Scaling {
     pub scheduled: Vec<Scheduled>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetTracking {
     pub name: String,
@@ -392,7 +395,7 @@ pub struct TargetTracking {
     pub disable_scale_in: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Average CPU utilisation of the group.
@@ -417,7 +420,7 @@ impl Metric {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scheduled {
     pub name: String,
