@@ -23,7 +23,6 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Where and how to reach AWS.
@@ -153,7 +152,7 @@ where
         // whole chain of causes does.
         let message = match (error.code(), error.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
-            _ => DisplayErrorContext(&error).to_string(),
+            _ => causes(&error),
         };
         AwsError {
             what,
@@ -161,6 +160,35 @@ where
             message,
         }
     }
+}
+
+/// An error without AWS's code and message (no answer, a timeout): its chain of causes, each
+/// said once, and what to check.
+fn causes<E, R>(error: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    let mut text = parts.join(": ");
+    match error {
+        SdkError::DispatchFailure(_) => text.push_str(
+            " (no answer from AWS: check the network, the region, and AWS_ENDPOINT_URL or --endpoint-url if set)",
+        ),
+        SdkError::TimeoutError(_) => text.push_str(
+            " (each attempt may take DEPLOYER_AWS_ATTEMPT_TIMEOUT seconds, default 60)",
+        ),
+        _ => {}
+    }
+    text
 }
 
 /// Whether a live resource found on "already exists" carries the ownership tag of the tags we
@@ -181,4 +209,23 @@ pub fn tag_map<'a>(
         .into_iter()
         .filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string())))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    #[test]
+    fn an_unanswered_call_says_why_once_and_what_to_check() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let error: SdkError<std::io::Error, ()> =
+            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let text = causes(&error);
+        assert!(text.starts_with("dispatch failure"), "{text}");
+        assert_eq!(text.matches("connection refused").count(), 1, "{text}");
+        assert!(text.contains("AWS_ENDPOINT_URL"), "{text}");
+        assert!(!text.contains("ConnectorError"), "no Debug output: {text}");
+    }
 }

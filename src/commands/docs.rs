@@ -127,6 +127,95 @@ mod tests {
         }
     }
 
+    /// The IAM action of an SDK call: `elb` + `create_lb_cookie_stickiness_policy` ->
+    /// `elasticloadbalancing:CreateLBCookieStickinessPolicy`.
+    fn iam_action(client: &str, operation: &str) -> String {
+        let service = match client {
+            "elb" => "elasticloadbalancing",
+            "secrets" => "secretsmanager",
+            other => other,
+        };
+        let name: String = operation
+            .split('_')
+            .map(|word| match word {
+                "db" => "DB".to_string(),
+                "lb" => "LB".to_string(),
+                _ => {
+                    let mut chars = word.chars();
+                    chars.next().map_or(String::new(), |c| {
+                        c.to_ascii_uppercase().to_string() + chars.as_str()
+                    })
+                }
+            })
+            .collect();
+        format!("{service}:{name}")
+    }
+
+    /// iam/deployer-policy.json allows every AWS call the code makes, and nothing else but the
+    /// permissions AWS checks behind them (the statements whose Sid starts with "Implicit", and
+    /// iam:PassRole).
+    #[test]
+    fn the_shipped_iam_policy_allows_exactly_the_calls_the_code_makes() {
+        let mut code = String::new();
+        for dir in ["src/aws", "src/engine", "src/commands"] {
+            for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+                code += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            }
+        }
+        let code: String = code.split_whitespace().collect();
+        let clients = [
+            "ec2",
+            "elb",
+            "rds",
+            "elasticache",
+            "autoscaling",
+            "iam",
+            "secrets",
+            "ssm",
+            "sts",
+        ];
+        let mut called = std::collections::BTreeSet::new();
+        for client in clients {
+            for piece in code.split(&format!(".{client}.")).skip(1) {
+                let operation: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !operation.is_empty() && piece[operation.len()..].starts_with("()") {
+                    called.insert(iam_action(client, &operation));
+                }
+            }
+        }
+        assert!(called.len() > 80, "found {} calls", called.len());
+        let policy: Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join("iam/deployer-policy.json")).unwrap(),
+        )
+        .unwrap();
+        let mut explicit = std::collections::BTreeSet::new();
+        let mut implicit = std::collections::BTreeSet::new();
+        for statement in policy["Statement"].as_array().unwrap() {
+            let sid = statement["Sid"].as_str().unwrap();
+            for action in statement["Action"].as_array().unwrap() {
+                let action = action.as_str().unwrap().to_string();
+                if sid.starts_with("Implicit") || action == "iam:PassRole" {
+                    implicit.insert(action);
+                } else {
+                    explicit.insert(action);
+                }
+            }
+        }
+        let missing: Vec<_> = called.difference(&explicit).collect();
+        let unused: Vec<_> = explicit.difference(&called).collect();
+        assert!(
+            missing.is_empty(),
+            "iam/deployer-policy.json lacks {missing:?}"
+        );
+        assert!(
+            unused.is_empty(),
+            "iam/deployer-policy.json allows unused {unused:?}"
+        );
+    }
+
     /// Follow `$ref`s and optional wrappers (`anyOf` with null) to the object schema of a table.
     fn resolve<'a>(schema: &'a Value, root: &'a Value) -> Vec<&'a Value> {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
