@@ -185,6 +185,10 @@ class Upstream:
         """Forward one request -> (status, reason, [(header, value)], body bytes)."""
         for attempt in (0, 1):
             with self.lock:
+                if attempt:  # the pool went stale (the upstream closed idle connections): drop it
+                    stale, self.idle = self.idle, []
+                    for old in stale:
+                        old.close()
                 conn, reused = (self.idle.pop(), True) if self.idle else (None, False)
             conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=300)
             try:
