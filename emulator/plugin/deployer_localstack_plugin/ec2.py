@@ -82,6 +82,7 @@ class DeployerEc2Provider(Ec2Provider):
         ec2 = _ec2(context)
         with self._purge_lock:
             for reservation_id, reservation in list(ec2.reservations.items()):
+                removed = False
                 for instance in list(reservation.instances):
                     if instance.state_code != 48:  # terminated
                         continue
@@ -89,7 +90,10 @@ class DeployerEc2Provider(Ec2Provider):
                     if now - seen > TERMINATED_VISIBLE_SECONDS:
                         reservation.instances.remove(instance)
                         self._terminated_seen.pop(instance.id, None)
-                if not reservation.instances:
+                        removed = True
+                # Only a reservation this purge emptied: RunInstances, in another thread, adds its
+                # reservation before its instances, and an empty one may be filling right now.
+                if removed and not reservation.instances:
                     del ec2.reservations[reservation_id]
 
     @handler("CreateImage", expand=False)
