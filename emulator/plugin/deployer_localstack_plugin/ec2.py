@@ -72,6 +72,19 @@ class DeployerEc2Provider(Ec2Provider):
     _terminated_seen: dict[str, float] = {}
     _purge_lock = threading.Lock()
 
+    @handler("StopInstances", expand=False)
+    def stop_instances(self, context: RequestContext, request):
+        """A terminated instance cannot be stopped (moto brought it back as `stopped`)."""
+        ec2 = _ec2(context)
+        for instance_id in request.get("InstanceIds") or []:
+            instance = ec2.get_instance(instance_id)  # InvalidInstanceID.NotFound as AWS
+            if instance.state_code in (32, 48):  # shutting-down, terminated
+                raise aws_error(
+                    "IncorrectInstanceState",
+                    f"This instance '{instance_id}' is not in a state from which it can be stopped.",
+                )
+        return call_moto(context)
+
     @handler("DescribeInstances", expand=False)
     def describe_instances(self, context: RequestContext, request):
         self._purge_terminated(context)
