@@ -231,9 +231,7 @@ def main():
         elif not peer_available():
             say("peer: skipped (run bench/peer/setup to install Ansible)")
         else:
-            simulator.configure({})
             simulator.configure(world)
-            deployer_wall = None
             # deployer again on a fresh stack, for a like-for-like pair of figures.
             second = Project(f"{stack}b", args.poll)
             try:

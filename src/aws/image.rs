@@ -433,13 +433,31 @@ pub fn powered_off(state: &str) -> bool {
     state == InstanceStateName::Stopped.as_str()
 }
 
+/// The ids of the stack's snapshots (tagged for it). Independent of the images, so it is read
+/// alongside them; [`stray_snapshots`] then picks the ones no image uses.
+pub async fn describe_snapshots(aws: &Aws, stack: &str) -> Result<Vec<String>, AwsError> {
+    let found = aws
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(tag_filter(TAG_STACK, stack))
+        .send()
+        .await
+        .map_err(fail("describe the stack's snapshots"))?;
+    Ok(found
+        .snapshots()
+        .iter()
+        .filter_map(|snapshot| snapshot.snapshot_id().map(str::to_string))
+        .collect())
+}
+
 /// The stack's snapshots that no image of it uses: left when a deletion was interrupted between
 /// deregistering an image and deleting its snapshots.
-pub async fn observe_stray_snapshots(
-    aws: &Aws,
+pub fn stray_snapshots(
     stack: &str,
+    snapshots: Vec<String>,
     images: &[ObservedResource],
-) -> Result<Vec<ObservedResource>, AwsError> {
+) -> Vec<ObservedResource> {
     let used: BTreeSet<String> = images
         .iter()
         .flat_map(|image| {
@@ -452,41 +470,57 @@ pub async fn observe_stray_snapshots(
         })
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    let found = aws
-        .ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(tag_filter(TAG_STACK, stack))
-        .send()
-        .await
-        .map_err(fail("describe the stack's snapshots"))?;
-    Ok(found
-        .snapshots()
-        .iter()
-        .filter_map(|snapshot| snapshot.snapshot_id())
-        .filter(|id| !used.contains(*id))
+    snapshots
+        .into_iter()
+        .filter(|id| !used.contains(id))
         .map(|id| ObservedResource {
-            id: ResourceId::new(Kind::Snapshot, id),
-            physical_id: id.to_string(),
+            id: ResourceId::new(Kind::Snapshot, &id),
+            physical_id: id,
             tags: BTreeMap::from([(TAG_STACK.to_string(), stack.to_string())]),
             attributes: Map::new(),
             status: Status::Ready,
             outputs: Outputs::default(),
         })
-        .collect())
+        .collect()
 }
 
 /// Delete a snapshot (gone already is fine).
 pub async fn delete_snapshot(aws: &Aws, snapshot: &str) -> Result<(), AwsError> {
-    match aws.ec2.delete_snapshot().snapshot_id(snapshot).send().await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let error = fail(format!("delete snapshot {snapshot}"))(error);
-            if error.is("InvalidSnapshot.NotFound") {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
+    let deleted = aws
+        .ec2
+        .delete_snapshot()
+        .snapshot_id(snapshot)
+        .send()
+        .await
+        .map_err(fail(format!("delete snapshot {snapshot}")));
+    super::unless_absent(deleted, "InvalidSnapshot.NotFound").map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_is_stray_only_when_no_image_of_the_stack_uses_it() {
+        let image = ObservedResource {
+            id: ResourceId::new(Kind::Image, "shop-node-abc"),
+            physical_id: "ami-1".into(),
+            tags: BTreeMap::new(),
+            attributes: serde_json::from_value(json!({"snapshots": ["snap-used"]})).unwrap(),
+            status: Status::Ready,
+            outputs: Outputs::default(),
+        };
+        let strays = stray_snapshots(
+            "shop",
+            vec!["snap-used".into(), "snap-left".into()],
+            &[image],
+        );
+        let ids: Vec<&str> = strays.iter().map(|s| s.physical_id.as_str()).collect();
+        assert_eq!(ids, ["snap-left"]);
+        assert_eq!(strays[0].id, ResourceId::new(Kind::Snapshot, "snap-left"));
+        assert_eq!(
+            strays[0].tags.get(TAG_STACK).map(String::as_str),
+            Some("shop")
+        );
     }
 }

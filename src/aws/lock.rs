@@ -10,7 +10,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::{Aws, AwsError, fail};
+use super::{Aws, AwsError, fail, unless_absent};
 use crate::stack::naming::TAG_STACK;
 
 /// What the lock parameter holds.
@@ -73,7 +73,7 @@ impl From<AwsError> for LockError {
 /// A held lock: renewed in the background until released.
 pub struct Lock {
     aws: Aws,
-    name: String,
+    stack: String,
     token: String,
     renewer: JoinHandle<()>,
     /// Set when an expired lock of someone else's was taken over.
@@ -83,6 +83,11 @@ pub struct Lock {
 /// The lock parameter of a stack.
 pub fn parameter(stack: &str) -> String {
     format!("/deployer/{stack}/lock")
+}
+
+/// When a lock taken or renewed now expires.
+fn expiry(ttl: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5))
 }
 
 /// How long a lock lives without renewal: `DEPLOYER_LOCK_TTL` seconds, else five minutes.
@@ -114,20 +119,21 @@ fn holder() -> String {
 /// The current lock of `stack`, if any.
 pub async fn read(aws: &Aws, stack: &str) -> Result<Option<LockRecord>, AwsError> {
     let name = parameter(stack);
-    match aws.ssm.get_parameter().name(&name).send().await {
-        Ok(found) => Ok(found
-            .parameter()
-            .and_then(|p| p.value())
-            .and_then(|v| serde_json::from_str(v).ok())),
-        Err(error) => {
-            let error = fail(format!("read the lock {name}"))(error);
-            if error.is("ParameterNotFound") {
-                Ok(None)
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let found = aws
+        .ssm
+        .get_parameter()
+        .name(&name)
+        .send()
+        .await
+        .map_err(fail(format!("read the lock {name}")));
+    Ok(
+        unless_absent(found, "ParameterNotFound")?.and_then(|found| {
+            found
+                .parameter()
+                .and_then(|p| p.value())
+                .and_then(|v| serde_json::from_str(v).ok())
+        }),
+    )
 }
 
 async fn put(aws: &Aws, stack: &str, record: &LockRecord, overwrite: bool) -> Result<(), AwsError> {
@@ -161,40 +167,30 @@ async fn put(aws: &Aws, stack: &str, record: &LockRecord, overwrite: bool) -> Re
 pub async fn acquire(aws: &Aws, stack: &str, command: &str) -> Result<Lock, LockError> {
     let ttl = ttl();
     let token = Alphanumeric.sample_string(&mut rand::rng(), 24);
-    let now = Utc::now();
     let record = LockRecord {
         holder: holder(),
         host: hostname(),
         pid: std::process::id(),
         command: command.to_string(),
         token: token.clone(),
-        since: now,
-        expires: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(5)),
+        since: Utc::now(),
+        expires: expiry(ttl),
+    };
+    let held = |took_over| Lock {
+        aws: aws.clone(),
+        stack: stack.to_string(),
+        token: token.clone(),
+        renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
+        took_over,
     };
     let mut took_over = None;
     for _ in 0..3 {
         match put(aws, stack, &record, false).await {
-            Ok(()) => {
-                return Ok(Lock {
-                    aws: aws.clone(),
-                    name: parameter(stack),
-                    token: token.clone(),
-                    renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
-                    took_over,
-                });
-            }
+            Ok(()) => return Ok(held(took_over)),
             Err(error) if error.is("ParameterAlreadyExists") => {
                 match read(aws, stack).await? {
                     // A retried put whose first attempt went through: the lock is ours.
-                    Some(current) if current.token == token => {
-                        return Ok(Lock {
-                            aws: aws.clone(),
-                            name: parameter(stack),
-                            token: token.clone(),
-                            renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
-                            took_over,
-                        });
-                    }
+                    Some(current) if current.token == token => return Ok(held(took_over)),
                     Some(current) if !current.expired() && !current.holder_is_dead() => {
                         return Err(LockError::Held(current));
                     }
@@ -228,17 +224,14 @@ async fn delete_if(aws: &Aws, stack: &str, token: &str) -> Result<(), AwsError> 
 
 async fn delete(aws: &Aws, stack: &str) -> Result<(), AwsError> {
     let name = parameter(stack);
-    match aws.ssm.delete_parameter().name(&name).send().await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let error = fail(format!("release the lock {name}"))(error);
-            if error.is("ParameterNotFound") {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
+    let deleted = aws
+        .ssm
+        .delete_parameter()
+        .name(&name)
+        .send()
+        .await
+        .map_err(fail(format!("release the lock {name}")));
+    unless_absent(deleted, "ParameterNotFound").map(|_| ())
 }
 
 /// Renew the lock every third of its lifetime while we hold it.
@@ -249,9 +242,7 @@ fn renew(aws: Aws, stack: String, record: LockRecord, ttl: Duration) -> JoinHand
             match read(&aws, &stack).await {
                 Ok(Some(current)) if current.token == record.token => {
                     let renewed = LockRecord {
-                        expires: Utc::now()
-                            + chrono::Duration::from_std(ttl)
-                                .unwrap_or(chrono::Duration::minutes(5)),
+                        expires: expiry(ttl),
                         ..record.clone()
                     };
                     let _ = put(&aws, &stack, &renewed, true).await;
@@ -273,12 +264,7 @@ impl Lock {
     /// Give the lock back (only if it is still ours).
     pub async fn release(self) -> Result<(), AwsError> {
         self.renewer.abort();
-        let stack = self
-            .name
-            .trim_start_matches("/deployer/")
-            .trim_end_matches("/lock")
-            .to_string();
-        delete_if(&self.aws, &stack, &self.token).await
+        delete_if(&self.aws, &self.stack, &self.token).await
     }
 }
 

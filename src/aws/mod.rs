@@ -72,22 +72,26 @@ impl Aws {
         if let Some(url) = &connection.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
-        let config = loader.load().await;
+        Aws::from_config(&loader.load().await)
+    }
+
+    /// The clients of an SDK configuration (which must name a region).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Aws, AwsError> {
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
             what: "find the AWS region".into(),
             code: None,
             message: "no region is set: put `region = \"...\"` in the profile, set AWS_REGION, or pass --region".into(),
         })?;
         Ok(Aws {
-            ec2: aws_sdk_ec2::Client::new(&config),
-            elb: aws_sdk_elasticloadbalancing::Client::new(&config),
-            rds: aws_sdk_rds::Client::new(&config),
-            elasticache: aws_sdk_elasticache::Client::new(&config),
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            ssm: aws_sdk_ssm::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::new(config),
+            elb: aws_sdk_elasticloadbalancing::Client::new(config),
+            rds: aws_sdk_rds::Client::new(config),
+            elasticache: aws_sdk_elasticache::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
             region,
         })
     }
@@ -129,6 +133,15 @@ impl AwsError {
             code: None,
             message: message.into(),
         }
+    }
+}
+
+/// A result in which AWS's `absent` code (the thing is not there) is a plain None.
+pub fn unless_absent<T>(result: Result<T, AwsError>, absent: &str) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.is(absent) => Ok(None),
+        Err(error) => Err(error),
     }
 }
 

@@ -47,6 +47,7 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
         launch_template,
         group,
         images,
+        snapshots,
         builders,
         policies,
         schedules,
@@ -62,6 +63,7 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
         launch_template::observe(aws, &template),
         autoscaling::observe(aws, &group_name),
         image::observe_images(aws, names.stack()),
+        image::describe_snapshots(aws, names.stack()),
         image::observe_builders(aws, names.stack()),
         scaling_policy::observe_policies(aws, &group_name, names.stack()),
         scaling_policy::observe_schedules(aws, &group_name, names.stack()),
@@ -87,7 +89,7 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
     if !images.is_empty() {
         mark_images_in_use(aws, &resources, &mut images).await?;
     }
-    let strays = image::observe_stray_snapshots(aws, names.stack(), &images).await?;
+    let strays = image::stray_snapshots(names.stack(), snapshots?, &images);
     resources.extend(images);
     resources.extend(strays);
     resources.extend(builders?);
@@ -160,9 +162,11 @@ pub async fn observe_one(
             .into_iter()
             .find(|r| &r.id == id)),
         Kind::Snapshot => {
-            let images = image::observe_images(aws, names.stack()).await?;
-            Ok(image::observe_stray_snapshots(aws, names.stack(), &images)
-                .await?
+            let (images, snapshots) = tokio::join!(
+                image::observe_images(aws, names.stack()),
+                image::describe_snapshots(aws, names.stack())
+            );
+            Ok(image::stray_snapshots(names.stack(), snapshots?, &images?)
                 .into_iter()
                 .find(|r| &r.id == id))
         }

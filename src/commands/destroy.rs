@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Failure, confirm, interrupt_signal, poll_interval};
 use crate::aws::stack::{observe, scan};
-use crate::aws::{Aws, Connection, ec2, rds};
+use crate::aws::{Aws, ec2, rds};
 use crate::cli::{DestroyArgs, Global};
 use crate::engine::{self, Context, Options};
 use crate::plan::{Action, Plan, Step, unowned};
@@ -19,27 +19,12 @@ use crate::stack::{Desired, Environment};
 pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
     // Only the stack name and network matter here: a broken template must not block a destroy.
     let loaded = load(&global.profile)?;
-    let aws = Aws::connect(&Connection {
-        region: global
-            .region
-            .clone()
-            .or_else(|| loaded.profile.region.clone()),
-        endpoint_url: global.endpoint_url.clone(),
-    })
-    .await?;
-    let vpc_id = match ec2::resolve_vpc(&aws, &loaded.profile.network.vpc).await {
-        Ok(id) => id,
-        Err(ec2::NetworkError::Aws(error)) => return Err(error.into()),
-        Err(ec2::NetworkError::Profile(problem)) => {
-            let mut error = loaded.error_at(&problem.key, problem.message);
-            error.hint = problem.hint;
-            return Err(Failure::Profile(error.into()));
-        }
-    };
-    let lock = super::take_lock(&aws, &loaded.profile.stack, "destroy").await?;
-    let result = destroy(global, args, &loaded, &aws, vpc_id).await;
-    super::release(Some(lock)).await;
-    result
+    let aws = super::connect(global, &loaded).await?;
+    let vpc_id = ec2::resolve_vpc(&aws, &loaded.profile.network.vpc)
+        .await
+        .map_err(|e| super::network_failure(&loaded, e))?;
+    let work = destroy(global, args, &loaded, &aws, vpc_id);
+    super::while_locked(&aws, &loaded.profile.stack, "destroy", work).await
 }
 
 async fn destroy(
@@ -49,7 +34,6 @@ async fn destroy(
     aws: &Aws,
     vpc_id: String,
 ) -> Result<i32, Failure> {
-    let aws = aws.clone();
     let desired = Desired {
         stack: loaded.profile.stack.clone(),
         environment: Environment {
@@ -65,7 +49,7 @@ async fn destroy(
         warnings: vec![],
     };
     let names = desired.names();
-    let observed = observe(&aws, &names, &vpc_id).await?;
+    let observed = observe(aws, &names, &vpc_id).await?;
     let foreign = unowned(&desired.stack, &observed);
     let final_snapshot =
         (!args.skip_final_snapshot).then(|| names.final_snapshot(chrono::Utc::now()));
@@ -126,7 +110,7 @@ async fn destroy(
             )?;
         }
         let context = Context {
-            aws: &aws,
+            aws,
             desired: &desired,
             observed: &observed,
             progress: if text_mode {
@@ -151,13 +135,11 @@ async fn destroy(
         }
     }
 
-    let (kept_images, remaining): (Vec<_>, Vec<_>) = scan(&aws, &names)
-        .await?
-        .into_iter()
-        .partition(|(what, _)| {
+    let (kept_images, remaining): (Vec<_>, Vec<_>) =
+        scan(aws, &names).await?.into_iter().partition(|(what, _)| {
             args.keep_images && (what.starts_with("image") || what.starts_with("snapshot"))
         });
-    let snapshots = rds::snapshots(&aws, &names.database()).await?;
+    let snapshots = rds::snapshots(aws, &names.database()).await?;
     match args.output {
         Format::Text => {
             if !snapshots.is_empty() {

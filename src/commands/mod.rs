@@ -89,18 +89,31 @@ pub struct Prepared {
 /// Load and check the profile (no AWS calls), then connect.
 pub async fn load_and_connect(global: &Global) -> Result<(LoadedProfile, Aws), Failure> {
     let loaded = load(&global.profile)?;
-    let region = global
+    // Templates are checked before any AWS call.
+    check(
+        &loaded,
+        region(global, &loaded).as_deref().unwrap_or("us-east-1"),
+    )?;
+    let aws = connect(global, &loaded).await?;
+    Ok((loaded, aws))
+}
+
+/// The region: `--region`, else the profile's, else the AWS chain's (None).
+fn region(global: &Global, loaded: &LoadedProfile) -> Option<String> {
+    global
         .region
         .clone()
-        .or_else(|| loaded.profile.region.clone());
-    // Templates are checked before any AWS call.
-    check(&loaded, region.as_deref().unwrap_or("us-east-1"))?;
-    let aws = Aws::connect(&Connection {
-        region,
+        .or_else(|| loaded.profile.region.clone())
+}
+
+/// Connect for the profile, without checking its templates (destroy, scale and unlock must work
+/// whatever the templates say).
+pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Failure> {
+    Ok(Aws::connect(&Connection {
+        region: region(global, loaded),
         endpoint_url: global.endpoint_url.clone(),
     })
-    .await?;
-    Ok((loaded, aws))
+    .await?)
 }
 
 /// Resolve the account, network and image the profile names.
@@ -116,15 +129,7 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
         resolve_image(loaded, aws),
     );
     let (account, partition) = identity?;
-    let (vpc_id, subnets) = match network {
-        Ok(found) => found,
-        Err(ec2::NetworkError::Aws(error)) => return Err(error.into()),
-        Err(ec2::NetworkError::Profile(problem)) => {
-            let mut error = loaded.error_at(&problem.key, problem.message);
-            error.hint = problem.hint;
-            return Err(Failure::Profile(error.into()));
-        }
-    };
+    let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
     Ok(Environment {
         account,
         partition,
@@ -257,6 +262,32 @@ pub async fn take_lock(aws: &Aws, stack: &str, command: &str) -> Result<Lock, Fa
         )),
         Err(LockError::Aws(error)) => Err(error.into()),
     }
+}
+
+/// A network lookup that failed: AWS's error, or a profile error located at the key it concerns.
+pub fn network_failure(loaded: &LoadedProfile, error: ec2::NetworkError) -> Failure {
+    match error {
+        ec2::NetworkError::Aws(error) => error.into(),
+        ec2::NetworkError::Profile(problem) => {
+            let mut error = loaded.error_at(&problem.key, problem.message);
+            error.hint = problem.hint;
+            Failure::Profile(error.into())
+        }
+    }
+}
+
+/// Run `work` holding the stack's lock for `command`, and give the lock back whatever it returns.
+/// (`work` is a future: nothing of it runs before the lock is held.)
+pub async fn while_locked<T>(
+    aws: &Aws,
+    stack: &str,
+    command: &str,
+    work: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let lock = take_lock(aws, stack, command).await?;
+    let result = work.await;
+    release(Some(lock)).await;
+    result
 }
 
 /// Give the lock back; a failure to do so is a warning (the lock expires anyway).

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::Failure;
 use crate::aws::stack::set_tag;
-use crate::aws::{Aws, Connection, autoscaling};
+use crate::aws::{Aws, autoscaling};
 use crate::cli::{Global, ScaleArgs};
 use crate::profile::load::load;
 use crate::profile::scaling::capacity_problems;
@@ -46,15 +46,8 @@ pub async fn run(global: &Global, args: &ScaleArgs) -> Result<i32, Failure> {
     }
     let loaded = load(&global.profile)?;
     let profile = &loaded.profile;
-    let aws = Aws::connect(&Connection {
-        region: global.region.clone().or_else(|| profile.region.clone()),
-        endpoint_url: global.endpoint_url.clone(),
-    })
-    .await?;
-    let lock = super::take_lock(&aws, &profile.stack, "scale").await?;
-    let result = scale(&aws, profile, args).await;
-    super::release(Some(lock)).await;
-    result
+    let aws = super::connect(global, &loaded).await?;
+    super::while_locked(&aws, &profile.stack, "scale", scale(&aws, profile, args)).await
 }
 
 async fn scale(
@@ -62,10 +55,9 @@ async fn scale(
     profile: &crate::profile::schema::Profile,
     args: &ScaleArgs,
 ) -> Result<i32, Failure> {
-    let aws = aws.clone();
     let names = Names::new(&profile.stack);
     let name = names.auto_scaling_group();
-    let Some((live, _)) = autoscaling::describe(&aws, &name).await? else {
+    let Some((live, _)) = autoscaling::describe(aws, &name).await? else {
         return Err(Failure::stop(
             format!("stack {} has no auto scaling group {name}", profile.stack),
             "run `deployer apply` first",
@@ -91,7 +83,7 @@ async fn scale(
     if !problems.is_empty() {
         return Err(refuse(problems));
     }
-    autoscaling::set_capacity(&aws, &name, Some(min), Some(max), Some(desired)).await?;
+    autoscaling::set_capacity(aws, &name, Some(min), Some(max), Some(desired)).await?;
     let record = ScaleOverride {
         min,
         max,
@@ -99,7 +91,7 @@ async fn scale(
         at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     set_tag(
-        &aws,
+        aws,
         &ResourceId::new(Kind::AutoScalingGroup, name.clone()),
         &name,
         TAG_SCALE,

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{Failure, outputs};
 use crate::aws::stack::observe;
-use crate::aws::{Aws, Connection, autoscaling, ec2, elb};
+use crate::aws::{Aws, autoscaling, ec2, elb};
 use crate::cli::{Global, StatusArgs};
 use crate::plan::observed::Observed;
 use crate::profile::load::load;
@@ -18,20 +18,10 @@ use crate::stack::spec::{Kind, ResourceId};
 pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     let loaded = load(&global.profile)?;
     let profile = &loaded.profile;
-    let aws = Aws::connect(&Connection {
-        region: global.region.clone().or_else(|| profile.region.clone()),
-        endpoint_url: global.endpoint_url.clone(),
-    })
-    .await?;
-    let vpc_id = match ec2::resolve_vpc(&aws, &profile.network.vpc).await {
-        Ok(id) => id,
-        Err(ec2::NetworkError::Aws(error)) => return Err(error.into()),
-        Err(ec2::NetworkError::Profile(problem)) => {
-            let mut error = loaded.error_at(&problem.key, problem.message);
-            error.hint = problem.hint;
-            return Err(Failure::Profile(error.into()));
-        }
-    };
+    let aws = super::connect(global, &loaded).await?;
+    let vpc_id = ec2::resolve_vpc(&aws, &profile.network.vpc)
+        .await
+        .map_err(|e| super::network_failure(&loaded, e))?;
     let names = Names::new(&profile.stack);
     let observed = observe(&aws, &names, &vpc_id).await?;
     let report = report(&aws, &names, &observed, profile).await?;

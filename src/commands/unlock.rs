@@ -1,22 +1,14 @@
 //! `deployer unlock`: remove the stack's lock, whoever holds it.
 
-use super::{Failure, confirm};
+use super::{Failure, confirm, connect};
 use crate::aws::lock::{force_unlock, read};
-use crate::aws::{Aws, Connection};
 use crate::cli::{Global, UnlockArgs};
 use crate::profile::load::load;
 
 pub async fn run(global: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
     let loaded = load(&global.profile)?;
     let stack = &loaded.profile.stack;
-    let aws = Aws::connect(&Connection {
-        region: global
-            .region
-            .clone()
-            .or_else(|| loaded.profile.region.clone()),
-        endpoint_url: global.endpoint_url.clone(),
-    })
-    .await?;
+    let aws = connect(global, &loaded).await?;
     let Some(current) = read(&aws, stack).await? else {
         println!("Stack {stack} is not locked.");
         return Ok(0);

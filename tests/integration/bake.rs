@@ -1,13 +1,11 @@
 //! Baking: the emulator runs no user data, so these tests play the node: they stop a builder as
 //! its bake template's power-off would (or do not, for the timeout).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_ec2::types::Filter;
 use serde_json::Value;
 
-use crate::check::{group, tagged_leftovers};
+use crate::check::{group, images, tag, tagged_leftovers};
 use crate::harness::{Clients, Project, clients};
 
 const BAKE: &str = r#"
@@ -15,13 +13,6 @@ const BAKE: &str = r#"
 base_image = "ami-760aaa0f"
 timeout = "60s"
 "#;
-
-fn tag(key: &str, value: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{key}"))
-        .values(value)
-        .build()
-}
 
 /// Every builder instance the stack ever had: (instance id, state).
 async fn builders(aws: &Clients, stack: &str) -> Vec<(String, String)> {
@@ -41,42 +32,6 @@ async fn builders(aws: &Clients, stack: &str) -> Vec<(String, String)> {
             (
                 i.instance_id().unwrap().to_string(),
                 i.state().unwrap().name().unwrap().as_str().to_string(),
-            )
-        })
-        .collect()
-}
-
-/// The stack's images: name -> (id, state, tags, snapshot ids).
-type Images = BTreeMap<String, (String, String, BTreeMap<String, String>, Vec<String>)>;
-
-async fn images(aws: &Clients, stack: &str) -> Images {
-    let found = aws
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(tag("deployer:stack", stack))
-        .send()
-        .await
-        .unwrap();
-    found
-        .images()
-        .iter()
-        .map(|i| {
-            (
-                i.name().unwrap().to_string(),
-                (
-                    i.image_id().unwrap().to_string(),
-                    i.state().unwrap().as_str().to_string(),
-                    i.tags()
-                        .iter()
-                        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
-                        .collect(),
-                    i.block_device_mappings()
-                        .iter()
-                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-                        .map(str::to_string)
-                        .collect(),
-                ),
             )
         })
         .collect()

@@ -274,3 +274,47 @@ pub async fn user_data(aws: &Clients, stack: &str) -> String {
         .unwrap();
     String::from_utf8(aws_smithy_types::base64::decode(data.user_data().unwrap()).unwrap()).unwrap()
 }
+
+/// An EC2 filter on a tag.
+pub fn tag(key: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+/// The stack's images: name -> (id, state, tags, snapshot ids).
+pub type Images = BTreeMap<String, (String, String, BTreeMap<String, String>, Vec<String>)>;
+
+pub async fn images(aws: &Clients, stack: &str) -> Images {
+    let found = aws
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(tag("deployer:stack", stack))
+        .send()
+        .await
+        .unwrap();
+    found
+        .images()
+        .iter()
+        .map(|i| {
+            (
+                i.name().unwrap().to_string(),
+                (
+                    i.image_id().unwrap().to_string(),
+                    i.state().unwrap().as_str().to_string(),
+                    i.tags()
+                        .iter()
+                        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                        .collect(),
+                    i.block_device_mappings()
+                        .iter()
+                        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+                        .map(str::to_string)
+                        .collect(),
+                ),
+            )
+        })
+        .collect()
+}

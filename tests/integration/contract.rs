@@ -13,7 +13,7 @@ use deployer::render::progress::Progress;
 use deployer::stack::spec::{Kind, ResourceId};
 use deployer::stack::{Desired, build};
 
-use crate::harness::{Project, REGION, endpoint};
+use crate::harness::{Project, sdk_config};
 
 const POLICIES: &str = r#"
 [[scaling.target_tracking]]
@@ -28,26 +28,7 @@ min = 2
 "#;
 
 async fn connect() -> Aws {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(endpoint())
-        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .load()
-        .await;
-    Aws {
-        ec2: aws_sdk_ec2::Client::new(&config),
-        elb: aws_sdk_elasticloadbalancing::Client::new(&config),
-        rds: aws_sdk_rds::Client::new(&config),
-        elasticache: aws_sdk_elasticache::Client::new(&config),
-        autoscaling: aws_sdk_autoscaling::Client::new(&config),
-        iam: aws_sdk_iam::Client::new(&config),
-        secrets: aws_sdk_secretsmanager::Client::new(&config),
-        ssm: aws_sdk_ssm::Client::new(&config),
-        sts: aws_sdk_sts::Client::new(&config),
-        region: REGION.to_string(),
-    }
+    Aws::from_config(&sdk_config().await).unwrap()
 }
 
 /// The desired stack of the project's profile, and what is live.

@@ -189,13 +189,18 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
 }
 
-pub async fn clients() -> Clients {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+/// The SDK configuration of the tests' own calls: the emulator, test credentials.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint())
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .load()
-        .await;
+        .await
+}
+
+pub async fn clients() -> Clients {
+    let config = sdk_config().await;
     Clients {
         ec2: aws_sdk_ec2::Client::new(&config),
         elb: aws_sdk_elasticloadbalancing::Client::new(&config),

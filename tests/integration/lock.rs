@@ -34,8 +34,10 @@ async fn wait_for_lock(stack: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_is_refused_naming_the_holder() {
     let project = Project::new("lock", SLOW);
-    let mut first = project.spawn(&["apply", "--yes"]);
+    // A 3 s lock: still held well past that, because its holder renews it.
+    let mut first = project.spawn_with(&["apply", "--yes"], &[("DEPLOYER_LOCK_TTL", "3")]);
     wait_for_lock(&project.stack).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let second = project.run(&["apply", "--yes"]);
     assert_eq!(second.code, 1, "{}", second.all());
     assert!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::check::{security_groups, tagged_leftovers};
+use crate::check::{images, security_groups, tag, tagged_leftovers};
 use crate::harness::{Clients, Project, Run, clients, endpoint, root};
 
 /// The profile of every run: the whole reference stack, baking its image.
@@ -208,23 +208,10 @@ async fn inventory(aws: &Clients, stack: &str) -> (usize, usize, Vec<String>) {
             notes.push(format!("missing security group {name}"));
         }
     }
-    let tag = |key: &str, value: &str| {
-        aws_sdk_ec2::types::Filter::builder()
-            .name(format!("tag:{key}"))
-            .values(value)
-            .build()
-    };
-    let images = aws
-        .ec2
-        .describe_images()
-        .owners("self")
-        .filters(tag("deployer:stack", stack))
-        .send()
-        .await
-        .unwrap();
-    if images.images().len() != 1 {
-        duplicates += images.images().len().saturating_sub(1);
-        notes.push(format!("{} images", images.images().len()));
+    let images = images(aws, stack).await.len();
+    if images != 1 {
+        duplicates += images.saturating_sub(1);
+        notes.push(format!("{images} images"));
     }
     let group = aws
         .autoscaling
