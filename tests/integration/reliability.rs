@@ -118,7 +118,7 @@ impl Tally {
 /// Settings of the runs under faults and kills: short attempts (so a slow answer is a timeout),
 /// quick polls. The clean runs after them keep the default attempt timeout.
 const FAULTY: &[(&str, &str)] = &[
-    ("DEPLOYER_AWS_ATTEMPT_TIMEOUT", "4"),
+    ("DEPLOYER_AWS_ATTEMPT_TIMEOUT", "3"),
     ("DEPLOYER_POLL_INTERVAL", "0.1"),
 ];
 const CLEAN: &[(&str, &str)] = &[("DEPLOYER_POLL_INTERVAL", "0.1")];
@@ -411,7 +411,7 @@ async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<T
             let project = project(&format!("f{seed}"), simulator);
             simulator.configure(json!({
                 "seed": seed,
-                "faults": {"probability": rate, "slow_seconds": 5.0},
+                "faults": {"probability": rate, "slow_seconds": 4.0},
                 "builder_power_off": POWER_OFF,
             }));
             let faulty =
@@ -605,16 +605,21 @@ async fn reliability_suite() {
     let workers = 4;
     let simulators: Vec<Simulator> = (0..workers).map(|_| Simulator::start()).collect();
     let begun = Instant::now();
-    futures::future::join_all(simulators.iter().map(|simulator| {
-        let (queue, aws, tally) = (&queue, &aws, &tally);
-        async move {
-            loop {
-                let job = queue.lock().unwrap().pop();
-                match job {
-                    Some(job) => {
+    // One thread per worker: a job spends most of its time in blocking calls (deployer runs as a
+    // child process), so workers polled as futures of one task would take turns.
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            for simulator in &simulators {
+                let (queue, aws, tally, runtime) = (&queue, &aws, &tally, &runtime);
+                scope.spawn(move || {
+                    loop {
+                        let Some(job) = queue.lock().unwrap().pop() else {
+                            break;
+                        };
                         let started = Instant::now();
                         let label = format!("{job:?}");
-                        perform(job, simulator, aws, tally).await;
+                        runtime.block_on(perform(job, simulator, aws, tally));
                         if std::env::var_os("RELIABILITY_VERBOSE").is_some() {
                             let _ = writeln!(
                                 std::io::stderr(),
@@ -623,12 +628,10 @@ async fn reliability_suite() {
                             );
                         }
                     }
-                    None => break,
-                }
+                });
             }
-        }
-    }))
-    .await;
+        })
+    });
     let locks = concurrent_applies(&simulators[0]).await;
     let bad = tokio::task::block_in_place(broken_profiles);
     let tally = tally.into_inner().unwrap();
