@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::render::Format;
 
@@ -108,8 +108,9 @@ pub enum Command {
     /// Generated from the types deployer reads profiles into, so it cannot drift from them.
     /// For example, with taplo or Even Better TOML: `deployer schema > profile.schema.json`, then
     /// put `#:schema ./profile.schema.json` at the top of a profile. The repository ships it as
-    /// schema/profile.schema.json.
-    Schema,
+    /// schema/profile.schema.json. `--format markdown` prints the profile reference instead: a
+    /// table of every key with its type, default and description, as in the README.
+    Schema(SchemaArgs),
     /// Print a shell completion script
     ///
     /// bash: `deployer completions bash > ~/.local/share/bash-completion/completions/deployer`;
@@ -121,6 +122,21 @@ pub enum Command {
     /// `deployer man | man -l -` reads it now; `deployer man --dir /usr/local/share/man/man1`
     /// installs deployer.1 and deployer-<command>.1. The repository ships them in man/.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// What to print
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    /// The JSON Schema (draft 2020-12)
+    Json,
+    /// The profile reference: a Markdown table, one row per key
+    Markdown,
 }
 
 #[derive(Debug, Args)]

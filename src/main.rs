@@ -28,7 +28,7 @@ fn main() {
             Command::Status(args) => commands::status::run(&cli.global, args).await,
             Command::Unlock(args) => commands::unlock::run(&cli.global, args).await,
             Command::Validate(args) => commands::validate::run(&cli.global, args),
-            Command::Schema => commands::docs::schema(),
+            Command::Schema(args) => commands::docs::schema(args),
             Command::Completions(args) => commands::docs::completions(args),
             Command::Man(args) => commands::docs::man(args),
         }

@@ -15,16 +15,21 @@ pub struct Profile {
     /// Another profile in the same directory whose keys this one overrides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
-    /// The stack name: every resource's identity is derived from it.
+    /// The stack name: every resource's identity is derived from it. Lowercase letters, digits
+    /// and single hyphens, starting with a letter; at most 29 characters (AWS allows 32 for the
+    /// load balancer's name, `<stack>-lb`).
     pub stack: String,
     /// AWS region; when absent, the usual AWS chain (`AWS_REGION`, ~/.aws/config) decides.
+    /// `--region` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     #[serde(default)]
     pub network: Network,
     pub node: Node,
+    /// RDS PostgreSQL; without this table the stack has no database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<Database>,
+    /// ElastiCache Redis; without this table the stack has no cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<Cache>,
     pub load_balancer: LoadBalancer,
@@ -39,7 +44,8 @@ pub struct Network {
     /// A VPC id (`vpc-...`), or `"default"` for the region's default VPC.
     #[serde(default = "default_vpc")]
     pub vpc: String,
-    /// Subnet ids; when absent, the VPC's subnets (one per Availability Zone).
+    /// Subnet ids, in at least two Availability Zones and one per zone; when absent, the VPC's
+    /// subnets (one per zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
 }
@@ -63,11 +69,13 @@ pub struct Node {
     /// Bake the image: a builder instance configured by a template, powered off, imaged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bake: Option<Bake>,
+    /// The nodes' EC2 instance type.
     #[serde(default = "default_instance_type")]
     pub instance_type: String,
     /// Root volume size in GiB (always encrypted).
     #[serde(default = "default_volume_size")]
     pub volume_size: i32,
+    /// The root volume's EBS type (`gp3`, `gp2`, `io1`, `io2`, ...).
     #[serde(default = "default_volume_type")]
     pub volume_type: String,
     /// The boot template, relative to the project directory, rendered into the user data.
@@ -93,12 +101,14 @@ pub struct Bake {
     /// The image's root volume in GiB (nodes may have a bigger one, not a smaller one).
     #[serde(default = "default_builder_volume")]
     pub volume_size: i32,
+    /// The image's root volume type: `gp3`, `gp2`, `io1`, `io2` or `standard`.
     #[serde(default = "default_volume_type")]
     pub volume_type: String,
-    /// How long the builder may take to power off: `30m`, `90s`, `1h`.
+    /// How long the builder may take to power off: `90s`, `30m`, `1h` (at most 24h).
     #[serde(default = "default_bake_timeout")]
     pub timeout: String,
-    /// How many of the stack's images to keep (images in use are always kept).
+    /// How many of the stack's newest images to keep, 1 to 100 (images in use are always
+    /// kept).
     #[serde(default = "default_keep_images")]
     pub keep_images: i32,
 }
@@ -116,6 +126,7 @@ pub enum BaseImage {
 pub struct ImageLookup {
     /// An account id, or `amazon`, `aws-marketplace`, `self`.
     pub owner: String,
+    /// An image name pattern: `*` and `?` are wildcards (`al2023-ami-2023.*-x86_64`).
     pub name: String,
 }
 
@@ -123,19 +134,26 @@ pub struct ImageLookup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
+    /// The PostgreSQL version, 9.4 or later; a newer minor version on the live instance is
+    /// not drift.
     #[serde(default = "default_postgres_version")]
     pub engine_version: String,
+    /// The RDS instance class.
     #[serde(default = "default_db_instance_class")]
     pub instance_class: String,
-    /// Allocated storage in GiB.
+    /// Allocated storage in GiB, 20 to 65536; storage only grows.
     #[serde(default = "default_db_storage")]
     pub allocated_storage: i32,
+    /// The storage type: `gp2`, `gp3`, `io1`, `io2` or `standard`.
     #[serde(default = "default_db_storage_type")]
     pub storage_type: String,
+    /// Encrypt the storage at rest.
     #[serde(default = "yes")]
     pub encrypted: bool,
+    /// Keep a standby in another Availability Zone that RDS fails over to.
     #[serde(default = "yes")]
     pub multi_az: bool,
+    /// The PostgreSQL port, 1150 to 65535.
     #[serde(default = "default_db_port")]
     pub port: u16,
     /// The database created on the instance.
@@ -144,10 +162,13 @@ pub struct Database {
     /// The master user; its password is generated and kept by RDS in Secrets Manager.
     #[serde(default = "default_db_username")]
     pub username: String,
+    /// Days of automated backups to keep, 7 to 35.
     #[serde(default = "default_backup_days")]
     pub backup_retention_days: i32,
+    /// While on, RDS refuses to delete the instance; `deployer destroy` turns it off first.
     #[serde(default = "yes")]
     pub deletion_protection: bool,
+    /// Let RDS apply minor version upgrades in the maintenance window.
     #[serde(default = "yes")]
     pub auto_minor_version_upgrade: bool,
 }
@@ -156,22 +177,29 @@ pub struct Database {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
+    /// The Redis version, 3.2.4 or later (3.2.6 or later with encryption).
     #[serde(default = "default_redis_version")]
     pub engine_version: String,
+    /// The ElastiCache node type.
     #[serde(default = "default_cache_node_type")]
     pub node_type: String,
-    /// Read replicas besides the primary.
+    /// Read replicas besides the primary, 0 to 5.
     #[serde(default = "one")]
     pub replicas: i32,
+    /// Promote a replica when the primary fails; needs a replica.
     #[serde(default = "yes")]
     pub automatic_failover: bool,
+    /// Keep the replicas in other Availability Zones; needs automatic failover.
     #[serde(default = "yes")]
     pub multi_az: bool,
+    /// The Redis port.
     #[serde(default = "default_cache_port")]
     pub port: u16,
+    /// Encrypt the cache's storage.
     #[serde(default = "yes")]
     pub encryption_at_rest: bool,
-    /// TLS between nodes and clients; the AUTH token requires it.
+    /// TLS between nodes and clients. It brings an AUTH token, which deployer generates and
+    /// keeps in Secrets Manager.
     #[serde(default = "yes")]
     pub encryption_in_transit: bool,
 }
@@ -180,25 +208,36 @@ pub struct Cache {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancer {
+    /// `internet-facing` has a public DNS name; `internal` is reachable only from inside the VPC.
     #[serde(default)]
     pub scheme: Scheme,
+    /// The listeners, at least one: each its own port.
     pub listeners: Vec<Listener>,
+    /// How the load balancer checks the nodes. The group uses the same check: an instance that
+    /// fails it is replaced.
     #[serde(default)]
     pub health_check: HealthCheck,
-    /// Idle connection timeout in seconds.
+    /// Idle connection timeout in seconds, 1 to 4000.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: i32,
+    /// Spread requests over the nodes of every zone, not zone by zone.
     #[serde(default = "yes")]
     pub cross_zone: bool,
+    /// Let requests in flight finish before a node leaves the load balancer.
     #[serde(default = "yes")]
     pub connection_draining: bool,
+    /// How long connection draining may take, in seconds (1 to 3600).
     #[serde(default = "default_draining_timeout")]
     pub connection_draining_timeout: i32,
+    /// What to do with HTTP requests that may be desync attacks: `monitor` lets them all
+    /// through, `defensive` blocks the known risks, `strictest` blocks any request that is not
+    /// RFC 7230 compliant.
     #[serde(default)]
     pub desync_mitigation: DesyncMitigation,
     #[serde(default)]
     pub stickiness: Stickiness,
-    /// The predefined TLS policy set on every HTTPS/SSL listener.
+    /// The predefined security policy (`ELBSecurityPolicy-...`) set on every HTTPS/SSL
+    /// listener.
     #[serde(default = "default_tls_policy")]
     pub tls_policy: String,
 }
@@ -286,10 +325,13 @@ impl Protocol {
 pub struct Listener {
     /// The port the load balancer listens on.
     pub port: u16,
+    /// What clients speak to the load balancer; HTTPS and SSL end TLS there and need a
+    /// `certificate`.
     pub protocol: Protocol,
     /// The port on the nodes the traffic goes to.
     pub instance_port: u16,
-    /// Defaults to HTTP behind HTTP/HTTPS and TCP behind TCP/SSL.
+    /// What the load balancer speaks to the nodes. Defaults to HTTP behind HTTP/HTTPS and TCP
+    /// behind TCP/SSL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_protocol: Option<Protocol>,
     /// ACM or IAM certificate ARN; required for HTTPS and SSL.
@@ -308,18 +350,23 @@ impl Listener {
     }
 }
 
+/// The load balancer's health check of the nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// `PROTOCOL:PORT[/path]`, e.g. `HTTP:80/health`.
     #[serde(default = "default_health_target")]
     pub target: String,
+    /// Seconds a check waits for an answer, 2 to 60 and less than the interval.
     #[serde(default = "default_health_timeout")]
     pub timeout: i32,
+    /// Seconds between checks, 5 to 300.
     #[serde(default = "default_health_interval")]
     pub interval: i32,
+    /// Failed checks in a row that take a node out of service, 2 to 10.
     #[serde(default = "two")]
     pub unhealthy_threshold: i32,
+    /// Passed checks in a row that bring a node back into service, 2 to 10.
     #[serde(default = "two")]
     pub healthy_threshold: i32,
 }
@@ -340,6 +387,7 @@ impl Default for HealthCheck {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stickiness {
+    /// Send a client's requests to the same node while its cookie lasts.
     #[serde(default)]
     pub enabled: bool,
     /// Cookie lifetime in seconds; absent means the browser session.
@@ -351,14 +399,18 @@ pub struct Stickiness {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scaling {
+    /// The group's minimum size, 0 to 10000.
     #[serde(default = "two")]
     pub min: i32,
+    /// The group's maximum size, 1 to 10000.
     #[serde(default = "default_max")]
     pub max: i32,
-    /// Defaults to `min`.
+    /// The group's desired capacity (min <= desired <= max); defaults to `min`. A live group keeps
+    /// its own unless it falls outside min..max.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<i32>,
-    /// Seconds after launch before load balancer health counts.
+    /// Seconds after launch before load balancer health counts (the group uses the load
+    /// balancer's health checks).
     #[serde(default = "default_grace")]
     pub health_check_grace_period: i32,
     /// How many instances a roll replaces at a time: a count (`"2"`) or a share of the desired
@@ -372,7 +424,8 @@ pub struct Scaling {
     /// Seconds before a new instance's metrics count towards scaling (the group's warm-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_warmup: Option<i32>,
-    /// Which instances scale-in terminates first.
+    /// Which instances scale-in terminates first: AWS's policy names (`Default`,
+    /// `OldestLaunchTemplate`, `NewestInstance`, ...).
     #[serde(default = "default_termination_policies")]
     pub termination_policies: Vec<String>,
     /// Target tracking policies: keep a metric at a target by adding and removing instances.
@@ -383,10 +436,14 @@ pub struct Scaling {
     pub scheduled: Vec<Scheduled>,
 }
 
+/// A target tracking policy: keep a metric at a target by adding and removing instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetTracking {
+    /// The policy's name: letters, digits, `-` and `_`, unique among the group's policies and
+    /// scheduled actions.
     pub name: String,
+    /// The metric to hold at `target`.
     pub metric: Metric,
     /// The value to hold the metric at (percent for cpu).
     pub target: f64,
@@ -404,7 +461,8 @@ pub enum Metric {
     NetworkIn,
     /// Average bytes out per instance.
     NetworkOut,
-    /// Requests per instance: Application Load Balancers only.
+    /// Requests per target: Application Load Balancers only, so a profile refuses it (the
+    /// stack's load balancer is a Classic ELB).
     RequestCount,
 }
 
@@ -420,16 +478,22 @@ impl Metric {
     }
 }
 
+/// A scheduled capacity change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scheduled {
+    /// The action's name: letters, digits, `-` and `_`, unique among the group's policies and
+    /// scheduled actions.
     pub name: String,
     /// Cron, five fields: minute hour day-of-month month day-of-week (`0 8 * * MON-FRI`).
     pub recurrence: String,
+    /// The group's new minimum size. Give at least one of `min`, `max` and `desired`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<i32>,
+    /// The group's new maximum size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i32>,
+    /// The group's new desired capacity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired: Option<i32>,
     /// An IANA time zone for the recurrence (`Europe/Berlin`); UTC when absent.

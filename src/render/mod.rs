@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod plan;
 pub mod progress;
+pub mod reference;
 
 use clap::ValueEnum;
 
