@@ -47,7 +47,7 @@ async fn snapshot_exists(aws: &Clients, snapshot: &str) -> bool {
 }
 
 /// Play the node: stop every running builder of `stack` as soon as it appears.
-fn play_node(aws: &Clients, stack: &str) -> tokio::task::JoinHandle<()> {
+pub fn play_node(aws: &Clients, stack: &str) -> tokio::task::JoinHandle<()> {
     let aws = aws.clone();
     let stack = stack.to_string();
     tokio::spawn(async move {

@@ -33,6 +33,20 @@ pub fn endpoint() -> &'static str {
     })
 }
 
+/// Copy the directory `from` to `to`, subdirectories included.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// A stack name no other test (or earlier run against the same emulator) uses.
 pub fn unique_stack(prefix: &str) -> String {
     use rand::distr::{Alphanumeric, SampleString};
@@ -76,11 +90,7 @@ impl Project {
     pub fn new(prefix: &str, extra: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["profiles", "templates"] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-            for entry in std::fs::read_dir(root().join(sub)).unwrap() {
-                let entry = entry.unwrap();
-                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
-            }
+            copy_tree(&root().join(sub), &dir.path().join(sub));
         }
         let stack = unique_stack(prefix);
         let project = Project {

@@ -5,6 +5,7 @@ mod bake;
 mod check;
 mod contract;
 mod core;
+mod examples;
 mod harness;
 mod lock;
 mod reliability;

@@ -173,7 +173,7 @@ async fn a_broken_profile_or_reference_changes_nothing() {
     );
     assert!(
         run.stderr
-            .contains("hint: profiles in profiles: local, prod, test"),
+            .contains("hint: profiles in profiles: kong, krakend, local, prod, test"),
         "{}",
         run.stderr
     );
