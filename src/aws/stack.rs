@@ -138,6 +138,11 @@ async fn mark_images_in_use(
             versions.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_string));
         }
     }
+    // The newest version's image is known already: read only the older versions in use (none,
+    // when the group and all its instances run the newest).
+    if let Some(latest) = template.outputs.version {
+        versions.remove(&latest.to_string());
+    }
     in_use.extend(image::images_of_versions(aws, &template.physical_id, &versions).await?);
     for image in images {
         if in_use.contains(&image.physical_id) {

@@ -18,6 +18,7 @@ use crate::render::Format;
 use crate::render::plan::{Heading, outputs_text, text};
 use crate::render::progress::Progress;
 use crate::stack::Desired;
+use crate::stack::spec::Kind;
 
 struct Ready {
     aws: Aws,
@@ -176,6 +177,7 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
     }
 
     let mut done = Vec::new();
+    let mut live = engine::ledger_of(&observed);
     if plan.has_changes() {
         if !args.yes && !saved {
             confirm(
@@ -243,10 +245,16 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
         if text_mode {
             eprintln!("Apply complete: {}.", crate::plan::summary(&plan));
         }
+        live = outcome.ledger;
     }
 
-    let live = observe(&aws, &desired.names(), &desired.environment.vpc_id).await?;
-    let outputs = outputs(&desired.names(), &live);
+    // The outputs come from what the run saw and did: no second look is needed.
+    let image = desired
+        .resources
+        .iter()
+        .find(|r| r.id.kind == Kind::Image)
+        .map(|r| &r.id);
+    let outputs = outputs(&desired.names(), &live, image);
     match args.output {
         Format::Text => print!("\n{}", outputs_text(&outputs)),
         Format::Json => println!(

@@ -20,6 +20,7 @@ use crate::aws::lock::{self, Lock, LockError};
 use crate::aws::stack::observe;
 use crate::aws::{Aws, AwsError, Connection, ec2, image};
 use crate::cli::Global;
+use crate::engine::Ledger;
 use crate::plan::observed::Observed;
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
@@ -306,10 +307,11 @@ pub fn warn(desired: &Desired) {
     }
 }
 
-/// The values an operator needs after an apply, from what is live.
-pub fn outputs(names: &Names, observed: &Observed) -> Vec<(String, String)> {
+/// The values an operator needs after an apply, from what is live: each resource's AWS id and
+/// outputs, and the image the nodes run (when the stack bakes one).
+pub fn outputs(names: &Names, live: &Ledger, image: Option<&ResourceId>) -> Vec<(String, String)> {
     let mut outputs = Vec::new();
-    let get = |kind: Kind, name: String| observed.get(&ResourceId::new(kind, name));
+    let get = |kind: Kind, name: String| live.get(&ResourceId::new(kind, name));
     if let Some(lb) = get(Kind::LoadBalancer, names.load_balancer())
         && let Some((dns, _)) = &lb.outputs.endpoint
     {
@@ -333,24 +335,12 @@ pub fn outputs(names: &Names, observed: &Observed) -> Vec<(String, String)> {
     {
         outputs.push(("cache_auth_secret_arn".into(), arn.clone()));
     }
-    if let Some(image) = observed
-        .resources
-        .iter()
-        .filter(|r| r.id.kind == Kind::Image)
-        .max_by(|a, b| {
-            let created = |r: &crate::plan::observed::ObservedResource| {
-                r.attributes
-                    .get("created_at")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            created(a).cmp(&created(b))
-        })
+    if let Some(id) = image
+        && let Some(image) = live.get(id)
     {
         outputs.push((
             "image".into(),
-            format!("{} ({})", image.id.name, image.physical_id),
+            format!("{} ({})", id.name, image.physical_id),
         ));
     }
     if let Some(template) = get(Kind::LaunchTemplate, names.launch_template())

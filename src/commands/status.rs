@@ -8,6 +8,7 @@ use super::{Failure, outputs};
 use crate::aws::stack::observe;
 use crate::aws::{Aws, autoscaling, ec2, elb};
 use crate::cli::{Global, StatusArgs};
+use crate::engine::ledger_of;
 use crate::plan::observed::Observed;
 use crate::profile::load::load;
 use crate::render::Format;
@@ -41,7 +42,20 @@ async fn report(
     observed: &Observed,
     profile: &crate::profile::schema::Profile,
 ) -> Result<Value, Failure> {
-    let outputs: serde_json::Map<String, Value> = outputs(names, observed)
+    // The newest of the stack's images.
+    let image = observed
+        .resources
+        .iter()
+        .filter(|r| r.id.kind == Kind::Image)
+        .max_by_key(|r| {
+            r.attributes
+                .get("created_at")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        })
+        .map(|r| &r.id);
+    let outputs: serde_json::Map<String, Value> = outputs(names, &ledger_of(observed), image)
         .into_iter()
         .map(|(k, v)| (k, json!(v)))
         .collect();

@@ -5,33 +5,28 @@
 use std::collections::BTreeMap;
 
 use super::wait;
-use super::{Context, Ledger, Live};
+use super::{Context, Ledger, Live, Published};
 use crate::aws::stack::set_tag;
 use crate::aws::{
     AwsError, autoscaling, ec2, elasticache, elb, iam, image, launch_template, rds, scaling_policy,
     secrets, security_group,
 };
-use crate::plan::observed::{ObservedResource, Status};
+use crate::plan::observed::Status;
 use crate::plan::{Action, Step, differences};
 use crate::stack::attributes::{Knowledge, applied_digest, desired_attributes};
 use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH, TAG_SCALE};
 use crate::stack::ownership_tags;
-use crate::stack::spec::{Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Spec};
+use crate::stack::spec::{
+    IngressRule, Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Source, Spec,
+};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint, Endpoints};
-
-fn live_of(resource: &ObservedResource) -> Live {
-    Live {
-        physical_id: resource.physical_id.clone(),
-        outputs: resource.outputs.clone(),
-        fresh: false,
-    }
-}
 
 /// Carry out `step`. Returns what is live afterwards (None once deleted).
 pub async fn step(
     context: &Context<'_>,
     step: &Step,
     ledger: &Ledger,
+    published: &Published,
 ) -> Result<Option<Live>, AwsError> {
     let id = &step.id;
     let desired = context.desired.get(id);
@@ -56,7 +51,7 @@ pub async fn step(
                     context.progress.status(id, "waiting for it to be ready");
                     let ready = wait::until_ready(context, id).await?;
                     context.progress.finish(id, "ready", true);
-                    Ok(Some(live_of(&ready)))
+                    Ok(Some(Live::of(&ready)))
                 }
                 _ => Ok(ledger.get(id).cloned()),
             }
@@ -73,12 +68,14 @@ pub async fn step(
                 wait::until_gone(context, id).await?;
             }
             context.progress.status(id, "creating");
-            create(context, resource, ledger).await.map(|live| {
-                Some(Live {
-                    fresh: true,
-                    ..live
+            create(context, resource, ledger, published)
+                .await
+                .map(|live| {
+                    Some(Live {
+                        fresh: true,
+                        ..live
+                    })
                 })
-            })
         }
         (Action::Update, Some(resource)) => {
             if context
@@ -90,7 +87,7 @@ pub async fn step(
                 wait::until_ready(context, id).await?;
             }
             context.progress.status(id, "updating");
-            update(context, resource, ledger).await.map(Some)
+            update(context, resource, ledger, published).await.map(Some)
         }
         (Action::Replace, Some(resource)) => {
             if id.kind.is_stateful() {
@@ -108,12 +105,14 @@ pub async fn step(
             context
                 .progress
                 .status(id, "replacing: creating the new one");
-            create(context, resource, &ledger).await.map(|live| {
-                Some(Live {
-                    fresh: true,
-                    ..live
+            create(context, resource, &ledger, published)
+                .await
+                .map(|live| {
+                    Some(Live {
+                        fresh: true,
+                        ..live
+                    })
                 })
-            })
         }
         (action, None) => Err(AwsError::other(
             format!("{action:?} {id}"),
@@ -136,13 +135,20 @@ fn tags(context: &Context<'_>, resource: &Resource, ledger: &Ledger) -> BTreeMap
     tags
 }
 
-/// Security group ids by name, from the ledger.
-fn group_ids(ledger: &Ledger) -> BTreeMap<String, String> {
-    ledger
+/// The ids of the security groups that `rules` name, once they exist.
+async fn named_groups(
+    rules: &[IngressRule],
+    published: &Published,
+    user: &ResourceId,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let names = rules
         .iter()
-        .filter(|(id, _)| id.kind == Kind::SecurityGroup)
-        .map(|(id, live)| (id.name.clone(), live.physical_id.clone()))
-        .collect()
+        .filter_map(|rule| match &rule.source {
+            Source::Group(name) => Some(name.clone()),
+            Source::Cidr(_) => None,
+        })
+        .collect();
+    published.wait_for(&names, user).await
 }
 
 fn group_id(ledger: &Ledger, name: &str, user: &ResourceId) -> Result<String, AwsError> {
@@ -211,6 +217,7 @@ async fn create(
     context: &Context<'_>,
     resource: &Resource,
     ledger: &Ledger,
+    published: &Published,
 ) -> Result<Live, AwsError> {
     let aws = context.aws;
     let id = &resource.id;
@@ -220,8 +227,8 @@ async fn create(
         Spec::SecurityGroup(sg) => {
             let group =
                 security_group::create(aws, name, &sg.vpc_id, &sg.description, &tags).await?;
-            let mut ids = group_ids(ledger);
-            ids.insert(name.to_string(), group.clone());
+            published.publish(name, &group);
+            let ids = named_groups(&sg.ingress, published, id).await?;
             security_group::sync_ingress(aws, &group, &sg.ingress, &ids).await?;
             Ok(Live {
                 physical_id: group,
@@ -255,7 +262,7 @@ async fn create(
             let group = group_id(ledger, &db.security_group, id)?;
             rds::create_instance(aws, name, db, &group, &tags).await?;
             context.progress.status(id, "waiting: creating");
-            Ok(live_of(&wait::until_ready(context, id).await?))
+            Ok(Live::of(&wait::until_ready(context, id).await?))
         }
         Spec::Cache(cache) => {
             let group = group_id(ledger, &cache.security_group, id)?;
@@ -281,7 +288,7 @@ async fn create(
             )
             .await?;
             context.progress.status(id, "waiting: creating");
-            Ok(live_of(&wait::until_ready(context, id).await?))
+            Ok(Live::of(&wait::until_ready(context, id).await?))
         }
         Spec::LoadBalancer(lb) => {
             let group = group_id(ledger, &lb.security_group, id)?;
@@ -295,7 +302,7 @@ async fn create(
         }
         Spec::NodeRole(role) => {
             iam::create(aws, name, role, &tags).await?;
-            Ok(live_of(&wait::until_ready(context, id).await?))
+            Ok(Live::of(&wait::until_ready(context, id).await?))
         }
         Spec::LaunchTemplate(template) => {
             let data = launch_data(context, id, template, ledger).await?;
@@ -411,6 +418,7 @@ async fn update(
     context: &Context<'_>,
     resource: &Resource,
     ledger: &Ledger,
+    published: &Published,
 ) -> Result<Live, AwsError> {
     let aws = context.aws;
     let id = &resource.id;
@@ -431,15 +439,18 @@ async fn update(
         .into_iter()
         .map(|c| c.attribute)
         .collect();
-    let mut live = ledger.get(id).cloned().unwrap_or_else(|| live_of(observed));
+    let mut live = ledger
+        .get(id)
+        .cloned()
+        .unwrap_or_else(|| Live::of(observed));
     if changed.is_empty() {
         return Ok(live);
     }
     let tags = tags(context, resource, ledger);
     match &resource.spec {
         Spec::SecurityGroup(sg) => {
-            security_group::sync_ingress(aws, &live.physical_id, &sg.ingress, &group_ids(ledger))
-                .await?;
+            let ids = named_groups(&sg.ingress, published, id).await?;
+            security_group::sync_ingress(aws, &live.physical_id, &sg.ingress, &ids).await?;
         }
         Spec::DbSubnetGroup(group) => rds::update_subnet_group(aws, name, group).await?,
         Spec::CacheSubnetGroup(group) => elasticache::update_subnet_group(aws, name, group).await?,
@@ -462,7 +473,7 @@ async fn update(
                 .get("engine_version")
                 .and_then(|v| v.as_str());
             rds::modify_instance(aws, name, db, &group, &changed, version).await?;
-            live = live_of(&wait::until_ready(context, id).await?);
+            live = Live::of(&wait::until_ready(context, id).await?);
         }
         Spec::Cache(cache) => {
             let group = group_id(ledger, &cache.security_group, id)?;
@@ -473,7 +484,7 @@ async fn update(
                 .unwrap_or(1);
             elasticache::modify_replication_group(aws, name, cache, &group, &changed, clusters)
                 .await?;
-            live = live_of(&wait::until_ready(context, id).await?);
+            live = Live::of(&wait::until_ready(context, id).await?);
         }
         Spec::LoadBalancer(lb) => {
             let group = group_id(ledger, &lb.security_group, id)?;

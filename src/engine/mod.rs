@@ -15,7 +15,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::watch;
 
 use crate::aws::{Aws, AwsError};
-use crate::plan::observed::{Observed, Outputs};
+use crate::plan::observed::{Observed, ObservedResource, Outputs};
 use crate::plan::{Action, Plan};
 use crate::render::progress::Progress;
 use crate::stack::Desired;
@@ -33,6 +33,135 @@ pub struct Live {
 }
 
 pub type Ledger = BTreeMap<ResourceId, Live>;
+
+/// What is live before a run: the observed resources' ids and outputs.
+pub fn ledger_of(observed: &Observed) -> Ledger {
+    observed
+        .resources
+        .iter()
+        .map(|resource| (resource.id.clone(), Live::of(resource)))
+        .collect()
+}
+
+impl Live {
+    pub fn of(resource: &ObservedResource) -> Live {
+        Live {
+            physical_id: resource.physical_id.clone(),
+            outputs: resource.outputs.clone(),
+            fresh: false,
+        }
+    }
+}
+
+/// Security group ids known before their steps finish. A group exists, and its id can be used,
+/// as soon as it is created, before its ingress rules are set. So the groups of every tier are
+/// created side by side, each waits here only for the ids its rules name, and the database, the
+/// load balancer or the launch template start as soon as their group exists. `None`: the group's
+/// step failed before creating it.
+#[derive(Clone)]
+pub struct Published {
+    ids: watch::Sender<BTreeMap<String, Option<String>>>,
+    /// The groups the plan creates: only these are worth waiting for.
+    expected: BTreeSet<String>,
+}
+
+impl Published {
+    /// Known from the start: the live groups the plan keeps. To come: the groups it creates.
+    fn new(ledger: &Ledger, plan: &Plan) -> Published {
+        let action = |name: &str| {
+            plan.steps
+                .iter()
+                .find(|step| step.id.kind == Kind::SecurityGroup && step.id.name == name)
+                .map(|step| step.action)
+        };
+        let coming = |name: &str| matches!(action(name), Some(Action::Create | Action::Replace));
+        let known: BTreeMap<String, Option<String>> = ledger
+            .iter()
+            .filter(|(id, _)| id.kind == Kind::SecurityGroup && !coming(&id.name))
+            .filter(|(id, _)| action(&id.name) != Some(Action::Delete))
+            .map(|(id, live)| (id.name.clone(), Some(live.physical_id.clone())))
+            .collect();
+        let expected: BTreeSet<String> = plan
+            .steps
+            .iter()
+            .filter(|step| step.id.kind == Kind::SecurityGroup && coming(&step.id.name))
+            .map(|step| step.id.name.clone())
+            .collect();
+        Published {
+            ids: watch::Sender::new(known),
+            expected,
+        }
+    }
+
+    /// The group `name` exists with this id.
+    pub fn publish(&self, name: &str, group_id: &str) {
+        self.ids.send_modify(|ids| {
+            ids.insert(name.to_string(), Some(group_id.to_string()));
+        });
+    }
+
+    /// The step of group `name` failed: whoever waits for it stops waiting.
+    fn failed(&self, name: &str) {
+        self.ids.send_if_modified(|ids| match ids.get(name) {
+            Some(Some(_)) => false,
+            _ => {
+                ids.insert(name.to_string(), None);
+                true
+            }
+        });
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.ids.borrow().get(name).cloned().flatten()
+    }
+
+    /// The ids of the groups `names`, once each of them exists.
+    pub async fn wait_for(
+        &self,
+        names: &BTreeSet<String>,
+        user: &ResourceId,
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let mut receiver = self.ids.subscribe();
+        let ids = receiver
+            .wait_for(|ids| {
+                names
+                    .iter()
+                    .all(|name| ids.contains_key(name) || !self.expected.contains(name))
+            })
+            .await
+            .map_err(|_| AwsError::other(format!("configure {user}"), "the run ended"))?;
+        names
+            .iter()
+            .map(|name| match ids.get(name).cloned().flatten() {
+                Some(id) => Ok((name.clone(), id)),
+                None => Err(AwsError::other(
+                    format!("configure {user}"),
+                    if self.expected.contains(name) {
+                        format!("security group {name} could not be created")
+                    } else {
+                        format!("security group {name} does not exist")
+                    },
+                )),
+            })
+            .collect()
+    }
+}
+
+/// What a step waits for before it starts: a resource's step to finish, or only for a security
+/// group to exist (see [`Published`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Need {
+    Finished(ResourceId),
+    Exists(ResourceId),
+}
+
+impl Need {
+    fn id(&self) -> &ResourceId {
+        match self {
+            Need::Finished(id) | Need::Exists(id) => id,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -79,25 +208,38 @@ impl Outcome {
     }
 }
 
-/// What each step must wait for: creates and updates wait for what they depend on; a delete
-/// waits for every step of a resource that depends on the deleted one.
-fn prerequisites(plan: &Plan, names: &Names) -> BTreeMap<ResourceId, Vec<ResourceId>> {
+/// What each step must wait for: creates and updates wait for what they depend on, but for a new
+/// security group only until it exists (a group's own step waits inside for the groups its rules
+/// name); a delete waits for every step of a resource that depends on the deleted one.
+fn prerequisites(plan: &Plan, names: &Names) -> BTreeMap<ResourceId, Vec<Need>> {
     let in_plan: BTreeSet<&ResourceId> = plan.steps.iter().map(|s| &s.id).collect();
+    let created: BTreeSet<&ResourceId> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Create)
+        .map(|s| &s.id)
+        .collect();
     plan.steps
         .iter()
         .map(|step| {
-            let after: Vec<ResourceId> = if step.action == Action::Delete {
+            let after: Vec<Need> = if step.action == Action::Delete {
                 plan.steps
                     .iter()
                     .filter(|other| natural_dependencies(&other.id, names).contains(&step.id))
-                    .map(|other| other.id.clone())
+                    .map(|other| Need::Finished(other.id.clone()))
                     .collect()
             } else {
-                let mut after: Vec<ResourceId> = step
+                let mut after: Vec<Need> = step
                     .depends_on
                     .iter()
                     .filter(|id| in_plan.contains(id))
-                    .cloned()
+                    .filter_map(|id| match (id.kind, step.id.kind) {
+                        (Kind::SecurityGroup, Kind::SecurityGroup) => None,
+                        (Kind::SecurityGroup, _) if created.contains(id) => {
+                            Some(Need::Exists(id.clone()))
+                        }
+                        _ => Some(Need::Finished(id.clone())),
+                    })
                     .collect();
                 // A group allows one target tracking policy per metric (and one name per
                 // action): a renamed one is created only once its old self is gone.
@@ -108,7 +250,7 @@ fn prerequisites(plan: &Plan, names: &Names) -> BTreeMap<ResourceId, Vec<Resourc
                             .filter(|other| {
                                 other.id.kind == step.id.kind && other.action == Action::Delete
                             })
-                            .map(|other| other.id.clone()),
+                            .map(|other| Need::Finished(other.id.clone())),
                     );
                 }
                 after
@@ -126,20 +268,15 @@ pub async fn run(
 ) -> Outcome {
     let names = context.names();
     let after = prerequisites(plan, &names);
-    let mut outcome = Outcome::default();
-    for resource in &context.observed.resources {
-        outcome.ledger.insert(
-            resource.id.clone(),
-            Live {
-                physical_id: resource.physical_id.clone(),
-                outputs: resource.outputs.clone(),
-                fresh: false,
-            },
-        );
-    }
+    let mut outcome = Outcome {
+        ledger: ledger_of(context.observed),
+        ..Outcome::default()
+    };
     let mut finished: BTreeSet<ResourceId> = BTreeSet::new();
     let mut blocked: BTreeSet<ResourceId> = BTreeSet::new();
     let mut started: BTreeSet<ResourceId> = BTreeSet::new();
+    let published = Published::new(&outcome.ledger, plan);
+    let mut publications = published.ids.subscribe();
     let mut running = FuturesUnordered::new();
 
     loop {
@@ -149,18 +286,37 @@ pub async fn run(
                     continue;
                 }
                 let needs = &after[&step.id];
-                if needs.iter().any(|id| blocked.contains(id)) {
+                if needs.iter().any(|need| blocked.contains(need.id())) {
                     blocked.insert(step.id.clone());
                     continue;
                 }
-                if !needs.iter().all(|id| finished.contains(id)) {
+                let met = |need: &Need| match need {
+                    Need::Finished(id) => finished.contains(id),
+                    Need::Exists(id) => finished.contains(id) || published.get(&id.name).is_some(),
+                };
+                if !needs.iter().all(met) {
                     continue;
                 }
                 started.insert(step.id.clone());
-                let ledger = outcome.ledger.clone();
+                let mut ledger = outcome.ledger.clone();
+                for need in needs {
+                    if let Need::Exists(id) = need
+                        && !ledger.contains_key(id)
+                        && let Some(group) = published.get(&id.name)
+                    {
+                        ledger.insert(
+                            id.clone(),
+                            Live {
+                                physical_id: group,
+                                ..Live::default()
+                            },
+                        );
+                    }
+                }
+                let published = &published;
                 running.push(async move {
                     let begun = Instant::now();
-                    let result = execute::step(context, step, &ledger).await;
+                    let result = execute::step(context, step, &ledger, published).await;
                     (step, result, begun.elapsed())
                 });
             }
@@ -192,10 +348,15 @@ pub async fn run(
                         let first = text.lines().next().unwrap_or_default();
                         context.progress.finish(&step.id, &format!("failed: {first}"), false);
                         blocked.insert(step.id.clone());
+                        if step.id.kind == Kind::SecurityGroup {
+                            published.failed(&step.id.name);
+                        }
                         outcome.failed.push((step.id.clone(), error));
                     }
                 }
             }
+            // A group came to exist: what waits only for that may start.
+            Ok(()) = publications.changed() => {}
             changed = interrupt.changed(), if !outcome.interrupted => {
                 if changed.is_err() || *interrupt.borrow() {
                     outcome.interrupted = true;
@@ -230,5 +391,125 @@ pub fn duration_text(elapsed: Duration) -> String {
         format!("{}m{:02}s", seconds / 60, seconds % 60)
     } else {
         format!("{:.1}s", elapsed.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::plan;
+    use crate::profile::load::load;
+    use crate::stack::{Environment, build};
+
+    fn desired() -> Desired {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        std::fs::write(
+            dir.path().join("templates/boot.sh.j2"),
+            "db={{ database.host }}\n",
+        )
+        .unwrap();
+        let path = dir.path().join("profiles/shop.toml");
+        std::fs::write(
+            &path,
+            "stack = \"shop\"\n[node]\nimage = \"ami-0123456789abcdef0\"\n[database]\n[cache]\n\
+             [load_balancer]\n[[load_balancer.listeners]]\nport = 80\nprotocol = \"HTTP\"\n\
+             instance_port = 8080\nallow = [\"0.0.0.0/0\"]\n[scaling]\nmin = 2\nmax = 6\n",
+        )
+        .unwrap();
+        build(
+            &load(path.to_str().unwrap()).unwrap(),
+            &Environment::offline("us-east-1"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn new_security_groups_start_together_and_their_users_wait_only_for_them_to_exist() {
+        let desired = desired();
+        let names = desired.names();
+        let plan = plan(&desired, &Observed::default()).unwrap();
+        let after = prerequisites(&plan, &names);
+        let group = |tier| ResourceId::new(Kind::SecurityGroup, names.security_group(tier));
+        use crate::stack::naming::Tier;
+        for tier in [Tier::Lb, Tier::Nodes, Tier::Db, Tier::Cache] {
+            assert_eq!(after[&group(tier)], vec![], "{tier:?}");
+        }
+        let database = &after[&ResourceId::new(Kind::Database, names.database())];
+        assert!(
+            database.contains(&Need::Exists(group(Tier::Db))),
+            "{database:?}"
+        );
+        assert!(
+            database.contains(&Need::Finished(ResourceId::new(
+                Kind::DbSubnetGroup,
+                names.db_subnet_group()
+            ))),
+            "{database:?}"
+        );
+        let template = &after[&ResourceId::new(Kind::LaunchTemplate, names.launch_template())];
+        assert!(
+            template.contains(&Need::Exists(group(Tier::Nodes))),
+            "{template:?}"
+        );
+        assert!(
+            template.contains(&Need::Finished(ResourceId::new(
+                Kind::Database,
+                names.database()
+            ))),
+            "{template:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_group_waits_for_the_groups_it_names_and_learns_of_a_failure() {
+        let desired = desired();
+        let names = desired.names();
+        let plan = plan(&desired, &Observed::default()).unwrap();
+        let published = Published::new(&Ledger::new(), &plan);
+        let user = ResourceId::new(
+            Kind::SecurityGroup,
+            names.security_group(crate::stack::naming::Tier::Db),
+        );
+        let lb = names.security_group(crate::stack::naming::Tier::Lb);
+        let nodes = names.security_group(crate::stack::naming::Tier::Nodes);
+
+        // Waits until the group is created.
+        let waiting = {
+            let published = published.clone();
+            let (user, nodes) = (user.clone(), nodes.clone());
+            tokio::spawn(async move { published.wait_for(&BTreeSet::from([nodes]), &user).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        published.publish(&nodes, "sg-1");
+        let ids = waiting.await.unwrap().unwrap();
+        assert_eq!(ids[&nodes], "sg-1");
+
+        // A failed group ends the wait with an error naming it.
+        published.failed(&lb);
+        let error = published
+            .wait_for(&BTreeSet::from([lb.clone()]), &user)
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("security group {lb} could not be created")),
+            "{error}"
+        );
+
+        // A group the plan does not create and nobody saw is not waited for.
+        let error = published
+            .wait_for(&BTreeSet::from(["elsewhere".to_string()]), &user)
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("security group elsewhere does not exist"),
+            "{error}"
+        );
     }
 }
