@@ -47,7 +47,12 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         // clap names are &'static str; a handful of page names live for the process.
         let name: &'static str = Box::leak(format!("deployer-{}", sub.get_name()).into_boxed_str());
-        let page = sub.clone().name(name).display_name(name).bin_name(name);
+        // The page is deployer-apply(1); its synopsis is how it is typed: `deployer apply`.
+        let page = sub
+            .clone()
+            .name(name)
+            .display_name(name)
+            .bin_name(format!("deployer {}", sub.get_name()));
         pages.push((format!("{name}.1"), render(page)));
     }
     pages
