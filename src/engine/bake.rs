@@ -109,6 +109,7 @@ async fn wait_for_power_off(
     let begun = Instant::now();
     let limit = Duration::from_secs(spec.timeout_seconds);
     let mut errors = 0;
+    let mut ticks = super::wait::pace(context);
     loop {
         let failure = match image::instance_state(aws, instance).await {
             Ok(Some(state)) if image::powered_off(&state) => return Ok(()),
@@ -154,7 +155,7 @@ async fn wait_for_power_off(
                 ),
             ));
         }
-        tokio::time::sleep(context.options.poll_interval).await;
+        ticks.tick().await;
     }
 }
 

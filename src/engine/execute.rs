@@ -603,6 +603,7 @@ async fn delete(context: &Context<'_>, id: &ResourceId, ledger: &Ledger) -> Resu
 async fn until_in_service(context: &Context<'_>, id: &ResourceId) -> Result<(), AwsError> {
     let begun = std::time::Instant::now();
     let limit = wait::timeout_for(id.kind);
+    let mut ticks = wait::pace(context);
     loop {
         if let Some((group, members)) = autoscaling::describe(context.aws, &id.name).await? {
             let desired = group
@@ -628,6 +629,6 @@ async fn until_in_service(context: &Context<'_>, id: &ResourceId) -> Result<(), 
                 "its instances did not come into service in time; check the boot template and the health check",
             ));
         }
-        tokio::time::sleep(context.options.poll_interval).await;
+        ticks.tick().await;
     }
 }

@@ -211,6 +211,7 @@ async fn wait_healthy(
     let aws = context.aws;
     let begun = Instant::now();
     let mut streak = 0;
+    let mut ticks = super::wait::pace(context);
     loop {
         let (members, health) = match autoscaling::describe(aws, name).await {
             Ok(Some((_, members))) => {
@@ -265,7 +266,7 @@ async fn wait_healthy(
                 ));
             }
         }
-        tokio::time::sleep(context.options.poll_interval).await;
+        ticks.tick().await;
     }
 }
 

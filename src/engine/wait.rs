@@ -22,6 +22,16 @@ pub fn timeout_for(kind: Kind) -> Duration {
     }
 }
 
+/// The pace of a wait's polls: one every poll interval, counted from the start of the previous
+/// one, so the time a poll takes does not push the next one back (readiness is seen within one
+/// interval). The first poll is the caller's, at once.
+pub fn pace(context: &Context<'_>) -> tokio::time::Interval {
+    let period = context.options.poll_interval.max(Duration::from_millis(1));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks
+}
+
 /// Consecutive failed polls tolerated before the error counts.
 const TRANSIENT_LIMIT: u32 = 5;
 
@@ -44,6 +54,7 @@ pub async fn until_ready(
     let limit = timeout_for(id.kind);
     let mut errors = 0;
     let mut last = String::from("not visible yet");
+    let mut ticks = pace(context);
     loop {
         match observe_one(context.aws, id, &context.names(), context.vpc_id()).await {
             Ok(Some(resource)) => {
@@ -72,7 +83,7 @@ pub async fn until_ready(
             return Err(timed_out(id, begun.elapsed(), &last));
         }
         context.progress.status(id, &format!("waiting: {last}"));
-        tokio::time::sleep(context.options.poll_interval).await;
+        ticks.tick().await;
     }
 }
 
@@ -82,6 +93,7 @@ pub async fn until_gone(context: &Context<'_>, id: &ResourceId) -> Result<(), Aw
     let limit = timeout_for(id.kind);
     let mut errors = 0;
     let mut last = String::from("deleting");
+    let mut ticks = pace(context);
     loop {
         match observe_one(context.aws, id, &context.names(), context.vpc_id()).await {
             Ok(None) => return Ok(()),
@@ -104,7 +116,7 @@ pub async fn until_gone(context: &Context<'_>, id: &ResourceId) -> Result<(), Aw
             return Err(timed_out(id, begun.elapsed(), &last));
         }
         context.progress.status(id, &format!("waiting: {last}"));
-        tokio::time::sleep(context.options.poll_interval).await;
+        ticks.tick().await;
     }
 }
 
@@ -122,6 +134,7 @@ where
 {
     let begun = Instant::now();
     let limit = timeout_for(id.kind);
+    let mut ticks = pace(context);
     loop {
         if attempt().await? {
             return Ok(());
@@ -132,6 +145,6 @@ where
         context
             .progress
             .status(id, &format!("waiting: {waiting_for}"));
-        tokio::time::sleep(context.options.poll_interval).await;
+        ticks.tick().await;
     }
 }
