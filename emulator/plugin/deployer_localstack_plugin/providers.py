@@ -12,11 +12,38 @@ overridden (see ``ec2.py``).
 from localstack.services.plugins import Service, aws_provider
 
 
+def _route_first_requests_safely() -> None:
+    """LocalStack's ServiceLoader marks a service loaded *before* it adds the service's operations
+    to the request router, and skips its lock for services marked loaded. A request that arrives
+    while the first one is still adding them finds no route and is answered 501 "no handler for
+    operation" (seen: deployer's concurrent first reads on a fresh emulator). Here every request
+    of a service takes that service's lock until the first one has finished routing it."""
+    from localstack.aws.handlers.service_plugin import ServiceLoader
+
+    if getattr(ServiceLoader, "_deployer_routed", None) is not None:
+        return
+    original = ServiceLoader.require_service
+    routed: set[str] = set()
+
+    def require_service(self, chain, context, response):
+        if not context.service or context.service.service_name in routed:
+            return original(self, chain, context, response)
+        name = context.service.service_name
+        with self.service_locks[name]:
+            result = original(self, chain, context, response)
+            routed.add(name)
+            return result
+
+    ServiceLoader.require_service = require_service
+    ServiceLoader._deployer_routed = routed
+
+
 def _moto_service(name: str, overrides: dict | None = None) -> Service:
     from localstack.aws.skeleton import Skeleton
     from localstack.aws.spec import load_service
     from localstack.services.moto import _proxy_moto
 
+    _route_first_requests_safely()
     spec = load_service(name)
     table = {operation: _proxy_moto for operation in spec.operation_names}
     unknown = set(overrides or {}) - set(table)
@@ -67,5 +94,6 @@ def ec2_deployer():
 
     from .ec2 import DeployerEc2Provider, apply_model_patches
 
+    _route_first_requests_safely()
     apply_model_patches()
     return Service.for_provider(DeployerEc2Provider(), dispatch_table_factory=MotoFallbackDispatcher)
