@@ -22,6 +22,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -183,8 +184,10 @@ where
     R: fmt::Debug,
 {
     let mut parts: Vec<String> = vec![error.to_string()];
+    let mut credentials = false;
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
+        credentials |= cause.is::<CredentialsError>();
         let text = cause.to_string();
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
@@ -193,6 +196,9 @@ where
     }
     let mut text = parts.join(": ");
     match error {
+        _ if credentials => text.push_str(
+            " (no usable AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on EC2, give the instance a role)",
+        ),
         SdkError::DispatchFailure(_) => text.push_str(
             " (no answer from AWS: check the network, the region, and AWS_ENDPOINT_URL or --endpoint-url if set)",
         ),
@@ -240,5 +246,19 @@ mod tests {
         assert_eq!(text.matches("connection refused").count(), 1, "{text}");
         assert!(text.contains("AWS_ENDPOINT_URL"), "{text}");
         assert!(!text.contains("ConnectorError"), "no Debug output: {text}");
+    }
+
+    #[test]
+    fn missing_credentials_say_how_to_provide_them() {
+        let missing = CredentialsError::provider_error(std::io::Error::other(
+            "failed to load IMDS session token",
+        ));
+        let error: SdkError<std::io::Error, ()> =
+            SdkError::dispatch_failure(ConnectorError::other(Box::new(missing), None));
+        let text = causes(&error);
+        assert!(text.contains("failed to load IMDS session token"), "{text}");
+        assert!(text.contains("no usable AWS credentials"), "{text}");
+        assert!(text.contains("AWS_PROFILE"), "{text}");
+        assert!(!text.contains("check the network"), "{text}");
     }
 }
