@@ -177,8 +177,19 @@ pub async fn instance_state(aws: &Aws, instance: &str) -> Result<Option<String>,
     }
 }
 
+/// The client token of one builder launch: the content hash and a part of its own. The SDK's
+/// retries of the call repeat it, so a launch whose answer was lost is not made twice. A later
+/// bake of the same inputs (after a failed bake, or a destroy) needs a new builder: AWS answers a
+/// repeated token with the instance it launched first, for a day or more after that one is gone.
+/// (A run killed after its launch finds that builder by its tags and adopts it.)
+fn launch_token(hash: &str) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    let attempt = Alphanumeric.sample_string(&mut rand::rng(), 16);
+    format!("{}-{attempt}", &hash[..40.min(hash.len())])
+}
+
 /// Launch the builder: IMDSv2, an encrypted root volume, powering off means stopping, tags at
-/// creation and a client token from the content hash.
+/// creation and a client token of its own (see [`launch_token`]).
 pub async fn launch_builder(
     aws: &Aws,
     spec: &BakeSpec,
@@ -197,7 +208,7 @@ pub async fn launch_builder(
         .min_count(1)
         .max_count(1)
         .user_data(aws_smithy_types::base64::encode(&spec.user_data))
-        .client_token(&spec.hash[..64.min(spec.hash.len())])
+        .client_token(launch_token(&spec.hash))
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
         .subnet_id(&spec.subnet)
         .security_group_ids(security_group_id)

@@ -101,10 +101,16 @@ impl LaunchData {
             && a.get("instance_profile") == Some(&json!(self.instance_profile))
     }
 
-    /// A client token from the content: a retried create of the same version is idempotent.
+    /// The client token of one create: the content's digest and a part of its own. The SDK's
+    /// retries of the call repeat it, so a create whose answer was lost is not made twice. The
+    /// same content written again later (after a destroy, or going back to an earlier version)
+    /// is a new create: AWS answers a repeated token with what the first call made, even once
+    /// that is gone. (A run killed after a create finds the template by name and adopts it.)
     fn client_token(&self, name: &str) -> String {
+        use rand::distr::{Alphanumeric, SampleString};
         let digest = Sha256::digest(format!("{name}\n{self:?}").as_bytes());
-        hex::encode(digest)[..64].to_string()
+        let attempt = Alphanumeric.sample_string(&mut rand::rng(), 16);
+        format!("{}-{attempt}", &hex::encode(digest)[..40])
     }
 }
 

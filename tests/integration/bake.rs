@@ -305,3 +305,33 @@ async fn a_builder_that_never_powers_off_times_out_with_its_console_and_is_termi
     assert!(images(&aws, &stack).await.is_empty());
     assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
 }
+
+/// A stack destroyed and applied again bakes anew. Through the simulator, which answers a
+/// repeated RunInstances client token with the first launch's instance, as AWS does for a day or
+/// more: a token made from the bake's inputs alone got the old, terminated builder back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_destroyed_and_applied_again_bakes_anew() {
+    let aws = clients().await;
+    let simulator = crate::reliability::Simulator::start();
+    simulator.configure(serde_json::json!({"builder_power_off": 0.2}));
+    let mut project = Project::new("rebake", BAKE);
+    project.endpoint = Some(simulator.url());
+    let stack = project.stack.clone();
+    project.run(&["apply", "--yes"]).ok();
+    let first = images(&aws, &stack).await;
+    project
+        .run(&["destroy", "--yes", "--skip-final-snapshot"])
+        .ok();
+    let again = project.run(&["apply", "--yes"]).ok();
+    assert!(again.stdout.contains("image "), "{}", again.stdout);
+    let second = images(&aws, &stack).await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(
+        first.values().next().unwrap().0,
+        second.values().next().unwrap().0,
+        "a new image"
+    );
+    project
+        .run(&["destroy", "--yes", "--skip-final-snapshot"])
+        .ok();
+}

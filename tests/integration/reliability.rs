@@ -26,13 +26,13 @@ timeout = "60s"
 const POWER_OFF: f64 = 0.2;
 
 /// One simulator process, in front of the emulator.
-struct Simulator {
+pub struct Simulator {
     child: Child,
     address: String,
 }
 
 impl Simulator {
-    fn start() -> Simulator {
+    pub fn start() -> Simulator {
         let venv = root().join(".emulator/venv/bin/python");
         let python = if venv.exists() {
             venv.display().to_string()
@@ -62,7 +62,7 @@ impl Simulator {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }
 
@@ -81,7 +81,7 @@ impl Simulator {
         serde_json::from_str(body).unwrap_or(Value::Null)
     }
 
-    fn configure(&self, config: Value) {
+    pub fn configure(&self, config: Value) {
         self.request("POST", "/_sim/config", &config.to_string());
     }
 
