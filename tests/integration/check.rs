@@ -318,3 +318,16 @@ pub async fn images(aws: &Clients, stack: &str) -> Images {
         })
         .collect()
 }
+
+/// A certificate the emulator issues (HTTPS listeners need one it knows).
+pub async fn certificate(aws: &Clients, domain: &str) -> String {
+    aws.acm
+        .request_certificate()
+        .domain_name(domain)
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_string()
+}

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::check::{
-    decode, group, load_balancer_attributes, security_groups, tagged_leftovers, user_data,
+    certificate, decode, group, load_balancer_attributes, security_groups, tagged_leftovers,
+    user_data,
 };
-use crate::harness::{Clients, Project, clients};
+use crate::harness::{Project, clients};
 
 /// The reference listeners (443 -> 80, 8443 -> 8080, HTTPS with a certificate).
 fn reference_listeners(certificate: &str) -> String {
@@ -31,18 +32,6 @@ allow = ["10.0.0.0/8"]
     )
 }
 
-async fn certificate(aws: &Clients) -> String {
-    aws.acm
-        .request_certificate()
-        .domain_name("deployer.example")
-        .send()
-        .await
-        .unwrap()
-        .certificate_arn()
-        .unwrap()
-        .to_string()
-}
-
 fn strings(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -51,7 +40,7 @@ fn strings(items: &[&str]) -> BTreeSet<String> {
 async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_and_destroy_clears_it()
  {
     let aws = clients().await;
-    let certificate = certificate(&aws).await;
+    let certificate = certificate(&aws, "deployer.example").await;
     let project = Project::new("full", &reference_listeners(&certificate));
     let stack = project.stack.clone();
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::bake::play_node;
-use crate::check::{images, security_groups, tagged_leftovers, user_data};
+use crate::check::{certificate, images, security_groups, tagged_leftovers, user_data};
 use crate::harness::{Clients, Project, clients};
 
 /// The shipped profile `name`, parsed.
@@ -18,16 +18,7 @@ fn shipped(name: &str) -> toml::Table {
 /// replaced by one the emulator knows.
 async fn project_for(aws: &Clients, name: &str) -> (Project, toml::Table) {
     let profile = shipped(name);
-    let certificate = aws
-        .acm
-        .request_certificate()
-        .domain_name(format!("{name}.example"))
-        .send()
-        .await
-        .unwrap()
-        .certificate_arn()
-        .unwrap()
-        .to_string();
+    let certificate = certificate(aws, &format!("{name}.example")).await;
     let mut listeners = profile["load_balancer"]["listeners"]
         .as_array()
         .unwrap()
