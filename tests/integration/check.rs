@@ -243,6 +243,21 @@ pub async fn group(aws: &Clients, stack: &str) -> aws_sdk_autoscaling::types::Au
         .clone()
 }
 
+/// The stack's load balancer.
+pub async fn load_balancer(
+    aws: &Clients,
+    stack: &str,
+) -> aws_sdk_elasticloadbalancing::types::LoadBalancerDescription {
+    aws.elb
+        .describe_load_balancers()
+        .load_balancer_names(format!("{stack}-lb"))
+        .send()
+        .await
+        .unwrap()
+        .load_balancer_descriptions()[0]
+        .clone()
+}
+
 /// The stack's load balancer attributes.
 pub async fn load_balancer_attributes(
     aws: &Clients,

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::check::{
-    certificate, decode, group, load_balancer_attributes, security_groups, tagged_leftovers,
-    user_data,
+    certificate, decode, group, load_balancer, load_balancer_attributes, security_groups,
+    tagged_leftovers, user_data,
 };
 use crate::harness::{Project, clients};
 
@@ -191,14 +191,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
 
     // Load balancer: listeners, TLS policy, health check, attributes, group.
     let lb_name = format!("{stack}-lb");
-    let lb = aws
-        .elb
-        .describe_load_balancers()
-        .load_balancer_names(&lb_name)
-        .send()
-        .await
-        .unwrap();
-    let lb = &lb.load_balancer_descriptions()[0];
+    let lb = &load_balancer(&aws, &stack).await;
     let mut listeners: Vec<String> = lb
         .listener_descriptions()
         .iter()

@@ -5,7 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::bake::play_node;
-use crate::check::{certificate, images, security_groups, tagged_leftovers, user_data};
+use crate::check::{
+    certificate, images, load_balancer, security_groups, tagged_leftovers, user_data,
+};
 use crate::harness::{Clients, Project, clients};
 
 /// The shipped profile `name`, parsed.
@@ -117,15 +119,7 @@ async fn deploys_and_destroys(name: &str) {
             .collect::<BTreeSet<_>>(),
         "{name}"
     );
-    let balancer = aws
-        .elb
-        .describe_load_balancers()
-        .load_balancer_names(format!("{stack}-lb"))
-        .send()
-        .await
-        .unwrap()
-        .load_balancer_descriptions()[0]
-        .clone();
+    let balancer = load_balancer(&aws, &stack).await;
     assert_eq!(balancer.health_check().unwrap().target(), target, "{name}");
     let described: BTreeSet<(i32, i32)> = balancer
         .listener_descriptions()
