@@ -398,32 +398,7 @@ pub fn duration_text(elapsed: Duration) -> String {
 mod tests {
     use super::*;
     use crate::plan::plan;
-    use crate::profile::load::load;
-    use crate::stack::{Environment, build};
-
-    fn desired() -> Desired {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
-        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-        std::fs::write(
-            dir.path().join("templates/boot.sh.j2"),
-            "db={{ database.host }}\n",
-        )
-        .unwrap();
-        let path = dir.path().join("profiles/shop.toml");
-        std::fs::write(
-            &path,
-            "stack = \"shop\"\n[node]\nimage = \"ami-0123456789abcdef0\"\n[database]\n[cache]\n\
-             [load_balancer]\n[[load_balancer.listeners]]\nport = 80\nprotocol = \"HTTP\"\n\
-             instance_port = 8080\nallow = [\"0.0.0.0/0\"]\n[scaling]\nmin = 2\nmax = 6\n",
-        )
-        .unwrap();
-        build(
-            &load(path.to_str().unwrap()).unwrap(),
-            &Environment::offline("us-east-1"),
-        )
-        .unwrap()
-    }
+    use crate::plan::tests::desired;
 
     #[test]
     fn new_security_groups_start_together_and_their_users_wait_only_for_them_to_exist() {

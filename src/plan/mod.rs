@@ -505,4 +505,4 @@ pub fn summary(plan: &Plan) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

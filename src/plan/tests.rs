@@ -42,7 +42,8 @@ fn desired_from(profile: &str, boot: &str) -> Desired {
     build(&loaded, &Environment::offline("us-east-1")).unwrap()
 }
 
-fn desired() -> Desired {
+/// The stack of a profile with a database, a cache and a ready image (no bake).
+pub(crate) fn desired() -> Desired {
     desired_from(PROFILE, BOOT)
 }
 

@@ -243,6 +243,18 @@ pub async fn group(aws: &Clients, stack: &str) -> aws_sdk_autoscaling::types::Au
         .clone()
 }
 
+/// The stack's database instance.
+pub async fn database(aws: &Clients, stack: &str) -> aws_sdk_rds::types::DbInstance {
+    aws.rds
+        .describe_db_instances()
+        .db_instance_identifier(format!("{stack}-db"))
+        .send()
+        .await
+        .unwrap()
+        .db_instances()[0]
+        .clone()
+}
+
 /// The stack's load balancer.
 pub async fn load_balancer(
     aws: &Clients,

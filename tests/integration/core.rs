@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::check::{
-    certificate, decode, group, load_balancer, load_balancer_attributes, security_groups,
+    certificate, database, decode, group, load_balancer, load_balancer_attributes, security_groups,
     tagged_leftovers, user_data,
 };
 use crate::harness::{Project, clients};
@@ -98,14 +98,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     let group_id = |tier: &str| groups[&format!("{stack}-{tier}")].0.clone();
 
     // Database: the reference configuration and the baseline.
-    let db = aws
-        .rds
-        .describe_db_instances()
-        .db_instance_identifier(format!("{stack}-db"))
-        .send()
-        .await
-        .unwrap();
-    let db = &db.db_instances()[0];
+    let db = &database(&aws, &stack).await;
     assert_eq!(db.engine(), Some("postgres"));
     assert_eq!(db.db_instance_class(), Some("db.m4.large"));
     assert_eq!(db.allocated_storage(), Some(250));

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::bake::play_node;
 use crate::check::{
-    certificate, images, load_balancer, security_groups, tagged_leftovers, user_data,
+    certificate, database, images, load_balancer, security_groups, tagged_leftovers, user_data,
 };
 use crate::harness::{Clients, Project, clients};
 
@@ -154,15 +154,7 @@ async fn deploys_and_destroys(name: &str) {
         .to_string();
     assert!(boot.contains(&first_line), "{name}: {boot}");
     if profile.contains_key("database") {
-        let db = aws
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(format!("{stack}-db"))
-            .send()
-            .await
-            .unwrap()
-            .db_instances()[0]
-            .clone();
+        let db = database(&aws, &stack).await;
         let host = db.endpoint().unwrap().address().unwrap();
         let secret = db.master_user_secret().unwrap().secret_arn().unwrap();
         assert!(boot.contains(host), "{name}: {boot}");
