@@ -201,6 +201,10 @@ pub struct ScaleArgs {
     #[arg(long)]
     pub desired: Option<i32>,
 
+    /// Scale one of the profile's extra node groups (`[groups.<name>]`) instead of the main one
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,

@@ -162,6 +162,15 @@ fn group_tags(name: &str, tags: &BTreeMap<String, String>) -> Vec<Tag> {
         .collect()
 }
 
+/// A group behind a load balancer takes its health checks; one without is checked by EC2.
+fn health_check_type(spec: &GroupSpec) -> &'static str {
+    if spec.load_balancer.is_some() {
+        "ELB"
+    } else {
+        "EC2"
+    }
+}
+
 fn template(spec: &GroupSpec, version: i64) -> LaunchTemplateSpecification {
     LaunchTemplateSpecification::builder()
         .launch_template_name(&spec.launch_template)
@@ -186,8 +195,8 @@ pub async fn create(
         .max_size(spec.max)
         .desired_capacity(spec.desired)
         .vpc_zone_identifier(spec.subnets.join(","))
-        .load_balancer_names(&spec.load_balancer)
-        .health_check_type("ELB")
+        .set_load_balancer_names(spec.load_balancer.clone().map(|lb| vec![lb]))
+        .health_check_type(health_check_type(spec))
         .health_check_grace_period(spec.health_check_grace_period)
         .set_termination_policies(Some(spec.termination_policies.clone()))
         .set_default_instance_warmup(spec.instance_warmup)
@@ -268,7 +277,7 @@ pub async fn update(
     }
     if has("health_check_type") || has("health_check_grace_period") {
         request = request
-            .health_check_type("ELB")
+            .health_check_type(health_check_type(spec))
             .health_check_grace_period(spec.health_check_grace_period);
         any = true;
     }
@@ -292,13 +301,15 @@ pub async fn update(
                 .await
                 .map_err(fail(what.clone()))?;
         }
-        aws.autoscaling
-            .attach_load_balancers()
-            .auto_scaling_group_name(name)
-            .load_balancer_names(&spec.load_balancer)
-            .send()
-            .await
-            .map_err(fail(what))?;
+        if let Some(load_balancer) = &spec.load_balancer {
+            aws.autoscaling
+                .attach_load_balancers()
+                .auto_scaling_group_name(name)
+                .load_balancer_names(load_balancer)
+                .send()
+                .await
+                .map_err(fail(what))?;
+        }
     }
     Ok(())
 }

@@ -107,6 +107,36 @@ pub async fn observe(
         .collect())
 }
 
+/// The values of tag `key` on the stack's security groups in `vpc_id`: how observe finds the node
+/// groups that exist, including those the profile no longer declares.
+pub async fn tag_values(
+    aws: &Aws,
+    vpc_id: &str,
+    stack: &str,
+    key: &str,
+) -> Result<BTreeSet<String>, AwsError> {
+    let found = aws
+        .ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", crate::stack::naming::TAG_STACK))
+                .values(stack)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("find the stack's node groups"))?;
+    Ok(found
+        .security_groups()
+        .iter()
+        .flat_map(|group| group.tags())
+        .filter(|tag| tag.key() == Some(key))
+        .filter_map(|tag| tag.value().map(str::to_string))
+        .collect())
+}
+
 /// Create a security group with its tags, or adopt the one a previous run created.
 pub async fn create(
     aws: &Aws,

@@ -8,11 +8,59 @@ use super::{
 use std::collections::BTreeSet;
 
 use crate::plan::observed::{Observed, ObservedResource};
-use crate::stack::naming::{NODE_POLICY, Names, Tier};
+use crate::stack::naming::{GroupNames, NODE_POLICY, Names, TAG_GROUP, Tier};
 use crate::stack::spec::{Kind, ResourceId};
 
-/// Describe every identity the stack can have, concurrently.
+/// Describe every identity the stack can have, concurrently: the main group and the data tier,
+/// the extra groups `names` declares, and any other extra group found by its tag (one the
+/// profile no longer declares, so that apply and destroy delete it).
 pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed, AwsError> {
+    let declared = names.groups().to_vec();
+    let (base, declared_groups, found) = tokio::join!(
+        observe_base(aws, names, vpc_id),
+        observe_groups(aws, names, vpc_id, &declared),
+        security_group::tag_values(aws, vpc_id, names.stack(), TAG_GROUP),
+    );
+    let (mut resources, mut images, others) = base?;
+    resources.extend(declared_groups?);
+    let undeclared: Vec<String> = found?
+        .into_iter()
+        .filter(|group| !declared.contains(group))
+        .collect();
+    resources.extend(observe_groups(aws, names, vpc_id, &undeclared).await?);
+    if !images.is_empty() {
+        let groups: Vec<GroupNames> = std::iter::once(names.group(None))
+            .chain(
+                declared
+                    .iter()
+                    .chain(&undeclared)
+                    .map(|g| names.group(Some(g))),
+            )
+            .collect();
+        mark_images_in_use(aws, &groups, &resources, &mut images).await?;
+    }
+    let strays = image::stray_snapshots(names.stack(), others.snapshots, &images);
+    resources.extend(images);
+    resources.extend(strays);
+    resources.extend(others.rest);
+    let mut observed = Observed { resources };
+    observed.name_security_groups();
+    Ok(observed)
+}
+
+/// What observe reads besides the groups' resources: the stack's snapshots (to find strays once
+/// images are known), and builders, policies and schedules.
+struct Others {
+    snapshots: Vec<String>,
+    rest: Vec<ObservedResource>,
+}
+
+/// The main group, the data tier and the stack-wide resources; images apart.
+async fn observe_base(
+    aws: &Aws,
+    names: &Names,
+    vpc_id: &str,
+) -> Result<(Vec<ObservedResource>, Vec<ObservedResource>, Others), AwsError> {
     let groups: Vec<String> = Tier::ALL.iter().map(|t| names.security_group(*t)).collect();
     let (
         db_subnets,
@@ -85,30 +133,102 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
     {
         resources.push(one);
     }
-    let mut images = images?;
-    if !images.is_empty() {
-        mark_images_in_use(aws, &resources, &mut images).await?;
-    }
-    let strays = image::stray_snapshots(names.stack(), snapshots?, &images);
-    resources.extend(images);
-    resources.extend(strays);
-    resources.extend(builders?);
-    resources.extend(policies?);
-    resources.extend(schedules?);
-    let mut observed = Observed { resources };
-    observed.name_security_groups();
-    Ok(observed)
+    let mut rest = builders?;
+    rest.extend(policies?);
+    rest.extend(schedules?);
+    Ok((
+        resources,
+        images?,
+        Others {
+            snapshots: snapshots?,
+            rest,
+        },
+    ))
 }
 
-/// Mark the images that launch template versions in use reference: the template's newest
-/// version, the version the group runs, and the versions its instances were launched from.
+/// The resources of extra node groups: their security groups, load balancer, launch template and
+/// Auto Scaling Group, by name.
+async fn observe_groups(
+    aws: &Aws,
+    names: &Names,
+    vpc_id: &str,
+    groups: &[String],
+) -> Result<Vec<ObservedResource>, AwsError> {
+    if groups.is_empty() {
+        return Ok(vec![]);
+    }
+    let all: Vec<GroupNames> = groups.iter().map(|g| names.group(Some(g))).collect();
+    let security_groups: Vec<String> = all
+        .iter()
+        .flat_map(|g| {
+            [
+                g.security_group.clone(),
+                g.load_balancer_security_group.clone(),
+            ]
+        })
+        .collect();
+    let each = all.iter().map(|group| async move {
+        let (lb, template, asg) = tokio::join!(
+            elb::observe(aws, &group.load_balancer),
+            launch_template::observe(aws, &group.launch_template),
+            autoscaling::observe(aws, &group.auto_scaling_group),
+        );
+        Ok::<_, AwsError>(
+            [lb?, template?, asg?]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        )
+    });
+    let (found, parts) = tokio::join!(
+        security_group::observe(aws, vpc_id, &security_groups),
+        futures::future::try_join_all(each),
+    );
+    let mut resources = found?;
+    resources.extend(parts?.into_iter().flatten());
+    Ok(resources)
+}
+
+/// Mark the images that launch template versions in use reference: for each group, its
+/// template's newest version, the version the group runs, and the versions its instances were
+/// launched from.
 async fn mark_images_in_use(
     aws: &Aws,
+    groups: &[GroupNames],
     resources: &[ObservedResource],
     images: &mut [ObservedResource],
 ) -> Result<(), AwsError> {
-    let Some(template) = resources.iter().find(|r| r.id.kind == Kind::LaunchTemplate) else {
-        return Ok(());
+    let each = groups
+        .iter()
+        .map(|group| images_in_use(aws, group, resources));
+    let in_use: BTreeSet<String> = futures::future::try_join_all(each)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    for image in images {
+        if in_use.contains(&image.physical_id) {
+            image
+                .attributes
+                .insert("in_use".into(), serde_json::json!(true));
+        }
+    }
+    Ok(())
+}
+
+/// The images one group's launch template versions in use reference.
+async fn images_in_use(
+    aws: &Aws,
+    names: &GroupNames,
+    resources: &[ObservedResource],
+) -> Result<BTreeSet<String>, AwsError> {
+    let find = |kind: Kind, name: &str| {
+        resources
+            .iter()
+            .find(|r| r.id == ResourceId::new(kind, name))
+    };
+    let Some(template) = find(Kind::LaunchTemplate, &names.launch_template) else {
+        return Ok(BTreeSet::new());
     };
     let mut in_use: BTreeSet<String> = template
         .attributes
@@ -118,10 +238,7 @@ async fn mark_images_in_use(
         .into_iter()
         .collect();
     let mut versions = BTreeSet::new();
-    if let Some(group) = resources
-        .iter()
-        .find(|r| r.id.kind == Kind::AutoScalingGroup)
-    {
+    if let Some(group) = find(Kind::AutoScalingGroup, &names.auto_scaling_group) {
         if let Some(version) = group
             .attributes
             .get("launch_template")
@@ -144,14 +261,7 @@ async fn mark_images_in_use(
         versions.remove(&latest.to_string());
     }
     in_use.extend(image::images_of_versions(aws, &template.physical_id, &versions).await?);
-    for image in images {
-        if in_use.contains(&image.physical_id) {
-            image
-                .attributes
-                .insert("in_use".into(), serde_json::json!(true));
-        }
-    }
-    Ok(())
+    Ok(in_use)
 }
 
 /// Describe one resource again (while waiting for it).

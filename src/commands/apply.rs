@@ -18,7 +18,7 @@ use crate::render::Format;
 use crate::render::plan::{Heading, outputs_text, text};
 use crate::render::progress::Progress;
 use crate::stack::Desired;
-use crate::stack::spec::Kind;
+use crate::stack::spec::{Kind, ResourceId};
 
 struct Ready {
     aws: Aws,
@@ -249,12 +249,13 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
     }
 
     // The outputs come from what the run saw and did: no second look is needed.
-    let image = desired
+    let images: Vec<&ResourceId> = desired
         .resources
         .iter()
-        .find(|r| r.id.kind == Kind::Image)
-        .map(|r| &r.id);
-    let outputs = outputs(&desired.names(), &live, image);
+        .filter(|r| r.id.kind == Kind::Image)
+        .map(|r| &r.id)
+        .collect();
+    let outputs = outputs(&desired.names(), &live, &images);
     match args.output {
         Format::Text => print!("\n{}", outputs_text(&outputs)),
         Format::Json => println!(

@@ -12,7 +12,7 @@ use crate::render::Format;
 use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
 use crate::stack::naming::Tier;
-use crate::stack::spec::Kind;
+use crate::stack::spec::{Kind, ResourceId};
 
 pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
     let mut prepared = prepare(global, Some("bake")).await?;
@@ -23,7 +23,8 @@ pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
 }
 
 async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i32, Failure> {
-    if prepared.loaded.profile.node.bake.is_none() {
+    let profile = &prepared.loaded.profile;
+    if profile.node.bake.is_none() && profile.groups.values().all(|g| g.node.bake.is_none()) {
         return Err(Failure::Profile(
             prepared
                 .loaded
@@ -52,12 +53,13 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             })
             .collect(),
     };
-    let baked = prepared
+    let baked: Vec<ResourceId> = prepared
         .desired
         .resources
         .iter()
-        .find(|r| r.id.kind == Kind::Image)
-        .map(|r| r.id.clone());
+        .filter(|r| r.id.kind == Kind::Image)
+        .map(|r| r.id.clone())
+        .collect();
     let text_mode = args.output == Format::Text;
     if text_mode {
         print!(
@@ -107,35 +109,49 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
                 "fix the bake template (its console output is above) and run `deployer bake` again",
             ));
         }
-        let image = baked.as_ref().and_then(|id| {
-            outcome
-                .ledger
-                .get(id)
-                .map(|l| (id.name.clone(), l.physical_id.clone()))
-        });
-        report(&plan.stack, image, text_mode);
+        let images = baked
+            .iter()
+            .filter_map(|id| {
+                outcome
+                    .ledger
+                    .get(id)
+                    .map(|l| (id.name.clone(), l.physical_id.clone()))
+            })
+            .collect();
+        report(&plan.stack, images, text_mode);
         return Ok(0);
     }
-    let image = baked.as_ref().and_then(|id| {
-        prepared
-            .observed
-            .get(id)
-            .map(|o| (id.name.clone(), o.physical_id.clone()))
-    });
-    report(&plan.stack, image, text_mode);
+    let images = baked
+        .iter()
+        .filter_map(|id| {
+            prepared
+                .observed
+                .get(id)
+                .map(|o| (id.name.clone(), o.physical_id.clone()))
+        })
+        .collect();
+    report(&plan.stack, images, text_mode);
     Ok(0)
 }
 
-fn report(stack: &str, image: Option<(String, String)>, text_mode: bool) {
-    let Some((name, id)) = image else {
+/// The images the groups run: the main group's as `image`, every image under `images`.
+fn report(stack: &str, images: Vec<(String, String)>, text_mode: bool) {
+    let Some((name, id)) = images.first() else {
         return;
     };
     if text_mode {
-        println!("\nImage: {name} ({id})");
+        println!();
+        for (name, id) in &images {
+            println!("Image: {name} ({id})");
+        }
     } else {
+        let all: Vec<_> = images
+            .iter()
+            .map(|(name, id)| json!({"name": name, "id": id}))
+            .collect();
         println!(
             "{}",
-            json!({"stack": stack, "image": {"name": name, "id": id}})
+            json!({"stack": stack, "image": {"name": name, "id": id}, "images": all})
         );
     }
 }

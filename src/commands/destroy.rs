@@ -46,6 +46,12 @@ async fn destroy(
         },
         resources: vec![],
         keep_images: 0,
+        groups: loaded
+            .profile
+            .groups
+            .keys()
+            .map(|name| (name.clone(), 0))
+            .collect(),
         warnings: vec![],
     };
     let names = desired.names();

@@ -308,16 +308,18 @@ pub fn warn(desired: &Desired) {
 }
 
 /// The values an operator needs after an apply, from what is live: each resource's AWS id and
-/// outputs, and the image the nodes run (when the stack bakes one).
-pub fn outputs(names: &Names, live: &Ledger, image: Option<&ResourceId>) -> Vec<(String, String)> {
+/// outputs, and the images the groups run (of `images`, the stack's baked ones). An extra
+/// group's values are named `group.<name>.<value>`.
+pub fn outputs(names: &Names, live: &Ledger, images: &[&ResourceId]) -> Vec<(String, String)> {
     let mut outputs = Vec::new();
-    let get = |kind: Kind, name: String| live.get(&ResourceId::new(kind, name));
-    if let Some(lb) = get(Kind::LoadBalancer, names.load_balancer())
+    let get = |kind: Kind, name: &str| live.get(&ResourceId::new(kind, name));
+    let main = names.group(None);
+    if let Some(lb) = get(Kind::LoadBalancer, &main.load_balancer)
         && let Some((dns, _)) = &lb.outputs.endpoint
     {
         outputs.push(("load_balancer_dns".into(), dns.clone()));
     }
-    if let Some(db) = get(Kind::Database, names.database()) {
+    if let Some(db) = get(Kind::Database, &names.database()) {
         if let Some((host, port)) = &db.outputs.endpoint {
             outputs.push(("database_endpoint".into(), format!("{host}:{port}")));
         }
@@ -325,34 +327,48 @@ pub fn outputs(names: &Names, live: &Ledger, image: Option<&ResourceId>) -> Vec<
             outputs.push(("database_secret_arn".into(), arn.clone()));
         }
     }
-    if let Some(cache) = get(Kind::Cache, names.cache())
+    if let Some(cache) = get(Kind::Cache, &names.cache())
         && let Some((host, port)) = &cache.outputs.endpoint
     {
         outputs.push(("cache_endpoint".into(), format!("{host}:{port}")));
     }
-    if let Some(secret) = get(Kind::CacheAuthSecret, names.cache_auth_secret())
+    if let Some(secret) = get(Kind::CacheAuthSecret, &names.cache_auth_secret())
         && let Some(arn) = &secret.outputs.arn
     {
         outputs.push(("cache_auth_secret_arn".into(), arn.clone()));
     }
-    if let Some(id) = image
-        && let Some(image) = live.get(id)
-    {
-        outputs.push((
-            "image".into(),
-            format!("{} ({})", id.name, image.physical_id),
-        ));
-    }
-    if let Some(template) = get(Kind::LaunchTemplate, names.launch_template())
-        && let Some(version) = template.outputs.version
-    {
-        outputs.push((
-            "launch_template".into(),
-            format!("{} v{version}", names.launch_template()),
-        ));
-    }
-    if get(Kind::AutoScalingGroup, names.auto_scaling_group()).is_some() {
-        outputs.push(("auto_scaling_group".into(), names.auto_scaling_group()));
+    for group in names.node_groups() {
+        let key = |what: &str| match &group.group {
+            None => what.to_string(),
+            Some(name) => format!("group.{name}.{what}"),
+        };
+        if group.group.is_some()
+            && let Some(lb) = get(Kind::LoadBalancer, &group.load_balancer)
+            && let Some((dns, _)) = &lb.outputs.endpoint
+        {
+            outputs.push((key("load_balancer_dns"), dns.clone()));
+        }
+        let image = images
+            .iter()
+            .filter(|id| {
+                id.name.rsplit_once('-').map(|(prefix, _)| prefix)
+                    == Some(group.image_prefix.as_str())
+            })
+            .find_map(|id| live.get(id).map(|image| (id, image)));
+        if let Some((id, image)) = image {
+            outputs.push((key("image"), format!("{} ({})", id.name, image.physical_id)));
+        }
+        if let Some(template) = get(Kind::LaunchTemplate, &group.launch_template)
+            && let Some(version) = template.outputs.version
+        {
+            outputs.push((
+                key("launch_template"),
+                format!("{} v{version}", group.launch_template),
+            ));
+        }
+        if get(Kind::AutoScalingGroup, &group.auto_scaling_group).is_some() {
+            outputs.push((key("auto_scaling_group"), group.auto_scaling_group.clone()));
+        }
     }
     outputs
 }

@@ -56,7 +56,26 @@ async fn scale(
     args: &ScaleArgs,
 ) -> Result<i32, Failure> {
     let names = Names::new(&profile.stack);
-    let name = names.auto_scaling_group();
+    let (name, scaling) = match &args.group {
+        None => (names.auto_scaling_group(), profile.scaling.clone()),
+        Some(group) => match profile.groups.get(group) {
+            Some(declared) => (
+                names.group(Some(group)).auto_scaling_group,
+                declared.scaling.as_scaling(),
+            ),
+            None => {
+                let declared: Vec<&str> = profile.groups.keys().map(String::as_str).collect();
+                return Err(Failure::Usage(format!(
+                    "--group {group}: the profile declares no such group\n  hint: {}; nothing was changed",
+                    if declared.is_empty() {
+                        "the profile has no [groups.<name>] tables; leave --group out to scale the main group".to_string()
+                    } else {
+                        format!("its groups: {}", declared.join(", "))
+                    }
+                )));
+            }
+        },
+    };
     let Some((live, _)) = autoscaling::describe(aws, &name).await? else {
         return Err(Failure::stop(
             format!("stack {} has no auto scaling group {name}", profile.stack),
@@ -105,7 +124,7 @@ async fn scale(
             );
             eprintln!(
                 "Later applies keep this capacity; `deployer apply --reset-scale` returns to the profile's ({}..{}).",
-                profile.scaling.min, profile.scaling.max
+                scaling.min, scaling.max
             );
         }
         Format::Json => println!(

@@ -2,6 +2,8 @@
 //! launch template version the group runs against the newest, and each instance with its zone,
 //! version and load balancer health.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::{Failure, outputs};
@@ -13,7 +15,7 @@ use crate::plan::observed::Observed;
 use crate::profile::load::load;
 use crate::render::Format;
 use crate::stack::capacity::ScaleOverride;
-use crate::stack::naming::Names;
+use crate::stack::naming::{GroupNames, Names};
 use crate::stack::spec::{Kind, ResourceId};
 
 pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
@@ -23,7 +25,8 @@ pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     let vpc_id = ec2::resolve_vpc(&aws, &profile.network.vpc)
         .await
         .map_err(|e| super::network_failure(&loaded, e))?;
-    let names = Names::new(&profile.stack);
+    let groups: Vec<String> = profile.groups.keys().cloned().collect();
+    let names = Names::with_groups(&profile.stack, &groups);
     let observed = observe(&aws, &names, &vpc_id).await?;
     let report = report(&aws, &names, &observed, profile).await?;
     match args.output {
@@ -42,72 +45,123 @@ async fn report(
     observed: &Observed,
     profile: &crate::profile::schema::Profile,
 ) -> Result<Value, Failure> {
-    // The newest of the stack's images.
-    let image = observed
+    // The newest of each group's images.
+    let mut newest: BTreeMap<&str, &ResourceId> = BTreeMap::new();
+    let created = |id: &ResourceId| {
+        observed
+            .get(id)
+            .and_then(|r| r.attributes.get("created_at"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    for image in observed
         .resources
         .iter()
         .filter(|r| r.id.kind == Kind::Image)
-        .max_by_key(|r| {
-            r.attributes
-                .get("created_at")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        })
-        .map(|r| &r.id);
-    let outputs: serde_json::Map<String, Value> = outputs(names, &ledger_of(observed), image)
+    {
+        let prefix = image.id.name.rsplit_once('-').map_or("", |(p, _)| p);
+        let newer = newest
+            .get(prefix)
+            .is_none_or(|current| created(&image.id) > created(current));
+        if newer {
+            newest.insert(prefix, &image.id);
+        }
+    }
+    let images: Vec<&ResourceId> = newest.into_values().collect();
+    let outputs: serde_json::Map<String, Value> = outputs(names, &ledger_of(observed), &images)
         .into_iter()
         .map(|(k, v)| (k, json!(v)))
         .collect();
-    let latest = observed
-        .get(&ResourceId::new(
-            Kind::LaunchTemplate,
-            names.launch_template(),
-        ))
-        .and_then(|t| t.outputs.version);
     let mut group = Value::Null;
-    if let Some((live, members)) = autoscaling::describe(aws, &names.auto_scaling_group()).await? {
-        let health = elb::instance_health(aws, &names.load_balancer(), &[])
-            .await
-            .unwrap_or_default();
-        let number = |key: &str| live.attributes.get(key).cloned().unwrap_or(Value::Null);
-        let scaled = live
-            .attributes
-            .get("scale_override")
-            .and_then(|v| v.as_str())
-            .and_then(ScaleOverride::parse);
-        let instances: Vec<Value> = members
-            .iter()
-            .map(|m| {
-                let elb = health.iter().find(|h| h.instance_id == m.instance_id);
-                json!({
-                    "id": m.instance_id,
-                    "zone": m.zone,
-                    "version": m.launch_template_version,
-                    "lifecycle": m.lifecycle,
-                    "health": elb.map(|h| h.state.clone()).unwrap_or_else(|| "not registered".into()),
-                    "reason": elb.and_then(|h| h.reason.clone()),
-                })
-            })
-            .collect();
-        group = json!({
-            "name": names.auto_scaling_group(),
-            "min": number("min_size"),
-            "max": number("max_size"),
-            "desired": number("desired_capacity"),
-            "profile": {"min": profile.scaling.min, "max": profile.scaling.max},
-            "scale_override": scaled.map(|s| json!({"min": s.min, "max": s.max, "desired": s.desired, "set_at": s.at})),
-            "launch_template": number("launch_template"),
-            "newest_version": latest,
-            "instances_on": number("instances"),
-            "rolling": number("rolling"),
-            "instances": instances,
-        });
+    let mut extra = serde_json::Map::new();
+    for names_of in names.node_groups() {
+        let scaling = match &names_of.group {
+            None => profile.scaling.clone(),
+            Some(name) => profile.groups[name].scaling.as_scaling(),
+        };
+        let report = group_report(aws, observed, &names_of, &scaling).await?;
+        match &names_of.group {
+            None => group = report,
+            Some(name) if !report.is_null() => {
+                extra.insert(name.clone(), report);
+            }
+            Some(_) => {}
+        }
     }
     Ok(json!({
         "stack": names.stack(),
         "outputs": outputs,
         "group": group,
+        "groups": extra,
+    }))
+}
+
+/// One node group's capacity, launch template and instances (null when it has no group).
+async fn group_report(
+    aws: &Aws,
+    observed: &Observed,
+    names: &GroupNames,
+    scaling: &crate::profile::schema::Scaling,
+) -> Result<Value, Failure> {
+    let latest = observed
+        .get(&ResourceId::new(
+            Kind::LaunchTemplate,
+            &names.launch_template,
+        ))
+        .and_then(|t| t.outputs.version);
+    let Some((live, members)) = autoscaling::describe(aws, &names.auto_scaling_group).await? else {
+        return Ok(Value::Null);
+    };
+    let balanced = live
+        .attributes
+        .get("load_balancers")
+        .and_then(|v| v.as_array())
+        .is_some_and(|lbs| !lbs.is_empty());
+    let health = if balanced {
+        elb::instance_health(aws, &names.load_balancer, &[])
+            .await
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
+    let number = |key: &str| live.attributes.get(key).cloned().unwrap_or(Value::Null);
+    let scaled = live
+        .attributes
+        .get("scale_override")
+        .and_then(|v| v.as_str())
+        .and_then(ScaleOverride::parse);
+    let instances: Vec<Value> = members
+        .iter()
+        .map(|m| {
+            let elb = health.iter().find(|h| h.instance_id == m.instance_id);
+            let state = match elb {
+                Some(h) => h.state.clone(),
+                None if balanced => "not registered".into(),
+                None => m.health.clone(),
+            };
+            json!({
+                "id": m.instance_id,
+                "zone": m.zone,
+                "version": m.launch_template_version,
+                "lifecycle": m.lifecycle,
+                "health": state,
+                "reason": elb.and_then(|h| h.reason.clone()),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "name": names.auto_scaling_group,
+        "min": number("min_size"),
+        "max": number("max_size"),
+        "desired": number("desired_capacity"),
+        "profile": {"min": scaling.min, "max": scaling.max},
+        "scale_override": scaled.map(|s| json!({"min": s.min, "max": s.max, "desired": s.desired, "set_at": s.at})),
+        "launch_template": number("launch_template"),
+        "newest_version": latest,
+        "instances_on": number("instances"),
+        "rolling": number("rolling"),
+        "instances": instances,
     }))
 }
 
@@ -127,10 +181,19 @@ fn text(report: &Value) -> String {
     }
     out.push('\n');
     out.push_str(&crate::render::plan::outputs_text(&outputs));
-    let group = &report["group"];
-    if group.is_null() {
-        return out;
+    if !report["group"].is_null() {
+        group_text(&report["group"], &mut out);
     }
+    if let Some(groups) = report["groups"].as_object() {
+        for (name, group) in groups {
+            out.push_str(&format!("\nGroup {name}\n"));
+            group_text(group, &mut out);
+        }
+    }
+    out
+}
+
+fn group_text(group: &Value, out: &mut String) {
     out.push_str(&format!(
         "\nCapacity: min {}, max {}, desired {}",
         group["min"], group["max"], group["desired"]
@@ -170,5 +233,4 @@ fn text(report: &Value) -> String {
                 .unwrap_or_default()
         ));
     }
-    out
 }

@@ -159,7 +159,8 @@ async fn wait_for_power_off(
     }
 }
 
-/// Terminate the bake's builder and delete the builder security group.
+/// Terminate the bake's builder and delete the builder security group, unless another group's
+/// bake still runs a builder in it (the last bake to finish deletes it).
 async fn clean_up_builders(
     context: &Context<'_>,
     id: &ResourceId,
@@ -168,14 +169,19 @@ async fn clean_up_builders(
     let aws = context.aws;
     let names = context.desired.names();
     let builder_id = ResourceId::new(Kind::Builder, names.builder(&spec.hash));
+    let mut others_running = false;
     for builder in image::observe_builders(aws, names.stack()).await? {
         if builder.id != builder_id {
+            others_running |= !matches!(builder.status, Status::Deleting(_));
             continue;
         }
         context
             .progress
             .status(id, &format!("terminating builder {}", builder.physical_id));
         terminate_and_wait(context, &builder.id, &builder.physical_id).await?;
+    }
+    if others_running {
+        return Ok(());
     }
     let group = ResourceId::new(Kind::SecurityGroup, names.security_group(Tier::Builder));
     if let Some(live) = crate::aws::stack::observe_one(aws, &group, &names, &spec.vpc_id).await? {

@@ -14,10 +14,10 @@ use crate::aws::{
 use crate::plan::observed::Status;
 use crate::plan::{Action, Step, differences};
 use crate::stack::attributes::{Knowledge, applied_digest, desired_attributes};
-use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH, TAG_SCALE};
+use crate::stack::naming::{TAG_APPLIED, TAG_BAKE_HASH, TAG_GROUP, TAG_SCALE};
 use crate::stack::ownership_tags;
 use crate::stack::spec::{
-    IngressRule, Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Source, Spec,
+    GroupSpec, IngressRule, Kind, LaunchTemplateSpec, NodeImage, Resource, ResourceId, Source, Spec,
 };
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint, Endpoints};
 
@@ -128,6 +128,13 @@ fn tags(context: &Context<'_>, resource: &Resource, ledger: &Ledger) -> BTreeMap
         &resource.component,
         &resource.id.name,
     );
+    if let Some(group) = context
+        .desired
+        .names()
+        .extra_group_of(resource.id.kind, &resource.id.name)
+    {
+        tags.insert(TAG_GROUP.to_string(), group);
+    }
     let attributes = desired_attributes(resource, &knowledge(context, ledger), None);
     if let Some(digest) = applied_digest(&attributes) {
         tags.insert(TAG_APPLIED.to_string(), digest);
@@ -192,25 +199,43 @@ fn knowledge(context: &Context<'_>, ledger: &Ledger) -> Knowledge {
                 auth_secret_arn: auth_secret_arn.clone(),
             })
         });
-    Knowledge {
-        endpoints: Endpoints { database, cache },
-        image: context
-            .desired
-            .resources
-            .iter()
-            .find(|r| r.id.kind == Kind::Image)
-            .and_then(|r| ledger.get(&r.id))
-            .map(|live| live.physical_id.clone()),
-        launch_template_version: ledger
-            .get(&ResourceId::new(
-                Kind::LaunchTemplate,
-                names.launch_template(),
-            ))
-            .and_then(|live| live.outputs.version),
-        load_balancer_new: ledger
-            .get(&ResourceId::new(Kind::LoadBalancer, names.load_balancer()))
-            .is_some_and(|live| live.fresh),
+    let mut knowledge = Knowledge {
+        endpoints: Endpoints {
+            database,
+            cache,
+            groups: Default::default(),
+        },
+        ..Knowledge::default()
+    };
+    for resource in &context.desired.resources {
+        let Some(live) = ledger.get(&resource.id) else {
+            continue;
+        };
+        let name = resource.id.name.clone();
+        match &resource.spec {
+            Spec::LoadBalancer(lb) => {
+                if let (Some(group), Some((dns, _))) = (&lb.group, &live.outputs.endpoint) {
+                    knowledge
+                        .endpoints
+                        .groups
+                        .insert(group.clone(), dns.clone());
+                }
+                if live.fresh {
+                    knowledge.new_load_balancers.insert(name);
+                }
+            }
+            Spec::Image(_) => {
+                knowledge.images.insert(name, live.physical_id.clone());
+            }
+            Spec::LaunchTemplate(_) => {
+                if let Some(version) = live.outputs.version {
+                    knowledge.launch_template_versions.insert(name, version);
+                }
+            }
+            _ => {}
+        }
     }
+    knowledge
 }
 
 async fn create(
@@ -335,7 +360,7 @@ async fn create(
             super::bake::bake(context, id, spec, &tags).await
         }
         Spec::AutoScalingGroup(group) => {
-            let version = template_version(context, ledger, id)?;
+            let version = template_version(context, ledger, id, group)?;
             autoscaling::create(aws, name, group, version, &tags).await?;
             until_in_service(context, id).await?;
             Ok(Live {
@@ -350,9 +375,12 @@ fn template_version(
     context: &Context<'_>,
     ledger: &Ledger,
     user: &ResourceId,
+    group: &GroupSpec,
 ) -> Result<i64, AwsError> {
     knowledge(context, ledger)
-        .launch_template_version
+        .launch_template_versions
+        .get(&group.launch_template)
+        .copied()
         .ok_or_else(|| {
             AwsError::other(
                 format!("configure {user}"),
@@ -370,12 +398,9 @@ async fn launch_data(
 ) -> Result<launch_template::LaunchData, AwsError> {
     let what = format!("create {id}");
     let endpoints = knowledge(context, ledger).endpoints;
-    if template.boot.context.database.is_some() && endpoints.database.is_none() {
-        return Err(AwsError::other(what, "the database endpoint is not known"));
-    }
-    if template.boot.context.cache.is_some() && endpoints.cache.is_none() {
-        return Err(AwsError::other(what, "the cache endpoint is not known"));
-    }
+    endpoints
+        .cover(&template.boot.context)
+        .map_err(|message| AwsError::other(what.clone(), message))?;
     let user_data = template.boot.render(&endpoints).map_err(|error| {
         AwsError::other(
             what.clone(),
@@ -390,13 +415,18 @@ async fn launch_data(
     let image = match &template.image {
         NodeImage::Fixed(id) => id.clone(),
         NodeImage::Baked(name) => knowledge(context, ledger)
-            .image
+            .images
+            .remove(name)
             .ok_or_else(|| AwsError::other(what.clone(), format!("image {name} does not exist")))?,
     };
     let root_device = ec2::image_root_device(context.aws, &image)
         .await?
         .ok_or_else(|| AwsError::other(what.clone(), format!("image {image} does not exist")))?;
     let names = context.desired.names();
+    let instance_name = match &template.group {
+        Some(group) => names.group(Some(group)).launch_template,
+        None => format!("{}-node", names.stack()),
+    };
     Ok(launch_template::LaunchData {
         image,
         root_device,
@@ -406,11 +436,7 @@ async fn launch_data(
         security_group_id: group_id(ledger, &template.security_group, id)?,
         instance_profile: template.instance_profile.clone(),
         user_data,
-        instance_tags: ownership_tags(
-            &context.desired.stack,
-            "node",
-            &format!("{}-node", names.stack()),
-        ),
+        instance_tags: ownership_tags(&context.desired.stack, "node", &instance_name),
     })
 }
 
@@ -498,7 +524,7 @@ async fn update(
             live.outputs.version = Some(version);
         }
         Spec::AutoScalingGroup(group) => {
-            let version = template_version(context, ledger, id)?;
+            let version = template_version(context, ledger, id, group)?;
             let number = |key: &str| {
                 attributes
                     .iter()

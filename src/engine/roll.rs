@@ -17,6 +17,32 @@ use crate::stack::capacity::RollState;
 use crate::stack::naming::TAG_ROLL;
 use crate::stack::spec::{GroupSpec, ResourceId};
 
+/// How the given instances are doing: on the group's load balancer, or, for a group without one,
+/// in the group itself (InService and healthy by EC2's checks).
+async fn health_of(
+    aws: &crate::aws::Aws,
+    group: &GroupSpec,
+    members: &[Member],
+    instances: &[String],
+) -> Result<Vec<elb::InstanceHealth>, AwsError> {
+    match &group.load_balancer {
+        Some(load_balancer) => elb::instance_health(aws, load_balancer, instances).await,
+        None => Ok(members
+            .iter()
+            .filter(|m| instances.contains(&m.instance_id))
+            .map(|m| elb::InstanceHealth {
+                instance_id: m.instance_id.clone(),
+                state: if m.lifecycle == "InService" && m.health == "Healthy" {
+                    "InService".into()
+                } else {
+                    format!("{} ({})", m.lifecycle, m.health)
+                },
+                reason: None,
+            })
+            .collect()),
+    }
+}
+
 fn active(member: &Member) -> bool {
     !member.lifecycle.starts_with("Terminat")
 }
@@ -105,7 +131,7 @@ pub async fn roll(
         {
             Ok(()) => {}
             Err(failure) => {
-                roll_back(context, id, &state, &before).await?;
+                roll_back(context, id, group, &state, &before).await?;
                 return Err(AwsError::other(
                     what,
                     format!(
@@ -152,7 +178,7 @@ async fn settle(
     let healthy: BTreeSet<String> = if new.is_empty() {
         BTreeSet::new()
     } else {
-        elb::instance_health(aws, &group.load_balancer, &new)
+        health_of(aws, group, members, &new)
             .await?
             .into_iter()
             .filter(|h| h.in_service())
@@ -225,7 +251,7 @@ async fn wait_healthy(
                 let health = if new.is_empty() {
                     Ok(vec![])
                 } else {
-                    elb::instance_health(aws, &group.load_balancer, &new).await
+                    health_of(aws, group, &members, &new).await
                 };
                 (new, health)
             }
@@ -274,6 +300,7 @@ async fn wait_healthy(
 async fn roll_back(
     context: &Context<'_>,
     id: &ResourceId,
+    group: &GroupSpec,
     state: &RollState,
     before: &BTreeSet<String>,
 ) -> Result<(), AwsError> {
@@ -283,8 +310,7 @@ async fn roll_back(
         id,
         &format!("rolling back to launch template version {}", state.from),
     );
-    let template = context.desired.names().launch_template();
-    autoscaling::set_version(aws, name, &template, state.from).await?;
+    autoscaling::set_version(aws, name, &group.launch_template, state.from).await?;
     if let Some((_, members)) = autoscaling::describe(aws, name).await? {
         for member in members
             .iter()

@@ -10,12 +10,24 @@ use crate::stack::Desired;
 use crate::stack::naming::{TAG_BAKE_HASH, Tier};
 use crate::stack::spec::{BakeSpec, Kind, ResourceId, Spec};
 
-/// The bake the desired stack asks for, if any.
-pub fn bake_of(desired: &Desired) -> Option<(&ResourceId, &BakeSpec)> {
-    desired.resources.iter().find_map(|r| match &r.spec {
-        Spec::Image(spec) => Some((&r.id, spec.as_ref())),
-        _ => None,
-    })
+/// The bakes the desired stack asks for: one per node group that bakes.
+pub fn bakes_of(desired: &Desired) -> Vec<(&ResourceId, &BakeSpec)> {
+    desired
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::Image(spec) => Some((&r.id, spec.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The image prefix (`<stack>-node`, `<stack>-<group>`) an image's name starts with: which
+/// group's images it counts among.
+fn prefix_of(name: &str) -> &str {
+    name.rsplit_once('-')
+        .map(|(prefix, _)| prefix)
+        .unwrap_or(name)
 }
 
 fn created_at(image: &ObservedResource) -> &str {
@@ -35,6 +47,7 @@ pub fn bake_note(spec: &BakeSpec, step: &Step, observed: &Observed) -> Option<St
                 .resources
                 .iter()
                 .filter(|r| r.id.kind == Kind::Image && r.id != step.id)
+                .filter(|r| prefix_of(&r.id.name) == prefix_of(&step.id.name))
                 .max_by(|a, b| created_at(a).cmp(created_at(b)));
             let Some(newest) = newest else {
                 return Some("bake: new image (first bake)".into());
@@ -66,27 +79,51 @@ pub fn bake_note(spec: &BakeSpec, step: &Step, observed: &Observed) -> Option<St
     }
 }
 
-/// The stack's images retention deletes: all but the newest `keep` (the desired image counts,
-/// and is the newest when it is about to be baked), never one a launch template version in use
-/// references.
-pub fn retention(desired: &Desired, observed: &Observed, baking: bool) -> BTreeSet<ResourceId> {
-    let desired_image = bake_of(desired).map(|(id, _)| id);
-    let mut images: Vec<&ObservedResource> = observed
+/// The stack's images retention deletes: per node group, all but the newest `keep` of the
+/// group's images (the desired image counts, and is the newest when it is about to be baked),
+/// never one a launch template version in use references.
+pub fn retention(
+    desired: &Desired,
+    observed: &Observed,
+    baking: &[&BakeSpec],
+) -> BTreeSet<ResourceId> {
+    let bakes = bakes_of(desired);
+    let mut prefixes: BTreeSet<&str> = observed
         .resources
         .iter()
-        .filter(|r| r.id.kind == Kind::Image && Some(&r.id) != desired_image)
+        .filter(|r| r.id.kind == Kind::Image)
+        .map(|r| prefix_of(&r.id.name))
         .collect();
-    images.sort_by(|a, b| created_at(b).cmp(created_at(a)));
-    let mut slots = desired.keep_images;
-    if desired_image.is_some() && (baking || observed.get(desired_image.unwrap()).is_some()) {
-        slots = slots.saturating_sub(1);
+    prefixes.extend(bakes.iter().map(|(id, _)| prefix_of(&id.name)));
+    let mut deleted = BTreeSet::new();
+    for prefix in prefixes {
+        let desired_image = bakes
+            .iter()
+            .find(|(id, _)| prefix_of(&id.name) == prefix)
+            .copied();
+        let mut images: Vec<&ObservedResource> = observed
+            .resources
+            .iter()
+            .filter(|r| r.id.kind == Kind::Image && prefix_of(&r.id.name) == prefix)
+            .filter(|r| Some(&r.id) != desired_image.map(|(id, _)| id))
+            .collect();
+        images.sort_by(|a, b| created_at(b).cmp(created_at(a)));
+        let mut slots = desired.keep_images_of(prefix);
+        if let Some((id, spec)) = desired_image {
+            let bakes_now = baking.iter().any(|b| b.hash == spec.hash);
+            if bakes_now || observed.get(id).is_some() {
+                slots = slots.saturating_sub(1);
+            }
+        }
+        deleted.extend(
+            images
+                .into_iter()
+                .skip(slots)
+                .filter(|image| image.attributes.get("in_use") != Some(&serde_json::json!(true)))
+                .map(|image| image.id.clone()),
+        );
     }
-    images
-        .into_iter()
-        .skip(slots)
-        .filter(|image| image.attributes.get("in_use") != Some(&serde_json::json!(true)))
-        .map(|image| image.id.clone())
-        .collect()
+    deleted
 }
 
 /// What becomes of a leftover that belongs to baking (an image, a builder, the builder's
@@ -94,7 +131,7 @@ pub fn retention(desired: &Desired, observed: &Observed, baking: bool) -> BTreeS
 pub fn leftover(
     live: &ObservedResource,
     desired: &Desired,
-    baking: Option<&BakeSpec>,
+    baking: &[&BakeSpec],
     deleted_by_retention: &BTreeSet<ResourceId>,
 ) -> Option<(Action, Option<String>)> {
     let names = desired.names();
@@ -103,7 +140,7 @@ pub fn leftover(
             Action::Delete,
             Some(format!(
                 "retention: the newest {} images are kept, and any in use",
-                desired.keep_images
+                desired.keep_images_of(prefix_of(&live.id.name))
             )),
         )),
         Kind::Image => Some((Action::None, None)),
@@ -111,17 +148,22 @@ pub fn leftover(
             Action::Delete,
             Some("its image is gone: left by an interrupted deletion".into()),
         )),
-        Kind::Builder => match baking {
-            Some(spec) if live.tags.get(TAG_BAKE_HASH) == Some(&spec.hash) => Some((
+        Kind::Builder
+            if baking
+                .iter()
+                .any(|spec| live.tags.get(TAG_BAKE_HASH) == Some(&spec.hash)) =>
+        {
+            Some((
                 Action::None,
                 Some("an interrupted bake's builder: the bake adopts it".into()),
-            )),
-            _ => Some((Action::Delete, Some("left by an interrupted bake".into()))),
-        },
+            ))
+        }
+        Kind::Builder => Some((Action::Delete, Some("left by an interrupted bake".into()))),
         Kind::SecurityGroup if live.id.name == names.security_group(Tier::Builder) => {
-            Some(match baking {
-                Some(_) => (Action::None, None),
-                None => (Action::Delete, Some("left by an interrupted bake".into())),
+            Some(if baking.is_empty() {
+                (Action::Delete, Some("left by an interrupted bake".into()))
+            } else {
+                (Action::None, None)
             })
         }
         _ => None,

@@ -16,7 +16,7 @@ use crate::stack::attributes::{
 };
 use crate::stack::capacity::ScaleOverride;
 use crate::stack::naming::{Names, TAG_APPLIED};
-use crate::stack::spec::{GroupSpec, Kind, ResourceId, Spec};
+use crate::stack::spec::{BakeSpec, GroupSpec, Kind, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
 use crate::stack::{Desired, natural_dependencies};
 use observed::{Observed, ObservedResource, Status};
@@ -188,19 +188,24 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
         );
         steps.push(step);
     }
-    let baking = images::bake_of(desired).and_then(|(id, spec)| {
-        steps
-            .iter()
-            .any(|s: &Step| &s.id == id && matches!(s.action, Action::Create | Action::Replace))
-            .then_some(spec)
-    });
-    if let Some((id, spec)) = images::bake_of(desired)
-        && let Some(step) = steps.iter_mut().find(|s| &s.id == id)
-        && step.note.is_none()
-    {
-        step.note = images::bake_note(spec, step, observed);
+    let bakes = images::bakes_of(desired);
+    let baking: Vec<&BakeSpec> = bakes
+        .iter()
+        .filter(|(id, _)| {
+            steps.iter().any(|s: &Step| {
+                &s.id == *id && matches!(s.action, Action::Create | Action::Replace)
+            })
+        })
+        .map(|(_, spec)| *spec)
+        .collect();
+    for (id, spec) in &bakes {
+        if let Some(step) = steps.iter_mut().find(|s| &s.id == *id)
+            && step.note.is_none()
+        {
+            step.note = images::bake_note(spec, step, observed);
+        }
     }
-    let deleted_by_retention = images::retention(desired, observed, baking.is_some());
+    let deleted_by_retention = images::retention(desired, observed, &baking);
     let wanted: BTreeSet<&ResourceId> = desired.resources.iter().map(|r| &r.id).collect();
     let mut leftovers: Vec<&ObservedResource> = observed
         .resources
@@ -217,7 +222,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
         .collect();
     for live in leftovers {
         let (action, note) = if let Some(decision) =
-            images::leftover(live, desired, baking, &deleted_by_retention)
+            images::leftover(live, desired, &baking, &deleted_by_retention)
         {
             decision
         } else if live.id.kind.is_stateful() {
@@ -442,20 +447,42 @@ fn learn(
                     })
                 });
         }
-        Spec::LoadBalancer(_) => {
-            let group = ResourceId::new(Kind::AutoScalingGroup, names.auto_scaling_group());
-            knowledge.load_balancer_new = matches!(step.action, Action::Create | Action::Replace)
-                && observed.get(&group).is_some();
+        Spec::LoadBalancer(lb) => {
+            // The group behind it: the main one, or the extra group the balancer fronts.
+            let group = ResourceId::new(
+                Kind::AutoScalingGroup,
+                names.group(lb.group.as_deref()).auto_scaling_group,
+            );
+            let name = step.id.name.clone();
+            if matches!(step.action, Action::Create | Action::Replace) {
+                if observed.get(&group).is_some() {
+                    knowledge.new_load_balancers.insert(name);
+                }
+            } else if let (Some(group), Some((dns, _))) =
+                (&lb.group, live.and_then(|l| l.outputs.endpoint.as_ref()))
+            {
+                knowledge
+                    .endpoints
+                    .groups
+                    .insert(group.clone(), dns.clone());
+            }
         }
         Spec::Image(_) => {
-            knowledge.image = live
-                .filter(|_| step.action == Action::None)
-                .map(|live| live.physical_id.clone());
+            if let Some(live) = live.filter(|_| step.action == Action::None) {
+                knowledge
+                    .images
+                    .insert(step.id.name.clone(), live.physical_id.clone());
+            }
         }
         Spec::LaunchTemplate(_) => {
-            knowledge.launch_template_version = live
+            if let Some(version) = live
                 .filter(|_| step.action == Action::None)
-                .and_then(|live| live.outputs.version);
+                .and_then(|live| live.outputs.version)
+            {
+                knowledge
+                    .launch_template_versions
+                    .insert(step.id.name.clone(), version);
+            }
         }
         _ => {}
     }
@@ -506,3 +533,6 @@ pub fn summary(plan: &Plan) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+#[cfg(test)]
+mod group_tests;

@@ -9,11 +9,11 @@ use super::{Action, plan};
 use crate::profile::load::load;
 use crate::stack::attributes::{Knowledge, Val, desired_attributes};
 use crate::stack::naming::{TAG_COMPONENT, TAG_STACK};
-use crate::stack::spec::{Kind, ResourceId};
+use crate::stack::spec::{Kind, ResourceId, Spec};
 use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
 use crate::stack::{Desired, Environment, build};
 
-const PROFILE: &str = r#"stack = "shop"
+pub(crate) const PROFILE: &str = r#"stack = "shop"
 [node]
 image = "ami-0123456789abcdef0"
 [database]
@@ -31,11 +31,18 @@ max = 6
 
 const BOOT: &str = "db={{ database.host }}:{{ database.port }} cache={{ cache.host }}\n";
 
-fn desired_from(profile: &str, boot: &str) -> Desired {
+pub(crate) fn desired_from(profile: &str, boot: &str) -> Desired {
+    desired_with(profile, &[("templates/boot.sh.j2", boot)])
+}
+
+/// The stack of `profile` in a project holding `files` (path, text).
+pub(crate) fn desired_with(profile: &str, files: &[(&str, &str)]) -> Desired {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
     std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-    std::fs::write(dir.path().join("templates/boot.sh.j2"), boot).unwrap();
+    for (path, text) in files {
+        std::fs::write(dir.path().join(path), text).unwrap();
+    }
     let path = dir.path().join("profiles/shop.toml");
     std::fs::write(&path, profile).unwrap();
     let loaded = load(path.to_str().unwrap()).unwrap();
@@ -66,12 +73,16 @@ fn outputs_for(id: &ResourceId) -> Outputs {
             version: Some(1),
             ..Outputs::default()
         },
+        Kind::LoadBalancer => Outputs {
+            endpoint: Some((format!("{}.example", id.name), 0)),
+            ..Outputs::default()
+        },
         _ => Outputs::default(),
     }
 }
 
 /// What is known once the live stack of `matching` exists.
-fn full_knowledge() -> Knowledge {
+fn full_knowledge(desired: &Desired) -> Knowledge {
     let mut knowledge = Knowledge::default();
     knowledge.endpoints.database = Some(DatabaseEndpoint {
         host: "db.example".into(),
@@ -83,13 +94,30 @@ fn full_knowledge() -> Knowledge {
         port: 6379,
         auth_secret_arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:auth".into()),
     });
-    knowledge.launch_template_version = Some(1);
+    for resource in &desired.resources {
+        match &resource.spec {
+            Spec::LaunchTemplate(_) => {
+                knowledge
+                    .launch_template_versions
+                    .insert(resource.id.name.clone(), 1);
+            }
+            Spec::LoadBalancer(lb) => {
+                if let Some(group) = &lb.group {
+                    knowledge
+                        .endpoints
+                        .groups
+                        .insert(group.clone(), format!("{}.example", resource.id.name));
+                }
+            }
+            _ => {}
+        }
+    }
     knowledge
 }
 
 /// A live stack that matches `desired` exactly.
-fn matching(desired: &Desired) -> Observed {
-    let knowledge = full_knowledge();
+pub(crate) fn matching(desired: &Desired) -> Observed {
+    let knowledge = full_knowledge(desired);
     let resources = desired
         .resources
         .iter()
@@ -406,7 +434,7 @@ fn removed_data_stores_are_kept_with_what_they_use() {
 fn mark_applied(desired: &Desired, observed: &mut Observed) {
     for live in &mut observed.resources {
         let resource = desired.get(&live.id).unwrap();
-        let attributes = desired_attributes(resource, &full_knowledge(), None);
+        let attributes = desired_attributes(resource, &full_knowledge(desired), None);
         let digest = crate::stack::attributes::applied_digest(&attributes).unwrap();
         live.tags
             .insert(crate::stack::naming::TAG_APPLIED.to_string(), digest);
@@ -613,7 +641,7 @@ fn retention_keeps_the_newest_images_and_any_in_use() {
 #[test]
 fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
     let desired = baking_desired("install\npoweroff\n");
-    let (_, spec) = super::images::bake_of(&desired).unwrap();
+    let (_, spec) = super::images::bakes_of(&desired)[0];
     let names = desired.names();
     let builder = |hash: &str| ObservedResource {
         id: ResourceId::new(Kind::Builder, names.builder(hash)),

@@ -74,12 +74,12 @@ const TERMINATION_POLICIES: &[&str] = &[
     "OldestInstance",
 ];
 
-pub(super) fn check(scaling: &Scaling, problems: &mut Problems) {
+pub(super) fn check(scaling: &Scaling, at: &str, problems: &mut Problems) {
     for (field, message, hint) in capacity_problems(scaling.min, scaling.max, scaling.desired) {
-        problems.add(format!("scaling.{field}"), message, Some(&hint));
+        problems.add(format!("{at}.{field}"), message, Some(&hint));
     }
     problems.range(
-        "scaling.health_check_grace_period",
+        &format!("{at}.health_check_grace_period"),
         scaling.health_check_grace_period.into(),
         0,
         86400,
@@ -87,7 +87,7 @@ pub(super) fn check(scaling: &Scaling, problems: &mut Problems) {
     );
     if roll_batch_size(&scaling.roll_batch, 1).is_none() {
         problems.add(
-            "scaling.roll_batch",
+            format!("{at}.roll_batch"),
             format!("`{}` is not a batch size", scaling.roll_batch),
             Some("give a count (\"2\") or a share of the desired capacity (\"25%\", 1% to 100%)"),
         );
@@ -95,19 +95,19 @@ pub(super) fn check(scaling: &Scaling, problems: &mut Problems) {
     match parse_duration(&scaling.roll_timeout) {
         Some(timeout) if (10..=24 * 3600).contains(&timeout.as_secs()) => {}
         Some(_) => problems.add(
-            "scaling.roll_timeout",
+            format!("{at}.roll_timeout"),
             format!("{} is out of range", scaling.roll_timeout),
             Some("a batch may take from 10s to 24h to become healthy"),
         ),
         None => problems.add(
-            "scaling.roll_timeout",
+            format!("{at}.roll_timeout"),
             format!("`{}` is not a duration", scaling.roll_timeout),
             Some("write a number with s, m or h: 90s, 15m, 1h"),
         ),
     }
     if let Some(warmup) = scaling.instance_warmup {
         problems.range(
-            "scaling.instance_warmup",
+            &format!("{at}.instance_warmup"),
             warmup.into(),
             0,
             3600,
@@ -117,7 +117,7 @@ pub(super) fn check(scaling: &Scaling, problems: &mut Problems) {
     for (i, policy) in scaling.termination_policies.iter().enumerate() {
         if !TERMINATION_POLICIES.contains(&policy.as_str()) {
             problems.add(
-                format!("scaling.termination_policies[{i}]"),
+                format!("{at}.termination_policies[{i}]"),
                 format!("`{policy}` is not a termination policy"),
                 Some(&format!(
                     "allowed values: {}",
@@ -128,7 +128,7 @@ pub(super) fn check(scaling: &Scaling, problems: &mut Problems) {
     }
     let mut names = BTreeSet::new();
     for (i, policy) in scaling.target_tracking.iter().enumerate() {
-        let key = format!("scaling.target_tracking[{i}]");
+        let key = format!("{at}.target_tracking[{i}]");
         name(&policy.name, &format!("{key}.name"), &mut names, problems);
         match policy.metric {
             Metric::RequestCount => problems.add(
@@ -150,7 +150,7 @@ pub(super) fn check(scaling: &Scaling, problems: &mut Problems) {
         }
     }
     for (i, action) in scaling.scheduled.iter().enumerate() {
-        let key = format!("scaling.scheduled[{i}]");
+        let key = format!("{at}.scheduled[{i}]");
         name(&action.name, &format!("{key}.name"), &mut names, problems);
         let fields = action.recurrence.split_whitespace().count();
         if fields != 5 {

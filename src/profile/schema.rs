@@ -35,6 +35,102 @@ pub struct Profile {
     pub load_balancer: LoadBalancer,
     #[serde(default)]
     pub scaling: Scaling,
+    /// More node groups besides `[node]`, by name: each with its own image, template, capacity
+    /// and (optionally) internal load balancer, e.g. a cluster manager the nodes point at.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Group>,
+}
+
+/// An extra node group: `[groups.<name>]`. Its resources are named `<stack>-<name>` (security
+/// group, launch template, Auto Scaling Group) and `<stack>-<name>-lb` (its load balancer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// What the group's instances run: the keys of `[node]` (image or bake, instance type, boot
+    /// template, vars).
+    pub node: Node,
+    /// The group's capacity: the keys of `[scaling]` but target tracking and schedules (an extra
+    /// group has a fixed size range; `deployer scale --group <name>` changes it).
+    #[serde(default)]
+    pub scaling: GroupScaling,
+    /// TCP ports the main nodes reach the group on: its load balancer's listeners, and what its
+    /// security group admits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+    /// Put an internal Classic ELB in front of the group, listening on `ports` (TCP); its DNS name
+    /// is the main boot template's `groups.<name>.endpoint`. Without it, the group's instances are
+    /// health-checked by EC2 and reached only by their own addresses.
+    #[serde(default = "yes")]
+    pub load_balancer: bool,
+    /// The load balancer's health check target, `TCP:<port>` or `HTTP:<port>/<path>`; defaults to
+    /// `TCP:` the first port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+    /// The group's instances may reach the database and the cache (their security groups admit
+    /// the group) and its boot template sees their endpoints.
+    #[serde(default)]
+    pub data_tier: bool,
+}
+
+/// An extra group's capacity: `[scaling]` without policies or schedules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupScaling {
+    /// The group's minimum size, 0 to 10000.
+    #[serde(default = "one")]
+    pub min: i32,
+    /// The group's maximum size, 1 to 10000.
+    #[serde(default = "one")]
+    pub max: i32,
+    /// The group's desired capacity (min <= desired <= max); defaults to `min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<i32>,
+    /// Seconds after launch before health checks count.
+    #[serde(default = "default_grace")]
+    pub health_check_grace_period: i32,
+    /// How many instances a roll replaces at a time: a count or a share (`"25%"`).
+    #[serde(default = "default_roll_batch")]
+    pub roll_batch: String,
+    /// How long a batch's new instances may take to become healthy before the roll is rolled
+    /// back.
+    #[serde(default = "default_roll_timeout")]
+    pub roll_timeout: String,
+    /// Which instances scale-in terminates first: AWS's policy names.
+    #[serde(default = "default_termination_policies")]
+    pub termination_policies: Vec<String>,
+}
+
+impl Default for GroupScaling {
+    fn default() -> Self {
+        GroupScaling {
+            min: 1,
+            max: 1,
+            desired: None,
+            health_check_grace_period: default_grace(),
+            roll_batch: default_roll_batch(),
+            roll_timeout: default_roll_timeout(),
+            termination_policies: default_termination_policies(),
+        }
+    }
+}
+
+impl GroupScaling {
+    /// As a `[scaling]` table (no policies, schedules or warm-up), for the checks and the group
+    /// both share.
+    pub fn as_scaling(&self) -> Scaling {
+        Scaling {
+            min: self.min,
+            max: self.max,
+            desired: self.desired,
+            health_check_grace_period: self.health_check_grace_period,
+            roll_batch: self.roll_batch.clone(),
+            roll_timeout: self.roll_timeout.clone(),
+            instance_warmup: None,
+            termination_policies: self.termination_policies.clone(),
+            target_tracking: vec![],
+            scheduled: vec![],
+        }
+    }
 }
 
 /// Where the stack lives.

@@ -100,7 +100,7 @@ fn broken_profiles_get_located_messages() {
                 "region = \"us-east-1\"",
                 "region = \"us-east-1\"\ncolour = \"blue\"",
             ),
-            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling",
+            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling, groups",
         ),
         (
             with("[database]\n", "[database]\nsize = 100\n"),
@@ -257,6 +257,40 @@ fn broken_profiles_get_located_messages() {
             "profiles/t.toml:6:17: node.boot_template: cannot read the boot template templates/missing.j2: No such file or directory (os error 2) | hint: paths are relative to the project directory (the parent of profiles/)",
         ),
     ];
+    let group = |extra: &str| {
+        format!(
+            "{BASE}\n[groups.manager]\nports = [9091]\n{extra}\n[groups.manager.node]\nimage = \"ami-0123456789abcdef0\"\n"
+        )
+    };
+    let cases: Vec<(String, &str)> = cases
+        .into_iter()
+        .chain([
+            (
+                BASE.to_string() + "\n[groups.db.node]\nimage = \"ami-0123456789abcdef0\"\n",
+                "profiles/t.toml:30:9: groups.db: `db` cannot name a group: its resources' names would collide with the stack's own | hint: pick another name; these are taken: lb, nodes, node, db, cache, builder, and names ending in -lb",
+            ),
+            (
+                group("").replace("ports = [9091]\n", ""),
+                "profiles/t.toml:30:9: groups.manager.ports: the group has a load balancer but no ports for it to listen on | hint: list the ports the nodes reach the group on, e.g. ports = [9091], or set load_balancer = false",
+            ),
+            (
+                group("load_balancer = false\nhealth_check = \"TCP:9091\""),
+                "profiles/t.toml:33:16: groups.manager.health_check: a health check needs the group's load balancer | hint: remove health_check, or set load_balancer = true",
+            ),
+            (
+                group("[groups.manager.scaling]\nmin = 3\nmax = 2\n"),
+                "profiles/t.toml:33:7: groups.manager.scaling.min: min (3) is greater than max (2) | hint: min <= desired <= max",
+            ),
+            (
+                group("[groups.manager.scaling]\n[[groups.manager.scaling.scheduled]]\nname = \"night\"\n"),
+                "profiles/t.toml:33:26: groups.manager.scaling.scheduled: unknown key `scheduled` | hint: allowed keys here: min, max, desired, health_check_grace_period, roll_batch, roll_timeout, termination_policies",
+            ),
+            (
+                group("") + "instance_type = \"huge\"\n",
+                "profiles/t.toml:35:17: groups.manager.node.instance_type: `huge` is not an EC2 instance type | hint: instance types look like m5.large or t3.medium",
+            ),
+        ])
+        .collect();
     let mut failures = Vec::new();
     for (text, expected) in &cases {
         let got = errors_of(text);

@@ -7,9 +7,9 @@ use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 
 use super::schema::{
-    Bake, BaseImage, Cache, Database, LoadBalancer, Network, Node, Profile, Protocol,
+    Bake, BaseImage, Cache, Database, Group, LoadBalancer, Network, Node, Profile, Protocol,
 };
-use crate::stack::naming::Names;
+use crate::stack::naming::{Names, RESERVED_GROUPS};
 
 /// One thing wrong with a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
         );
     }
     network(&profile.network, &mut problems);
-    node(&profile.node, &mut problems);
+    node(&profile.node, "node", &mut problems);
     if let Some(database) = &profile.database {
         self::database(database, &mut problems);
     }
@@ -69,8 +69,98 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
         self::cache(cache, &mut problems);
     }
     load_balancer(&profile.load_balancer, &mut problems);
-    super::scaling::check(&profile.scaling, &mut problems);
+    super::scaling::check(&profile.scaling, "scaling", &mut problems);
+    for (name, group) in &profile.groups {
+        self::group(profile, name, group, &mut problems);
+    }
     problems.0
+}
+
+/// An extra node group: its name, its node and capacity, its ports and load balancer.
+fn group(profile: &Profile, name: &str, group: &Group, problems: &mut Problems) {
+    let at = format!("groups.{name}");
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if !valid {
+        problems.add(
+            &at,
+            format!("`{name}` is not a valid group name"),
+            Some("use lowercase letters, digits and single hyphens, starting with a letter"),
+        );
+        return;
+    }
+    if RESERVED_GROUPS.contains(&name) || name.ends_with("-lb") {
+        problems.add(
+            &at,
+            format!("`{name}` cannot name a group: its resources' names would collide with the stack's own"),
+            Some(&format!(
+                "pick another name; these are taken: {}, and names ending in -lb",
+                RESERVED_GROUPS.join(", ")
+            )),
+        );
+        return;
+    }
+    let names = Names::new(&profile.stack);
+    for (what, derived, limit) in names.group_length_limits(name) {
+        if derived.len() > limit {
+            problems.add(
+                &at,
+                format!(
+                    "`{name}` is too long for stack `{}`: the {what} name `{derived}` would have {} characters, and AWS allows at most {limit}",
+                    profile.stack,
+                    derived.len()
+                ),
+                Some("use a shorter group name"),
+            );
+            return;
+        }
+    }
+    node(&group.node, &format!("{at}.node"), problems);
+    super::scaling::check(
+        &group.scaling.as_scaling(),
+        &format!("{at}.scaling"),
+        problems,
+    );
+    let mut seen = BTreeSet::new();
+    for (i, port) in group.ports.iter().enumerate() {
+        if *port == 0 {
+            problems.add(format!("{at}.ports[{i}]"), "port 0 is not a port", None);
+        } else if !seen.insert(port) {
+            problems.add(
+                format!("{at}.ports[{i}]"),
+                format!("port {port} is listed twice"),
+                None,
+            );
+        }
+    }
+    if group.load_balancer && group.ports.is_empty() {
+        problems.add(
+            format!("{at}.ports"),
+            "the group has a load balancer but no ports for it to listen on",
+            Some("list the ports the nodes reach the group on, e.g. ports = [9091], or set load_balancer = false"),
+        );
+    }
+    match (&group.health_check, group.load_balancer) {
+        (Some(_), false) => problems.add(
+            format!("{at}.health_check"),
+            "a health check needs the group's load balancer",
+            Some("remove health_check, or set load_balancer = true"),
+        ),
+        (Some(target), true) => {
+            if let Err(message) = parse_health_target(target) {
+                problems.add(
+                    format!("{at}.health_check"),
+                    message,
+                    Some("write TCP:9091 or HTTP:9091/health"),
+                );
+            }
+        }
+        (None, _) => {}
+    }
 }
 
 fn stack(profile: &Profile, problems: &mut Problems) {
@@ -142,33 +232,33 @@ fn network(network: &Network, problems: &mut Problems) {
     }
 }
 
-fn node(node: &Node, problems: &mut Problems) {
+fn node(node: &Node, at: &str, problems: &mut Problems) {
     match (&node.image, &node.bake) {
         (Some(_), Some(_)) => problems.add(
-            "node.image",
+            format!("{at}.image"),
             "both `image` and [node.bake] are given",
             Some("give `image` to bring your own AMI, or [node.bake] to bake one, not both"),
         ),
         (None, None) => problems.add(
-            "node",
+            at,
             "no image: neither `image` nor [node.bake] is given",
             Some(
                 "add image = \"ami-...\" (an existing AMI), or a [node.bake] table with base_image",
             ),
         ),
         (Some(image), None) if !is_aws_id(image, "ami") => problems.add(
-            "node.image",
+            format!("{at}.image"),
             format!("`{image}` is not an AMI id"),
             Some("AMI ids look like ami-0a1b2c3d4e5f67890"),
         ),
         _ => {}
     }
     if let Some(bake) = &node.bake {
-        self::bake(bake, node, problems);
+        self::bake(bake, node, at, problems);
     }
     if !is_instance_type(&node.instance_type, None) {
         problems.add(
-            "node.instance_type",
+            format!("{at}.instance_type"),
             format!("`{}` is not an EC2 instance type", node.instance_type),
             Some("instance types look like m5.large or t3.medium"),
         );
@@ -176,13 +266,13 @@ fn node(node: &Node, problems: &mut Problems) {
     const VOLUME_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"];
     if !VOLUME_TYPES.contains(&node.volume_type.as_str()) {
         problems.add(
-            "node.volume_type",
+            format!("{at}.volume_type"),
             format!("`{}` is not an EBS volume type", node.volume_type),
             Some(&format!("allowed values: {}", VOLUME_TYPES.join(", "))),
         );
     }
     problems.range(
-        "node.volume_size",
+        &format!("{at}.volume_size"),
         node.volume_size.into(),
         1,
         16384,
@@ -190,7 +280,7 @@ fn node(node: &Node, problems: &mut Problems) {
     );
     if node.boot_template.trim().is_empty() || node.boot_template.starts_with('/') {
         problems.add(
-            "node.boot_template",
+            format!("{at}.boot_template"),
             format!("`{}` is not a path inside the project", node.boot_template),
             Some("give a path relative to the project directory, e.g. templates/boot.sh.j2"),
         );
@@ -198,7 +288,7 @@ fn node(node: &Node, problems: &mut Problems) {
     for name in node.vars.keys() {
         if !is_identifier(name) {
             problems.add(
-                format!("node.vars.{name}"),
+                format!("{at}.vars.{name}"),
                 format!("`{name}` cannot be used as a template variable name"),
                 Some("use letters, digits and underscores, starting with a letter"),
             );
@@ -206,10 +296,10 @@ fn node(node: &Node, problems: &mut Problems) {
     }
 }
 
-fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
+fn bake(bake: &Bake, node: &Node, at: &str, problems: &mut Problems) {
     match &bake.base_image {
         BaseImage::Id(id) if !is_aws_id(id, "ami") => problems.add(
-            "node.bake.base_image",
+            format!("{at}.bake.base_image"),
             format!("`{id}` is not an AMI id"),
             Some("give an AMI id, or a lookup: base_image = { owner = \"amazon\", name = \"al2023-ami-2023.*-x86_64\" }"),
         ),
@@ -218,14 +308,14 @@ fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
             let account = lookup.owner.len() == 12 && lookup.owner.chars().all(|c| c.is_ascii_digit());
             if !named_owner && !account {
                 problems.add(
-                    "node.bake.base_image.owner",
+                    format!("{at}.bake.base_image.owner"),
                     format!("`{}` is not an image owner", lookup.owner),
                     Some("give a 12-digit account id, or amazon, aws-marketplace or self"),
                 );
             }
             if lookup.name.trim().is_empty() {
                 problems.add(
-                    "node.bake.base_image.name",
+                    format!("{at}.bake.base_image.name"),
                     "the name pattern is empty",
                     Some("give an image name pattern; * and ? are wildcards"),
                 );
@@ -235,14 +325,14 @@ fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
     }
     if bake.template.trim().is_empty() || bake.template.starts_with('/') {
         problems.add(
-            "node.bake.template",
+            format!("{at}.bake.template"),
             format!("`{}` is not a path inside the project", bake.template),
             Some("give a path relative to the project directory, e.g. templates/bake.sh.j2"),
         );
     }
     if !is_instance_type(&bake.instance_type, None) {
         problems.add(
-            "node.bake.instance_type",
+            format!("{at}.bake.instance_type"),
             format!("`{}` is not an EC2 instance type", bake.instance_type),
             Some("instance types look like t3.medium or m5.large"),
         );
@@ -250,13 +340,13 @@ fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
     const VOLUME_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "standard"];
     if !VOLUME_TYPES.contains(&bake.volume_type.as_str()) {
         problems.add(
-            "node.bake.volume_type",
+            format!("{at}.bake.volume_type"),
             format!("`{}` is not a root volume type", bake.volume_type),
             Some(&format!("allowed values: {}", VOLUME_TYPES.join(", "))),
         );
     }
     problems.range(
-        "node.bake.volume_size",
+        &format!("{at}.bake.volume_size"),
         bake.volume_size.into(),
         1,
         16384,
@@ -264,7 +354,7 @@ fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
     );
     if bake.volume_size > node.volume_size {
         problems.add(
-            "node.volume_size",
+            format!("{at}.volume_size"),
             format!(
                 "the nodes' volume ({} GiB) is smaller than the baked image's ({} GiB)",
                 node.volume_size, bake.volume_size
@@ -275,18 +365,18 @@ fn bake(bake: &Bake, node: &Node, problems: &mut Problems) {
     match parse_duration(&bake.timeout) {
         Some(timeout) if timeout.as_secs() >= 1 && timeout.as_secs() <= 24 * 3600 => {}
         Some(_) => problems.add(
-            "node.bake.timeout",
+            format!("{at}.bake.timeout"),
             format!("{} is out of range", bake.timeout),
             Some("the bake timeout is from 1s to 24h"),
         ),
         None => problems.add(
-            "node.bake.timeout",
+            format!("{at}.bake.timeout"),
             format!("`{}` is not a duration", bake.timeout),
             Some("write a number with s, m or h: 90s, 30m, 1h"),
         ),
     }
     problems.range(
-        "node.bake.keep_images",
+        &format!("{at}.bake.keep_images"),
         bake.keep_images.into(),
         1,
         100,

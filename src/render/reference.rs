@@ -242,6 +242,13 @@ impl<'a> Walk<'a> {
                     Shape::TableArray(inner) => {
                         self.table(inner, &Parent::TableArray(path.clone()), depth + 1)
                     }
+                    // A table of named tables (`[groups.<name>]`): the keys of each.
+                    Shape::Map(values) => {
+                        if let [Shape::Table(inner)] = self.shapes(values, depth + 1).as_slice() {
+                            let each = Parent::Table(format!("{path}.<name>"));
+                            self.table(inner, &each, depth + 1)
+                        }
+                    }
                     _ => {}
                 }
             }

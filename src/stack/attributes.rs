@@ -2,6 +2,8 @@
 //! what the AWS adapters observe. Values another resource's creation decides (an endpoint, a
 //! launch template version) are `Unknown` until that resource exists.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -44,13 +46,13 @@ pub struct Attribute {
 pub struct Knowledge {
     /// Endpoints of the data tier, each present only when known.
     pub endpoints: Endpoints,
-    /// The baked image's id, when known.
-    pub image: Option<String>,
-    /// The launch template version the group should run, when known.
-    pub launch_template_version: Option<i64>,
-    /// The load balancer is (re)created under an existing group: the group must attach it again
-    /// so that its instances are registered.
-    pub load_balancer_new: bool,
+    /// Baked images' ids by image name, when known.
+    pub images: BTreeMap<String, String>,
+    /// The launch template version each group should run, by template name, when known.
+    pub launch_template_versions: BTreeMap<String, i64>,
+    /// Load balancers (re)created under an existing group: the group must attach them again so
+    /// that its instances are registered.
+    pub new_load_balancers: BTreeSet<String>,
 }
 
 struct Builder(Vec<Attribute>);
@@ -194,10 +196,7 @@ pub fn desired_attributes(
                 .set("instance_profile", resource.id.name.as_str(), InPlace);
         }
         Spec::LaunchTemplate(lt) => {
-            let user_data = if (lt.boot.context.database.is_some()
-                && knowledge.endpoints.database.is_none())
-                || (lt.boot.context.cache.is_some() && knowledge.endpoints.cache.is_none())
-            {
+            let user_data = if knowledge.endpoints.cover(&lt.boot.context).is_err() {
                 None
             } else {
                 // The template was checked when the stack was built; a failure here (only
@@ -206,7 +205,7 @@ pub fn desired_attributes(
             };
             let image = match &lt.image {
                 NodeImage::Fixed(id) => Some(Value::from(id.as_str())),
-                NodeImage::Baked(_) => knowledge.image.clone().map(Value::from),
+                NodeImage::Baked(name) => knowledge.images.get(name).cloned().map(Value::from),
             };
             b.maybe("image", image, InPlace)
                 .set("instance_type", lt.instance_type.as_str(), InPlace)
@@ -257,7 +256,10 @@ pub fn desired_attributes(
                 Some(live) => live.clamp(min, max),
                 None => group.desired,
             };
-            let version = knowledge.launch_template_version;
+            let version = knowledge
+                .launch_template_versions
+                .get(&group.launch_template)
+                .copied();
             b.set("min_size", min, InPlace)
                 .set("max_size", max, InPlace)
                 .set("desired_capacity", desired, InPlace)
@@ -277,7 +279,15 @@ pub fn desired_attributes(
                     InPlace,
                 )
                 .set("instance_warmup", group.instance_warmup, InPlace)
-                .set("health_check_type", "ELB", InPlace)
+                .set(
+                    "health_check_type",
+                    if group.load_balancer.is_some() {
+                        "ELB"
+                    } else {
+                        "EC2"
+                    },
+                    InPlace,
+                )
                 .set(
                     "health_check_grace_period",
                     group.health_check_grace_period,
@@ -286,14 +296,15 @@ pub fn desired_attributes(
                 .set("subnets", sorted(group.subnets.clone()), InPlace)
                 .maybe(
                     "load_balancers",
-                    (!knowledge.load_balancer_new).then(|| sorted([group.load_balancer.clone()])),
+                    match &group.load_balancer {
+                        Some(lb) if knowledge.new_load_balancers.contains(lb) => None,
+                        lb => Some(sorted(lb.clone())),
+                    },
                     InPlace,
                 )
                 .maybe(
                     "launch_template",
-                    knowledge
-                        .launch_template_version
-                        .map(|v| json!(format!("{} v{v}", group.launch_template))),
+                    version.map(|v| json!(format!("{} v{v}", group.launch_template))),
                     InPlace,
                 );
         }

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod capacity;
+pub mod groups;
 pub mod naming;
 pub mod spec;
 pub mod user_data;
@@ -76,8 +77,11 @@ pub struct Desired {
     pub environment: Environment,
     /// In dependency order: each resource comes after everything it depends on.
     pub resources: Vec<Resource>,
-    /// How many of the stack's images to keep (images in use are always kept).
+    /// How many of the main group's images to keep (images in use are always kept).
     pub keep_images: usize,
+    /// The extra node groups, each with how many of its images to keep.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, usize>,
     /// Things worth a look that do not stop the run, located like errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -97,7 +101,19 @@ impl Desired {
     }
 
     pub fn names(&self) -> Names {
-        Names::new(&self.stack)
+        let groups: Vec<String> = self.groups.keys().cloned().collect();
+        Names::with_groups(&self.stack, &groups)
+    }
+
+    /// How many images of the group named by `image_prefix` to keep.
+    pub fn keep_images_of(&self, image_prefix: &str) -> usize {
+        let names = self.names();
+        names
+            .groups()
+            .iter()
+            .find(|g| names.group(Some(g)).image_prefix == image_prefix)
+            .and_then(|g| self.groups.get(g).copied())
+            .unwrap_or(self.keep_images)
     }
 
     pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
@@ -106,7 +122,7 @@ impl Desired {
 }
 
 /// Read a template the profile names at `key` (a path relative to the project directory).
-fn read_template(
+pub(super) fn read_template(
     loaded: &LoadedProfile,
     key: &str,
     relative: &str,
@@ -126,7 +142,7 @@ fn read_template(
 }
 
 /// A template error, placed at the profile key that names the template.
-fn template_error(
+pub(super) fn template_error(
     loaded: &LoadedProfile,
     key: &str,
     template: &BootTemplate,
@@ -225,13 +241,32 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     );
 
     let nodes_group = names.security_group(Tier::Nodes);
+    // The data tier admits the main nodes and every group that says it uses the data tier.
+    let data_clients: Vec<(String, String)> =
+        std::iter::once((nodes_group.clone(), "from the nodes".to_string()))
+            .chain(
+                profile
+                    .groups
+                    .iter()
+                    .filter(|(_, g)| g.data_tier)
+                    .map(|(name, _)| {
+                        (
+                            names.group(Some(name)).security_group,
+                            format!("from group {name}"),
+                        )
+                    }),
+            )
+            .collect();
     let from_nodes = |port: i32| {
-        vec![IngressRule {
-            from_port: port,
-            to_port: port,
-            source: Source::Group(nodes_group.clone()),
-            description: "from the nodes".into(),
-        }]
+        data_clients
+            .iter()
+            .map(|(group, description)| IngressRule {
+                from_port: port,
+                to_port: port,
+                source: Source::Group(group.clone()),
+                description: description.clone(),
+            })
+            .collect::<Vec<_>>()
     };
 
     if let Some(db) = &profile.database {
@@ -325,6 +360,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         load_balancer.clone(),
         "load-balancer",
         Spec::LoadBalancer(LoadBalancerSpec {
+            group: None,
             scheme: lb.scheme,
             subnets: environment.subnet_ids(),
             security_group: lb_group.clone(),
@@ -403,6 +439,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
                 port: cache.port.into(),
                 tls: cache.encryption_in_transit,
             }),
+            groups: groups::boot_vars(&profile.groups),
         },
     };
     if let Err(error) = boot.check() {
@@ -412,7 +449,14 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     let node_image = match (&profile.node.image, &profile.node.bake) {
         (Some(image), _) => NodeImage::Fixed(image.clone()),
         (None, Some(bake)) => {
-            let spec = bake_spec(loaded, bake, &boot, environment, &mut warnings)?;
+            let spec = bake_spec(
+                loaded,
+                "node.bake.template",
+                bake,
+                &boot,
+                environment,
+                &mut warnings,
+            )?;
             let name = names.image(&spec.hash);
             add(
                 ResourceId::new(Kind::Image, name.clone()),
@@ -428,6 +472,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         launch_template.clone(),
         "launch-template",
         Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
+            group: None,
             image: node_image.clone(),
             instance_type: profile.node.instance_type.clone(),
             volume_size: profile.node.volume_size,
@@ -447,7 +492,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             desired: profile.scaling.effective_desired(),
             health_check_grace_period: profile.scaling.health_check_grace_period,
             subnets: environment.subnet_ids(),
-            load_balancer: names.load_balancer(),
+            load_balancer: Some(names.load_balancer()),
             launch_template: names.launch_template(),
             roll_batch: profile.scaling.roll_batch.clone(),
             roll_timeout_seconds: crate::profile::validate::parse_duration(
@@ -487,17 +532,41 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             }),
         );
     }
+    for (name, group) in &profile.groups {
+        groups::add(
+            loaded,
+            environment,
+            name,
+            group,
+            &mut resources,
+            &mut warnings,
+        )?;
+    }
+    let names = Names::with_groups(
+        &profile.stack,
+        &profile.groups.keys().cloned().collect::<Vec<_>>(),
+    );
     let present: BTreeSet<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
     for resource in &mut resources {
         resource.depends_on = natural_dependencies(&resource.id, &names)
             .into_iter()
             .filter(|id| present.contains(id))
             .collect();
-        // The launch template waits for the bake (its name is the content hash).
-        if let (Kind::LaunchTemplate, NodeImage::Baked(image)) = (resource.id.kind, &node_image) {
-            resource
-                .depends_on
-                .push(ResourceId::new(Kind::Image, image.clone()));
+        if let Spec::LaunchTemplate(template) = &resource.spec {
+            // A group that does not use the data tier does not wait for it.
+            if let Some(group) = &template.group
+                && !profile.groups[group].data_tier
+            {
+                resource
+                    .depends_on
+                    .retain(|id| !matches!(id.kind, Kind::Database | Kind::Cache));
+            }
+            // The launch template waits for the bake (its name is the content hash).
+            if let NodeImage::Baked(image) = &template.image {
+                resource
+                    .depends_on
+                    .push(ResourceId::new(Kind::Image, image.clone()));
+            }
         }
     }
     resources.sort_by_key(|r| (r.id.kind, tier_order(&r.spec)));
@@ -511,25 +580,29 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             .as_ref()
             .map(|b| b.keep_images as usize)
             .unwrap_or(DEFAULT_KEEP_IMAGES),
+        groups: profile
+            .groups
+            .iter()
+            .map(|(name, group)| {
+                let keep = group.node.bake.as_ref().map(|b| b.keep_images as usize);
+                (name.clone(), keep.unwrap_or(DEFAULT_KEEP_IMAGES))
+            })
+            .collect(),
         warnings,
     })
 }
 
 /// The bake: the template rendered with what is known at bake time, and the content hash of
 /// everything that shapes the image.
-fn bake_spec(
+pub(super) fn bake_spec(
     loaded: &LoadedProfile,
+    key: &str,
     bake: &crate::profile::schema::Bake,
     boot: &BootTemplate,
     environment: &Environment,
     warnings: &mut Vec<String>,
 ) -> Result<BakeSpec, ProfileErrors> {
-    let (path, source) = read_template(
-        loaded,
-        "node.bake.template",
-        &bake.template,
-        "bake template",
-    )?;
+    let (path, source) = read_template(loaded, key, &bake.template, "bake template")?;
     // At bake time nothing of the data tier exists: the bake template sees no endpoints.
     let mut context = boot.context.clone();
     context.database = None;
@@ -541,14 +614,14 @@ fn bake_spec(
     };
     let user_data = template
         .render(&user_data::Endpoints::default())
-        .map_err(|error| template_error(loaded, "node.bake.template", &template, error))?;
+        .map_err(|error| template_error(loaded, key, &template, error))?;
     let timeout =
         crate::profile::validate::parse_duration(&bake.timeout).expect("validated duration");
     if !ends_with_power_off(&user_data) {
         warnings.push(
             loaded
                 .error_at(
-                    "node.bake.template",
+                    key,
                     format!(
                         "{path} does not end with a power-off: a bake waits for the builder to stop, so this one will run into its timeout ({})",
                         bake.timeout
@@ -618,7 +691,17 @@ fn ends_with_power_off(script: &str) -> bool {
 /// each tier's group admits the one before it, the data tier needs its group and subnet group,
 /// the launch template needs the endpoints, the group needs the template and the load balancer.
 pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
+    if let Some(dependencies) = groups::dependencies(id, names) {
+        return dependencies;
+    }
     let group = |tier: Tier| ResourceId::new(Kind::SecurityGroup, names.security_group(tier));
+    let extra = |what: fn(naming::GroupNames) -> ResourceId| {
+        names
+            .groups()
+            .iter()
+            .map(|g| what(names.group(Some(g))))
+            .collect::<Vec<_>>()
+    };
     match id.kind {
         Kind::SecurityGroup => {
             if id.name == names.security_group(Tier::Nodes) {
@@ -626,7 +709,11 @@ pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
             } else if id.name == names.security_group(Tier::Db)
                 || id.name == names.security_group(Tier::Cache)
             {
-                vec![group(Tier::Nodes)]
+                let mut clients = vec![group(Tier::Nodes)];
+                clients.extend(extra(|g| {
+                    ResourceId::new(Kind::SecurityGroup, g.security_group)
+                }));
+                clients
             } else {
                 vec![]
             }
@@ -641,12 +728,19 @@ pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
             ResourceId::new(Kind::CacheAuthSecret, names.cache_auth_secret()),
         ],
         Kind::LoadBalancer => vec![group(Tier::Lb)],
-        Kind::LaunchTemplate => vec![
-            group(Tier::Nodes),
-            ResourceId::new(Kind::NodeRole, names.node_role()),
-            ResourceId::new(Kind::Database, names.database()),
-            ResourceId::new(Kind::Cache, names.cache()),
-        ],
+        Kind::LaunchTemplate => {
+            let mut needs = vec![
+                group(Tier::Nodes),
+                ResourceId::new(Kind::NodeRole, names.node_role()),
+                ResourceId::new(Kind::Database, names.database()),
+                ResourceId::new(Kind::Cache, names.cache()),
+            ];
+            // The main boot template points at the groups' load balancers.
+            needs.extend(extra(|g| {
+                ResourceId::new(Kind::LoadBalancer, g.load_balancer)
+            }));
+            needs
+        }
         Kind::AutoScalingGroup => vec![
             ResourceId::new(Kind::LaunchTemplate, names.launch_template()),
             ResourceId::new(Kind::LoadBalancer, names.load_balancer()),

@@ -16,17 +16,100 @@ pub const TAG_BAKE_HASH: &str = "deployer:bake-hash";
 /// The nodes role's inline policy.
 pub const NODE_POLICY: &str = "deployer-read-stack-secrets";
 
+/// Which node group a group-scoped resource belongs to (on its security groups, load balancer,
+/// launch template and Auto Scaling Group): how observe finds the groups a profile no longer names.
+pub const TAG_GROUP: &str = "deployer:group";
+
+/// Group names that would collide with the main group's or the data tier's names.
+pub const RESERVED_GROUPS: &[&str] = &["lb", "nodes", "node", "db", "cache", "builder"];
+
 /// The names of one stack's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
     stack: String,
+    /// The profile's extra node groups (`[groups.<name>]`), besides the main one.
+    groups: Vec<String>,
+}
+
+/// The names of one node group's resources: the main group's (`[node]`) or an extra one's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupNames {
+    /// None for the main group.
+    pub group: Option<String>,
+    pub security_group: String,
+    pub load_balancer_security_group: String,
+    pub load_balancer: String,
+    pub launch_template: String,
+    pub auto_scaling_group: String,
+    /// What the group's images are named after: `<prefix>-<hash12>`.
+    pub image_prefix: String,
 }
 
 impl Names {
     pub fn new(stack: &str) -> Self {
         Names {
             stack: stack.to_string(),
+            groups: vec![],
         }
+    }
+
+    /// A stack with extra node groups.
+    pub fn with_groups(stack: &str, groups: &[String]) -> Self {
+        Names {
+            stack: stack.to_string(),
+            groups: groups.to_vec(),
+        }
+    }
+
+    /// The extra node groups the profile declares.
+    pub fn groups(&self) -> &[String] {
+        &self.groups
+    }
+
+    /// The names of a node group: None is the main group.
+    pub fn group(&self, group: Option<&str>) -> GroupNames {
+        match group {
+            None => GroupNames {
+                group: None,
+                security_group: self.security_group(Tier::Nodes),
+                load_balancer_security_group: self.security_group(Tier::Lb),
+                load_balancer: self.load_balancer(),
+                launch_template: self.launch_template(),
+                auto_scaling_group: self.auto_scaling_group(),
+                image_prefix: format!("{}-node", self.stack),
+            },
+            Some(group) => GroupNames {
+                group: Some(group.to_string()),
+                security_group: format!("{}-{group}", self.stack),
+                load_balancer_security_group: format!("{}-{group}-lb", self.stack),
+                load_balancer: format!("{}-{group}-lb", self.stack),
+                launch_template: format!("{}-{group}", self.stack),
+                auto_scaling_group: format!("{}-{group}", self.stack),
+                image_prefix: format!("{}-{group}", self.stack),
+            },
+        }
+    }
+
+    /// The main group and then every extra group of the profile.
+    pub fn node_groups(&self) -> Vec<GroupNames> {
+        std::iter::once(self.group(None))
+            .chain(self.groups.iter().map(|g| self.group(Some(g))))
+            .collect()
+    }
+
+    /// The extra group a resource name belongs to, read from the name itself (so that a group the
+    /// profile no longer declares is still recognised): `<stack>-<group>` or `<stack>-<group>-lb`.
+    pub fn extra_group_of(&self, kind: super::spec::Kind, name: &str) -> Option<String> {
+        use super::spec::Kind;
+        let rest = name.strip_prefix(&format!("{}-", self.stack))?;
+        let group = match kind {
+            Kind::LoadBalancer => rest.strip_suffix("-lb")?,
+            Kind::SecurityGroup => rest.strip_suffix("-lb").unwrap_or(rest),
+            Kind::LaunchTemplate | Kind::AutoScalingGroup => rest,
+            Kind::Image => rest.rsplit_once('-')?.0,
+            _ => return None,
+        };
+        (!group.is_empty() && !RESERVED_GROUPS.contains(&group)).then(|| group.to_string())
     }
 
     pub fn stack(&self) -> &str {
@@ -107,6 +190,16 @@ impl Names {
         ]
     }
 
+    /// (what, derived name, AWS's length limit) for the names an extra group derives.
+    pub fn group_length_limits(&self, group: &str) -> Vec<(&'static str, String, usize)> {
+        let names = self.group(Some(group));
+        vec![
+            ("load balancer", names.load_balancer, 32),
+            ("launch template", names.launch_template, 128),
+            ("image", format!("{}-000000000000", names.image_prefix), 128),
+        ]
+    }
+
     /// The longest stack name every derived name allows.
     pub fn max_stack_length(&self) -> usize {
         self.length_limits()
@@ -156,5 +249,47 @@ mod tests {
         assert_eq!(names.security_group(Tier::Nodes), "shop-nodes");
         assert_eq!(names.cache_auth_secret(), "deployer/shop/cache-auth-token");
         assert_eq!(names.max_stack_length(), 29);
+    }
+
+    #[test]
+    fn an_extra_group_derives_its_names_and_is_recognised_by_them() {
+        let names = Names::with_groups("shop", &["manager".into()]);
+        let manager = names.group(Some("manager"));
+        assert_eq!(manager.security_group, "shop-manager");
+        assert_eq!(manager.load_balancer_security_group, "shop-manager-lb");
+        assert_eq!(manager.load_balancer, "shop-manager-lb");
+        assert_eq!(manager.auto_scaling_group, "shop-manager");
+        assert_eq!(names.node_groups().len(), 2);
+        assert_eq!(names.node_groups()[0].auto_scaling_group, "shop-nodes");
+        use crate::stack::spec::Kind;
+        // A group the profile no longer names is still recognised by its resources' names.
+        let bare = Names::new("shop");
+        for (kind, name) in [
+            (Kind::SecurityGroup, "shop-manager"),
+            (Kind::SecurityGroup, "shop-manager-lb"),
+            (Kind::LoadBalancer, "shop-manager-lb"),
+            (Kind::LaunchTemplate, "shop-manager"),
+            (Kind::AutoScalingGroup, "shop-manager"),
+            (Kind::Image, "shop-manager-0123456789ab"),
+        ] {
+            assert_eq!(
+                bare.extra_group_of(kind, name).as_deref(),
+                Some("manager"),
+                "{name}"
+            );
+        }
+        // The main group's and the data tier's names are not an extra group's.
+        for (kind, name) in [
+            (Kind::SecurityGroup, "shop-nodes"),
+            (Kind::SecurityGroup, "shop-lb"),
+            (Kind::SecurityGroup, "shop-db"),
+            (Kind::LoadBalancer, "shop-lb"),
+            (Kind::LaunchTemplate, "shop-node"),
+            (Kind::AutoScalingGroup, "shop-nodes"),
+            (Kind::Image, "shop-node-0123456789ab"),
+            (Kind::Database, "shop-manager"),
+        ] {
+            assert_eq!(bare.extra_group_of(kind, name), None, "{name}");
+        }
     }
 }

@@ -251,6 +251,9 @@ impl HealthCheckSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerSpec {
+    /// The extra node group it fronts (None: the stack's main, public balancer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub scheme: Scheme,
     pub subnets: Vec<String>,
     pub security_group: String,
@@ -325,6 +328,9 @@ pub enum NodeImage {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchTemplateSpec {
+    /// The extra node group it launches (None: the main group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub image: NodeImage,
     pub instance_type: String,
     pub volume_size: i32,
@@ -341,7 +347,8 @@ pub struct GroupSpec {
     pub desired: i32,
     pub health_check_grace_period: i32,
     pub subnets: Vec<String>,
-    pub load_balancer: String,
+    /// The group's load balancer; None for a group health-checked by EC2 alone.
+    pub load_balancer: Option<String>,
     pub launch_template: String,
     /// `roll_batch` as written: a count or a share of the desired capacity.
     pub roll_batch: String,

@@ -26,6 +26,18 @@ pub struct BootContext {
     pub vars: BTreeMap<String, String>,
     pub database: Option<DatabaseVars>,
     pub cache: Option<CacheVars>,
+    /// The stack's extra node groups this template may point at (the main group's template sees
+    /// them all; an extra group's sees none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, GroupVars>,
+}
+
+/// An extra node group as a boot template sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupVars {
+    pub ports: Vec<i32>,
+    /// Whether it has a load balancer, whose DNS name becomes `endpoint`.
+    pub load_balancer: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +74,27 @@ pub struct CacheVars {
 pub struct Endpoints {
     pub database: Option<DatabaseEndpoint>,
     pub cache: Option<CacheEndpoint>,
+    /// Each extra group's load balancer DNS name, by group name, once it exists.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, String>,
+}
+
+impl Endpoints {
+    /// Whether everything `context` needs is known: its data tier and its groups' endpoints.
+    pub fn cover(&self, context: &BootContext) -> Result<(), String> {
+        if context.database.is_some() && self.database.is_none() {
+            return Err("the database endpoint is not known".into());
+        }
+        if context.cache.is_some() && self.cache.is_none() {
+            return Err("the cache endpoint is not known".into());
+        }
+        for (name, group) in &context.groups {
+            if group.load_balancer && !self.groups.contains_key(name) {
+                return Err(format!("the endpoint of group {name} is not known"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +179,13 @@ impl BootTemplate {
                     .tls
                     .then(|| "arn:aws:secretsmanager:region:000000000000:secret:check".into()),
             }),
+            groups: self
+                .context
+                .groups
+                .iter()
+                .filter(|(_, group)| group.load_balancer)
+                .map(|(name, _)| (name.clone(), format!("{name}.group.invalid")))
+                .collect(),
         };
         self.render(&endpoints)
     }
@@ -178,6 +218,20 @@ impl BootTemplate {
                 "auth_secret_arn": endpoint.auth_secret_arn,
             });
         }
+        let groups: serde_json::Map<String, serde_json::Value> = c
+            .groups
+            .iter()
+            .map(|(name, group)| {
+                let mut vars = serde_json::json!({"ports": group.ports});
+                if let Some(endpoint) = endpoints.groups.get(name).filter(|_| group.load_balancer) {
+                    vars["endpoint"] = endpoint.clone().into();
+                }
+                (name.clone(), vars)
+            })
+            .collect();
+        if !groups.is_empty() {
+            variables["groups"] = groups.into();
+        }
         variables
     }
 
@@ -196,6 +250,9 @@ impl BootTemplate {
         }
         if self.context.cache.is_some() {
             names.push("cache (host, port, tls, auth_secret_arn)");
+        }
+        if !self.context.groups.is_empty() {
+            names.push("groups.<name> (ports, endpoint)");
         }
         names.join(", ")
     }
@@ -227,6 +284,7 @@ mod tests {
                     port: 5432,
                 }),
                 cache: None,
+                groups: BTreeMap::new(),
             },
         }
     }
@@ -241,6 +299,7 @@ mod tests {
                 secret_arn: "arn:secret".into(),
             }),
             cache: None,
+            groups: BTreeMap::new(),
         };
         assert_eq!(t.render(&endpoints).unwrap(), "DB=db.example:5432\n");
     }
@@ -251,6 +310,40 @@ mod tests {
         let error = t.check().unwrap_err();
         assert_eq!(error.line, Some(2));
         assert!(error.message.contains("undefined"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_group_endpoint_renders_once_known_and_is_needed_before() {
+        let mut t = template(
+            "MANAGER={{ groups.manager.endpoint }}:{{ groups.manager.ports[0] }}\n",
+            false,
+        );
+        t.context.groups.insert(
+            "manager".into(),
+            GroupVars {
+                ports: vec![9091],
+                load_balancer: true,
+            },
+        );
+        assert_eq!(t.check().unwrap(), "MANAGER=manager.group.invalid:9091\n");
+        let mut endpoints = Endpoints::default();
+        assert!(
+            endpoints
+                .cover(&t.context)
+                .unwrap_err()
+                .contains("group manager")
+        );
+        endpoints
+            .groups
+            .insert("manager".into(), "internal-shop-manager-lb.example".into());
+        assert!(endpoints.cover(&t.context).is_ok());
+        assert_eq!(
+            t.render(&endpoints).unwrap(),
+            "MANAGER=internal-shop-manager-lb.example:9091\n"
+        );
+        // A group without a load balancer has ports but no endpoint.
+        t.context.groups.get_mut("manager").unwrap().load_balancer = false;
+        assert!(t.check().unwrap_err().message.contains("undefined"));
     }
 
     #[test]

@@ -1,0 +1,219 @@
+//! Extra node groups in the desired stack and the plan: their own tier, the order the graph
+//! gives them, the main nodes pointing at them, and a group the profile drops.
+
+use super::observed::Observed;
+use super::tests::{PROFILE, desired_with, matching};
+use super::{Action, plan};
+use crate::stack::Desired;
+use crate::stack::spec::{Kind, ResourceId, Spec};
+
+const GROUPS: &str = r#"
+[groups.manager]
+ports = [9091]
+[groups.manager.node]
+image = "ami-0123456789abcdef0"
+instance_type = "t3.small"
+boot_template = "templates/manager.sh.j2"
+[groups.manager.scaling]
+min = 1
+max = 1
+
+[groups.worker]
+load_balancer = false
+data_tier = true
+[groups.worker.node]
+image = "ami-0123456789abcdef0"
+boot_template = "templates/worker.sh.j2"
+[groups.worker.scaling]
+min = 1
+max = 3
+"#;
+
+const MAIN_BOOT: &str =
+    "db={{ database.host }} manager={{ groups.manager.endpoint }}:{{ groups.manager.ports[0] }}\n";
+
+fn with_groups() -> Desired {
+    desired_with(
+        &format!("{PROFILE}{GROUPS}"),
+        &[
+            ("templates/boot.sh.j2", MAIN_BOOT),
+            ("templates/manager.sh.j2", "manager on {{ ports }}\n"),
+            ("templates/worker.sh.j2", "db={{ database.host }}\n"),
+        ],
+    )
+}
+
+fn spec<'a>(desired: &'a Desired, kind: Kind, name: &str) -> &'a Spec {
+    &desired
+        .get(&ResourceId::new(kind, name))
+        .unwrap_or_else(|| panic!("no {kind:?} {name}"))
+        .spec
+}
+
+fn depends(desired: &Desired, kind: Kind, name: &str) -> Vec<ResourceId> {
+    desired
+        .get(&ResourceId::new(kind, name))
+        .unwrap()
+        .depends_on
+        .clone()
+}
+
+fn ingress(desired: &Desired, name: &str) -> Vec<String> {
+    match spec(desired, Kind::SecurityGroup, name) {
+        Spec::SecurityGroup(sg) => sg.ingress.iter().map(|r| r.canonical()).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_extra_group_gets_its_own_tier_and_the_main_nodes_wait_for_its_endpoint() {
+    let desired = with_groups();
+    // The manager: an internal balancer on its port, admitted from the main nodes only.
+    let Spec::LoadBalancer(lb) = spec(&desired, Kind::LoadBalancer, "shop-manager-lb") else {
+        panic!()
+    };
+    assert_eq!(lb.scheme, crate::profile::schema::Scheme::Internal);
+    assert_eq!(lb.health_check.target, "TCP:9091");
+    assert_eq!(
+        lb.listeners
+            .iter()
+            .map(|l| (l.port, l.instance_port))
+            .collect::<Vec<_>>(),
+        vec![(9091, 9091)]
+    );
+    let lb_rules = ingress(&desired, "shop-manager-lb");
+    assert_eq!(lb_rules.len(), 1);
+    assert!(
+        lb_rules[0].contains("9091") && lb_rules[0].contains("shop-nodes"),
+        "{lb_rules:?}"
+    );
+    let node_rules = ingress(&desired, "shop-manager");
+    assert_eq!(node_rules.len(), 1);
+    assert!(node_rules[0].contains("shop-manager-lb"), "{node_rules:?}");
+    let Spec::AutoScalingGroup(manager) = spec(&desired, Kind::AutoScalingGroup, "shop-manager")
+    else {
+        panic!()
+    };
+    assert_eq!((manager.min, manager.max), (1, 1));
+    assert_eq!(manager.load_balancer.as_deref(), Some("shop-manager-lb"));
+    assert_eq!(manager.launch_template, "shop-manager");
+
+    // The worker: no balancer, EC2 health checks, and the data tier admits it.
+    assert!(
+        desired
+            .get(&ResourceId::new(Kind::LoadBalancer, "shop-worker-lb"))
+            .is_none()
+    );
+    let Spec::AutoScalingGroup(worker) = spec(&desired, Kind::AutoScalingGroup, "shop-worker")
+    else {
+        panic!()
+    };
+    assert_eq!(worker.load_balancer, None);
+    for data in ["shop-db", "shop-cache"] {
+        let rules = ingress(&desired, data).join(" ");
+        assert!(
+            rules.contains("shop-nodes") && rules.contains("shop-worker"),
+            "{rules}"
+        );
+        assert!(!rules.contains("shop-manager"), "{rules}");
+    }
+
+    // The graph: the main template waits for the manager's balancer (its endpoint); the
+    // manager's template does not wait for the database, the worker's does.
+    let balancer = ResourceId::new(Kind::LoadBalancer, "shop-manager-lb");
+    assert!(depends(&desired, Kind::LaunchTemplate, "shop-node").contains(&balancer));
+    let database = ResourceId::new(Kind::Database, "shop-db");
+    assert!(!depends(&desired, Kind::LaunchTemplate, "shop-manager").contains(&database));
+    assert!(depends(&desired, Kind::LaunchTemplate, "shop-worker").contains(&database));
+    assert!(
+        depends(&desired, Kind::AutoScalingGroup, "shop-manager").contains(&balancer),
+        "the manager's group waits for its balancer"
+    );
+    for id in desired.resources.iter().flat_map(|r| &r.depends_on) {
+        assert!(
+            desired.get(id).is_some(),
+            "{id} is depended on but not desired"
+        );
+    }
+}
+
+#[test]
+fn the_main_user_data_carries_the_group_endpoint_once_its_balancer_exists() {
+    let desired = with_groups();
+    let template = ResourceId::new(Kind::LaunchTemplate, "shop-node");
+    // From nothing: the balancer is created, so the user data is known only when applying.
+    let fresh = plan(&desired, &Observed::default()).unwrap();
+    let step = fresh.steps.iter().find(|s| s.id == template).unwrap();
+    let user_data = step
+        .changes
+        .iter()
+        .find(|c| c.attribute == "user_data")
+        .unwrap();
+    assert_eq!(user_data.new, None);
+    // Against a live stack, the balancer's DNS name is in the user data, and nothing changes.
+    let live = matching(&desired);
+    let lb = live
+        .get(&ResourceId::new(Kind::LoadBalancer, "shop-manager-lb"))
+        .unwrap();
+    let dns = lb.outputs.endpoint.clone().unwrap().0;
+    let rendered = live.get(&template).unwrap().attributes["user_data"]
+        .as_str()
+        .unwrap();
+    assert!(
+        rendered.contains(&format!("manager={dns}:9091")),
+        "{rendered}"
+    );
+    let settled = plan(&desired, &live).unwrap();
+    assert!(!settled.has_changes(), "{settled:?}");
+}
+
+#[test]
+fn a_group_dropped_from_the_profile_is_deleted_and_the_data_tier_stops_admitting_it() {
+    let desired = with_groups();
+    let live = matching(&desired);
+    let without_worker = desired_with(
+        &format!("{PROFILE}{GROUPS}")
+            .replace(&GROUPS[GROUPS.find("[groups.worker]").unwrap()..], ""),
+        &[
+            ("templates/boot.sh.j2", MAIN_BOOT),
+            ("templates/manager.sh.j2", "manager on {{ ports }}\n"),
+        ],
+    );
+    let plan = plan(&without_worker, &live).unwrap();
+    let action = |kind: Kind, name: &str| {
+        plan.steps
+            .iter()
+            .find(|s| s.id == ResourceId::new(kind, name))
+            .map(|s| s.action)
+    };
+    assert_eq!(
+        action(Kind::AutoScalingGroup, "shop-worker"),
+        Some(Action::Delete)
+    );
+    assert_eq!(
+        action(Kind::LaunchTemplate, "shop-worker"),
+        Some(Action::Delete)
+    );
+    assert_eq!(
+        action(Kind::SecurityGroup, "shop-worker"),
+        Some(Action::Delete)
+    );
+    assert_eq!(action(Kind::SecurityGroup, "shop-db"), Some(Action::Update));
+    assert_eq!(
+        action(Kind::AutoScalingGroup, "shop-manager"),
+        Some(Action::None)
+    );
+    // The group goes before its template, and its template before its security group.
+    let names = without_worker.names();
+    let needs = |kind: Kind, name: &str| {
+        crate::stack::natural_dependencies(&ResourceId::new(kind, name), &names)
+    };
+    assert!(
+        needs(Kind::AutoScalingGroup, "shop-worker")
+            .contains(&ResourceId::new(Kind::LaunchTemplate, "shop-worker"))
+    );
+    assert!(
+        needs(Kind::LaunchTemplate, "shop-worker")
+            .contains(&ResourceId::new(Kind::SecurityGroup, "shop-worker"))
+    );
+}

@@ -1,0 +1,314 @@
+//! Extra node groups (`[groups.<name>]`): each its own security group, optional internal load
+//! balancer (with its own security group), image, launch template and Auto Scaling Group. The
+//! main nodes reach a group on its ports; its balancer's DNS name is their boot template's
+//! `groups.<name>.endpoint`.
+
+use std::collections::BTreeMap;
+
+use super::naming::{GroupNames, Names, Tier};
+use super::spec::*;
+use super::user_data::{
+    BootContext, BootTemplate, CacheVars, DatabaseVars, GroupVars, HealthCheckVars, ListenerVars,
+};
+use super::{Environment, bake_spec, read_template, template_error};
+use crate::profile::error::ProfileErrors;
+use crate::profile::load::LoadedProfile;
+use crate::profile::schema::{Group, Protocol, Scheme};
+use crate::profile::validate::{parse_duration, parse_health_target};
+
+/// What the main nodes' boot template sees of the extra groups.
+pub fn boot_vars(groups: &BTreeMap<String, Group>) -> BTreeMap<String, GroupVars> {
+    groups
+        .iter()
+        .map(|(name, group)| {
+            (
+                name.clone(),
+                GroupVars {
+                    ports: group.ports.iter().map(|&p| i32::from(p)).collect(),
+                    load_balancer: group.load_balancer,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The group's health check target: the profile's, or TCP on its first port.
+fn health_target(group: &Group) -> Option<String> {
+    group
+        .health_check
+        .clone()
+        .or_else(|| group.ports.first().map(|port| format!("TCP:{port}")))
+}
+
+/// Add one extra group's resources; the group's dependencies are set by `natural_dependencies`.
+pub fn add(
+    loaded: &LoadedProfile,
+    environment: &Environment,
+    name: &str,
+    group: &Group,
+    resources: &mut Vec<Resource>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ProfileErrors> {
+    let profile = &loaded.profile;
+    let stack_names = Names::new(&profile.stack);
+    let names: GroupNames = stack_names.group(Some(name));
+    let at = format!("groups.{name}");
+    let subnets: Vec<String> = environment.subnets.iter().map(|s| s.id.clone()).collect();
+    let mut add = |id: ResourceId, component: &str, spec: Spec| {
+        resources.push(Resource {
+            id,
+            component: format!("{component}-{name}"),
+            spec,
+            depends_on: vec![],
+        })
+    };
+    let security_group = |tier: Tier, description: String, ingress: Vec<IngressRule>| {
+        Spec::SecurityGroup(SecurityGroupSpec {
+            tier,
+            vpc_id: environment.vpc_id.clone(),
+            description: format!("deployer {}: {description}", profile.stack),
+            ingress,
+        })
+    };
+    let rule = |port: i32, source: &str, description: &str| IngressRule {
+        from_port: port,
+        to_port: port,
+        source: Source::Group(source.to_string()),
+        description: description.to_string(),
+    };
+    let main_nodes = stack_names.security_group(Tier::Nodes);
+    let ports: Vec<i32> = group.ports.iter().map(|&p| i32::from(p)).collect();
+    let health = health_target(group)
+        .filter(|_| group.load_balancer)
+        .map(|target| {
+            let parsed = parse_health_target(&target).expect("validated target");
+            (target, parsed)
+        });
+
+    // Who reaches the instances: the group's balancer, or the main nodes directly.
+    let instance_source = if group.load_balancer {
+        add(
+            ResourceId::new(Kind::SecurityGroup, &names.load_balancer_security_group),
+            "security-group-lb",
+            security_group(
+                Tier::Lb,
+                format!("group {name}'s load balancer"),
+                ports
+                    .iter()
+                    .map(|&port| rule(port, &main_nodes, "from the nodes"))
+                    .collect(),
+            ),
+        );
+        (
+            names.load_balancer_security_group.clone(),
+            "from the load balancer",
+        )
+    } else {
+        (main_nodes.clone(), "from the nodes")
+    };
+    let mut instance_ports = ports.clone();
+    if let Some((_, (_, port, _))) = &health {
+        instance_ports.push(i32::from(*port));
+    }
+    instance_ports.sort();
+    instance_ports.dedup();
+    add(
+        ResourceId::new(Kind::SecurityGroup, &names.security_group),
+        "security-group-nodes",
+        security_group(
+            Tier::Nodes,
+            format!("group {name}"),
+            instance_ports
+                .iter()
+                .map(|&port| rule(port, &instance_source.0, instance_source.1))
+                .collect(),
+        ),
+    );
+
+    let listeners: Vec<ListenerSpec> = ports
+        .iter()
+        .map(|&port| ListenerSpec {
+            port,
+            protocol: Protocol::Tcp,
+            instance_port: port,
+            instance_protocol: Protocol::Tcp,
+            certificate: None,
+        })
+        .collect();
+    if let Some((target, _)) = &health {
+        let defaults = crate::profile::schema::HealthCheck::default();
+        let main = &profile.load_balancer;
+        add(
+            ResourceId::new(Kind::LoadBalancer, &names.load_balancer),
+            "load-balancer",
+            Spec::LoadBalancer(LoadBalancerSpec {
+                group: Some(name.to_string()),
+                scheme: Scheme::Internal,
+                subnets: subnets.clone(),
+                security_group: names.load_balancer_security_group.clone(),
+                listeners: listeners.clone(),
+                health_check: HealthCheckSpec {
+                    target: target.clone(),
+                    interval: 10,
+                    timeout: 5,
+                    healthy_threshold: defaults.healthy_threshold,
+                    unhealthy_threshold: defaults.unhealthy_threshold,
+                },
+                idle_timeout: main.idle_timeout,
+                cross_zone: true,
+                connection_draining: main
+                    .connection_draining
+                    .then_some(main.connection_draining_timeout),
+                desync_mitigation: main.desync_mitigation,
+                stickiness: None,
+                tls_policy: main.tls_policy.clone(),
+            }),
+        );
+    }
+
+    let node = &group.node;
+    let (boot_path, boot_source) = read_template(
+        loaded,
+        &format!("{at}.node.boot_template"),
+        &node.boot_template,
+        "boot template",
+    )?;
+    let boot = BootTemplate {
+        path: boot_path,
+        source: boot_source,
+        context: BootContext {
+            stack: profile.stack.clone(),
+            region: environment.region.clone(),
+            ports: instance_ports.clone(),
+            listeners: listeners
+                .iter()
+                .map(|l| ListenerVars {
+                    port: l.port,
+                    protocol: l.protocol.as_str().into(),
+                    instance_port: l.instance_port,
+                    instance_protocol: l.instance_protocol.as_str().into(),
+                })
+                .collect(),
+            // Without a balancer nothing health-checks the group but EC2: an empty target.
+            health_check: match &health {
+                Some((target, (protocol, port, path))) => HealthCheckVars {
+                    target: target.clone(),
+                    protocol: protocol.as_str().into(),
+                    port: (*port).into(),
+                    path: path.clone(),
+                },
+                None => HealthCheckVars {
+                    target: String::new(),
+                    protocol: String::new(),
+                    port: 0,
+                    path: String::new(),
+                },
+            },
+            vars: node.vars.clone(),
+            database: profile
+                .database
+                .as_ref()
+                .filter(|_| group.data_tier)
+                .map(|db| DatabaseVars {
+                    name: db.name.clone(),
+                    username: db.username.clone(),
+                    port: db.port.into(),
+                }),
+            cache: profile
+                .cache
+                .as_ref()
+                .filter(|_| group.data_tier)
+                .map(|cache| CacheVars {
+                    port: cache.port.into(),
+                    tls: cache.encryption_in_transit,
+                }),
+            groups: BTreeMap::new(),
+        },
+    };
+    let boot_key = format!("{at}.node.boot_template");
+    if let Err(error) = boot.check() {
+        return Err(template_error(loaded, &boot_key, &boot, error));
+    }
+    let image = match (&node.image, &node.bake) {
+        (Some(image), _) => NodeImage::Fixed(image.clone()),
+        (None, Some(bake)) => {
+            let spec = bake_spec(
+                loaded,
+                &format!("{at}.node.bake.template"),
+                bake,
+                &boot,
+                environment,
+                warnings,
+            )?;
+            let image = format!("{}-{}", names.image_prefix, &spec.hash[..12]);
+            add(
+                ResourceId::new(Kind::Image, &image),
+                "image",
+                Spec::Image(Box::new(spec)),
+            );
+            NodeImage::Baked(image)
+        }
+        (None, None) => unreachable!("validation requires an image or a bake"),
+    };
+    add(
+        ResourceId::new(Kind::LaunchTemplate, &names.launch_template),
+        "launch-template",
+        Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
+            group: Some(name.to_string()),
+            image,
+            instance_type: node.instance_type.clone(),
+            volume_size: node.volume_size,
+            volume_type: node.volume_type.clone(),
+            security_group: names.security_group.clone(),
+            instance_profile: stack_names.node_role(),
+            boot,
+        })),
+    );
+    let scaling = &group.scaling.as_scaling();
+    add(
+        ResourceId::new(Kind::AutoScalingGroup, &names.auto_scaling_group),
+        "auto-scaling-group",
+        Spec::AutoScalingGroup(GroupSpec {
+            min: scaling.min,
+            max: scaling.max,
+            desired: scaling.effective_desired(),
+            health_check_grace_period: scaling.health_check_grace_period,
+            subnets,
+            load_balancer: health.is_some().then(|| names.load_balancer.clone()),
+            launch_template: names.launch_template.clone(),
+            roll_batch: scaling.roll_batch.clone(),
+            roll_timeout_seconds: parse_duration(&scaling.roll_timeout)
+                .expect("validated duration")
+                .as_secs(),
+            instance_warmup: scaling.instance_warmup,
+            termination_policies: scaling.termination_policies.clone(),
+            reset_scale: false,
+        }),
+    );
+    Ok(())
+}
+
+/// What an extra group's resource needs, read from its name (so that a group the profile no
+/// longer declares is still deleted in order); None for anything that is not an extra group's.
+pub fn dependencies(id: &ResourceId, names: &Names) -> Option<Vec<ResourceId>> {
+    let group = names.extra_group_of(id.kind, &id.name)?;
+    let own = names.group(Some(&group));
+    let main_nodes = ResourceId::new(Kind::SecurityGroup, names.security_group(Tier::Nodes));
+    let lb_group = ResourceId::new(Kind::SecurityGroup, &own.load_balancer_security_group);
+    Some(match id.kind {
+        Kind::SecurityGroup if id.name == own.load_balancer_security_group => vec![main_nodes],
+        Kind::SecurityGroup => vec![lb_group, main_nodes],
+        Kind::LoadBalancer => vec![lb_group],
+        Kind::LaunchTemplate => vec![
+            ResourceId::new(Kind::SecurityGroup, &own.security_group),
+            ResourceId::new(Kind::NodeRole, names.node_role()),
+            ResourceId::new(Kind::Database, names.database()),
+            ResourceId::new(Kind::Cache, names.cache()),
+        ],
+        Kind::AutoScalingGroup => vec![
+            ResourceId::new(Kind::LaunchTemplate, &own.launch_template),
+            ResourceId::new(Kind::LoadBalancer, &own.load_balancer),
+        ],
+        _ => vec![],
+    })
+}
