@@ -13,7 +13,8 @@ use crate::plan::observed::{ObservedResource, Outputs, Status};
 use crate::stack::attributes::sorted;
 use crate::stack::spec::{IngressRule, Kind, ResourceId, Source};
 
-/// One ingress permission per source, keyed by its canonical text.
+/// One ingress permission per source, keyed by its canonical text. Each keeps its description:
+/// AWS revokes a rule without one, but the emulator matches a group rule on it too.
 fn permission_entries(permissions: &[IpPermission]) -> Vec<(String, IpPermission)> {
     let mut entries = Vec::new();
     for p in permissions {
@@ -40,7 +41,12 @@ fn permission_entries(permissions: &[IpPermission]) -> Vec<(String, IpPermission
             entries.push((
                 format!("{label} from {cidr}"),
                 base()
-                    .ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+                    .ip_ranges(
+                        IpRange::builder()
+                            .cidr_ip(cidr)
+                            .set_description(range.description().map(str::to_string))
+                            .build(),
+                    )
                     .build(),
             ));
         }
@@ -49,7 +55,12 @@ fn permission_entries(permissions: &[IpPermission]) -> Vec<(String, IpPermission
             entries.push((
                 format!("{label} from {cidr}"),
                 base()
-                    .ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).build())
+                    .ipv6_ranges(
+                        Ipv6Range::builder()
+                            .cidr_ipv6(cidr)
+                            .set_description(range.description().map(str::to_string))
+                            .build(),
+                    )
                     .build(),
             ));
         }
@@ -58,7 +69,12 @@ fn permission_entries(permissions: &[IpPermission]) -> Vec<(String, IpPermission
             entries.push((
                 format!("{label} from group {group}"),
                 base()
-                    .user_id_group_pairs(UserIdGroupPair::builder().group_id(group).build())
+                    .user_id_group_pairs(
+                        UserIdGroupPair::builder()
+                            .group_id(group)
+                            .set_description(pair.description().map(str::to_string))
+                            .build(),
+                    )
                     .build(),
             ));
         }

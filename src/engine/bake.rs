@@ -160,7 +160,8 @@ async fn wait_for_power_off(
 }
 
 /// Terminate the bake's builder and delete the builder security group, unless another group's
-/// bake still runs a builder in it (the last bake to finish deletes it).
+/// bake still has a builder in it once this one's is gone (the last bake to finish deletes it;
+/// two finishing together may both try, and a second delete finds nothing).
 async fn clean_up_builders(
     context: &Context<'_>,
     id: &ResourceId,
@@ -169,10 +170,8 @@ async fn clean_up_builders(
     let aws = context.aws;
     let names = context.desired.names();
     let builder_id = ResourceId::new(Kind::Builder, names.builder(&spec.hash));
-    let mut others_running = false;
     for builder in image::observe_builders(aws, names.stack()).await? {
         if builder.id != builder_id {
-            others_running |= !matches!(builder.status, Status::Deleting(_));
             continue;
         }
         context
@@ -180,6 +179,10 @@ async fn clean_up_builders(
             .status(id, &format!("terminating builder {}", builder.physical_id));
         terminate_and_wait(context, &builder.id, &builder.physical_id).await?;
     }
+    let others_running = image::observe_builders(aws, names.stack())
+        .await?
+        .iter()
+        .any(|builder| !matches!(builder.status, Status::Deleting(_)));
     if others_running {
         return Ok(());
     }

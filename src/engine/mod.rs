@@ -225,7 +225,14 @@ fn prerequisites(plan: &Plan, names: &Names) -> BTreeMap<ResourceId, Vec<Need>> 
             let after: Vec<Need> = if step.action == Action::Delete {
                 plan.steps
                     .iter()
-                    .filter(|other| natural_dependencies(&other.id, names).contains(&step.id))
+                    .filter(|other| {
+                        natural_dependencies(&other.id, names).contains(&step.id)
+                            // A security group goes once the rules that name it are updated
+                            // away (a dropped node group's, named by the data tier's rules).
+                            || (step.id.kind == Kind::SecurityGroup
+                                && other.id.kind == Kind::SecurityGroup
+                                && other.action == Action::Update)
+                    })
                     .map(|other| Need::Finished(other.id.clone()))
                     .collect()
             } else {
@@ -434,6 +441,48 @@ mod tests {
                 names.database()
             ))),
             "{template:?}"
+        );
+    }
+
+    #[test]
+    fn a_dropped_groups_security_group_goes_after_the_rules_naming_it_are_updated() {
+        let step = |kind: Kind, name: &str, action: Action| crate::plan::Step {
+            id: ResourceId::new(kind, name),
+            action,
+            changes: vec![],
+            reasons: vec![],
+            depends_on: vec![],
+            note: None,
+            drift: false,
+        };
+        let plan = Plan {
+            stack: "shop".into(),
+            steps: vec![
+                step(Kind::AutoScalingGroup, "shop-worker", Action::Delete),
+                step(Kind::LaunchTemplate, "shop-worker", Action::Delete),
+                step(Kind::SecurityGroup, "shop-db", Action::Update),
+                step(Kind::SecurityGroup, "shop-worker", Action::Delete),
+            ],
+        };
+        // The profile no longer names the worker: its order comes from the names alone.
+        let after = prerequisites(&plan, &Names::new("shop"));
+        let needs = &after[&ResourceId::new(Kind::SecurityGroup, "shop-worker")];
+        for first in [
+            ResourceId::new(Kind::SecurityGroup, "shop-db"),
+            ResourceId::new(Kind::LaunchTemplate, "shop-worker"),
+        ] {
+            assert!(
+                needs.contains(&Need::Finished(first.clone())),
+                "{first}: {needs:?}"
+            );
+        }
+        let template = &after[&ResourceId::new(Kind::LaunchTemplate, "shop-worker")];
+        assert_eq!(
+            template,
+            &vec![Need::Finished(ResourceId::new(
+                Kind::AutoScalingGroup,
+                "shop-worker"
+            ))]
         );
     }
 

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::harness::Clients;
 
 /// Security groups of the stack by name: (id, canonical ingress rules, tags).
-pub async fn security_groups(
-    aws: &Clients,
-    stack: &str,
-) -> BTreeMap<String, (String, BTreeSet<String>, BTreeMap<String, String>)> {
+pub type SecurityGroups = BTreeMap<String, (String, BTreeSet<String>, BTreeMap<String, String>)>;
+
+pub async fn security_groups(aws: &Clients, stack: &str) -> SecurityGroups {
     let found = aws
         .ec2
         .describe_security_groups()
@@ -288,10 +287,15 @@ pub async fn load_balancer_attributes(
 
 /// The user data of the newest version of the stack's launch template.
 pub async fn user_data(aws: &Clients, stack: &str) -> String {
+    template_user_data(aws, &format!("{stack}-node")).await
+}
+
+/// The user data of the newest version of launch template `name`.
+pub async fn template_user_data(aws: &Clients, name: &str) -> String {
     let versions = aws
         .ec2
         .describe_launch_template_versions()
-        .launch_template_name(format!("{stack}-node"))
+        .launch_template_name(name)
         .versions("$Latest")
         .send()
         .await

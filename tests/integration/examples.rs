@@ -6,14 +6,33 @@ use std::collections::BTreeSet;
 
 use crate::bake::play_node;
 use crate::check::{
-    certificate, database, images, load_balancer, security_groups, tagged_leftovers, user_data,
+    certificate, database, images, load_balancer, security_groups, tagged_leftovers,
+    template_user_data, user_data,
 };
 use crate::harness::{Clients, Project, clients};
 
-/// The shipped profile `name`, parsed.
+/// The shipped profile `name`, parsed, with the profile it extends merged in (tables key by key,
+/// its own keys winning), as deployer merges them.
 fn shipped(name: &str) -> toml::Table {
     let path = crate::harness::root().join(format!("profiles/{name}.toml"));
-    std::fs::read_to_string(&path).unwrap().parse().unwrap()
+    let own: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let Some(parent) = own.get("extends").and_then(|e| e.as_str()) else {
+        return own;
+    };
+    fn merge(base: &mut toml::Table, over: &toml::Table) {
+        for (key, value) in over {
+            match (base.get_mut(key), value) {
+                (Some(toml::Value::Table(base)), toml::Value::Table(over)) => merge(base, over),
+                _ => {
+                    base.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    let mut merged = shipped(parent);
+    merge(&mut merged, &own);
+    merged.remove("extends");
+    merged
 }
 
 /// A project whose test profile extends the shipped `name`, with its listeners' certificates
@@ -75,15 +94,25 @@ async fn deploys_and_destroys(name: &str) {
         );
     }
     let groups = security_groups(&aws, &stack).await;
-    let mut tiers = vec!["lb", "nodes"];
+    let extra = extra_groups(&profile);
+    let mut tiers = vec!["lb".to_string(), "nodes".to_string()];
     tiers.extend(["database", "cache"].into_iter().filter_map(|t| {
         profile
             .contains_key(t)
-            .then_some(if t == "database" { "db" } else { "cache" })
+            .then_some(if t == "database" { "db" } else { "cache" }.to_string())
     }));
+    for (group, table) in &extra {
+        tiers.push(group.clone());
+        if table.get("load_balancer").and_then(|v| v.as_bool()) != Some(false) {
+            tiers.push(format!("{group}-lb"));
+        }
+    }
     assert_eq!(
         groups.keys().cloned().collect::<BTreeSet<_>>(),
-        tiers.iter().map(|t| format!("{stack}-{t}")).collect(),
+        tiers
+            .iter()
+            .map(|t| format!("{stack}-{t}"))
+            .collect::<BTreeSet<_>>(),
         "{name}"
     );
 
@@ -143,7 +172,11 @@ async fn deploys_and_destroys(name: &str) {
     // The node image was baked from the example's template, and the nodes boot from its boot
     // template with the endpoints (never a secret value).
     let baked = images(&aws, &stack).await;
-    assert_eq!(baked.len(), 1, "{name}: {baked:?}");
+    let bakes = 1 + extra
+        .values()
+        .filter(|g| g["node"].as_table().unwrap().contains_key("bake"))
+        .count();
+    assert_eq!(baked.len(), bakes, "{name}: {baked:?}");
     let boot = user_data(&aws, &stack).await;
     let boot_template = profile["node"]["boot_template"].as_str().unwrap();
     let first_line = std::fs::read_to_string(crate::harness::root().join(boot_template))
@@ -161,12 +194,138 @@ async fn deploys_and_destroys(name: &str) {
         assert!(boot.contains(secret), "{name}: {boot}");
     }
 
+    for (group, table) in &extra {
+        check_group(&aws, &stack, group, table, &groups, &boot).await;
+    }
+
     project.run(&["plan", "--detailed-exitcode"]).ok();
     project
         .run(&["destroy", "--yes", "--skip-final-snapshot"])
         .ok();
     let left = tagged_leftovers(&aws, &stack).await;
     assert!(left.is_empty(), "{name}: {left:?}");
+}
+
+/// The profile's extra node groups (`[groups.<name>]`), by name.
+fn extra_groups(profile: &toml::Table) -> std::collections::BTreeMap<String, toml::Table> {
+    profile
+        .get("groups")
+        .and_then(|g| g.as_table())
+        .map(|groups| {
+            groups
+                .iter()
+                .map(|(name, table)| (name.clone(), table.as_table().unwrap().clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An extra group as deployed: its own tier (its balancer admits its ports from the main nodes
+/// only; its instances admit them from its balancer only), an internal balancer with its health
+/// check, its own Auto Scaling Group and launch template, and the main nodes' boot script
+/// carrying its balancer's DNS name.
+async fn check_group(
+    aws: &Clients,
+    stack: &str,
+    group: &str,
+    table: &toml::Table,
+    groups: &crate::check::SecurityGroups,
+    main_boot: &str,
+) {
+    let ports: Vec<i64> = table["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_integer().unwrap())
+        .collect();
+    let target = table["health_check"].as_str().unwrap();
+    let health_port: i64 = target
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rules = |ports: &[i64], source: &str| -> BTreeSet<String> {
+        ports
+            .iter()
+            .map(|p| format!("tcp {p}-{p} from {source}"))
+            .collect()
+    };
+    assert_eq!(
+        groups[&format!("{stack}-{group}-lb")].1,
+        rules(&ports, &format!("{stack}-nodes")),
+        "{group}"
+    );
+    let mut instance_ports = ports.clone();
+    instance_ports.push(health_port);
+    assert_eq!(
+        groups[&format!("{stack}-{group}")].1,
+        rules(&instance_ports, &format!("{stack}-{group}-lb")),
+        "{group}"
+    );
+    let balancer = load_balancer(aws, &format!("{stack}-{group}")).await;
+    assert_eq!(balancer.scheme(), Some("internal"), "{group}");
+    assert_eq!(balancer.health_check().unwrap().target(), target, "{group}");
+    let listeners: Vec<(i32, i32)> = balancer
+        .listener_descriptions()
+        .iter()
+        .filter_map(|d| d.listener())
+        .map(|l| (l.load_balancer_port(), l.instance_port()))
+        .collect();
+    assert_eq!(
+        listeners,
+        ports
+            .iter()
+            .map(|&p| (p as i32, p as i32))
+            .collect::<Vec<_>>(),
+        "{group}"
+    );
+    let dns = balancer.dns_name().unwrap();
+    assert!(
+        main_boot.contains(dns),
+        "{group}: the main boot script lacks {dns}:\n{main_boot}"
+    );
+
+    let found = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-{group}"))
+        .send()
+        .await
+        .unwrap();
+    let live = &found.auto_scaling_groups()[0];
+    let scaling = table["scaling"].as_table().unwrap();
+    assert_eq!(
+        live.min_size(),
+        Some(scaling["min"].as_integer().unwrap() as i32)
+    );
+    assert_eq!(
+        live.max_size(),
+        Some(scaling["max"].as_integer().unwrap() as i32)
+    );
+    assert_eq!(live.load_balancer_names(), [format!("{stack}-{group}-lb")]);
+    assert_eq!(
+        live.launch_template()
+            .and_then(|t| t.launch_template_name()),
+        Some(format!("{stack}-{group}").as_str())
+    );
+    let boot = template_user_data(aws, &format!("{stack}-{group}")).await;
+    let template = table["node"]["boot_template"].as_str().unwrap();
+    let first_line = std::fs::read_to_string(crate::harness::root().join(template))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(boot.contains(&first_line), "{group}: {boot}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_krakend_cluster_profile_deploys_its_collector_group_and_destroys() {
+    deploys_and_destroys("krakend-cluster").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

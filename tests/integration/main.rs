@@ -6,6 +6,7 @@ mod check;
 mod contract;
 mod core;
 mod examples;
+mod groups;
 mod harness;
 mod lock;
 mod reliability;
