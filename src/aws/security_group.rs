@@ -123,34 +123,37 @@ pub async fn observe(
         .collect())
 }
 
-/// The values of tag `key` on the stack's security groups in `vpc_id`: how observe finds the node
-/// groups that exist, including those the profile no longer declares.
-pub async fn tag_values(
+/// The stack's security groups in `vpc_id`: those named `names` (ours or not: a same-named group
+/// of someone else's must be seen), and any other whose name starts with `<stack>-` and that is
+/// tagged as the stack's, which is how observe finds the node groups the profile no longer
+/// declares. Also returns the node groups the found groups name (tag `deployer:group`). One
+/// request: a name filter with a wildcard (a tag filter is slow on the emulator).
+pub async fn observe_stack(
     aws: &Aws,
     vpc_id: &str,
     stack: &str,
-    key: &str,
-) -> Result<BTreeSet<String>, AwsError> {
-    let found = aws
-        .ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{}", crate::stack::naming::TAG_STACK))
-                .values(stack)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(fail("find the stack's node groups"))?;
-    Ok(found
-        .security_groups()
+    names: &[String],
+) -> Result<(Vec<ObservedResource>, BTreeSet<String>), AwsError> {
+    let mut patterns = names.to_vec();
+    patterns.push(format!("{stack}-*"));
+    let found = observe(aws, vpc_id, &patterns).await?;
+    let ours = |group: &ObservedResource| {
+        group
+            .tags
+            .get(crate::stack::naming::TAG_STACK)
+            .map(String::as_str)
+            == Some(stack)
+    };
+    let kept: Vec<ObservedResource> = found
+        .into_iter()
+        .filter(|group| names.contains(&group.id.name) || ours(group))
+        .collect();
+    let groups = kept
         .iter()
-        .flat_map(|group| group.tags())
-        .filter(|tag| tag.key() == Some(key))
-        .filter_map(|tag| tag.value().map(str::to_string))
-        .collect())
+        .filter(|group| ours(group))
+        .filter_map(|group| group.tags.get(crate::stack::naming::TAG_GROUP).cloned())
+        .collect();
+    Ok((kept, groups))
 }
 
 /// Create a security group with its tags, or adopt the one a previous run created.

@@ -8,7 +8,7 @@ use super::{
 use std::collections::BTreeSet;
 
 use crate::plan::observed::{Observed, ObservedResource};
-use crate::stack::naming::{GroupNames, NODE_POLICY, Names, TAG_GROUP, Tier};
+use crate::stack::naming::{GroupNames, NODE_POLICY, Names, Tier};
 use crate::stack::spec::{Kind, ResourceId};
 
 /// Describe every identity the stack can have, concurrently: the main group and the data tier,
@@ -16,18 +16,17 @@ use crate::stack::spec::{Kind, ResourceId};
 /// profile no longer declares, so that apply and destroy delete it).
 pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed, AwsError> {
     let declared = names.groups().to_vec();
-    let (base, declared_groups, found) = tokio::join!(
+    let (base, declared_groups) = tokio::join!(
         observe_base(aws, names, vpc_id),
-        observe_groups(aws, names, vpc_id, &declared),
-        security_group::tag_values(aws, vpc_id, names.stack(), TAG_GROUP),
+        observe_groups(aws, names, &declared),
     );
-    let (mut resources, mut images, others) = base?;
+    let (mut resources, mut images, others, found) = base?;
     resources.extend(declared_groups?);
-    let undeclared: Vec<String> = found?
+    let undeclared: Vec<String> = found
         .into_iter()
         .filter(|group| !declared.contains(group))
         .collect();
-    resources.extend(observe_groups(aws, names, vpc_id, &undeclared).await?);
+    resources.extend(observe_groups(aws, names, &undeclared).await?);
     if !images.is_empty() {
         let groups: Vec<GroupNames> = std::iter::once(names.group(None))
             .chain(
@@ -55,13 +54,27 @@ struct Others {
     rest: Vec<ObservedResource>,
 }
 
-/// The main group, the data tier and the stack-wide resources; images apart.
+/// The main group, the data tier, every security group of the stack and the other stack-wide
+/// resources; images apart. Also the node groups the security groups name.
+#[allow(clippy::type_complexity)]
 async fn observe_base(
     aws: &Aws,
     names: &Names,
     vpc_id: &str,
-) -> Result<(Vec<ObservedResource>, Vec<ObservedResource>, Others), AwsError> {
-    let groups: Vec<String> = Tier::ALL.iter().map(|t| names.security_group(*t)).collect();
+) -> Result<
+    (
+        Vec<ObservedResource>,
+        Vec<ObservedResource>,
+        Others,
+        BTreeSet<String>,
+    ),
+    AwsError,
+> {
+    let mut groups: Vec<String> = Tier::ALL.iter().map(|t| names.security_group(*t)).collect();
+    for group in names.groups() {
+        let own = names.group(Some(group));
+        groups.extend([own.security_group, own.load_balancer_security_group]);
+    }
     let (
         db_subnets,
         db,
@@ -100,7 +113,7 @@ async fn observe_base(
         policies,
         schedules,
     ) = tokio::join!(
-        security_group::observe(aws, vpc_id, &groups),
+        security_group::observe_stack(aws, vpc_id, names.stack(), &groups),
         rds::observe_subnet_group(aws, &db_subnets),
         rds::observe_instance(aws, &db),
         elasticache::observe_subnet_group(aws, &cache_subnets),
@@ -116,7 +129,7 @@ async fn observe_base(
         scaling_policy::observe_policies(aws, &group_name, names.stack()),
         scaling_policy::observe_schedules(aws, &group_name, names.stack()),
     );
-    let mut resources = security_groups?;
+    let (mut resources, found_groups) = security_groups?;
     for one in [
         db_subnet_group?,
         database?,
@@ -143,31 +156,19 @@ async fn observe_base(
             snapshots: snapshots?,
             rest,
         },
+        found_groups,
     ))
 }
 
-/// The resources of extra node groups: their security groups, load balancer, launch template and
-/// Auto Scaling Group, by name.
+/// The resources of extra node groups besides their security groups (which `observe_base` reads
+/// with the stack's): load balancer, launch template and Auto Scaling Group, by name.
 async fn observe_groups(
     aws: &Aws,
     names: &Names,
-    vpc_id: &str,
     groups: &[String],
 ) -> Result<Vec<ObservedResource>, AwsError> {
-    if groups.is_empty() {
-        return Ok(vec![]);
-    }
-    let all: Vec<GroupNames> = groups.iter().map(|g| names.group(Some(g))).collect();
-    let security_groups: Vec<String> = all
-        .iter()
-        .flat_map(|g| {
-            [
-                g.security_group.clone(),
-                g.load_balancer_security_group.clone(),
-            ]
-        })
-        .collect();
-    let each = all.iter().map(|group| async move {
+    let each = groups.iter().map(|group| async move {
+        let group = names.group(Some(group));
         let (lb, template, asg) = tokio::join!(
             elb::observe(aws, &group.load_balancer),
             launch_template::observe(aws, &group.launch_template),
@@ -180,13 +181,11 @@ async fn observe_groups(
                 .collect::<Vec<_>>(),
         )
     });
-    let (found, parts) = tokio::join!(
-        security_group::observe(aws, vpc_id, &security_groups),
-        futures::future::try_join_all(each),
-    );
-    let mut resources = found?;
-    resources.extend(parts?.into_iter().flatten());
-    Ok(resources)
+    Ok(futures::future::try_join_all(each)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// Mark the images that launch template versions in use reference: for each group, its

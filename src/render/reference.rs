@@ -464,7 +464,8 @@ mod tests {
                 "mode": {"$ref": "#/$defs/Mode", "default": "safe"},
                 "tags": {"type": ["array", "null"], "items": {"type": "string"}},
                 "extra": {"type": "object", "additionalProperties": {"type": "string"}},
-                "kept": {"$ref": "#/$defs/Part", "default": {"size": 3}}
+                "kept": {"$ref": "#/$defs/Part", "default": {"size": 3}},
+                "named": {"type": "object", "additionalProperties": {"$ref": "#/$defs/Rule"}}
             },
             "required": ["name"]
         });
@@ -481,6 +482,8 @@ mod tests {
                 "| `[kept] size` | integer | `3` |  |",
                 "| `[[kept.rules]]` | array of tables | none | A rule. |",
                 "| `[[kept.rules]] port` | integer | required | The port. |",
+                "| `[named]` | table of tables | none |  |",
+                "| `[named.<name>] port` | integer | required | The port. |",
                 "| `[part]` | table | none | A part. |",
                 "| `[part] size` | integer | `3` |  |",
                 "| `[[part.rules]]` | array of tables | none | A rule. |",

@@ -172,8 +172,9 @@ async fn a_broken_profile_or_reference_changes_nothing() {
         run.stderr
     );
     assert!(
-        run.stderr
-            .contains("hint: profiles in profiles: kong, krakend, local, prod, test"),
+        run.stderr.contains(
+            "hint: profiles in profiles: kong, krakend, krakend-cluster, local, prod, test"
+        ),
         "{}",
         run.stderr
     );
