@@ -11,7 +11,6 @@ use crate::plan::{Action, Plan};
 use crate::render::Format;
 use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
-use crate::stack::naming::Tier;
 use crate::stack::spec::{Kind, ResourceId};
 
 pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
@@ -38,14 +37,16 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
     }
     warn(&prepared.desired);
     let full = make_plan(&prepared.desired, &prepared.observed)?;
-    let builder_group = prepared.desired.names().security_group(Tier::Builder);
+    let names = prepared.desired.names();
     let plan = Plan {
         stack: full.stack.clone(),
         steps: full
             .steps
             .into_iter()
             .filter(|s| {
-                matches!(s.id.kind, Kind::Image | Kind::Builder) || s.id.name == builder_group
+                matches!(s.id.kind, Kind::Image | Kind::Builder)
+                    || (s.id.kind == Kind::SecurityGroup
+                        && names.is_builder_security_group(&s.id.name))
             })
             .map(|mut s| {
                 s.depends_on.clear();

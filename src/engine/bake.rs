@@ -10,7 +10,7 @@ use super::wait;
 use super::{Context, Live, duration_text};
 use crate::aws::{AwsError, image, security_group};
 use crate::plan::observed::Status;
-use crate::stack::naming::{TAG_BAKE_HASH, Tier};
+use crate::stack::naming::TAG_BAKE_HASH;
 use crate::stack::ownership_tags;
 use crate::stack::spec::{BakeSpec, Kind, ResourceId};
 
@@ -62,7 +62,7 @@ pub async fn bake(
             builder.physical_id
         }
         None => {
-            let group_name = names.security_group(Tier::Builder);
+            let group_name = names.builder_security_group(&spec.hash);
             let group_tags = ownership_tags(stack, "builder-security-group", &group_name);
             let group = security_group::create(
                 aws,
@@ -159,9 +159,7 @@ async fn wait_for_power_off(
     }
 }
 
-/// Terminate the bake's builder and delete the builder security group, unless another group's
-/// bake still has a builder in it once this one's is gone (the last bake to finish deletes it;
-/// two finishing together may both try, and a second delete finds nothing).
+/// Terminate the bake's builder and delete its security group.
 async fn clean_up_builders(
     context: &Context<'_>,
     id: &ResourceId,
@@ -179,14 +177,10 @@ async fn clean_up_builders(
             .status(id, &format!("terminating builder {}", builder.physical_id));
         terminate_and_wait(context, &builder.id, &builder.physical_id).await?;
     }
-    let others_running = image::observe_builders(aws, names.stack())
-        .await?
-        .iter()
-        .any(|builder| !matches!(builder.status, Status::Deleting(_)));
-    if others_running {
-        return Ok(());
-    }
-    let group = ResourceId::new(Kind::SecurityGroup, names.security_group(Tier::Builder));
+    let group = ResourceId::new(
+        Kind::SecurityGroup,
+        names.builder_security_group(&spec.hash),
+    );
     if let Some(live) = crate::aws::stack::observe_one(aws, &group, &names, &spec.vpc_id).await? {
         wait::retry(
             context,

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::observed::{Observed, ObservedResource};
 use super::{Action, Step};
 use crate::stack::Desired;
-use crate::stack::naming::{TAG_BAKE_HASH, Tier};
+use crate::stack::naming::TAG_BAKE_HASH;
 use crate::stack::spec::{BakeSpec, Kind, ResourceId, Spec};
 
 /// The bakes the desired stack asks for: one per node group that bakes.
@@ -159,11 +159,14 @@ pub fn leftover(
             ))
         }
         Kind::Builder => Some((Action::Delete, Some("left by an interrupted bake".into()))),
-        Kind::SecurityGroup if live.id.name == names.security_group(Tier::Builder) => {
-            Some(if baking.is_empty() {
-                (Action::Delete, Some("left by an interrupted bake".into()))
-            } else {
+        Kind::SecurityGroup if names.is_builder_security_group(&live.id.name) => {
+            let adopted = baking
+                .iter()
+                .any(|spec| live.id.name == names.builder_security_group(&spec.hash));
+            Some(if adopted {
                 (Action::None, None)
+            } else {
+                (Action::Delete, Some("left by an interrupted bake".into()))
             })
         }
         _ => None,

@@ -657,10 +657,36 @@ fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
         status: Status::Pending("running".into()),
         outputs: Outputs::default(),
     };
+    // Each bake's builder has its own security group; `<stack>-builder` is the one bakes shared
+    // before.
+    let group = |name: String| ObservedResource {
+        id: ResourceId::new(Kind::SecurityGroup, name),
+        physical_id: "sg-1".into(),
+        tags: BTreeMap::from([(TAG_STACK.to_string(), "shop".to_string())]),
+        attributes: Default::default(),
+        status: Status::Ready,
+        outputs: Outputs::default(),
+    };
     let observed = Observed {
-        resources: vec![builder(&spec.hash), builder("feedfacefeedfacefeedface")],
+        resources: vec![
+            builder(&spec.hash),
+            builder("feedfacefeedfacefeedface"),
+            group(names.builder_security_group(&spec.hash)),
+            group(names.builder_security_group("feedfacefeedfacefeedface")),
+            group("shop-builder".into()),
+        ],
     };
     let plan = plan(&desired, &observed).unwrap();
+    let action = |index: usize| {
+        plan.steps
+            .iter()
+            .find(|s| s.id == observed.resources[index].id)
+            .unwrap()
+            .action
+    };
+    assert_eq!(action(2), Action::None, "the adopted builder's group stays");
+    assert_eq!(action(3), Action::Delete, "a stray builder's group goes");
+    assert_eq!(action(4), Action::Delete, "the old shared group goes");
     let current = plan
         .steps
         .iter()

@@ -267,7 +267,7 @@ fn broken_profiles_get_located_messages() {
         .chain([
             (
                 BASE.to_string() + "\n[groups.db.node]\nimage = \"ami-0123456789abcdef0\"\n",
-                "profiles/t.toml:30:9: groups.db: `db` cannot name a group: its resources' names would collide with the stack's own | hint: pick another name; these are taken: lb, nodes, node, db, cache, builder, and names ending in -lb",
+                "profiles/t.toml:30:9: groups.db: `db` cannot name a group: its resources' names would collide with the stack's own | hint: pick another name; these are taken: lb, nodes, node, db, cache, builder, names ending in -lb and names starting with builder-",
             ),
             (
                 group("").replace("ports = [9091]\n", ""),

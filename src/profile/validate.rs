@@ -93,12 +93,12 @@ fn group(profile: &Profile, name: &str, group: &Group, problems: &mut Problems) 
         );
         return;
     }
-    if RESERVED_GROUPS.contains(&name) || name.ends_with("-lb") {
+    if RESERVED_GROUPS.contains(&name) || name.ends_with("-lb") || name.starts_with("builder-") {
         problems.add(
             &at,
             format!("`{name}` cannot name a group: its resources' names would collide with the stack's own"),
             Some(&format!(
-                "pick another name; these are taken: {}, and names ending in -lb",
+                "pick another name; these are taken: {}, names ending in -lb and names starting with builder-",
                 RESERVED_GROUPS.join(", ")
             )),
         );

@@ -745,7 +745,11 @@ pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
             ResourceId::new(Kind::LaunchTemplate, names.launch_template()),
             ResourceId::new(Kind::LoadBalancer, names.load_balancer()),
         ],
-        Kind::Builder => vec![group(Tier::Builder)],
+        // A builder runs in its own security group (or the one bakes shared before).
+        Kind::Builder => vec![
+            ResourceId::new(Kind::SecurityGroup, id.name.clone()),
+            group(Tier::Builder),
+        ],
         Kind::ScalingPolicy | Kind::ScheduledAction => vec![ResourceId::new(
             Kind::AutoScalingGroup,
             names.auto_scaling_group(),

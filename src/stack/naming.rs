@@ -109,7 +109,8 @@ impl Names {
             Kind::Image => rest.rsplit_once('-')?.0,
             _ => return None,
         };
-        (!group.is_empty() && !RESERVED_GROUPS.contains(&group)).then(|| group.to_string())
+        let reserved = RESERVED_GROUPS.contains(&group) || group.starts_with("builder-");
+        (!group.is_empty() && !reserved).then(|| group.to_string())
     }
 
     pub fn stack(&self) -> &str {
@@ -164,6 +165,19 @@ impl Names {
     /// The builder instance of a bake.
     pub fn builder(&self, hash: &str) -> String {
         format!("{}-builder-{}", self.stack, &hash[..hash.len().min(12)])
+    }
+
+    /// The security group of a bake's builder (no ingress): one per bake, named like its
+    /// builder, so that the bakes of several node groups never share (and race over) one.
+    pub fn builder_security_group(&self, hash: &str) -> String {
+        self.builder(hash)
+    }
+
+    /// Whether a security group is a builder's: a bake's `<stack>-builder-<hash12>`, or the
+    /// `<stack>-builder` that bakes shared before.
+    pub fn is_builder_security_group(&self, name: &str) -> bool {
+        name == self.security_group(Tier::Builder)
+            || name.starts_with(&format!("{}-builder-", self.stack))
     }
 
     pub fn launch_template(&self) -> String {
@@ -287,6 +301,7 @@ mod tests {
             (Kind::LaunchTemplate, "shop-node"),
             (Kind::AutoScalingGroup, "shop-nodes"),
             (Kind::Image, "shop-node-0123456789ab"),
+            (Kind::SecurityGroup, "shop-builder-0123456789ab"),
             (Kind::Database, "shop-manager"),
         ] {
             assert_eq!(bare.extra_group_of(kind, name), None, "{name}");
