@@ -34,7 +34,7 @@ async fn destroy(
     aws: &Aws,
     vpc_id: String,
 ) -> Result<i32, Failure> {
-    let desired = Desired {
+    let mut desired = Desired {
         stack: loaded.profile.stack.clone(),
         environment: Environment {
             account: String::new(),
@@ -43,6 +43,7 @@ async fn destroy(
             vpc_id: vpc_id.clone(),
             subnets: vec![],
             base_image: None,
+            group_base_images: Default::default(),
         },
         resources: vec![],
         keep_images: 0,
@@ -56,6 +57,16 @@ async fn destroy(
     };
     let names = desired.names();
     let observed = observe(aws, &names, &vpc_id).await?;
+    // Every node group found goes in order, the ones the profile no longer declares too (the
+    // data tier's rules may still name them).
+    for live in &observed.resources {
+        if live.id.kind == Kind::SecurityGroup
+            && live.owner() == Some(desired.stack.as_str())
+            && let Some(group) = live.tags.get(crate::stack::naming::TAG_GROUP)
+        {
+            desired.groups.entry(group.clone()).or_insert(0);
+        }
+    }
     let foreign = unowned(&desired.stack, &observed);
     let final_snapshot =
         (!args.skip_final_snapshot).then(|| names.final_snapshot(chrono::Utc::now()));

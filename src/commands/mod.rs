@@ -10,6 +10,7 @@ pub mod status;
 pub mod unlock;
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
@@ -127,32 +128,62 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
             &profile.network.vpc,
             profile.network.subnets.as_deref()
         ),
-        resolve_image(loaded, aws),
+        resolve_images(loaded, aws),
     );
     let (account, partition) = identity?;
     let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
+    let (base_image, group_base_images) = image?;
     Ok(Environment {
         account,
         partition,
         region: aws.region.clone(),
         vpc_id,
         subnets,
-        base_image: image?,
+        base_image,
+        group_base_images,
     })
 }
 
+/// Check that each node group's image exists, or resolve its bake's base image: the main
+/// group's, and each extra group's by name.
+async fn resolve_images(
+    loaded: &LoadedProfile,
+    aws: &Aws,
+) -> Result<(Option<String>, BTreeMap<String, String>), Failure> {
+    let profile = &loaded.profile;
+    let groups = profile.groups.iter().map(|(name, group)| async move {
+        let at = format!("groups.{name}.node");
+        let base = resolve_image(loaded, aws, &group.node, &at).await?;
+        Ok::<_, Failure>(base.map(|base| (name.clone(), base)))
+    });
+    let (main, groups) = tokio::join!(
+        resolve_image(loaded, aws, &profile.node, "node"),
+        futures::future::try_join_all(groups)
+    );
+    Ok((main?, groups?.into_iter().flatten().collect()))
+}
+
 /// Check that the node image exists, or resolve the bake's base image (the newest match of a
-/// lookup). Returns the base image of a bake.
-async fn resolve_image(loaded: &LoadedProfile, aws: &Aws) -> Result<Option<String>, Failure> {
-    let node = &loaded.profile.node;
+/// lookup). Returns the base image of a bake. `at` is the node table's key.
+async fn resolve_image(
+    loaded: &LoadedProfile,
+    aws: &Aws,
+    node: &crate::profile::schema::Node,
+    at: &str,
+) -> Result<Option<String>, Failure> {
     let missing = |key: &str, message: String, hint: &str| {
-        Failure::Profile(loaded.error_at(key, message).with_hint(hint).into())
+        Failure::Profile(
+            loaded
+                .error_at(&format!("{at}.{key}"), message)
+                .with_hint(hint)
+                .into(),
+        )
     };
     match (&node.image, &node.bake) {
         (Some(image), _) => match ec2::image_root_device(aws, image).await? {
             Some(_) => Ok(None),
             None => Err(missing(
-                "node.image",
+                "image",
                 format!(
                     "image {image} does not exist in {} (or is not visible to this account)",
                     aws.region
@@ -164,7 +195,7 @@ async fn resolve_image(loaded: &LoadedProfile, aws: &Aws) -> Result<Option<Strin
             Some(id) => Ok(Some(id)),
             None => Err(match &bake.base_image {
                 BaseImage::Id(id) => missing(
-                    "node.bake.base_image",
+                    "bake.base_image",
                     format!(
                         "image {id} does not exist in {} (or is not visible to this account)",
                         aws.region
@@ -172,7 +203,7 @@ async fn resolve_image(loaded: &LoadedProfile, aws: &Aws) -> Result<Option<Strin
                     "give an AMI id from this region, or a lookup { owner, name }",
                 ),
                 BaseImage::Lookup(lookup) => missing(
-                    "node.bake.base_image",
+                    "bake.base_image",
                     format!(
                         "no available image of owner {} matches `{}` in {}",
                         lookup.owner, lookup.name, aws.region

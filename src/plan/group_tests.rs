@@ -217,3 +217,67 @@ fn a_group_dropped_from_the_profile_is_deleted_and_the_data_tier_stops_admitting
             .contains(&ResourceId::new(Kind::SecurityGroup, "shop-worker"))
     );
 }
+
+#[test]
+fn each_group_bakes_from_its_own_base_image_and_never_shares_a_builder() {
+    // The main nodes and the manager bake with the same template.
+    let profile = format!("{PROFILE}{GROUPS}").replacen(
+        "image = \"ami-0123456789abcdef0\"\n",
+        "",
+        2,
+    ) + "[node.bake]\nbase_image = { owner = \"amazon\", name = \"al2023-*\" }\n"
+        + "[groups.manager.node.bake]\nbase_image = { owner = \"amazon\", name = \"ubuntu-*\" }\n";
+    assert!(
+        profile.contains("ubuntu-*") && profile.contains("al2023-*"),
+        "{profile}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in [
+        ("profiles/shop.toml", profile.as_str()),
+        ("templates/boot.sh.j2", MAIN_BOOT),
+        ("templates/manager.sh.j2", "manager on {{ ports }}\n"),
+        ("templates/worker.sh.j2", "db={{ database.host }}\n"),
+        ("templates/bake.sh.j2", "install\npoweroff\n"),
+    ] {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let loaded =
+        crate::profile::load::load(dir.path().join("profiles/shop.toml").to_str().unwrap())
+            .unwrap();
+    let mut environment = crate::stack::Environment::offline("us-east-1");
+    environment.base_image = Some("ami-0000000000000a1a1".into());
+    environment
+        .group_base_images
+        .insert("manager".into(), "ami-0000000000000b2b2".into());
+    let desired = crate::stack::build(&loaded, &environment).unwrap();
+    let bakes = super::images::bakes_of(&desired);
+    assert_eq!(bakes.len(), 2);
+    let of = |prefix: &str| {
+        bakes
+            .iter()
+            .find(|(id, _)| id.name.starts_with(prefix))
+            .map(|(_, spec)| *spec)
+            .unwrap()
+    };
+    let (main, manager) = (of("shop-node-"), of("shop-manager-"));
+    assert_eq!(main.base_image, "ami-0000000000000a1a1");
+    assert_eq!(manager.base_image, "ami-0000000000000b2b2");
+    assert_ne!(main.hash, manager.hash);
+    let names = desired.names();
+    assert_ne!(
+        names.builder_security_group(&main.hash),
+        names.builder_security_group(&manager.hash)
+    );
+    // Even from the same base image and template, the two bakes are two builders.
+    environment
+        .group_base_images
+        .insert("manager".into(), "ami-0000000000000a1a1".into());
+    let same = crate::stack::build(&loaded, &environment).unwrap();
+    let hashes: std::collections::BTreeSet<&str> = super::images::bakes_of(&same)
+        .iter()
+        .map(|(_, spec)| spec.hash.as_str())
+        .collect();
+    assert_eq!(hashes.len(), 2);
+}

@@ -232,10 +232,15 @@ pub fn add(
     let image = match (&node.image, &node.bake) {
         (Some(image), _) => NodeImage::Fixed(image.clone()),
         (None, Some(bake)) => {
+            let base_image = environment
+                .group_base_images
+                .get(name)
+                .cloned()
+                .expect("each group's base image is resolved before building its bake");
             let spec = bake_spec(
                 loaded,
                 &format!("{at}.node.bake.template"),
-                bake,
+                (bake, base_image, Some(name)),
                 &boot,
                 environment,
                 warnings,

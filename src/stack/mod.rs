@@ -35,6 +35,9 @@ pub struct Environment {
     /// The bake's base image, resolved to an AMI id (a lookup picks the newest match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image: Option<String>,
+    /// Each extra node group's bake base image, by group name, resolved the same way.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_base_images: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +65,7 @@ impl Environment {
                 },
             ],
             base_image: Some("ami-00000000".into()),
+            group_base_images: BTreeMap::new(),
         }
     }
 
@@ -163,7 +167,13 @@ pub(super) fn template_error(
 
 /// Check what can be checked without AWS: the boot template renders with every variable defined.
 pub fn check(loaded: &LoadedProfile, region: &str) -> Result<Desired, ProfileErrors> {
-    build(loaded, &Environment::offline(region))
+    let mut environment = Environment::offline(region);
+    for name in loaded.profile.groups.keys() {
+        environment
+            .group_base_images
+            .insert(name.clone(), "ami-00000000".into());
+    }
+    build(loaded, &environment)
 }
 
 /// The desired resources of the loaded profile in `environment`.
@@ -449,10 +459,14 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     let node_image = match (&profile.node.image, &profile.node.bake) {
         (Some(image), _) => NodeImage::Fixed(image.clone()),
         (None, Some(bake)) => {
+            let base_image = environment
+                .base_image
+                .clone()
+                .expect("the base image is resolved before building a bake");
             let spec = bake_spec(
                 loaded,
                 "node.bake.template",
-                bake,
+                (bake, base_image, None),
                 &boot,
                 environment,
                 &mut warnings,
@@ -594,10 +608,12 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
 
 /// The bake: the template rendered with what is known at bake time, and the content hash of
 /// everything that shapes the image.
+/// `bake` is the bake table, its resolved base image, and the extra group it bakes for (None for
+/// the main group): a group's hash covers its name, so that two groups never share a builder.
 pub(super) fn bake_spec(
     loaded: &LoadedProfile,
     key: &str,
-    bake: &crate::profile::schema::Bake,
+    (bake, base_image, group): (&crate::profile::schema::Bake, String, Option<&str>),
     boot: &BootTemplate,
     environment: &Environment,
     warnings: &mut Vec<String>,
@@ -631,11 +647,7 @@ pub(super) fn bake_spec(
                 .to_string(),
         );
     }
-    let base_image = environment
-        .base_image
-        .clone()
-        .expect("the base image is resolved before building a bake");
-    let shape = serde_json::json!({
+    let mut shape = serde_json::json!({
         "format": 1,
         "base_image": base_image,
         "user_data": user_data,
@@ -643,6 +655,10 @@ pub(super) fn bake_spec(
         "volume_size": bake.volume_size,
         "volume_type": bake.volume_type,
     });
+    // The main group's hash is as it always was (its images stay up to date).
+    if let Some(group) = group {
+        shape["group"] = group.into();
+    }
     let hash = hex::encode(sha2::Sha256::digest(shape.to_string().as_bytes()));
     let template_digest = hex::encode(sha2::Sha256::digest(user_data.as_bytes()));
     let inputs = BTreeMap::from([
