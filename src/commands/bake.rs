@@ -74,7 +74,7 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             )
         );
     }
-    if plan.has_changes() {
+    let live = if plan.has_changes() {
         if plan.steps.iter().any(|s| s.action == Action::Delete) && !args.yes {
             confirm(
                 &format!("Bake and clean up the images of stack {}?", plan.stack),
@@ -110,25 +110,15 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
                 "fix the bake template (its console output is above) and run `deployer bake` again",
             ));
         }
-        let images = baked
-            .iter()
-            .filter_map(|id| {
-                outcome
-                    .ledger
-                    .get(id)
-                    .map(|l| (id.name.clone(), l.physical_id.clone()))
-            })
-            .collect();
-        report(&plan.stack, images, text_mode);
-        return Ok(0);
-    }
+        outcome.ledger
+    } else {
+        engine::ledger_of(&prepared.observed)
+    };
     let images = baked
         .iter()
         .filter_map(|id| {
-            prepared
-                .observed
-                .get(id)
-                .map(|o| (id.name.clone(), o.physical_id.clone()))
+            live.get(id)
+                .map(|image| (id.name.clone(), image.physical_id.clone()))
         })
         .collect();
     report(&plan.stack, images, text_mode);

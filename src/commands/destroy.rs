@@ -76,19 +76,14 @@ async fn destroy(
         .iter()
         .filter(|r| r.owner() == Some(desired.stack.as_str()))
         .filter(|r| !(args.keep_images && matches!(r.id.kind, Kind::Image | Kind::Snapshot)))
-        .map(|r| Step {
-            id: r.id.clone(),
-            action: Action::Delete,
-            changes: vec![],
-            reasons: vec![],
-            depends_on: vec![],
-            drift: false,
-            note: (r.id.kind == Kind::Database).then(|| match &final_snapshot {
+        .map(|r| {
+            let note = (r.id.kind == Kind::Database).then(|| match &final_snapshot {
                 Some(snapshot) => {
                     format!("final snapshot {snapshot}; deletion protection is lifted first")
                 }
                 None => "NO final snapshot (--skip-final-snapshot): its data will be lost".into(),
-            }),
+            });
+            Step::bare(r.id.clone(), Action::Delete, note)
         })
         .collect();
     steps.sort_by_key(|step| std::cmp::Reverse(step.id.kind));

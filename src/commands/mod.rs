@@ -381,10 +381,7 @@ pub fn outputs(names: &Names, live: &Ledger, images: &[&ResourceId]) -> Vec<(Str
         }
         let image = images
             .iter()
-            .filter(|id| {
-                id.name.rsplit_once('-').map(|(prefix, _)| prefix)
-                    == Some(group.image_prefix.as_str())
-            })
+            .filter(|id| crate::stack::naming::image_prefix(&id.name) == group.image_prefix)
             .find_map(|id| live.get(id).map(|image| (id, image)));
         if let Some((id, image)) = image {
             outputs.push((key("image"), format!("{} ({})", id.name, image.physical_id)));

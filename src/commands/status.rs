@@ -60,7 +60,7 @@ async fn report(
         .iter()
         .filter(|r| r.id.kind == Kind::Image)
     {
-        let prefix = image.id.name.rsplit_once('-').map_or("", |(p, _)| p);
+        let prefix = crate::stack::naming::image_prefix(&image.id.name);
         let newer = newest
             .get(prefix)
             .is_none_or(|current| created(&image.id) > created(current));

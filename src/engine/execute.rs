@@ -397,7 +397,11 @@ async fn launch_data(
     ledger: &Ledger,
 ) -> Result<launch_template::LaunchData, AwsError> {
     let what = format!("create {id}");
-    let endpoints = knowledge(context, ledger).endpoints;
+    let Knowledge {
+        endpoints,
+        mut images,
+        ..
+    } = knowledge(context, ledger);
     endpoints
         .cover(&template.boot.context)
         .map_err(|message| AwsError::other(what.clone(), message))?;
@@ -414,19 +418,19 @@ async fn launch_data(
     })?;
     let image = match &template.image {
         NodeImage::Fixed(id) => id.clone(),
-        NodeImage::Baked(name) => knowledge(context, ledger)
-            .images
+        NodeImage::Baked(name) => images
             .remove(name)
             .ok_or_else(|| AwsError::other(what.clone(), format!("image {name} does not exist")))?,
     };
     let root_device = ec2::image_root_device(context.aws, &image)
         .await?
         .ok_or_else(|| AwsError::other(what.clone(), format!("image {image} does not exist")))?;
-    let names = context.desired.names();
-    let instance_name = match &template.group {
-        Some(group) => names.group(Some(group)).launch_template,
-        None => format!("{}-node", names.stack()),
-    };
+    // Instances are named after their launch template: `<stack>-node`, `<stack>-<group>`.
+    let instance_name = context
+        .desired
+        .names()
+        .group(template.group.as_deref())
+        .launch_template;
     Ok(launch_template::LaunchData {
         image,
         root_device,

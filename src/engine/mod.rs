@@ -446,14 +446,8 @@ mod tests {
 
     #[test]
     fn a_dropped_groups_security_group_goes_after_the_rules_naming_it_are_updated() {
-        let step = |kind: Kind, name: &str, action: Action| crate::plan::Step {
-            id: ResourceId::new(kind, name),
-            action,
-            changes: vec![],
-            reasons: vec![],
-            depends_on: vec![],
-            note: None,
-            drift: false,
+        let step = |kind: Kind, name: &str, action: Action| {
+            crate::plan::Step::bare(ResourceId::new(kind, name), action, None)
         };
         let plan = Plan {
             stack: "shop".into(),

@@ -22,13 +22,7 @@ pub fn bakes_of(desired: &Desired) -> Vec<(&ResourceId, &BakeSpec)> {
         .collect()
 }
 
-/// The image prefix (`<stack>-node`, `<stack>-<group>`) an image's name starts with: which
-/// group's images it counts among.
-fn prefix_of(name: &str) -> &str {
-    name.rsplit_once('-')
-        .map(|(prefix, _)| prefix)
-        .unwrap_or(name)
-}
+use crate::stack::naming::image_prefix as prefix_of;
 
 fn created_at(image: &ObservedResource) -> &str {
     image

@@ -87,6 +87,19 @@ pub struct Step {
 }
 
 impl Step {
+    /// A step on a live resource with nothing to compare: a delete, a retain, a kept leftover.
+    pub fn bare(id: ResourceId, action: Action, note: Option<String>) -> Self {
+        Step {
+            id,
+            action,
+            changes: vec![],
+            reasons: vec![],
+            depends_on: vec![],
+            note,
+            drift: false,
+        }
+    }
+
     /// Changes that lose data or cut service: replaces and deletes.
     pub fn is_destructive(&self) -> bool {
         matches!(self.action, Action::Replace | Action::Delete)
@@ -240,15 +253,7 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Result<Plan, Vec<Unowned>
         } else {
             (Action::Delete, None)
         };
-        steps.push(Step {
-            id: live.id.clone(),
-            action,
-            changes: vec![],
-            reasons: vec![],
-            depends_on: vec![],
-            note,
-            drift: false,
-        });
+        steps.push(Step::bare(live.id.clone(), action, note));
     }
     Ok(Plan {
         stack: desired.stack.clone(),

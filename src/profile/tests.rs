@@ -270,6 +270,10 @@ fn broken_profiles_get_located_messages() {
                 "profiles/t.toml:30:9: groups.db: `db` cannot name a group: its resources' names would collide with the stack's own | hint: pick another name; these are taken: lb, nodes, node, db, cache, builder, names ending in -lb and names starting with builder-",
             ),
             (
+                BASE.to_string() + "\n[groups.builder-1.node]\nimage = \"ami-0123456789abcdef0\"\n",
+                "profiles/t.toml:30:9: groups.builder-1: `builder-1` cannot name a group: its resources' names would collide with the stack's own | hint: pick another name; these are taken: lb, nodes, node, db, cache, builder, names ending in -lb and names starting with builder-",
+            ),
+            (
                 group("").replace("ports = [9091]\n", ""),
                 "profiles/t.toml:30:9: groups.manager.ports: the group has a load balancer but no ports for it to listen on | hint: list the ports the nodes reach the group on, e.g. ports = [9091], or set load_balancer = false",
             ),

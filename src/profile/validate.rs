@@ -79,13 +79,7 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
 /// An extra node group: its name, its node and capacity, its ports and load balancer.
 fn group(profile: &Profile, name: &str, group: &Group, problems: &mut Problems) {
     let at = format!("groups.{name}");
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if !valid {
+    if !is_name(name) {
         problems.add(
             &at,
             format!("`{name}` is not a valid group name"),
@@ -165,13 +159,7 @@ fn group(profile: &Profile, name: &str, group: &Group, problems: &mut Problems) 
 
 fn stack(profile: &Profile, problems: &mut Problems) {
     let name = &profile.stack;
-    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if !valid {
+    if !is_name(name) {
         problems.add(
             "stack",
             format!("`{name}` is not a valid stack name"),
@@ -796,6 +784,17 @@ fn is_instance_type(text: &str, prefix: Option<&str>) -> bool {
                 && p.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         })
+}
+
+/// A stack or group name: lowercase letters, digits and single hyphens, starting with a letter and
+/// not ending with a hyphen (it goes into every derived AWS name).
+fn is_name(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.ends_with('-')
+        && !text.contains("--")
 }
 
 fn is_identifier(text: &str) -> bool {

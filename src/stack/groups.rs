@@ -5,16 +5,17 @@
 
 use std::collections::BTreeMap;
 
+use super::Environment;
 use super::naming::{GroupNames, Names, Tier};
+use super::nodes::NodeGroup;
 use super::spec::*;
 use super::user_data::{
-    BootContext, BootTemplate, CacheVars, DatabaseVars, GroupVars, HealthCheckVars, ListenerVars,
+    BootContext, CacheVars, DatabaseVars, GroupVars, HealthCheckVars, ListenerVars,
 };
-use super::{Environment, bake_spec, read_template, template_error};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::profile::schema::{Group, Protocol, Scheme};
-use crate::profile::validate::{parse_duration, parse_health_target};
+use crate::profile::validate::parse_health_target;
 
 /// What the main nodes' boot template sees of the extra groups.
 pub fn boot_vars(groups: &BTreeMap<String, Group>) -> BTreeMap<String, GroupVars> {
@@ -53,14 +54,8 @@ pub fn add(
     let stack_names = Names::new(&profile.stack);
     let names: GroupNames = stack_names.group(Some(name));
     let at = format!("groups.{name}");
-    let subnets: Vec<String> = environment.subnets.iter().map(|s| s.id.clone()).collect();
     let mut add = |id: ResourceId, component: &str, spec: Spec| {
-        resources.push(Resource {
-            id,
-            component: format!("{component}-{name}"),
-            spec,
-            depends_on: vec![],
-        })
+        resources.push(super::nodes::resource(Some(name), id, component, spec))
     };
     let security_group = |tier: Tier, description: String, ingress: Vec<IngressRule>| {
         Spec::SecurityGroup(SecurityGroupSpec {
@@ -78,12 +73,7 @@ pub fn add(
     };
     let main_nodes = stack_names.security_group(Tier::Nodes);
     let ports: Vec<i32> = group.ports.iter().map(|&p| i32::from(p)).collect();
-    let health = health_target(group)
-        .filter(|_| group.load_balancer)
-        .map(|target| {
-            let parsed = parse_health_target(&target).expect("validated target");
-            (target, parsed)
-        });
+    let health = health_target(group).filter(|_| group.load_balancer);
 
     // Who reaches the instances: the group's balancer, or the main nodes directly.
     let instance_source = if group.load_balancer {
@@ -107,8 +97,9 @@ pub fn add(
         (main_nodes.clone(), "from the nodes")
     };
     let mut instance_ports = ports.clone();
-    if let Some((_, (_, port, _))) = &health {
-        instance_ports.push(i32::from(*port));
+    if let Some(target) = &health {
+        let (_, port, _) = parse_health_target(target).expect("validated target");
+        instance_ports.push(port.into());
     }
     instance_ports.sort();
     instance_ports.dedup();
@@ -135,7 +126,7 @@ pub fn add(
             certificate: None,
         })
         .collect();
-    if let Some((target, _)) = &health {
+    if let Some(target) = &health {
         let defaults = crate::profile::schema::HealthCheck::default();
         let main = &profile.load_balancer;
         add(
@@ -144,7 +135,7 @@ pub fn add(
             Spec::LoadBalancer(LoadBalancerSpec {
                 group: Some(name.to_string()),
                 scheme: Scheme::Internal,
-                subnets: subnets.clone(),
+                subnets: environment.subnet_ids(),
                 security_group: names.load_balancer_security_group.clone(),
                 listeners: listeners.clone(),
                 health_check: HealthCheckSpec {
@@ -166,131 +157,31 @@ pub fn add(
         );
     }
 
-    let node = &group.node;
-    let (boot_path, boot_source) = read_template(
-        loaded,
-        &format!("{at}.node.boot_template"),
-        &node.boot_template,
-        "boot template",
-    )?;
-    let boot = BootTemplate {
-        path: boot_path,
-        source: boot_source,
-        context: BootContext {
-            stack: profile.stack.clone(),
-            region: environment.region.clone(),
-            ports: instance_ports.clone(),
-            listeners: listeners
-                .iter()
-                .map(|l| ListenerVars {
-                    port: l.port,
-                    protocol: l.protocol.as_str().into(),
-                    instance_port: l.instance_port,
-                    instance_protocol: l.instance_protocol.as_str().into(),
-                })
-                .collect(),
-            // Without a balancer nothing health-checks the group but EC2: an empty target.
-            health_check: match &health {
-                Some((target, (protocol, port, path))) => HealthCheckVars {
-                    target: target.clone(),
-                    protocol: protocol.as_str().into(),
-                    port: (*port).into(),
-                    path: path.clone(),
-                },
-                None => HealthCheckVars {
-                    target: String::new(),
-                    protocol: String::new(),
-                    port: 0,
-                    path: String::new(),
-                },
-            },
-            vars: node.vars.clone(),
-            database: profile
-                .database
-                .as_ref()
-                .filter(|_| group.data_tier)
-                .map(|db| DatabaseVars {
-                    name: db.name.clone(),
-                    username: db.username.clone(),
-                    port: db.port.into(),
-                }),
-            cache: profile
-                .cache
-                .as_ref()
-                .filter(|_| group.data_tier)
-                .map(|cache| CacheVars {
-                    port: cache.port.into(),
-                    tls: cache.encryption_in_transit,
-                }),
-            groups: BTreeMap::new(),
-        },
+    let context = BootContext {
+        stack: profile.stack.clone(),
+        region: environment.region.clone(),
+        ports: instance_ports,
+        listeners: listeners.iter().map(ListenerVars::of).collect(),
+        // Without a balancer nothing health-checks the group but EC2: an empty target.
+        health_check: HealthCheckVars::of(health.as_deref()),
+        vars: group.node.vars.clone(),
+        database: (profile.database.as_ref())
+            .filter(|_| group.data_tier)
+            .map(DatabaseVars::of),
+        cache: (profile.cache.as_ref())
+            .filter(|_| group.data_tier)
+            .map(CacheVars::of),
+        groups: BTreeMap::new(),
     };
-    let boot_key = format!("{at}.node.boot_template");
-    if let Err(error) = boot.check() {
-        return Err(template_error(loaded, &boot_key, &boot, error));
-    }
-    let image = match (&node.image, &node.bake) {
-        (Some(image), _) => NodeImage::Fixed(image.clone()),
-        (None, Some(bake)) => {
-            let base_image = environment
-                .group_base_images
-                .get(name)
-                .cloned()
-                .expect("each group's base image is resolved before building its bake");
-            let spec = bake_spec(
-                loaded,
-                &format!("{at}.node.bake.template"),
-                (bake, base_image, Some(name)),
-                &boot,
-                environment,
-                warnings,
-            )?;
-            let image = format!("{}-{}", names.image_prefix, &spec.hash[..12]);
-            add(
-                ResourceId::new(Kind::Image, &image),
-                "image",
-                Spec::Image(Box::new(spec)),
-            );
-            NodeImage::Baked(image)
-        }
-        (None, None) => unreachable!("validation requires an image or a bake"),
+    let nodes = NodeGroup {
+        load_balancer: health.is_some().then(|| names.load_balancer.clone()),
+        names,
+        at: format!("{at}.node"),
+        node: &group.node,
+        scaling: &group.scaling.as_scaling(),
+        base_image: environment.group_base_images.get(name).cloned(),
     };
-    add(
-        ResourceId::new(Kind::LaunchTemplate, &names.launch_template),
-        "launch-template",
-        Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
-            group: Some(name.to_string()),
-            image,
-            instance_type: node.instance_type.clone(),
-            volume_size: node.volume_size,
-            volume_type: node.volume_type.clone(),
-            security_group: names.security_group.clone(),
-            instance_profile: stack_names.node_role(),
-            boot,
-        })),
-    );
-    let scaling = &group.scaling.as_scaling();
-    add(
-        ResourceId::new(Kind::AutoScalingGroup, &names.auto_scaling_group),
-        "auto-scaling-group",
-        Spec::AutoScalingGroup(GroupSpec {
-            min: scaling.min,
-            max: scaling.max,
-            desired: scaling.effective_desired(),
-            health_check_grace_period: scaling.health_check_grace_period,
-            subnets,
-            load_balancer: health.is_some().then(|| names.load_balancer.clone()),
-            launch_template: names.launch_template.clone(),
-            roll_batch: scaling.roll_batch.clone(),
-            roll_timeout_seconds: parse_duration(&scaling.roll_timeout)
-                .expect("validated duration")
-                .as_secs(),
-            instance_warmup: scaling.instance_warmup,
-            termination_policies: scaling.termination_policies.clone(),
-            reset_scale: false,
-        }),
-    );
-    Ok(())
+    super::nodes::add(loaded, environment, nodes, context, resources, warnings)
 }
 
 /// What an extra group's resource needs, read from its name (so that a group the profile no

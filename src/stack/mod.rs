@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod capacity;
 pub mod groups;
 pub mod naming;
+mod nodes;
 pub mod spec;
 pub mod user_data;
 
@@ -181,13 +182,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     let profile = &loaded.profile;
     let names = Names::new(&profile.stack);
     let lb = &profile.load_balancer;
-    let (boot_path, boot_source) = read_template(
-        loaded,
-        "node.boot_template",
-        &profile.node.boot_template,
-        "boot template",
-    )?;
-    let (health_protocol, health_port, health_path) =
+    let (_, health_port, _) =
         parse_health_target(&lb.health_check.target).expect("validated target");
 
     let mut resources = Vec::new();
@@ -365,6 +360,17 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         );
     }
 
+    let listeners: Vec<ListenerSpec> = lb
+        .listeners
+        .iter()
+        .map(|l| ListenerSpec {
+            port: l.port.into(),
+            protocol: l.protocol,
+            instance_port: l.instance_port.into(),
+            instance_protocol: l.effective_instance_protocol(),
+            certificate: l.certificate.clone(),
+        })
+        .collect();
     let load_balancer = ResourceId::new(Kind::LoadBalancer, names.load_balancer());
     add(
         load_balancer.clone(),
@@ -374,17 +380,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             scheme: lb.scheme,
             subnets: environment.subnet_ids(),
             security_group: lb_group.clone(),
-            listeners: lb
-                .listeners
-                .iter()
-                .map(|l| ListenerSpec {
-                    port: l.port.into(),
-                    protocol: l.protocol,
-                    instance_port: l.instance_port.into(),
-                    instance_protocol: l.effective_instance_protocol(),
-                    certificate: l.certificate.clone(),
-                })
-                .collect(),
+            listeners: listeners.clone(),
             health_check: HealthCheckSpec {
                 target: lb.health_check.target.clone(),
                 interval: lb.health_check.interval,
@@ -416,110 +412,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         }),
     );
 
-    let boot = BootTemplate {
-        path: boot_path,
-        source: boot_source,
-        context: BootContext {
-            stack: profile.stack.clone(),
-            region: environment.region.clone(),
-            ports: node_ports.iter().copied().collect(),
-            listeners: lb
-                .listeners
-                .iter()
-                .map(|l| ListenerVars {
-                    port: l.port.into(),
-                    protocol: l.protocol.as_str().into(),
-                    instance_port: l.instance_port.into(),
-                    instance_protocol: l.effective_instance_protocol().as_str().into(),
-                })
-                .collect(),
-            health_check: HealthCheckVars {
-                target: lb.health_check.target.clone(),
-                protocol: health_protocol.as_str().into(),
-                port: health_port.into(),
-                path: health_path,
-            },
-            vars: profile.node.vars.clone(),
-            database: profile.database.as_ref().map(|db| DatabaseVars {
-                name: db.name.clone(),
-                username: db.username.clone(),
-                port: db.port.into(),
-            }),
-            cache: profile.cache.as_ref().map(|cache| CacheVars {
-                port: cache.port.into(),
-                tls: cache.encryption_in_transit,
-            }),
-            groups: groups::boot_vars(&profile.groups),
-        },
-    };
-    if let Err(error) = boot.check() {
-        return Err(template_error(loaded, "node.boot_template", &boot, error));
-    }
     let mut warnings = Vec::new();
-    let node_image = match (&profile.node.image, &profile.node.bake) {
-        (Some(image), _) => NodeImage::Fixed(image.clone()),
-        (None, Some(bake)) => {
-            let base_image = environment
-                .base_image
-                .clone()
-                .expect("the base image is resolved before building a bake");
-            let spec = bake_spec(
-                loaded,
-                "node.bake.template",
-                (bake, base_image, None),
-                &boot,
-                environment,
-                &mut warnings,
-            )?;
-            let name = names.image(&spec.hash);
-            add(
-                ResourceId::new(Kind::Image, name.clone()),
-                "image",
-                Spec::Image(Box::new(spec)),
-            );
-            NodeImage::Baked(name)
-        }
-        (None, None) => unreachable!("validation requires an image or a bake"),
-    };
-    let launch_template = ResourceId::new(Kind::LaunchTemplate, names.launch_template());
-    add(
-        launch_template.clone(),
-        "launch-template",
-        Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
-            group: None,
-            image: node_image.clone(),
-            instance_type: profile.node.instance_type.clone(),
-            volume_size: profile.node.volume_size,
-            volume_type: profile.node.volume_type.clone(),
-            security_group: nodes_group.clone(),
-            instance_profile: names.node_role(),
-            boot,
-        })),
-    );
-
-    add(
-        ResourceId::new(Kind::AutoScalingGroup, names.auto_scaling_group()),
-        "auto-scaling-group",
-        Spec::AutoScalingGroup(GroupSpec {
-            min: profile.scaling.min,
-            max: profile.scaling.max,
-            desired: profile.scaling.effective_desired(),
-            health_check_grace_period: profile.scaling.health_check_grace_period,
-            subnets: environment.subnet_ids(),
-            load_balancer: Some(names.load_balancer()),
-            launch_template: names.launch_template(),
-            roll_batch: profile.scaling.roll_batch.clone(),
-            roll_timeout_seconds: crate::profile::validate::parse_duration(
-                &profile.scaling.roll_timeout,
-            )
-            .expect("validated duration")
-            .as_secs(),
-            instance_warmup: profile.scaling.instance_warmup,
-            termination_policies: profile.scaling.termination_policies.clone(),
-            reset_scale: false,
-        }),
-    );
-
     for policy in &profile.scaling.target_tracking {
         add(
             ResourceId::new(Kind::ScalingPolicy, policy.name.clone()),
@@ -546,6 +439,33 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             }),
         );
     }
+    let context = BootContext {
+        stack: profile.stack.clone(),
+        region: environment.region.clone(),
+        ports: node_ports.iter().copied().collect(),
+        listeners: listeners.iter().map(ListenerVars::of).collect(),
+        health_check: HealthCheckVars::of(Some(&lb.health_check.target)),
+        vars: profile.node.vars.clone(),
+        database: profile.database.as_ref().map(DatabaseVars::of),
+        cache: profile.cache.as_ref().map(CacheVars::of),
+        groups: groups::boot_vars(&profile.groups),
+    };
+    let main = nodes::NodeGroup {
+        names: names.group(None),
+        at: "node".into(),
+        node: &profile.node,
+        scaling: &profile.scaling,
+        base_image: environment.base_image.clone(),
+        load_balancer: Some(names.load_balancer()),
+    };
+    nodes::add(
+        loaded,
+        environment,
+        main,
+        context,
+        &mut resources,
+        &mut warnings,
+    )?;
     for (name, group) in &profile.groups {
         groups::add(
             loaded,

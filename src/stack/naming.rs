@@ -16,6 +16,12 @@ pub const TAG_BAKE_HASH: &str = "deployer:bake-hash";
 /// The nodes role's inline policy.
 pub const NODE_POLICY: &str = "deployer-read-stack-secrets";
 
+/// The image prefix (`<stack>-node`, `<stack>-<group>`) a baked image's name starts with: which
+/// group's images it counts among.
+pub fn image_prefix(image: &str) -> &str {
+    image.rsplit_once('-').map_or(image, |(prefix, _)| prefix)
+}
+
 /// Which node group a group-scoped resource belongs to (on its security groups, load balancer,
 /// launch template and Auto Scaling Group): how observe finds the groups a profile no longer names.
 pub const TAG_GROUP: &str = "deployer:group";
@@ -43,6 +49,13 @@ pub struct GroupNames {
     pub auto_scaling_group: String,
     /// What the group's images are named after: `<prefix>-<hash12>`.
     pub image_prefix: String,
+}
+
+impl GroupNames {
+    /// A baked image of the group: named after the content hash of everything that shapes it.
+    pub fn image(&self, hash: &str) -> String {
+        format!("{}-{}", self.image_prefix, &hash[..hash.len().min(12)])
+    }
 }
 
 impl Names {
@@ -106,7 +119,7 @@ impl Names {
             Kind::LoadBalancer => rest.strip_suffix("-lb")?,
             Kind::SecurityGroup => rest.strip_suffix("-lb").unwrap_or(rest),
             Kind::LaunchTemplate | Kind::AutoScalingGroup => rest,
-            Kind::Image => rest.rsplit_once('-')?.0,
+            Kind::Image => image_prefix(rest),
             _ => return None,
         };
         let reserved = RESERVED_GROUPS.contains(&group) || group.starts_with("builder-");
@@ -155,11 +168,6 @@ impl Names {
     /// IAM path under which the stack's roles and instance profiles live.
     pub fn iam_path(&self) -> String {
         format!("/deployer/{}/", self.stack)
-    }
-
-    /// A baked image: named after the content hash of everything that shapes it.
-    pub fn image(&self, hash: &str) -> String {
-        format!("{}-node-{}", self.stack, &hash[..hash.len().min(12)])
     }
 
     /// The builder instance of a bake.

@@ -69,6 +69,61 @@ pub struct CacheVars {
     pub tls: bool,
 }
 
+impl ListenerVars {
+    pub fn of(listener: &super::spec::ListenerSpec) -> Self {
+        ListenerVars {
+            port: listener.port,
+            protocol: listener.protocol.as_str().into(),
+            instance_port: listener.instance_port,
+            instance_protocol: listener.instance_protocol.as_str().into(),
+        }
+    }
+}
+
+impl HealthCheckVars {
+    /// A validated health check target, in parts; empty for a group nothing health-checks but
+    /// EC2 (no load balancer).
+    pub fn of(target: Option<&str>) -> Self {
+        match target {
+            Some(target) => {
+                let (protocol, port, path) = crate::profile::validate::parse_health_target(target)
+                    .expect("validated target");
+                HealthCheckVars {
+                    target: target.to_string(),
+                    protocol: protocol.as_str().into(),
+                    port: port.into(),
+                    path,
+                }
+            }
+            None => HealthCheckVars {
+                target: String::new(),
+                protocol: String::new(),
+                port: 0,
+                path: String::new(),
+            },
+        }
+    }
+}
+
+impl DatabaseVars {
+    pub fn of(database: &crate::profile::schema::Database) -> Self {
+        DatabaseVars {
+            name: database.name.clone(),
+            username: database.username.clone(),
+            port: database.port.into(),
+        }
+    }
+}
+
+impl CacheVars {
+    pub fn of(cache: &crate::profile::schema::Cache) -> Self {
+        CacheVars {
+            port: cache.port.into(),
+            tls: cache.encryption_in_transit,
+        }
+    }
+}
+
 /// What the data tier reports once it exists.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Endpoints {

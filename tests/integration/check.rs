@@ -232,14 +232,25 @@ pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
 
 /// The stack's Auto Scaling Group.
 pub async fn group(aws: &Clients, stack: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    auto_scaling_group(aws, &format!("{stack}-nodes"))
+        .await
+        .unwrap()
+}
+
+/// The Auto Scaling Group named `name`, if it exists.
+pub async fn auto_scaling_group(
+    aws: &Clients,
+    name: &str,
+) -> Option<aws_sdk_autoscaling::types::AutoScalingGroup> {
     aws.autoscaling
         .describe_auto_scaling_groups()
-        .auto_scaling_group_names(format!("{stack}-nodes"))
+        .auto_scaling_group_names(name)
         .send()
         .await
         .unwrap()
-        .auto_scaling_groups()[0]
-        .clone()
+        .auto_scaling_groups()
+        .first()
+        .cloned()
 }
 
 /// The stack's database instance.

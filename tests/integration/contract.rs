@@ -53,15 +53,7 @@ async fn one_step(
     action: Action,
 ) -> Result<(), String> {
     let (desired, observed) = state(aws, project).await;
-    let step = Step {
-        id: id.clone(),
-        action,
-        changes: vec![],
-        reasons: vec![],
-        depends_on: vec![],
-        note: None,
-        drift: false,
-    };
+    let step = Step::bare(id.clone(), action, None);
     let context = Context {
         aws,
         desired: &desired,

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use crate::bake::play_node;
 use crate::check::{
-    certificate, database, images, load_balancer, security_groups, tagged_leftovers,
-    template_user_data, user_data,
+    auto_scaling_group, certificate, database, images, load_balancer, security_groups,
+    tagged_leftovers, template_user_data, user_data,
 };
 use crate::harness::{Clients, Project, clients};
 
@@ -129,15 +129,7 @@ async fn deploys_and_destroys(name: &str) {
         node_ports.insert(listener["instance_port"].as_integer().unwrap());
     }
     let target = lb["health_check"]["target"].as_str().unwrap();
-    let health_port: i64 = target
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let health_port = health_port(target);
     node_ports.insert(health_port);
     assert_eq!(groups[&format!("{stack}-lb")].1, lb_rules, "{name}");
     assert_eq!(
@@ -179,13 +171,7 @@ async fn deploys_and_destroys(name: &str) {
     assert_eq!(baked.len(), bakes, "{name}: {baked:?}");
     let boot = user_data(&aws, &stack).await;
     let boot_template = profile["node"]["boot_template"].as_str().unwrap();
-    let first_line = std::fs::read_to_string(crate::harness::root().join(boot_template))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string();
-    assert!(boot.contains(&first_line), "{name}: {boot}");
+    assert!(boot.contains(&first_line(boot_template)), "{name}: {boot}");
     if profile.contains_key("database") {
         let db = database(&aws, &stack).await;
         let host = db.endpoint().unwrap().address().unwrap();
@@ -204,6 +190,19 @@ async fn deploys_and_destroys(name: &str) {
         .ok();
     let left = tagged_leftovers(&aws, &stack).await;
     assert!(left.is_empty(), "{name}: {left:?}");
+}
+
+/// The port of a health check target: `HTTP:8080/__health` -> 8080.
+fn health_port(target: &str) -> i64 {
+    let port = target.split(':').nth(1).unwrap();
+    port.split('/').next().unwrap().parse().unwrap()
+}
+
+/// The second line of a shipped template (its first after the shebang), which the rendered
+/// script must carry.
+fn first_line(template: &str) -> String {
+    let text = std::fs::read_to_string(crate::harness::root().join(template)).unwrap();
+    text.lines().nth(1).unwrap().to_string()
 }
 
 /// The profile's extra node groups (`[groups.<name>]`), by name.
@@ -239,15 +238,7 @@ async fn check_group(
         .map(|p| p.as_integer().unwrap())
         .collect();
     let target = table["health_check"].as_str().unwrap();
-    let health_port: i64 = target
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let health_port = health_port(target);
     let rules = |ports: &[i64], source: &str| -> BTreeSet<String> {
         ports
             .iter()
@@ -289,14 +280,9 @@ async fn check_group(
         "{group}: the main boot script lacks {dns}:\n{main_boot}"
     );
 
-    let found = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(format!("{stack}-{group}"))
-        .send()
+    let live = auto_scaling_group(aws, &format!("{stack}-{group}"))
         .await
         .unwrap();
-    let live = &found.auto_scaling_groups()[0];
     let scaling = table["scaling"].as_table().unwrap();
     assert_eq!(
         live.min_size(),
@@ -314,13 +300,7 @@ async fn check_group(
     );
     let boot = template_user_data(aws, &format!("{stack}-{group}")).await;
     let template = table["node"]["boot_template"].as_str().unwrap();
-    let first_line = std::fs::read_to_string(crate::harness::root().join(template))
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_string();
-    assert!(boot.contains(&first_line), "{group}: {boot}");
+    assert!(boot.contains(&first_line(template)), "{group}: {boot}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

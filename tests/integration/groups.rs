@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::check::{security_groups, tagged_leftovers, user_data};
+use crate::check::{auto_scaling_group, security_groups, tagged_leftovers, user_data};
 use crate::harness::{Clients, Project, clients};
 
 const MANAGER: &str = r#"
@@ -33,21 +33,6 @@ boot_template = "templates/worker.sh.j2"
 min = 1
 max = 2
 "#;
-
-async fn auto_scaling_group(
-    aws: &Clients,
-    name: &str,
-) -> Option<aws_sdk_autoscaling::types::AutoScalingGroup> {
-    aws.autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .unwrap()
-        .auto_scaling_groups()
-        .first()
-        .cloned()
-}
 
 /// The sources the database's security group admits, by security group name.
 async fn database_clients(aws: &Clients, stack: &str) -> BTreeSet<String> {
@@ -89,6 +74,20 @@ async fn groups_deploy_scale_report_and_go_when_dropped() {
         "templates/worker.sh.j2",
         "#!/bin/sh\nDB={{ database.host }}\n",
     );
+
+    // A group's image is checked like the main one's, and named at the group's key.
+    let missing = WORKER.replace("ami-760aaa0f", "ami-00000000deadbeef");
+    project.write_profile(&format!("{MANAGER}{missing}"));
+    let refused = project.run(&["plan"]);
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert!(
+        refused
+            .stderr
+            .contains("groups.worker.node.image: image ami-00000000deadbeef does not exist"),
+        "{}",
+        refused.all()
+    );
+    project.write_profile(&format!("{MANAGER}{WORKER}"));
 
     let applied = project.run(&["apply", "--yes", "--output", "json"]).ok();
     let outputs: Value = serde_json::from_str(&applied.stdout).unwrap();
