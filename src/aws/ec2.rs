@@ -1,13 +1,21 @@
-//! EC2: the network the stack lives in, images, and the scan for anything tagged for a stack.
-//! Security groups and launch templates have modules of their own.
+//! EC2: the network the stack lives in, the images it starts from, and the tag helpers the EC2
+//! resource kinds share.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, Tag};
+use serde::{Deserialize, Serialize};
 
 use super::{Aws, AwsError, fail, tag_map};
+use crate::profile::schema::BaseImage;
 use crate::profile::validate::Problem;
-use crate::stack::Subnet;
+
+/// A subnet the stack spans, and its Availability Zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub zone: String,
+}
 
 /// Why the network named by a profile cannot be used.
 #[derive(Debug)]
@@ -30,13 +38,13 @@ fn problem(key: &str, message: String, hint: &str) -> NetworkError {
     })
 }
 
-pub(super) fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+pub fn ec2_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
     tags.iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
 
-pub(super) fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
@@ -198,93 +206,60 @@ pub async fn image_root_device(aws: &Aws, image: &str) -> Result<Option<String>,
     }
 }
 
-/// Everything EC2 holds that is tagged for `stack`: (what, id) pairs, for destroy's final scan.
-pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
-    let filter = || {
-        Filter::builder()
-            .name(format!("tag:{}", crate::stack::naming::TAG_STACK))
-            .values(stack)
-            .build()
-    };
-    let (groups, templates, instances, volumes, images, snapshots) = tokio::join!(
-        aws.ec2.describe_security_groups().filters(filter()).send(),
-        aws.ec2.describe_launch_templates().filters(filter()).send(),
-        aws.ec2
-            .describe_instances()
-            .filters(filter())
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopping")
-                    .values("stopped")
-                    .values("shutting-down")
-                    .build(),
-            )
-            .send(),
-        aws.ec2.describe_volumes().filters(filter()).send(),
-        aws.ec2
-            .describe_images()
-            .owners("self")
-            .filters(filter())
-            .send(),
-        aws.ec2
-            .describe_snapshots()
-            .owner_ids("self")
-            .filters(filter())
-            .send(),
-    );
-    let mut found = Vec::new();
-    for group in groups
-        .map_err(fail("scan security groups"))?
-        .security_groups()
-    {
-        found.push((
-            format!("security group {}", group.group_name().unwrap_or_default()),
-            group.group_id().unwrap_or_default().to_string(),
-        ));
-    }
-    for template in templates
-        .map_err(fail("scan launch templates"))?
-        .launch_templates()
-    {
-        found.push((
-            format!(
-                "launch template {}",
-                template.launch_template_name().unwrap_or_default()
-            ),
-            template
-                .launch_template_id()
-                .unwrap_or_default()
-                .to_string(),
-        ));
-    }
-    for reservation in instances.map_err(fail("scan instances"))?.reservations() {
-        for instance in reservation.instances() {
-            found.push((
-                "instance".into(),
-                instance.instance_id().unwrap_or_default().to_string(),
-            ));
+/// A filter on one tag's value.
+pub fn tag_filter(key: &str, value: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+/// The filter for what is tagged for `stack`.
+pub fn stack_filter(stack: &str) -> Filter {
+    tag_filter(crate::ids::tags::TAG_STACK, stack)
+}
+
+/// Set one tag on an EC2 resource.
+pub async fn set_tag(
+    aws: &Aws,
+    id: &crate::ids::ResourceId,
+    physical_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    aws.ec2
+        .create_tags()
+        .resources(physical_id)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("tag {id}")))
+}
+
+/// The base image as an AMI id: checked to exist, or the newest available match of a lookup.
+/// None when there is no such image.
+pub async fn resolve_base_image(aws: &Aws, base: &BaseImage) -> Result<Option<String>, AwsError> {
+    match base {
+        BaseImage::Id(id) => Ok(image_root_device(aws, id).await?.map(|_| id.clone())),
+        BaseImage::Lookup(lookup) => {
+            let found = aws
+                .ec2
+                .describe_images()
+                .owners(&lookup.owner)
+                .filters(Filter::builder().name("name").values(&lookup.name).build())
+                .filters(Filter::builder().name("state").values("available").build())
+                .send()
+                .await
+                .map_err(fail(format!(
+                    "look up the base image {} of {}",
+                    lookup.name, lookup.owner
+                )))?;
+            Ok(found
+                .images()
+                .iter()
+                .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
+                .and_then(|image| image.image_id().map(str::to_string)))
         }
     }
-    for volume in volumes.map_err(fail("scan volumes"))?.volumes() {
-        found.push((
-            "volume".into(),
-            volume.volume_id().unwrap_or_default().to_string(),
-        ));
-    }
-    for image in images.map_err(fail("scan images"))?.images() {
-        found.push((
-            format!("image {}", image.name().unwrap_or_default()),
-            image.image_id().unwrap_or_default().to_string(),
-        ));
-    }
-    for snapshot in snapshots.map_err(fail("scan snapshots"))?.snapshots() {
-        found.push((
-            "snapshot".into(),
-            snapshot.snapshot_id().unwrap_or_default().to_string(),
-        ));
-    }
-    Ok(found)
 }

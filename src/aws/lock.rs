@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use super::{Aws, AwsError, fail, unless_absent};
-use crate::stack::naming::TAG_STACK;
+use crate::ids::tags::TAG_STACK;
 
 /// What the lock parameter holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

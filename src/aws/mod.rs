@@ -1,19 +1,9 @@
-//! The AWS adapters: one module per service, and the only code that uses the AWS SDK. They speak
-//! the stack's own types (specs in, observed resources out) so the rest never sees SDK types.
+//! The AWS connection shared by the resource kinds: the SDK clients, one retry and timeout
+//! configuration, and the mapping of SDK errors to errors that say what was being done. Also the
+//! calls that are no resource kind's: the account, the network, the base images, the lock.
 
-pub mod autoscaling;
 pub mod ec2;
-pub mod elasticache;
-pub mod elb;
-pub mod iam;
-pub mod image;
-pub mod launch_template;
 pub mod lock;
-pub mod rds;
-pub mod scaling_policy;
-pub mod secrets;
-pub mod security_group;
-pub mod stack;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -213,10 +203,10 @@ where
 /// Whether a live resource found on "already exists" carries the ownership tag of the tags we
 /// would have created it with: only then is it adopted.
 pub fn same_owner(
-    live: &crate::plan::observed::ObservedResource,
+    live: &crate::resources::observed::ObservedResource,
     tags: &BTreeMap<String, String>,
 ) -> bool {
-    let key = crate::stack::naming::TAG_STACK;
+    let key = crate::ids::tags::TAG_STACK;
     tags.get(key).is_some() && live.tags.get(key) == tags.get(key)
 }
 

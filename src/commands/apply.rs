@@ -2,23 +2,22 @@
 
 use serde_json::json;
 
-use super::plan::make_plan;
 use super::{
-    Failure, confirm, interrupt_signal, outputs, poll_interval, prepare, release, take_lock,
+    Failure, confirm, interrupt_signal, make_plan, observe, poll_interval, prepare, release,
+    take_lock,
 };
 use crate::aws::lock::Lock;
-use crate::aws::stack::observe;
 use crate::aws::{Aws, Connection};
 use crate::cli::{ApplyArgs, Global};
 use crate::engine::{self, Context, Options};
-use crate::plan::observed::Observed;
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Action, Plan};
 use crate::render::Format;
 use crate::render::plan::{Heading, outputs_text, text};
 use crate::render::progress::Progress;
+use crate::resources::observed::Observed;
+use crate::resources::{REGISTRY, handler, outputs};
 use crate::stack::Desired;
-use crate::stack::spec::{Kind, ResourceId};
 
 struct Ready {
     aws: Aws,
@@ -164,7 +163,7 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
     if let Some(step) = plan
         .steps
         .iter()
-        .find(|s| s.action == Action::Replace && s.id.kind.is_stateful())
+        .find(|s| s.action == Action::Replace && handler(s.id.kind).about().holds_data)
     {
         return Err(Failure::stop(
             format!(
@@ -191,17 +190,20 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
         } else {
             Progress::quiet()
         };
+        let names = desired.names();
         let context = Context {
             aws: &aws,
-            desired: &desired,
+            handlers: REGISTRY,
+            names: &names,
+            vpc_id: &desired.environment.vpc_id,
             observed: &observed,
             progress,
             options: Options {
                 poll_interval: poll_interval(global.poll_interval),
-                final_snapshot: None,
+                ..Options::default()
             },
         };
-        let outcome = engine::run(&context, &plan, interrupt_signal()).await;
+        let outcome = engine::apply(&context, &desired.resources, &plan, interrupt_signal()).await;
         done = outcome
             .done
             .iter()
@@ -249,13 +251,12 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
     }
 
     // The outputs come from what the run saw and did: no second look is needed.
-    let images: Vec<&ResourceId> = desired
+    let entries: Vec<_> = desired
         .resources
         .iter()
-        .filter(|r| r.id.kind == Kind::Image)
-        .map(|r| &r.id)
+        .filter_map(|r| live.get(&r.id).map(|l| (&r.id, r.group.as_deref(), l)))
         .collect();
-    let outputs = outputs(&desired.names(), &live, &images);
+    let outputs = outputs(&entries);
     match args.output {
         Format::Text => print!("\n{}", outputs_text(&outputs)),
         Format::Json => println!(

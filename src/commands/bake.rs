@@ -3,15 +3,17 @@
 
 use serde_json::json;
 
-use super::plan::make_plan;
-use super::{Failure, Prepared, confirm, interrupt_signal, poll_interval, prepare, release, warn};
+use super::{
+    Failure, Prepared, confirm, interrupt_signal, make_plan, poll_interval, prepare, release, warn,
+};
 use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
+use crate::ids::ResourceId;
 use crate::plan::{Action, Plan};
 use crate::render::Format;
 use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
-use crate::stack::spec::{Kind, ResourceId};
+use crate::resources::{REGISTRY, image};
 
 pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
     let mut prepared = prepare(global, Some("bake")).await?;
@@ -43,13 +45,10 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         steps: full
             .steps
             .into_iter()
-            .filter(|s| {
-                matches!(s.id.kind, Kind::Image | Kind::Builder)
-                    || (s.id.kind == Kind::SecurityGroup
-                        && names.is_builder_security_group(&s.id.name))
-            })
+            .filter(|s| image::is_part_of_a_bake(&s.id, &names))
             .map(|mut s| {
                 s.depends_on.clear();
+                s.after.clear();
                 s
             })
             .collect(),
@@ -58,7 +57,7 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         .desired
         .resources
         .iter()
-        .filter(|r| r.id.kind == Kind::Image)
+        .filter(|r| r.id.kind == image::KIND)
         .map(|r| r.id.clone())
         .collect();
     let text_mode = args.output == Format::Text;
@@ -84,7 +83,9 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         }
         let context = Context {
             aws: &prepared.aws,
-            desired: &prepared.desired,
+            handlers: REGISTRY,
+            names: &names,
+            vpc_id: &prepared.desired.environment.vpc_id,
             observed: &prepared.observed,
             progress: if text_mode {
                 Progress::for_stderr()
@@ -93,10 +94,16 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             },
             options: Options {
                 poll_interval: poll_interval(global.poll_interval),
-                final_snapshot: None,
+                ..Options::default()
             },
         };
-        let outcome = engine::run(&context, &plan, interrupt_signal()).await;
+        let outcome = engine::apply(
+            &context,
+            &prepared.desired.resources,
+            &plan,
+            interrupt_signal(),
+        )
+        .await;
         if !outcome.succeeded() {
             for (id, error) in &outcome.failed {
                 eprintln!("error: {id}: {error}");

@@ -3,18 +3,19 @@
 
 use serde_json::json;
 
-use super::{Failure, confirm, interrupt_signal, poll_interval};
-use crate::aws::stack::{observe, scan};
-use crate::aws::{Aws, ec2, rds};
+use super::{Failure, confirm, interrupt_signal, observe, poll_interval};
+use crate::aws::{Aws, ec2};
 use crate::cli::{DestroyArgs, Global};
 use crate::engine::{self, Context, Options};
-use crate::plan::{Action, Plan, Step, unowned};
+use crate::ids::names::Names;
+use crate::ids::tags::TAG_GROUP;
+use crate::plan::unowned;
 use crate::profile::load::load;
 use crate::render::Format;
 use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
-use crate::stack::spec::Kind;
-use crate::stack::{Desired, Environment};
+use crate::resources::observed::scan;
+use crate::resources::{REGISTRY, Scope, handler};
 
 pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
     // Only the stack name and network matter here: a broken template must not block a destroy.
@@ -34,63 +35,32 @@ async fn destroy(
     aws: &Aws,
     vpc_id: String,
 ) -> Result<i32, Failure> {
-    let mut desired = Desired {
-        stack: loaded.profile.stack.clone(),
-        environment: Environment {
-            account: String::new(),
-            partition: "aws".into(),
-            region: aws.region.clone(),
-            vpc_id: vpc_id.clone(),
-            subnets: vec![],
-            base_image: None,
-            group_base_images: Default::default(),
-        },
-        resources: vec![],
-        keep_images: 0,
-        groups: loaded
-            .profile
-            .groups
-            .keys()
-            .map(|name| (name.clone(), 0))
-            .collect(),
-        warnings: vec![],
-    };
-    let names = desired.names();
+    let stack = loaded.profile.stack.clone();
+    let declared: Vec<String> = loaded.profile.groups.keys().cloned().collect();
+    let names = Names::with_groups(&stack, &declared);
     let observed = observe(aws, &names, &vpc_id).await?;
-    // Every node group found goes in order, the ones the profile no longer declares too (the
-    // data tier's rules may still name them).
+    // Every node group found goes, the ones the profile no longer declares too.
+    let mut groups = declared;
     for live in &observed.resources {
-        if live.id.kind == Kind::SecurityGroup
-            && live.owner() == Some(desired.stack.as_str())
-            && let Some(group) = live.tags.get(crate::stack::naming::TAG_GROUP)
+        if live.owner() == Some(stack.as_str())
+            && let Some(group) = live.tags.get(TAG_GROUP)
+            && !groups.contains(group)
         {
-            desired.groups.entry(group.clone()).or_insert(0);
+            groups.push(group.clone());
         }
     }
-    let foreign = unowned(&desired.stack, &observed);
-    let final_snapshot =
-        (!args.skip_final_snapshot).then(|| names.final_snapshot(chrono::Utc::now()));
-
-    let mut steps: Vec<Step> = observed
-        .resources
-        .iter()
-        .filter(|r| r.owner() == Some(desired.stack.as_str()))
-        .filter(|r| !(args.keep_images && matches!(r.id.kind, Kind::Image | Kind::Snapshot)))
-        .map(|r| {
-            let note = (r.id.kind == Kind::Database).then(|| match &final_snapshot {
-                Some(snapshot) => {
-                    format!("final snapshot {snapshot}; deletion protection is lifted first")
-                }
-                None => "NO final snapshot (--skip-final-snapshot): its data will be lost".into(),
-            });
-            Step::bare(r.id.clone(), Action::Delete, note)
-        })
-        .collect();
-    steps.sort_by_key(|step| std::cmp::Reverse(step.id.kind));
-    let plan = Plan {
-        stack: desired.stack.clone(),
-        steps,
+    let names = Names::with_groups(&stack, &groups);
+    let foreign = unowned(&stack, &observed);
+    let options = Options {
+        poll_interval: poll_interval(global.poll_interval),
+        final_snapshot: (!args.skip_final_snapshot)
+            .then(|| names.final_snapshot(chrono::Utc::now())),
+        ..Options::default()
     };
+    let keep = |live: &crate::resources::observed::ObservedResource| {
+        args.keep_images && handler(live.id.kind).about().artifact
+    };
+    let plan = crate::plan::destroy(&stack, &observed, keep, &options);
     let text_mode = args.output == Format::Text;
     let heading = Heading {
         profile: &loaded.name,
@@ -123,19 +93,18 @@ async fn destroy(
         }
         let context = Context {
             aws,
-            desired: &desired,
+            handlers: REGISTRY,
+            names: &names,
+            vpc_id: &vpc_id,
             observed: &observed,
             progress: if text_mode {
                 Progress::for_stderr()
             } else {
                 Progress::quiet()
             },
-            options: Options {
-                poll_interval: poll_interval(global.poll_interval),
-                final_snapshot: final_snapshot.clone(),
-            },
+            options,
         };
-        let outcome = engine::run(&context, &plan, interrupt_signal()).await;
+        let outcome = engine::destroy(&context, &plan, interrupt_signal()).await;
         deleted = outcome.done.iter().map(|(id, _)| id.to_string()).collect();
         for (id, error) in &outcome.failed {
             eprintln!("error: {id}: {error}");
@@ -147,15 +116,24 @@ async fn destroy(
         }
     }
 
-    let (kept_images, remaining): (Vec<_>, Vec<_>) =
-        scan(aws, &names).await?.into_iter().partition(|(what, _)| {
+    let scope = Scope::new(aws, &names, &vpc_id);
+    let (kept_images, remaining): (Vec<_>, Vec<_>) = scan(scope, REGISTRY)
+        .await?
+        .into_iter()
+        .partition(|(what, _)| {
             args.keep_images && (what.starts_with("image") || what.starts_with("snapshot"))
         });
-    let snapshots = rds::snapshots(aws, &names.database()).await?;
+    let mut kept = Vec::new();
+    for handler in REGISTRY {
+        if let Some(found) = handler.kept(scope).await? {
+            kept.push(found);
+        }
+    }
+    let snapshots: Vec<String> = kept.iter().flat_map(|(_, ids)| ids.clone()).collect();
     match args.output {
         Format::Text => {
-            if !snapshots.is_empty() {
-                println!("Kept: final database snapshots {}", snapshots.join(", "));
+            for (what, ids) in &kept {
+                println!("Kept: {what} {}", ids.join(", "));
             }
             for (what, id) in &kept_images {
                 println!("Kept (--keep-images): {what} ({id})");

@@ -151,6 +151,23 @@ mod tests {
         }
     }
 
+    /// The README's table of resource kinds is the registry's.
+    #[test]
+    fn the_readme_lists_every_resource_kind_of_the_registry() {
+        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let generated = crate::render::reference::resource_kinds(crate::resources::REGISTRY);
+        let section = readme
+            .split_once("<!-- resource-kinds:begin -->")
+            .and_then(|(_, after)| after.split_once("<!-- resource-kinds:end -->"))
+            .map(|(section, _)| section.trim())
+            .expect("README.md lacks the resource-kinds markers");
+        assert_eq!(
+            section,
+            generated.trim(),
+            "README.md's table of resource kinds is stale; between its resource-kinds markers it should read:\n{generated}"
+        );
+    }
+
     /// The reference has a row per key, whatever its nesting, with its default, and every key is
     /// described (a key without a description needs a doc comment in src/profile/schema.rs).
     #[test]
@@ -271,17 +288,8 @@ mod tests {
         format!("{service}:{name}")
     }
 
-    /// iam/deployer-policy.json allows every AWS call the code makes, and nothing else but the
-    /// permissions AWS checks behind them (the statements whose Sid starts with "Implicit", and
-    /// iam:PassRole).
-    #[test]
-    fn the_shipped_iam_policy_allows_exactly_the_calls_the_code_makes() {
-        let mut code = String::new();
-        for dir in ["src/aws", "src/engine", "src/commands"] {
-            for entry in std::fs::read_dir(root().join(dir)).unwrap() {
-                code += &std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            }
-        }
+    /// The SDK calls in `code`, as IAM actions.
+    fn calls_in(code: &str) -> std::collections::BTreeSet<String> {
         let code: String = code.split_whitespace().collect();
         let clients = [
             "ec2",
@@ -304,6 +312,36 @@ mod tests {
                 if !operation.is_empty() && piece[operation.len()..].starts_with("()") {
                     called.insert(iam_action(client, &operation));
                 }
+            }
+        }
+        called
+    }
+
+    /// The text of every `.rs` file under `dir`, by path.
+    fn sources(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                found.extend(sources(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.push((path, text));
+            }
+        }
+        found
+    }
+
+    /// iam/deployer-policy.json allows every AWS call the code makes, and nothing else but the
+    /// permissions AWS checks behind them (the statements whose Sid starts with "Implicit", and
+    /// iam:PassRole). Each resource kind in the registry declares the actions its module's
+    /// calls need, implicit ones included, and the policy allows every one of them.
+    #[test]
+    fn the_shipped_iam_policy_allows_exactly_the_calls_the_code_makes() {
+        let mut called = std::collections::BTreeSet::new();
+        for dir in ["src/aws", "src/engine", "src/commands", "src/resources"] {
+            for (_, text) in sources(&root().join(dir)) {
+                called.extend(calls_in(&text));
             }
         }
         assert!(called.len() > 80, "found {} calls", called.len());
@@ -334,6 +372,43 @@ mod tests {
             unused.is_empty(),
             "iam/deployer-policy.json allows unused {unused:?}"
         );
+
+        // Each kind: its module's calls are among the actions it declares, and the policy
+        // allows all of those.
+        for handler in crate::resources::REGISTRY {
+            let module = handler.kind().key().replace('-', "_");
+            let file = root().join(format!("src/resources/{module}.rs"));
+            let dir = root().join(format!("src/resources/{module}"));
+            let texts: Vec<String> = if dir.is_dir() {
+                sources(&dir).into_iter().map(|(_, text)| text).collect()
+            } else {
+                vec![std::fs::read_to_string(&file).unwrap_or_else(|_| {
+                    panic!("{} has no module {}", handler.kind().key(), file.display())
+                })]
+            };
+            let declared: std::collections::BTreeSet<String> = handler
+                .permissions()
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            let made: std::collections::BTreeSet<String> =
+                texts.iter().flat_map(|text| calls_in(text)).collect();
+            let undeclared: Vec<_> = made.difference(&declared).collect();
+            assert!(
+                undeclared.is_empty(),
+                "{} calls {undeclared:?} without declaring them",
+                handler.kind().key()
+            );
+            let denied: Vec<_> = declared
+                .iter()
+                .filter(|a| !explicit.contains(*a) && !implicit.contains(*a))
+                .collect();
+            assert!(
+                denied.is_empty(),
+                "iam/deployer-policy.json does not allow {denied:?}, which {} needs",
+                handler.kind().key()
+            );
+        }
     }
 
     /// Follow `$ref`s and optional wrappers (`anyOf` with null) to the object schema of a table.

@@ -18,16 +18,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::aws::lock::{self, Lock, LockError};
-use crate::aws::stack::observe;
-use crate::aws::{Aws, AwsError, Connection, ec2, image};
+use crate::aws::{Aws, AwsError, Connection, ec2};
 use crate::cli::Global;
-use crate::engine::Ledger;
-use crate::plan::observed::Observed;
+use crate::ids::names::Names;
+use crate::plan::{Plan, plan};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
 use crate::profile::schema::BaseImage;
-use crate::stack::naming::Names;
-use crate::stack::spec::{Kind, ResourceId};
+use crate::resources::observed::{self, Observed};
+use crate::resources::{REGISTRY, Scope};
 use crate::stack::{Desired, Environment, build, check};
 
 /// Why a command failed, and so its exit code.
@@ -191,7 +190,7 @@ async fn resolve_image(
                 "give an AMI id from this region",
             )),
         },
-        (None, Some(bake)) => match image::resolve_base_image(aws, &bake.base_image).await? {
+        (None, Some(bake)) => match ec2::resolve_base_image(aws, &bake.base_image).await? {
             Some(id) => Ok(Some(id)),
             None => Err(match &bake.base_image {
                 BaseImage::Id(id) => missing(
@@ -338,67 +337,24 @@ pub fn warn(desired: &Desired) {
     }
 }
 
-/// The values an operator needs after an apply, from what is live: each resource's AWS id and
-/// outputs, and the images the groups run (of `images`, the stack's baked ones). An extra
-/// group's values are named `group.<name>.<value>`.
-pub fn outputs(names: &Names, live: &Ledger, images: &[&ResourceId]) -> Vec<(String, String)> {
-    let mut outputs = Vec::new();
-    let get = |kind: Kind, name: &str| live.get(&ResourceId::new(kind, name));
-    let main = names.group(None);
-    if let Some(lb) = get(Kind::LoadBalancer, &main.load_balancer)
-        && let Some((dns, _)) = &lb.outputs.endpoint
-    {
-        outputs.push(("load_balancer_dns".into(), dns.clone()));
-    }
-    if let Some(db) = get(Kind::Database, &names.database()) {
-        if let Some((host, port)) = &db.outputs.endpoint {
-            outputs.push(("database_endpoint".into(), format!("{host}:{port}")));
-        }
-        if let Some(arn) = &db.outputs.arn {
-            outputs.push(("database_secret_arn".into(), arn.clone()));
-        }
-    }
-    if let Some(cache) = get(Kind::Cache, &names.cache())
-        && let Some((host, port)) = &cache.outputs.endpoint
-    {
-        outputs.push(("cache_endpoint".into(), format!("{host}:{port}")));
-    }
-    if let Some(secret) = get(Kind::CacheAuthSecret, &names.cache_auth_secret())
-        && let Some(arn) = &secret.outputs.arn
-    {
-        outputs.push(("cache_auth_secret_arn".into(), arn.clone()));
-    }
-    for group in names.node_groups() {
-        let key = |what: &str| match &group.group {
-            None => what.to_string(),
-            Some(name) => format!("group.{name}.{what}"),
-        };
-        if group.group.is_some()
-            && let Some(lb) = get(Kind::LoadBalancer, &group.load_balancer)
-            && let Some((dns, _)) = &lb.outputs.endpoint
-        {
-            outputs.push((key("load_balancer_dns"), dns.clone()));
-        }
-        let image = images
-            .iter()
-            .filter(|id| crate::stack::naming::image_prefix(&id.name) == group.image_prefix)
-            .find_map(|id| live.get(id).map(|image| (id, image)));
-        if let Some((id, image)) = image {
-            outputs.push((key("image"), format!("{} ({})", id.name, image.physical_id)));
-        }
-        if let Some(template) = get(Kind::LaunchTemplate, &group.launch_template)
-            && let Some(version) = template.outputs.version
-        {
-            outputs.push((
-                key("launch_template"),
-                format!("{} v{version}", group.launch_template),
-            ));
-        }
-        if get(Kind::AutoScalingGroup, &group.auto_scaling_group).is_some() {
-            outputs.push((key("auto_scaling_group"), group.auto_scaling_group.clone()));
-        }
-    }
-    outputs
+/// Everything the stack has live, read by the registry's kinds.
+pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed, AwsError> {
+    observed::observe(Scope::new(aws, names, vpc_id), REGISTRY).await
+}
+
+/// The plan, or a refusal naming every live resource that has our name but is not ours.
+pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure> {
+    plan(desired, observed).map_err(|foreign| {
+        let list: Vec<String> = foreign.iter().map(|f| format!("  {f}")).collect();
+        Failure::stop(
+            format!(
+                "resources with this stack's names are not owned by stack `{}`; deployer will not change or delete them:\n{}",
+                desired.stack,
+                list.join("\n")
+            ),
+            "choose another stack name, or delete (or tag deployer:stack) those resources yourself",
+        )
+    })
 }
 
 /// Ask on the terminal; refuse when there is none (use --yes in scripts).

@@ -1,28 +1,10 @@
 //! `deployer plan`: read the live stack, diff it against the profile, print the plan.
 
-use super::{Failure, prepare};
+use super::{Failure, make_plan, prepare};
 use crate::cli::{Global, PlanArgs};
-use crate::plan::observed::Observed;
 use crate::plan::saved::{FORMAT, SavedPlan};
-use crate::plan::{Plan, plan};
 use crate::render::Format;
 use crate::render::plan::{Heading, json, text};
-use crate::stack::Desired;
-
-/// The plan, or a refusal naming every live resource that has our name but is not ours.
-pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure> {
-    plan(desired, observed).map_err(|foreign| {
-        let list: Vec<String> = foreign.iter().map(|f| format!("  {f}")).collect();
-        Failure::stop(
-            format!(
-                "resources with this stack's names are not owned by stack `{}`; deployer will not change or delete them:\n{}",
-                desired.stack,
-                list.join("\n")
-            ),
-            "choose another stack name, or delete (or tag deployer:stack) those resources yourself",
-        )
-    })
-}
 
 pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
     let prepared = prepare(global, None).await?;

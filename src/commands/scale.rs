@@ -4,15 +4,14 @@
 use serde_json::json;
 
 use super::Failure;
-use crate::aws::stack::set_tag;
-use crate::aws::{Aws, autoscaling};
+use crate::aws::Aws;
 use crate::cli::{Global, ScaleArgs};
+use crate::ids::names::Names;
+use crate::ids::tags::TAG_SCALE;
 use crate::profile::load::load;
 use crate::profile::scaling::capacity_problems;
 use crate::render::Format;
-use crate::stack::capacity::ScaleOverride;
-use crate::stack::naming::{Names, TAG_SCALE};
-use crate::stack::spec::{Kind, ResourceId};
+use crate::resources::auto_scaling_group::{self as group, capacity::ScaleOverride};
 
 fn refuse(problems: Vec<(&'static str, String, String)>) -> Failure {
     let lines: Vec<String> = problems
@@ -76,7 +75,7 @@ async fn scale(
             }
         },
     };
-    let Some((live, _)) = autoscaling::describe(aws, &name).await? else {
+    let Some((live, _)) = group::describe(aws, &name).await? else {
         return Err(Failure::stop(
             format!("stack {} has no auto scaling group {name}", profile.stack),
             "run `deployer apply` first",
@@ -102,21 +101,14 @@ async fn scale(
     if !problems.is_empty() {
         return Err(refuse(problems));
     }
-    autoscaling::set_capacity(aws, &name, Some(min), Some(max), Some(desired)).await?;
+    group::set_capacity(aws, &name, Some(min), Some(max), Some(desired)).await?;
     let record = ScaleOverride {
         min,
         max,
         desired,
         at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
-    set_tag(
-        aws,
-        &ResourceId::new(Kind::AutoScalingGroup, name.clone()),
-        &name,
-        TAG_SCALE,
-        &record.to_string(),
-    )
-    .await?;
+    group::set_tag(aws, &name, TAG_SCALE, &record.to_string()).await?;
     match args.output {
         Format::Text => {
             println!(

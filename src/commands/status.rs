@@ -6,17 +6,17 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Failure, outputs};
-use crate::aws::stack::observe;
-use crate::aws::{Aws, autoscaling, ec2, elb};
+use super::{Failure, observe};
+use crate::aws::{Aws, ec2};
 use crate::cli::{Global, StatusArgs};
-use crate::engine::ledger_of;
-use crate::plan::observed::Observed;
+use crate::ids::ResourceId;
+use crate::ids::names::{GroupNames, Names};
+use crate::ids::tags::TAG_GROUP;
 use crate::profile::load::load;
 use crate::render::Format;
-use crate::stack::capacity::ScaleOverride;
-use crate::stack::naming::{GroupNames, Names};
-use crate::stack::spec::{Kind, ResourceId};
+use crate::resources::auto_scaling_group::capacity::ScaleOverride;
+use crate::resources::observed::Observed;
+use crate::resources::{Live, auto_scaling_group, image, launch_template, load_balancer, outputs};
 
 pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     let loaded = load(&global.profile)?;
@@ -39,6 +39,16 @@ pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     Ok(0)
 }
 
+/// The extra node group an image belongs to, by its name (images carry no group tag).
+fn image_group<'a>(names: &'a Names, id: &ResourceId) -> Option<&'a str> {
+    let prefix = crate::ids::names::image_prefix(&id.name);
+    names
+        .groups()
+        .iter()
+        .find(|g| names.group(Some(g)).image_prefix == prefix)
+        .map(String::as_str)
+}
+
 async fn report(
     aws: &Aws,
     names: &Names,
@@ -58,9 +68,9 @@ async fn report(
     for image in observed
         .resources
         .iter()
-        .filter(|r| r.id.kind == Kind::Image)
+        .filter(|r| r.id.kind == image::KIND)
     {
-        let prefix = crate::stack::naming::image_prefix(&image.id.name);
+        let prefix = crate::ids::names::image_prefix(&image.id.name);
         let newer = newest
             .get(prefix)
             .is_none_or(|current| created(&image.id) > created(current));
@@ -69,7 +79,28 @@ async fn report(
         }
     }
     let images: Vec<&ResourceId> = newest.into_values().collect();
-    let outputs: serde_json::Map<String, Value> = outputs(names, &ledger_of(observed), &images)
+    // The declared node groups' resources and the stack's own, with the newest image of each
+    // group.
+    let declared = |group: Option<&String>| group.is_none_or(|g| names.groups().contains(g));
+    let lives: Vec<(&ResourceId, Option<&str>, Live)> = observed
+        .resources
+        .iter()
+        .filter(|r| r.id.kind != image::KIND || images.contains(&&r.id))
+        .filter(|r| declared(r.tags.get(TAG_GROUP)))
+        .map(|r| {
+            let group = r
+                .tags
+                .get(TAG_GROUP)
+                .map(String::as_str)
+                .or_else(|| image_group(names, &r.id));
+            (&r.id, group, Live::of(r))
+        })
+        .collect();
+    let entries: Vec<(&ResourceId, Option<&str>, &Live)> = lives
+        .iter()
+        .map(|(id, group, live)| (*id, *group, live))
+        .collect();
+    let outputs: serde_json::Map<String, Value> = outputs(&entries)
         .into_iter()
         .map(|(k, v)| (k, json!(v)))
         .collect();
@@ -105,12 +136,11 @@ async fn group_report(
     scaling: &crate::profile::schema::Scaling,
 ) -> Result<Value, Failure> {
     let latest = observed
-        .get(&ResourceId::new(
-            Kind::LaunchTemplate,
-            &names.launch_template,
-        ))
+        .get(&launch_template::id(&names.launch_template))
         .and_then(|t| t.outputs.version);
-    let Some((live, members)) = autoscaling::describe(aws, &names.auto_scaling_group).await? else {
+    let Some((live, members)) =
+        auto_scaling_group::describe(aws, &names.auto_scaling_group).await?
+    else {
         return Ok(Value::Null);
     };
     let balanced = live
@@ -119,7 +149,7 @@ async fn group_report(
         .and_then(|v| v.as_array())
         .is_some_and(|lbs| !lbs.is_empty());
     let health = if balanced {
-        elb::instance_health(aws, &names.load_balancer, &[])
+        load_balancer::instance_health(aws, &names.load_balancer, &[])
             .await
             .unwrap_or_default()
     } else {

@@ -1,11 +1,15 @@
 //! Extra node groups in the desired stack and the plan: their own tier, the order the graph
 //! gives them, the main nodes pointing at them, and a group the profile drops.
 
-use super::observed::Observed;
-use super::tests::{PROFILE, desired_with, matching};
+use super::tests::{PROFILE, bakes_of, desired_with, matching};
 use super::{Action, plan};
+use crate::ids::{Kind, ResourceId};
+use crate::resources::observed::Observed;
+use crate::resources::{
+    Resource, ResourceKind, auto_scaling_group, database, launch_template, load_balancer,
+    security_group,
+};
 use crate::stack::Desired;
-use crate::stack::spec::{Kind, ResourceId, Spec};
 
 const GROUPS: &str = r#"
 [groups.manager]
@@ -43,11 +47,11 @@ fn with_groups() -> Desired {
     )
 }
 
-fn spec<'a>(desired: &'a Desired, kind: Kind, name: &str) -> &'a Spec {
-    &desired
-        .get(&ResourceId::new(kind, name))
-        .unwrap_or_else(|| panic!("no {kind:?} {name}"))
-        .spec
+fn spec<K: ResourceKind>(desired: &Desired, name: &str) -> K::Spec {
+    let resource: &Resource = desired
+        .get(&ResourceId::new(K::KIND, name))
+        .unwrap_or_else(|| panic!("no {:?} {name}", K::KIND));
+    resource.spec::<K>().unwrap()
 }
 
 fn depends(desired: &Desired, kind: Kind, name: &str) -> Vec<ResourceId> {
@@ -59,19 +63,18 @@ fn depends(desired: &Desired, kind: Kind, name: &str) -> Vec<ResourceId> {
 }
 
 fn ingress(desired: &Desired, name: &str) -> Vec<String> {
-    match spec(desired, Kind::SecurityGroup, name) {
-        Spec::SecurityGroup(sg) => sg.ingress.iter().map(|r| r.canonical()).collect(),
-        other => panic!("{other:?}"),
-    }
+    spec::<security_group::SecurityGroups>(desired, name)
+        .ingress
+        .iter()
+        .map(|r| r.canonical())
+        .collect()
 }
 
 #[test]
 fn an_extra_group_gets_its_own_tier_and_the_main_nodes_wait_for_its_endpoint() {
     let desired = with_groups();
     // The manager: an internal balancer on its port, admitted from the main nodes only.
-    let Spec::LoadBalancer(lb) = spec(&desired, Kind::LoadBalancer, "shop-manager-lb") else {
-        panic!()
-    };
+    let lb = spec::<load_balancer::LoadBalancers>(&desired, "shop-manager-lb");
     assert_eq!(lb.scheme, crate::profile::schema::Scheme::Internal);
     assert_eq!(lb.health_check.target, "TCP:9091");
     assert_eq!(
@@ -90,10 +93,7 @@ fn an_extra_group_gets_its_own_tier_and_the_main_nodes_wait_for_its_endpoint() {
     let node_rules = ingress(&desired, "shop-manager");
     assert_eq!(node_rules.len(), 1);
     assert!(node_rules[0].contains("shop-manager-lb"), "{node_rules:?}");
-    let Spec::AutoScalingGroup(manager) = spec(&desired, Kind::AutoScalingGroup, "shop-manager")
-    else {
-        panic!()
-    };
+    let manager = spec::<auto_scaling_group::AutoScalingGroups>(&desired, "shop-manager");
     assert_eq!((manager.min, manager.max), (1, 1));
     assert_eq!(manager.load_balancer.as_deref(), Some("shop-manager-lb"));
     assert_eq!(manager.launch_template, "shop-manager");
@@ -101,13 +101,10 @@ fn an_extra_group_gets_its_own_tier_and_the_main_nodes_wait_for_its_endpoint() {
     // The worker: no balancer, EC2 health checks, and the data tier admits it.
     assert!(
         desired
-            .get(&ResourceId::new(Kind::LoadBalancer, "shop-worker-lb"))
+            .get(&ResourceId::new(load_balancer::KIND, "shop-worker-lb"))
             .is_none()
     );
-    let Spec::AutoScalingGroup(worker) = spec(&desired, Kind::AutoScalingGroup, "shop-worker")
-    else {
-        panic!()
-    };
+    let worker = spec::<auto_scaling_group::AutoScalingGroups>(&desired, "shop-worker");
     assert_eq!(worker.load_balancer, None);
     for data in ["shop-db", "shop-cache"] {
         let rules = ingress(&desired, data).join(" ");
@@ -120,13 +117,13 @@ fn an_extra_group_gets_its_own_tier_and_the_main_nodes_wait_for_its_endpoint() {
 
     // The graph: the main template waits for the manager's balancer (its endpoint); the
     // manager's template does not wait for the database, the worker's does.
-    let balancer = ResourceId::new(Kind::LoadBalancer, "shop-manager-lb");
-    assert!(depends(&desired, Kind::LaunchTemplate, "shop-node").contains(&balancer));
-    let database = ResourceId::new(Kind::Database, "shop-db");
-    assert!(!depends(&desired, Kind::LaunchTemplate, "shop-manager").contains(&database));
-    assert!(depends(&desired, Kind::LaunchTemplate, "shop-worker").contains(&database));
+    let balancer = ResourceId::new(load_balancer::KIND, "shop-manager-lb");
+    assert!(depends(&desired, launch_template::KIND, "shop-node").contains(&balancer));
+    let database = ResourceId::new(database::KIND, "shop-db");
+    assert!(!depends(&desired, launch_template::KIND, "shop-manager").contains(&database));
+    assert!(depends(&desired, launch_template::KIND, "shop-worker").contains(&database));
     assert!(
-        depends(&desired, Kind::AutoScalingGroup, "shop-manager").contains(&balancer),
+        depends(&desired, auto_scaling_group::KIND, "shop-manager").contains(&balancer),
         "the manager's group waits for its balancer"
     );
     for id in desired.resources.iter().flat_map(|r| &r.depends_on) {
@@ -140,7 +137,7 @@ fn an_extra_group_gets_its_own_tier_and_the_main_nodes_wait_for_its_endpoint() {
 #[test]
 fn the_main_user_data_carries_the_group_endpoint_once_its_balancer_exists() {
     let desired = with_groups();
-    let template = ResourceId::new(Kind::LaunchTemplate, "shop-node");
+    let template = ResourceId::new(launch_template::KIND, "shop-node");
     // From nothing: the balancer is created, so the user data is known only when applying.
     let fresh = plan(&desired, &Observed::default()).unwrap();
     let step = fresh.steps.iter().find(|s| s.id == template).unwrap();
@@ -153,7 +150,7 @@ fn the_main_user_data_carries_the_group_endpoint_once_its_balancer_exists() {
     // Against a live stack, the balancer's DNS name is in the user data, and nothing changes.
     let live = matching(&desired);
     let lb = live
-        .get(&ResourceId::new(Kind::LoadBalancer, "shop-manager-lb"))
+        .get(&ResourceId::new(load_balancer::KIND, "shop-manager-lb"))
         .unwrap();
     let dns = lb.outputs.endpoint.clone().unwrap().0;
     let rendered = live.get(&template).unwrap().attributes["user_data"]
@@ -187,35 +184,46 @@ fn a_group_dropped_from_the_profile_is_deleted_and_the_data_tier_stops_admitting
             .map(|s| s.action)
     };
     assert_eq!(
-        action(Kind::AutoScalingGroup, "shop-worker"),
+        action(auto_scaling_group::KIND, "shop-worker"),
         Some(Action::Delete)
     );
     assert_eq!(
-        action(Kind::LaunchTemplate, "shop-worker"),
+        action(launch_template::KIND, "shop-worker"),
         Some(Action::Delete)
     );
     assert_eq!(
-        action(Kind::SecurityGroup, "shop-worker"),
+        action(security_group::KIND, "shop-worker"),
         Some(Action::Delete)
     );
-    assert_eq!(action(Kind::SecurityGroup, "shop-db"), Some(Action::Update));
     assert_eq!(
-        action(Kind::AutoScalingGroup, "shop-manager"),
+        action(security_group::KIND, "shop-db"),
+        Some(Action::Update)
+    );
+    assert_eq!(
+        action(auto_scaling_group::KIND, "shop-manager"),
         Some(Action::None)
     );
-    // The group goes before its template, and its template before its security group.
-    let names = without_worker.names();
-    let needs = |kind: Kind, name: &str| {
-        crate::stack::natural_dependencies(&ResourceId::new(kind, name), &names)
+    // The group goes before its template, its template before its security group, and that
+    // once the data tier's rules no longer name it: what the live resources use.
+    let after = |kind: Kind, name: &str| {
+        plan.steps
+            .iter()
+            .find(|s| s.id == ResourceId::new(kind, name))
+            .unwrap()
+            .after
+            .clone()
     };
     assert!(
-        needs(Kind::AutoScalingGroup, "shop-worker")
-            .contains(&ResourceId::new(Kind::LaunchTemplate, "shop-worker"))
+        after(launch_template::KIND, "shop-worker")
+            .contains(&ResourceId::new(auto_scaling_group::KIND, "shop-worker"))
     );
-    assert!(
-        needs(Kind::LaunchTemplate, "shop-worker")
-            .contains(&ResourceId::new(Kind::SecurityGroup, "shop-worker"))
-    );
+    let group_after = after(security_group::KIND, "shop-worker");
+    for first in [
+        ResourceId::new(launch_template::KIND, "shop-worker"),
+        ResourceId::new(security_group::KIND, "shop-db"),
+    ] {
+        assert!(group_after.contains(&first), "{first}: {group_after:?}");
+    }
 }
 
 #[test]
@@ -252,13 +260,13 @@ fn each_group_bakes_from_its_own_base_image_and_never_shares_a_builder() {
         .group_base_images
         .insert("manager".into(), "ami-0000000000000b2b2".into());
     let desired = crate::stack::build(&loaded, &environment).unwrap();
-    let bakes = super::images::bakes_of(&desired);
+    let bakes = bakes_of(&desired);
     assert_eq!(bakes.len(), 2);
     let of = |prefix: &str| {
         bakes
             .iter()
             .find(|(id, _)| id.name.starts_with(prefix))
-            .map(|(_, spec)| *spec)
+            .map(|(_, spec)| spec.clone())
             .unwrap()
     };
     let (main, manager) = (of("shop-node-"), of("shop-manager-"));
@@ -275,9 +283,9 @@ fn each_group_bakes_from_its_own_base_image_and_never_shares_a_builder() {
         .group_base_images
         .insert("manager".into(), "ami-0000000000000a1a1".into());
     let same = crate::stack::build(&loaded, &environment).unwrap();
-    let hashes: std::collections::BTreeSet<&str> = super::images::bakes_of(&same)
-        .iter()
-        .map(|(_, spec)| spec.hash.as_str())
+    let hashes: std::collections::BTreeSet<String> = bakes_of(&same)
+        .into_iter()
+        .map(|(_, spec)| spec.hash)
         .collect();
     assert_eq!(hashes.len(), 2);
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Plan;
 use crate::stack::Desired;
 
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// What changed between two sets of fingerprints: "load balancer x (changed)", ...
 pub fn changed(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {

@@ -4,13 +4,19 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::observed::{Observed, ObservedResource, Outputs, Status};
 use super::{Action, plan};
+use crate::ids::tags::{TAG_APPLIED, TAG_BAKE_HASH, TAG_COMPONENT, TAG_STACK};
+use crate::ids::{Kind, ResourceId};
 use crate::profile::load::load;
-use crate::stack::attributes::{Knowledge, Val, desired_attributes};
-use crate::stack::naming::{TAG_COMPONENT, TAG_STACK};
-use crate::stack::spec::{Kind, ResourceId, Spec};
-use crate::stack::user_data::{CacheEndpoint, DatabaseEndpoint};
+use crate::resources::attributes::{Val, applied_digest};
+use crate::resources::observed::{Observed, ObservedResource, Outputs, Status};
+use crate::resources::{
+    Known, Ledger, Live, auto_scaling_group, builder, cache, cache_auth_secret, cache_subnet_group,
+    database, db_subnet_group, handler, image, launch_template, load_balancer, node_role,
+    security_group,
+};
+#[allow(unused_imports)]
+use crate::resources::{scaling_policy, scheduled_action, snapshot};
 use crate::stack::{Desired, Environment, build};
 
 pub(crate) const PROFILE: &str = r#"stack = "shop"
@@ -55,74 +61,92 @@ pub(crate) fn desired() -> Desired {
 }
 
 fn outputs_for(id: &ResourceId) -> Outputs {
-    match id.kind {
-        Kind::Database => Outputs {
+    let kind = id.kind;
+    if kind == database::KIND {
+        Outputs {
             endpoint: Some(("db.example".into(), 5432)),
             arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:rds!db-1".into()),
             version: None,
-        },
-        Kind::Cache => Outputs {
+        }
+    } else if kind == cache::KIND {
+        Outputs {
             endpoint: Some(("cache.example".into(), 6379)),
             ..Outputs::default()
-        },
-        Kind::CacheAuthSecret => Outputs {
+        }
+    } else if kind == cache_auth_secret::KIND {
+        Outputs {
             arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:auth".into()),
             ..Outputs::default()
-        },
-        Kind::LaunchTemplate => Outputs {
+        }
+    } else if kind == launch_template::KIND {
+        Outputs {
             version: Some(1),
             ..Outputs::default()
-        },
-        Kind::LoadBalancer => Outputs {
+        }
+    } else if kind == load_balancer::KIND {
+        Outputs {
             endpoint: Some((format!("{}.example", id.name), 0)),
             ..Outputs::default()
-        },
-        _ => Outputs::default(),
+        }
+    } else {
+        Outputs::default()
     }
 }
 
+fn physical_id(id: &ResourceId) -> String {
+    format!("id-{}", id.name)
+}
+
 /// What is known once the live stack of `matching` exists.
-fn full_knowledge(desired: &Desired) -> Knowledge {
-    let mut knowledge = Knowledge::default();
-    knowledge.endpoints.database = Some(DatabaseEndpoint {
-        host: "db.example".into(),
-        port: 5432,
-        secret_arn: "arn:aws:secretsmanager:us-east-1:1:secret:rds!db-1".into(),
-    });
-    knowledge.endpoints.cache = Some(CacheEndpoint {
-        host: "cache.example".into(),
-        port: 6379,
-        auth_secret_arn: Some("arn:aws:secretsmanager:us-east-1:1:secret:auth".into()),
-    });
-    for resource in &desired.resources {
-        match &resource.spec {
-            Spec::LaunchTemplate(_) => {
-                knowledge
-                    .launch_template_versions
-                    .insert(resource.id.name.clone(), 1);
-            }
-            Spec::LoadBalancer(lb) => {
-                if let Some(group) = &lb.group {
-                    knowledge
-                        .endpoints
-                        .groups
-                        .insert(group.clone(), format!("{}.example", resource.id.name));
-                }
-            }
-            _ => {}
-        }
-    }
-    knowledge
+fn full_knowledge(desired: &Desired) -> Ledger {
+    desired
+        .resources
+        .iter()
+        .map(|r| {
+            (
+                r.id.clone(),
+                Live {
+                    physical_id: physical_id(&r.id),
+                    outputs: outputs_for(&r.id),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The attributes `resource` has with everything known.
+fn attributes_of(
+    desired: &Desired,
+    resource: &crate::resources::Resource,
+) -> Vec<crate::resources::attributes::Attribute> {
+    let ledger = full_knowledge(desired);
+    let fresh = Default::default();
+    handler(resource.id.kind).attributes(
+        resource,
+        Known {
+            ledger: &ledger,
+            fresh: &fresh,
+        },
+        None,
+    )
+}
+
+/// The bakes a desired stack asks for.
+pub(crate) fn bakes_of(desired: &Desired) -> Vec<(ResourceId, image::Spec)> {
+    desired
+        .resources
+        .iter()
+        .filter_map(|r| Some((r.id.clone(), r.spec::<image::Images>().ok()?)))
+        .collect()
 }
 
 /// A live stack that matches `desired` exactly.
 pub(crate) fn matching(desired: &Desired) -> Observed {
-    let knowledge = full_knowledge(desired);
     let resources = desired
         .resources
         .iter()
         .map(|resource| {
-            let attributes = desired_attributes(resource, &knowledge, None)
+            let attributes = attributes_of(desired, resource)
                 .into_iter()
                 .map(|a| match a.value {
                     Val::Known(v) => (a.key, v),
@@ -131,7 +155,7 @@ pub(crate) fn matching(desired: &Desired) -> Observed {
                 .collect();
             ObservedResource {
                 id: resource.id.clone(),
-                physical_id: format!("id-{}", resource.id.name),
+                physical_id: physical_id(&resource.id),
                 tags: BTreeMap::from([
                     (TAG_STACK.to_string(), desired.stack.clone()),
                     (TAG_COMPONENT.to_string(), resource.component.clone()),
@@ -179,7 +203,7 @@ fn an_empty_account_creates_everything_in_dependency_order() {
     let template = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .find(|s| s.id.kind == launch_template::KIND)
         .unwrap();
     let user_data = template
         .changes
@@ -190,7 +214,7 @@ fn an_empty_account_creates_everything_in_dependency_order() {
     let group = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     let version = group
         .changes
@@ -212,12 +236,17 @@ fn a_matching_stack_has_nothing_to_do() {
 fn a_changed_attribute_is_an_update_with_old_and_new() {
     let desired = desired();
     let mut observed = matching(&desired);
-    set(&mut observed, Kind::LoadBalancer, "idle_timeout", json!(60));
+    set(
+        &mut observed,
+        load_balancer::KIND,
+        "idle_timeout",
+        json!(60),
+    );
     let plan = plan(&desired, &observed).unwrap();
     let step = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .find(|s| s.id.kind == load_balancer::KIND)
         .unwrap();
     assert_eq!(step.action, Action::Update);
     assert_eq!(step.changes.len(), 1);
@@ -233,13 +262,13 @@ fn an_immutable_attribute_means_replace_and_data_is_never_replaced_silently() {
     let mut observed = matching(&desired);
     set(
         &mut observed,
-        Kind::LoadBalancer,
+        load_balancer::KIND,
         "scheme",
         json!("internal"),
     );
     set(
         &mut observed,
-        Kind::Database,
+        database::KIND,
         "storage_encrypted",
         json!(false),
     );
@@ -247,7 +276,7 @@ fn an_immutable_attribute_means_replace_and_data_is_never_replaced_silently() {
     let lb = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .find(|s| s.id.kind == load_balancer::KIND)
         .unwrap();
     assert_eq!(lb.action, Action::Replace);
     assert_eq!(
@@ -257,7 +286,7 @@ fn an_immutable_attribute_means_replace_and_data_is_never_replaced_silently() {
     let db = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::Database)
+        .find(|s| s.id.kind == database::KIND)
         .unwrap();
     assert_eq!(db.action, Action::Replace);
     assert!(
@@ -273,29 +302,29 @@ fn newer_engine_versions_and_bigger_storage_are_not_drift() {
     let mut observed = matching(&desired);
     set(
         &mut observed,
-        Kind::Database,
+        database::KIND,
         "engine_version",
         json!("16.8"),
     );
     set(
         &mut observed,
-        Kind::Database,
+        database::KIND,
         "allocated_storage",
         json!(400),
     );
-    set(&mut observed, Kind::Cache, "engine_version", json!("7.1.0"));
+    set(&mut observed, cache::KIND, "engine_version", json!("7.1.0"));
     let plan = plan(&desired, &observed).unwrap();
     assert!(!plan.has_changes(), "{plan:#?}");
 
     set(
         &mut observed,
-        Kind::Database,
+        database::KIND,
         "engine_version",
         json!("15.2"),
     );
     set(
         &mut observed,
-        Kind::Database,
+        database::KIND,
         "allocated_storage",
         json!(100),
     );
@@ -303,7 +332,7 @@ fn newer_engine_versions_and_bigger_storage_are_not_drift() {
     let db = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::Database)
+        .find(|s| s.id.kind == database::KIND)
         .unwrap();
     assert_eq!(db.action, Action::Update);
     let changed: Vec<&str> = db.changes.iter().map(|c| c.attribute.as_str()).collect();
@@ -316,16 +345,16 @@ fn a_scaled_group_keeps_its_capacity_unless_outside_the_limits() {
     let mut observed = matching(&desired);
     set(
         &mut observed,
-        Kind::AutoScalingGroup,
+        auto_scaling_group::KIND,
         "desired_capacity",
         json!(5),
     );
     let plan = plan(&desired, &observed).unwrap();
-    assert_eq!(action_of(&plan, Kind::AutoScalingGroup), Action::None);
+    assert_eq!(action_of(&plan, auto_scaling_group::KIND), Action::None);
 
     set(
         &mut observed,
-        Kind::AutoScalingGroup,
+        auto_scaling_group::KIND,
         "desired_capacity",
         json!(9),
     );
@@ -333,7 +362,7 @@ fn a_scaled_group_keeps_its_capacity_unless_outside_the_limits() {
     let group = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     assert_eq!(group.changes[0].attribute, "desired_capacity");
     assert_eq!(group.changes[0].new, Some(json!(6)));
@@ -344,13 +373,13 @@ fn a_moved_endpoint_changes_the_user_data_and_the_group_follows() {
     let desired = desired();
     let mut observed = matching(&desired);
     // The database's port changes: its endpoint is unknown until applied.
-    set(&mut observed, Kind::Database, "port", json!(5433));
+    set(&mut observed, database::KIND, "port", json!(5433));
     let plan = plan(&desired, &observed).unwrap();
-    assert_eq!(action_of(&plan, Kind::Database), Action::Update);
+    assert_eq!(action_of(&plan, database::KIND), Action::Update);
     let template = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .find(|s| s.id.kind == launch_template::KIND)
         .unwrap();
     assert_eq!(template.action, Action::Update);
     assert_eq!(template.changes[0].attribute, "user_data");
@@ -358,7 +387,7 @@ fn a_moved_endpoint_changes_the_user_data_and_the_group_follows() {
     let group = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     assert_eq!(group.action, Action::Update);
 }
@@ -369,9 +398,9 @@ fn a_resource_deleted_out_of_band_is_created_again() {
     let mut observed = matching(&desired);
     observed
         .resources
-        .retain(|r| r.id.kind != Kind::LoadBalancer);
+        .retain(|r| r.id.kind != load_balancer::KIND);
     let plan = plan(&desired, &observed).unwrap();
-    assert_eq!(action_of(&plan, Kind::LoadBalancer), Action::Create);
+    assert_eq!(action_of(&plan, load_balancer::KIND), Action::Create);
     assert_eq!(plan.count(Action::Create), 1);
 }
 
@@ -382,14 +411,14 @@ fn a_same_named_resource_we_do_not_own_stops_the_plan() {
     let lb = observed
         .resources
         .iter_mut()
-        .find(|r| r.id.kind == Kind::LoadBalancer)
+        .find(|r| r.id.kind == load_balancer::KIND)
         .unwrap();
     lb.tags.clear();
     let foreign = plan(&desired, &observed).unwrap_err();
     assert_eq!(foreign.len(), 1);
     assert_eq!(
         foreign[0].id,
-        ResourceId::new(Kind::LoadBalancer, "shop-lb")
+        ResourceId::new(load_balancer::KIND, "shop-lb")
     );
     assert_eq!(
         foreign[0].to_string(),
@@ -414,30 +443,29 @@ fn removed_data_stores_are_kept_with_what_they_use() {
             .action
     };
     for (kind, name) in [
-        (Kind::Database, "shop-db"),
-        (Kind::DbSubnetGroup, "shop-db"),
-        (Kind::SecurityGroup, "shop-db"),
-        (Kind::Cache, "shop-cache"),
-        (Kind::CacheSubnetGroup, "shop-cache"),
-        (Kind::CacheAuthSecret, "deployer/shop/cache-auth-token"),
-        (Kind::SecurityGroup, "shop-cache"),
+        (database::KIND, "shop-db"),
+        (db_subnet_group::KIND, "shop-db"),
+        (security_group::KIND, "shop-db"),
+        (cache::KIND, "shop-cache"),
+        (cache_subnet_group::KIND, "shop-cache"),
+        (cache_auth_secret::KIND, "deployer/shop/cache-auth-token"),
+        (security_group::KIND, "shop-cache"),
     ] {
         assert_eq!(action(kind, name), Action::Retain, "{kind:?} {name}");
     }
     assert_eq!(plan.count(Action::Delete), 0);
     // The node role's policy no longer names the secrets, and the user data drops the endpoints.
-    assert_eq!(action(Kind::NodeRole, "shop-node"), Action::Update);
-    assert_eq!(action(Kind::LaunchTemplate, "shop-node"), Action::Update);
+    assert_eq!(action(node_role::KIND, "shop-node"), Action::Update);
+    assert_eq!(action(launch_template::KIND, "shop-node"), Action::Update);
 }
 
 /// Record on each live resource the digest of what is desired now, as an apply would.
 fn mark_applied(desired: &Desired, observed: &mut Observed) {
     for live in &mut observed.resources {
         let resource = desired.get(&live.id).unwrap();
-        let attributes = desired_attributes(resource, &full_knowledge(desired), None);
-        let digest = crate::stack::attributes::applied_digest(&attributes).unwrap();
-        live.tags
-            .insert(crate::stack::naming::TAG_APPLIED.to_string(), digest);
+        let attributes = attributes_of(desired, resource);
+        let digest = applied_digest(&attributes).unwrap();
+        live.tags.insert(TAG_APPLIED.to_string(), digest);
     }
 }
 
@@ -449,12 +477,17 @@ fn a_change_made_outside_deployer_is_labelled_drift_and_a_profile_change_is_not(
     assert!(!plan(&desired, &observed).unwrap().has_changes());
 
     // Someone changes the load balancer by hand: the profile still asks for what was applied.
-    set(&mut observed, Kind::LoadBalancer, "idle_timeout", json!(60));
+    set(
+        &mut observed,
+        load_balancer::KIND,
+        "idle_timeout",
+        json!(60),
+    );
     let drifted = plan(&desired, &observed).unwrap();
     let lb = drifted
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .find(|s| s.id.kind == load_balancer::KIND)
         .unwrap();
     assert_eq!(lb.action, Action::Update);
     assert!(lb.drift);
@@ -470,7 +503,7 @@ fn a_change_made_outside_deployer_is_labelled_drift_and_a_profile_change_is_not(
     let lb = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LoadBalancer)
+        .find(|s| s.id.kind == load_balancer::KIND)
         .unwrap();
     assert_eq!(lb.action, Action::Update);
     assert!(!lb.drift);
@@ -514,7 +547,7 @@ fn image(name: &str, created: &str, in_use: bool, inputs: &[(&str, &str)]) -> Ob
         tags.insert(k.to_string(), v.to_string());
     }
     ObservedResource {
-        id: ResourceId::new(Kind::Image, name),
+        id: ResourceId::new(image::KIND, name),
         physical_id: format!("ami-{name}"),
         tags,
         attributes: [
@@ -534,7 +567,7 @@ fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_c
     let image_id = desired
         .resources
         .iter()
-        .find(|r| r.id.kind == Kind::Image)
+        .find(|r| r.id.kind == image::KIND)
         .unwrap()
         .id
         .clone();
@@ -550,7 +583,7 @@ fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_c
     let template = first
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .find(|s| s.id.kind == launch_template::KIND)
         .unwrap();
     assert!(template.depends_on.contains(&image_id));
     assert_eq!(
@@ -599,7 +632,7 @@ fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_c
     let template = third
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::LaunchTemplate)
+        .find(|s| s.id.kind == launch_template::KIND)
         .unwrap();
     let image_change = template
         .changes
@@ -629,7 +662,7 @@ fn retention_keeps_the_newest_images_and_any_in_use() {
     let action = |name: &str| {
         plan.steps
             .iter()
-            .find(|s| s.id == ResourceId::new(Kind::Image, name))
+            .find(|s| s.id == ResourceId::new(image::KIND, name))
             .unwrap()
             .action
     };
@@ -641,17 +674,14 @@ fn retention_keeps_the_newest_images_and_any_in_use() {
 #[test]
 fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
     let desired = baking_desired("install\npoweroff\n");
-    let (_, spec) = super::images::bakes_of(&desired)[0];
+    let (_, spec) = bakes_of(&desired).remove(0);
     let names = desired.names();
     let builder = |hash: &str| ObservedResource {
-        id: ResourceId::new(Kind::Builder, names.builder(hash)),
+        id: ResourceId::new(builder::KIND, names.builder(hash)),
         physical_id: format!("i-{}", &hash[..8]),
         tags: BTreeMap::from([
             (TAG_STACK.to_string(), "shop".to_string()),
-            (
-                crate::stack::naming::TAG_BAKE_HASH.to_string(),
-                hash.to_string(),
-            ),
+            (TAG_BAKE_HASH.to_string(), hash.to_string()),
         ]),
         attributes: Default::default(),
         status: Status::Pending("running".into()),
@@ -660,7 +690,7 @@ fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
     // Each bake's builder has its own security group; `<stack>-builder` is the one bakes shared
     // before.
     let group = |name: String| ObservedResource {
-        id: ResourceId::new(Kind::SecurityGroup, name),
+        id: ResourceId::new(security_group::KIND, name),
         physical_id: "sg-1".into(),
         tags: BTreeMap::from([(TAG_STACK.to_string(), "shop".to_string())]),
         attributes: Default::default(),
@@ -712,16 +742,21 @@ fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
 fn a_capacity_set_by_scale_is_kept_until_reset() {
     let mut desired = desired();
     let mut observed = matching(&desired);
-    set(&mut observed, Kind::AutoScalingGroup, "max_size", json!(10));
     set(
         &mut observed,
-        Kind::AutoScalingGroup,
+        auto_scaling_group::KIND,
+        "max_size",
+        json!(10),
+    );
+    set(
+        &mut observed,
+        auto_scaling_group::KIND,
         "desired_capacity",
         json!(8),
     );
     set(
         &mut observed,
-        Kind::AutoScalingGroup,
+        auto_scaling_group::KIND,
         "scale_override",
         json!("min=2 max=10 desired=8 at=2026-11-21T10:00:00Z"),
     );
@@ -730,7 +765,7 @@ fn a_capacity_set_by_scale_is_kept_until_reset() {
     let group = kept
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     assert_eq!(
         group.note.as_deref(),
@@ -744,7 +779,7 @@ fn a_capacity_set_by_scale_is_kept_until_reset() {
     let group = reset
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     let changes: Vec<String> = group
         .changes
@@ -774,7 +809,7 @@ fn instances_on_an_older_version_are_rolled() {
     let mut observed = matching(&desired);
     set(
         &mut observed,
-        Kind::AutoScalingGroup,
+        auto_scaling_group::KIND,
         "instances",
         json!("1 on v0, 1 on v1"),
     );
@@ -782,7 +817,7 @@ fn instances_on_an_older_version_are_rolled() {
     let group = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     assert_eq!(group.action, Action::Update);
     assert_eq!(group.changes[0].attribute, "instances");
@@ -806,7 +841,7 @@ fn a_plan_survives_its_file_format() {
     let group = plan
         .steps
         .iter()
-        .find(|s| s.id.kind == Kind::AutoScalingGroup)
+        .find(|s| s.id.kind == auto_scaling_group::KIND)
         .unwrap();
     assert!(group.changes.iter().any(|c| c.new == Some(Value::Null)));
     assert!(group.changes.iter().any(|c| c.new.is_none()));

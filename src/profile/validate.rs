@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use super::schema::{
     Bake, BaseImage, Cache, Database, Group, LoadBalancer, Network, Node, Profile, Protocol,
 };
-use crate::stack::naming::{Names, RESERVED_GROUPS};
+use crate::ids::names::{Names, RESERVED_GROUPS};
 
 /// One thing wrong with a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]

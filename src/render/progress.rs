@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::stack::spec::ResourceId;
+use crate::ids::ResourceId;
 
 #[derive(Clone)]
 pub struct Progress {

@@ -5,17 +5,19 @@
 
 use std::collections::BTreeMap;
 
-use super::Environment;
-use super::naming::{GroupNames, Names, Tier};
-use super::nodes::NodeGroup;
-use super::spec::*;
-use super::user_data::{
-    BootContext, CacheVars, DatabaseVars, GroupVars, HealthCheckVars, ListenerVars,
-};
+use super::nodes::{NodeGroup, of_group};
+use super::{Environment, security_group_resource};
+use crate::ids::names::{GroupNames, Names, Tier};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::profile::schema::{Group, Protocol, Scheme};
 use crate::profile::validate::parse_health_target;
+use crate::resources::Resource;
+use crate::resources::launch_template::user_data::{
+    BootContext, CacheVars, DatabaseVars, GroupVars, HealthCheckVars, ListenerVars,
+};
+use crate::resources::load_balancer::{self, HealthCheckSpec, ListenerSpec};
+use crate::resources::security_group::{self, IngressRule, Source};
 
 /// What the main nodes' boot template sees of the extra groups.
 pub fn boot_vars(groups: &BTreeMap<String, Group>) -> BTreeMap<String, GroupVars> {
@@ -41,7 +43,7 @@ fn health_target(group: &Group) -> Option<String> {
         .or_else(|| group.ports.first().map(|port| format!("TCP:{port}")))
 }
 
-/// Add one extra group's resources; the group's dependencies are set by `natural_dependencies`.
+/// Add one extra group's resources, with their dependencies.
 pub fn add(
     loaded: &LoadedProfile,
     environment: &Environment,
@@ -54,16 +56,22 @@ pub fn add(
     let stack_names = Names::new(&profile.stack);
     let names: GroupNames = stack_names.group(Some(name));
     let at = format!("groups.{name}");
-    let mut add = |id: ResourceId, component: &str, spec: Spec| {
-        resources.push(super::nodes::resource(Some(name), id, component, spec))
-    };
-    let security_group = |tier: Tier, description: String, ingress: Vec<IngressRule>| {
-        Spec::SecurityGroup(SecurityGroupSpec {
-            tier,
-            vpc_id: environment.vpc_id.clone(),
-            description: format!("deployer {}: {description}", profile.stack),
-            ingress,
-        })
+    let mut add = |resource: Resource| resources.push(of_group(Some(name), resource));
+    let security_group = |group: &str,
+                          component: &str,
+                          tier: Tier,
+                          description: String,
+                          ingress: Vec<IngressRule>| {
+        security_group_resource(
+            group,
+            component,
+            security_group::Spec {
+                tier,
+                vpc_id: environment.vpc_id.clone(),
+                description: format!("deployer {}: {description}", profile.stack),
+                ingress,
+            },
+        )
     };
     let rule = |port: i32, source: &str, description: &str| IngressRule {
         from_port: port,
@@ -77,18 +85,16 @@ pub fn add(
 
     // Who reaches the instances: the group's balancer, or the main nodes directly.
     let instance_source = if group.load_balancer {
-        add(
-            ResourceId::new(Kind::SecurityGroup, &names.load_balancer_security_group),
+        add(security_group(
+            &names.load_balancer_security_group,
             "security-group-lb",
-            security_group(
-                Tier::Lb,
-                format!("group {name}'s load balancer"),
-                ports
-                    .iter()
-                    .map(|&port| rule(port, &main_nodes, "from the nodes"))
-                    .collect(),
-            ),
-        );
+            Tier::Lb,
+            format!("group {name}'s load balancer"),
+            ports
+                .iter()
+                .map(|&port| rule(port, &main_nodes, "from the nodes"))
+                .collect(),
+        ));
         (
             names.load_balancer_security_group.clone(),
             "from the load balancer",
@@ -103,18 +109,16 @@ pub fn add(
     }
     instance_ports.sort();
     instance_ports.dedup();
-    add(
-        ResourceId::new(Kind::SecurityGroup, &names.security_group),
+    add(security_group(
+        &names.security_group,
         "security-group-nodes",
-        security_group(
-            Tier::Nodes,
-            format!("group {name}"),
-            instance_ports
-                .iter()
-                .map(|&port| rule(port, &instance_source.0, instance_source.1))
-                .collect(),
-        ),
-    );
+        Tier::Nodes,
+        format!("group {name}"),
+        instance_ports
+            .iter()
+            .map(|&port| rule(port, &instance_source.0, instance_source.1))
+            .collect(),
+    ));
 
     let listeners: Vec<ListenerSpec> = ports
         .iter()
@@ -129,11 +133,10 @@ pub fn add(
     if let Some(target) = &health {
         let defaults = crate::profile::schema::HealthCheck::default();
         let main = &profile.load_balancer;
-        add(
-            ResourceId::new(Kind::LoadBalancer, &names.load_balancer),
+        add(Resource::new::<load_balancer::LoadBalancers>(
+            &names.load_balancer,
             "load-balancer",
-            Spec::LoadBalancer(LoadBalancerSpec {
-                group: Some(name.to_string()),
+            &load_balancer::Spec {
                 scheme: Scheme::Internal,
                 subnets: environment.subnet_ids(),
                 security_group: names.load_balancer_security_group.clone(),
@@ -153,8 +156,9 @@ pub fn add(
                 desync_mitigation: main.desync_mitigation,
                 stickiness: None,
                 tls_policy: main.tls_policy.clone(),
-            }),
-        );
+            },
+        )
+        .needs([security_group::id(&names.load_balancer_security_group)]));
     }
 
     let context = BootContext {
@@ -175,6 +179,8 @@ pub fn add(
     };
     let nodes = NodeGroup {
         load_balancer: health.is_some().then(|| names.load_balancer.clone()),
+        data_tier: group.data_tier,
+        group_load_balancers: BTreeMap::new(),
         names,
         at: format!("{at}.node"),
         node: &group.node,
@@ -182,29 +188,4 @@ pub fn add(
         base_image: environment.group_base_images.get(name).cloned(),
     };
     super::nodes::add(loaded, environment, nodes, context, resources, warnings)
-}
-
-/// What an extra group's resource needs, read from its name (so that a group the profile no
-/// longer declares is still deleted in order); None for anything that is not an extra group's.
-pub fn dependencies(id: &ResourceId, names: &Names) -> Option<Vec<ResourceId>> {
-    let group = names.extra_group_of(id.kind, &id.name)?;
-    let own = names.group(Some(&group));
-    let main_nodes = ResourceId::new(Kind::SecurityGroup, names.security_group(Tier::Nodes));
-    let lb_group = ResourceId::new(Kind::SecurityGroup, &own.load_balancer_security_group);
-    Some(match id.kind {
-        Kind::SecurityGroup if id.name == own.load_balancer_security_group => vec![main_nodes],
-        Kind::SecurityGroup => vec![lb_group, main_nodes],
-        Kind::LoadBalancer => vec![lb_group],
-        Kind::LaunchTemplate => vec![
-            ResourceId::new(Kind::SecurityGroup, &own.security_group),
-            ResourceId::new(Kind::NodeRole, names.node_role()),
-            ResourceId::new(Kind::Database, names.database()),
-            ResourceId::new(Kind::Cache, names.cache()),
-        ],
-        Kind::AutoScalingGroup => vec![
-            ResourceId::new(Kind::LaunchTemplate, &own.launch_template),
-            ResourceId::new(Kind::LoadBalancer, &own.load_balancer),
-        ],
-        _ => vec![],
-    })
 }

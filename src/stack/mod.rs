@@ -1,13 +1,8 @@
 //! From a validated profile and the facts of the account (region, VPC, subnets) to the list of
 //! desired resources with their dependencies. Pure: no AWS calls.
 
-pub mod attributes;
-pub mod capacity;
-pub mod groups;
-pub mod naming;
+mod groups;
 mod nodes;
-pub mod spec;
-pub mod user_data;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,13 +10,22 @@ use sha2::Digest;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::aws::ec2::Subnet;
+use crate::ids::ResourceId;
+use crate::ids::names::{NODE_POLICY, Names, Tier};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::profile::validate::parse_health_target;
-use naming::{Names, Tier};
-use spec::*;
-use user_data::{
-    BootContext, BootTemplate, CacheVars, DatabaseVars, HealthCheckVars, ListenerVars,
+use crate::resources::image::Retention;
+use crate::resources::launch_template::user_data::{
+    self, BootContext, BootTemplate, CacheVars, DatabaseVars, HealthCheckVars, ListenerVars,
+};
+use crate::resources::load_balancer::{HealthCheckSpec, ListenerSpec};
+use crate::resources::security_group::{IngressRule, Source};
+use crate::resources::{
+    REGISTRY, Resource, auto_scaling_group, cache, cache_auth_secret, cache_subnet_group, database,
+    db_subnet_group, image, load_balancer, node_role, scaling_policy, scheduled_action,
+    security_group,
 };
 
 /// Facts about the account the stack is deployed into, found before planning.
@@ -39,12 +43,6 @@ pub struct Environment {
     /// Each extra node group's bake base image, by group name, resolved the same way.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_base_images: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subnet {
-    pub id: String,
-    pub zone: String,
 }
 
 impl Environment {
@@ -70,7 +68,7 @@ impl Environment {
         }
     }
 
-    fn subnet_ids(&self) -> Vec<String> {
+    pub(crate) fn subnet_ids(&self) -> Vec<String> {
         self.subnets.iter().map(|s| s.id.clone()).collect()
     }
 }
@@ -80,13 +78,13 @@ impl Environment {
 pub struct Desired {
     pub stack: String,
     pub environment: Environment,
-    /// In dependency order: each resource comes after everything it depends on.
+    /// Every desired resource, each with what it depends on: the graph apply follows.
     pub resources: Vec<Resource>,
-    /// How many of the main group's images to keep (images in use are always kept).
-    pub keep_images: usize,
-    /// The extra node groups, each with how many of its images to keep.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub groups: BTreeMap<String, usize>,
+    /// The extra node groups the profile declares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// How many images of each node group to keep.
+    pub retention: Retention,
     /// Things worth a look that do not stop the run, located like errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -96,29 +94,18 @@ pub struct Desired {
 pub const DEFAULT_KEEP_IMAGES: usize = 3;
 
 impl Desired {
-    /// `apply --reset-scale`: the group returns to the profile's capacity.
+    /// `apply --reset-scale`: the groups return to the profile's capacity.
     pub fn reset_scale(&mut self) {
         for resource in &mut self.resources {
-            if let Spec::AutoScalingGroup(group) = &mut resource.spec {
+            if let Ok(mut group) = resource.spec::<auto_scaling_group::AutoScalingGroups>() {
                 group.reset_scale = true;
+                resource.spec = serde_json::to_value(&group).expect("a spec serializes");
             }
         }
     }
 
     pub fn names(&self) -> Names {
-        let groups: Vec<String> = self.groups.keys().cloned().collect();
-        Names::with_groups(&self.stack, &groups)
-    }
-
-    /// How many images of the group named by `image_prefix` to keep.
-    pub fn keep_images_of(&self, image_prefix: &str) -> usize {
-        let names = self.names();
-        names
-            .groups()
-            .iter()
-            .find(|g| names.group(Some(g)).image_prefix == image_prefix)
-            .and_then(|g| self.groups.get(g).copied())
-            .unwrap_or(self.keep_images)
+        Names::with_groups(&self.stack, &self.groups)
     }
 
     pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
@@ -177,7 +164,7 @@ pub fn check(loaded: &LoadedProfile, region: &str) -> Result<Desired, ProfileErr
     build(loaded, &environment)
 }
 
-/// The desired resources of the loaded profile in `environment`.
+/// The desired resources of the loaded profile in `environment`, each with its dependencies.
 pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desired, ProfileErrors> {
     let profile = &loaded.profile;
     let names = Names::new(&profile.stack);
@@ -186,22 +173,17 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         parse_health_target(&lb.health_check.target).expect("validated target");
 
     let mut resources = Vec::new();
-    let mut add = |id: ResourceId, component: &str, spec: Spec| {
-        resources.push(Resource {
-            id,
-            component: component.to_string(),
-            spec,
-            depends_on: vec![],
-        })
-    };
-    let sg_id = |tier: Tier| ResourceId::new(Kind::SecurityGroup, names.security_group(tier));
     let security_group = |tier: Tier, description: &str, ingress: Vec<IngressRule>| {
-        Spec::SecurityGroup(SecurityGroupSpec {
-            tier,
-            vpc_id: environment.vpc_id.clone(),
-            description: format!("deployer {}: {description}", profile.stack),
-            ingress,
-        })
+        security_group_resource(
+            &names.security_group(tier),
+            &format!("security-group-{}", tier.as_str()),
+            security_group::Spec {
+                tier,
+                vpc_id: environment.vpc_id.clone(),
+                description: format!("deployer {}: {description}", profile.stack),
+                ingress,
+            },
+        )
     };
 
     // Load balancer tier: each listener port from the CIDRs the profile lets in.
@@ -216,11 +198,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             });
         }
     }
-    add(
-        sg_id(Tier::Lb),
-        "security-group-lb",
-        security_group(Tier::Lb, "load balancer", lb_rules),
-    );
+    resources.push(security_group(Tier::Lb, "load balancer", lb_rules));
 
     // Node tier: the instance ports (and the health check port) only from the load balancer.
     let node_ports: BTreeSet<i32> = lb
@@ -239,11 +217,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             description: "from the load balancer".into(),
         })
         .collect();
-    add(
-        sg_id(Tier::Nodes),
-        "security-group-nodes",
-        security_group(Tier::Nodes, "nodes", node_rules),
-    );
+    resources.push(security_group(Tier::Nodes, "nodes", node_rules));
 
     let nodes_group = names.security_group(Tier::Nodes);
     // The data tier admits the main nodes and every group that says it uses the data tier.
@@ -275,88 +249,97 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     };
 
     if let Some(db) = &profile.database {
-        add(
-            sg_id(Tier::Db),
-            "security-group-db",
-            security_group(Tier::Db, "database", from_nodes(db.port.into())),
-        );
-        let subnet_group = ResourceId::new(Kind::DbSubnetGroup, names.db_subnet_group());
-        add(
-            subnet_group.clone(),
+        resources.push(security_group(
+            Tier::Db,
+            "database",
+            from_nodes(db.port.into()),
+        ));
+        resources.push(Resource::new::<db_subnet_group::DbSubnetGroups>(
+            names.db_subnet_group(),
             "db-subnet-group",
-            Spec::DbSubnetGroup(SubnetGroupSpec {
+            &db_subnet_group::Spec {
                 description: format!("deployer {}: database subnets", profile.stack),
                 subnets: environment.subnet_ids(),
-            }),
-        );
-        let database = ResourceId::new(Kind::Database, names.database());
-        add(
-            database.clone(),
-            "database",
-            Spec::Database(DatabaseSpec {
-                engine_version: db.engine_version.clone(),
-                instance_class: db.instance_class.clone(),
-                allocated_storage: db.allocated_storage,
-                storage_type: db.storage_type.clone(),
-                encrypted: db.encrypted,
-                multi_az: db.multi_az,
-                port: db.port.into(),
-                db_name: db.name.clone(),
-                username: db.username.clone(),
-                backup_retention_days: db.backup_retention_days,
-                deletion_protection: db.deletion_protection,
-                auto_minor_version_upgrade: db.auto_minor_version_upgrade,
-                subnet_group: names.db_subnet_group(),
-                security_group: names.security_group(Tier::Db),
-            }),
+            },
+        ));
+        resources.push(
+            Resource::new::<database::Databases>(
+                names.database(),
+                "database",
+                &database::Spec {
+                    engine_version: db.engine_version.clone(),
+                    instance_class: db.instance_class.clone(),
+                    allocated_storage: db.allocated_storage,
+                    storage_type: db.storage_type.clone(),
+                    encrypted: db.encrypted,
+                    multi_az: db.multi_az,
+                    port: db.port.into(),
+                    db_name: db.name.clone(),
+                    username: db.username.clone(),
+                    backup_retention_days: db.backup_retention_days,
+                    deletion_protection: db.deletion_protection,
+                    auto_minor_version_upgrade: db.auto_minor_version_upgrade,
+                    subnet_group: names.db_subnet_group(),
+                    security_group: names.security_group(Tier::Db),
+                },
+            )
+            .needs([
+                security_group::id(names.security_group(Tier::Db)),
+                db_subnet_group::id(names.db_subnet_group()),
+            ]),
         );
     }
 
     if let Some(cache) = &profile.cache {
-        add(
-            sg_id(Tier::Cache),
-            "security-group-cache",
-            security_group(Tier::Cache, "cache", from_nodes(cache.port.into())),
-        );
-        let subnet_group = ResourceId::new(Kind::CacheSubnetGroup, names.cache_subnet_group());
-        add(
-            subnet_group.clone(),
+        resources.push(security_group(
+            Tier::Cache,
+            "cache",
+            from_nodes(cache.port.into()),
+        ));
+        resources.push(Resource::new::<cache_subnet_group::CacheSubnetGroups>(
+            names.cache_subnet_group(),
             "cache-subnet-group",
-            Spec::CacheSubnetGroup(SubnetGroupSpec {
+            &cache_subnet_group::Spec {
                 description: format!("deployer {}: cache subnets", profile.stack),
                 subnets: environment.subnet_ids(),
-            }),
-        );
+            },
+        ));
         let auth_token = cache.encryption_in_transit;
+        let mut needs = vec![
+            security_group::id(names.security_group(Tier::Cache)),
+            cache_subnet_group::id(names.cache_subnet_group()),
+        ];
         if auth_token {
-            let secret = ResourceId::new(Kind::CacheAuthSecret, names.cache_auth_secret());
-            add(
-                secret.clone(),
+            resources.push(Resource::new::<cache_auth_secret::CacheAuthSecrets>(
+                names.cache_auth_secret(),
                 "cache-auth-secret",
-                Spec::CacheAuthSecret(SecretSpec {
+                &cache_auth_secret::Spec {
                     description: format!("deployer {}: Redis AUTH token", profile.stack),
-                }),
-            );
+                },
+            ));
+            needs.push(cache_auth_secret::id(names.cache_auth_secret()));
         }
-        let id = ResourceId::new(Kind::Cache, names.cache());
-        add(
-            id.clone(),
-            "cache",
-            Spec::Cache(CacheSpec {
-                description: format!("deployer {}: Redis", profile.stack),
-                engine_version: cache.engine_version.clone(),
-                node_type: cache.node_type.clone(),
-                num_cache_clusters: cache.replicas + 1,
-                automatic_failover: cache.automatic_failover,
-                multi_az: cache.multi_az,
-                port: cache.port.into(),
-                encryption_at_rest: cache.encryption_at_rest,
-                encryption_in_transit: cache.encryption_in_transit,
-                auth_token,
-                auth_secret: names.cache_auth_secret(),
-                subnet_group: names.cache_subnet_group(),
-                security_group: names.security_group(Tier::Cache),
-            }),
+        resources.push(
+            Resource::new::<crate::resources::cache::Caches>(
+                names.cache(),
+                "cache",
+                &cache::Spec {
+                    description: format!("deployer {}: Redis", profile.stack),
+                    engine_version: cache.engine_version.clone(),
+                    node_type: cache.node_type.clone(),
+                    num_cache_clusters: cache.replicas + 1,
+                    automatic_failover: cache.automatic_failover,
+                    multi_az: cache.multi_az,
+                    port: cache.port.into(),
+                    encryption_at_rest: cache.encryption_at_rest,
+                    encryption_in_transit: cache.encryption_in_transit,
+                    auth_token,
+                    auth_secret: names.cache_auth_secret(),
+                    subnet_group: names.cache_subnet_group(),
+                    security_group: names.security_group(Tier::Cache),
+                },
+            )
+            .needs(needs),
         );
     }
 
@@ -371,72 +354,80 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             certificate: l.certificate.clone(),
         })
         .collect();
-    let load_balancer = ResourceId::new(Kind::LoadBalancer, names.load_balancer());
-    add(
-        load_balancer.clone(),
-        "load-balancer",
-        Spec::LoadBalancer(LoadBalancerSpec {
-            group: None,
-            scheme: lb.scheme,
-            subnets: environment.subnet_ids(),
-            security_group: lb_group.clone(),
-            listeners: listeners.clone(),
-            health_check: HealthCheckSpec {
-                target: lb.health_check.target.clone(),
-                interval: lb.health_check.interval,
-                timeout: lb.health_check.timeout,
-                healthy_threshold: lb.health_check.healthy_threshold,
-                unhealthy_threshold: lb.health_check.unhealthy_threshold,
+    resources.push(
+        Resource::new::<load_balancer::LoadBalancers>(
+            names.load_balancer(),
+            "load-balancer",
+            &load_balancer::Spec {
+                scheme: lb.scheme,
+                subnets: environment.subnet_ids(),
+                security_group: lb_group.clone(),
+                listeners: listeners.clone(),
+                health_check: HealthCheckSpec {
+                    target: lb.health_check.target.clone(),
+                    interval: lb.health_check.interval,
+                    timeout: lb.health_check.timeout,
+                    healthy_threshold: lb.health_check.healthy_threshold,
+                    unhealthy_threshold: lb.health_check.unhealthy_threshold,
+                },
+                idle_timeout: lb.idle_timeout,
+                cross_zone: lb.cross_zone,
+                connection_draining: lb
+                    .connection_draining
+                    .then_some(lb.connection_draining_timeout),
+                desync_mitigation: lb.desync_mitigation,
+                stickiness: lb
+                    .stickiness
+                    .enabled
+                    .then_some(lb.stickiness.cookie_expiration),
+                tls_policy: lb.tls_policy.clone(),
             },
-            idle_timeout: lb.idle_timeout,
-            cross_zone: lb.cross_zone,
-            connection_draining: lb
-                .connection_draining
-                .then_some(lb.connection_draining_timeout),
-            desync_mitigation: lb.desync_mitigation,
-            stickiness: lb
-                .stickiness
-                .enabled
-                .then_some(lb.stickiness.cookie_expiration),
-            tls_policy: lb.tls_policy.clone(),
-        }),
+        )
+        .needs([security_group::id(&lb_group)]),
     );
 
-    add(
-        ResourceId::new(Kind::NodeRole, names.node_role()),
+    resources.push(Resource::new::<node_role::NodeRoles>(
+        names.node_role(),
         "node-role",
-        Spec::NodeRole(NodeRoleSpec {
+        &node_role::Spec {
             path: names.iam_path(),
-            policy_name: naming::NODE_POLICY.into(),
+            policy_name: NODE_POLICY.into(),
             policy: node_policy(profile, &names, environment),
-        }),
-    );
+        },
+    ));
 
     let mut warnings = Vec::new();
+    let main_group = auto_scaling_group::id(names.auto_scaling_group());
     for policy in &profile.scaling.target_tracking {
-        add(
-            ResourceId::new(Kind::ScalingPolicy, policy.name.clone()),
-            "scaling-policy",
-            Spec::ScalingPolicy(PolicySpec {
-                group: names.auto_scaling_group(),
-                metric: policy.metric.predefined().to_string(),
-                target: policy.target,
-                disable_scale_in: policy.disable_scale_in,
-            }),
+        resources.push(
+            Resource::new::<scaling_policy::ScalingPolicies>(
+                policy.name.clone(),
+                "scaling-policy",
+                &scaling_policy::Spec {
+                    group: names.auto_scaling_group(),
+                    metric: policy.metric.predefined().to_string(),
+                    target: policy.target,
+                    disable_scale_in: policy.disable_scale_in,
+                },
+            )
+            .needs([main_group.clone()]),
         );
     }
     for action in &profile.scaling.scheduled {
-        add(
-            ResourceId::new(Kind::ScheduledAction, action.name.clone()),
-            "scheduled-action",
-            Spec::ScheduledAction(ScheduleSpec {
-                group: names.auto_scaling_group(),
-                recurrence: action.recurrence.clone(),
-                min: action.min,
-                max: action.max,
-                desired: action.desired,
-                time_zone: action.time_zone.clone(),
-            }),
+        resources.push(
+            Resource::new::<scheduled_action::ScheduledActions>(
+                action.name.clone(),
+                "scheduled-action",
+                &scheduled_action::Spec {
+                    group: names.auto_scaling_group(),
+                    recurrence: action.recurrence.clone(),
+                    min: action.min,
+                    max: action.max,
+                    desired: action.desired,
+                    time_zone: action.time_zone.clone(),
+                },
+            )
+            .needs([main_group.clone()]),
         );
     }
     let context = BootContext {
@@ -457,6 +448,14 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         scaling: &profile.scaling,
         base_image: environment.base_image.clone(),
         load_balancer: Some(names.load_balancer()),
+        data_tier: true,
+        // The main boot template points at the groups' load balancers.
+        group_load_balancers: profile
+            .groups
+            .iter()
+            .filter(|(_, g)| g.load_balancer)
+            .map(|(name, _)| (name.clone(), names.group(Some(name)).load_balancer))
+            .collect(),
     };
     nodes::add(
         loaded,
@@ -476,54 +475,55 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             &mut warnings,
         )?;
     }
-    let names = Names::with_groups(
-        &profile.stack,
-        &profile.groups.keys().cloned().collect::<Vec<_>>(),
-    );
+    // Only what the stack has is waited for (no database: nothing waits for one).
     let present: BTreeSet<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();
     for resource in &mut resources {
-        resource.depends_on = natural_dependencies(&resource.id, &names)
-            .into_iter()
-            .filter(|id| present.contains(id))
-            .collect();
-        if let Spec::LaunchTemplate(template) = &resource.spec {
-            // A group that does not use the data tier does not wait for it.
-            if let Some(group) = &template.group
-                && !profile.groups[group].data_tier
-            {
-                resource
-                    .depends_on
-                    .retain(|id| !matches!(id.kind, Kind::Database | Kind::Cache));
-            }
-            // The launch template waits for the bake (its name is the content hash).
-            if let NodeImage::Baked(image) = &template.image {
-                resource
-                    .depends_on
-                    .push(ResourceId::new(Kind::Image, image.clone()));
-            }
-        }
+        resource.depends_on.retain(|id| present.contains(id));
     }
-    resources.sort_by_key(|r| (r.id.kind, tier_order(&r.spec)));
-    Ok(Desired {
-        stack: profile.stack.clone(),
-        environment: environment.clone(),
-        resources,
-        keep_images: profile
+    // In the order plans list them: by kind as the registry lists kinds, tiers in reference
+    // order (lb, nodes, db, cache). Apply follows the graph, not this order.
+    resources.sort_by_key(|r| {
+        let kind = REGISTRY.iter().position(|h| h.kind() == r.id.kind);
+        let tier = r
+            .spec::<security_group::SecurityGroups>()
+            .ok()
+            .and_then(|sg| Tier::ALL.iter().position(|t| *t == sg.tier));
+        (kind, tier)
+    });
+    let mut retention = Retention {
+        default: profile
             .node
             .bake
             .as_ref()
             .map(|b| b.keep_images as usize)
             .unwrap_or(DEFAULT_KEEP_IMAGES),
-        groups: profile
-            .groups
-            .iter()
-            .map(|(name, group)| {
-                let keep = group.node.bake.as_ref().map(|b| b.keep_images as usize);
-                (name.clone(), keep.unwrap_or(DEFAULT_KEEP_IMAGES))
-            })
-            .collect(),
+        by_prefix: BTreeMap::new(),
+    };
+    for (name, group) in &profile.groups {
+        let keep = group.node.bake.as_ref().map(|b| b.keep_images as usize);
+        retention.by_prefix.insert(
+            names.group(Some(name)).image_prefix,
+            keep.unwrap_or(DEFAULT_KEEP_IMAGES),
+        );
+    }
+    Ok(Desired {
+        stack: profile.stack.clone(),
+        environment: environment.clone(),
+        resources,
+        groups: profile.groups.keys().cloned().collect(),
+        retention,
         warnings,
     })
+}
+
+/// A security group; it needs the groups its rules name to exist first.
+fn security_group_resource(name: &str, component: &str, spec: security_group::Spec) -> Resource {
+    let named: Vec<ResourceId> = spec
+        .named_groups()
+        .into_iter()
+        .map(security_group::id)
+        .collect();
+    Resource::new::<security_group::SecurityGroups>(name, component, &spec).needs(named)
 }
 
 /// The bake: the template rendered with what is known at bake time, and the content hash of
@@ -537,7 +537,7 @@ pub(super) fn bake_spec(
     boot: &BootTemplate,
     environment: &Environment,
     warnings: &mut Vec<String>,
-) -> Result<BakeSpec, ProfileErrors> {
+) -> Result<image::Spec, ProfileErrors> {
     let (path, source) = read_template(loaded, key, &bake.template, "bake template")?;
     // At bake time nothing of the data tier exists: the bake template sees no endpoints.
     let mut context = boot.context.clone();
@@ -595,7 +595,7 @@ pub(super) fn bake_spec(
             ),
         ),
     ]);
-    Ok(BakeSpec {
+    Ok(image::Spec {
         hash,
         base_image,
         template: path,
@@ -621,90 +621,6 @@ fn ends_with_power_off(script: &str) -> bool {
                 .iter()
                 .any(|word| line.contains(word))
         })
-}
-
-/// What a resource of the stack needs before it can exist (and outlive before it can go):
-/// each tier's group admits the one before it, the data tier needs its group and subnet group,
-/// the launch template needs the endpoints, the group needs the template and the load balancer.
-pub fn natural_dependencies(id: &ResourceId, names: &Names) -> Vec<ResourceId> {
-    if let Some(dependencies) = groups::dependencies(id, names) {
-        return dependencies;
-    }
-    let group = |tier: Tier| ResourceId::new(Kind::SecurityGroup, names.security_group(tier));
-    let extra = |what: fn(naming::GroupNames) -> ResourceId| {
-        names
-            .groups()
-            .iter()
-            .map(|g| what(names.group(Some(g))))
-            .collect::<Vec<_>>()
-    };
-    match id.kind {
-        Kind::SecurityGroup => {
-            if id.name == names.security_group(Tier::Nodes) {
-                vec![group(Tier::Lb)]
-            } else if id.name == names.security_group(Tier::Db)
-                || id.name == names.security_group(Tier::Cache)
-            {
-                let mut clients = vec![group(Tier::Nodes)];
-                clients.extend(extra(|g| {
-                    ResourceId::new(Kind::SecurityGroup, g.security_group)
-                }));
-                clients
-            } else {
-                vec![]
-            }
-        }
-        Kind::Database => vec![
-            group(Tier::Db),
-            ResourceId::new(Kind::DbSubnetGroup, names.db_subnet_group()),
-        ],
-        Kind::Cache => vec![
-            group(Tier::Cache),
-            ResourceId::new(Kind::CacheSubnetGroup, names.cache_subnet_group()),
-            ResourceId::new(Kind::CacheAuthSecret, names.cache_auth_secret()),
-        ],
-        Kind::LoadBalancer => vec![group(Tier::Lb)],
-        Kind::LaunchTemplate => {
-            let mut needs = vec![
-                group(Tier::Nodes),
-                ResourceId::new(Kind::NodeRole, names.node_role()),
-                ResourceId::new(Kind::Database, names.database()),
-                ResourceId::new(Kind::Cache, names.cache()),
-            ];
-            // The main boot template points at the groups' load balancers.
-            needs.extend(extra(|g| {
-                ResourceId::new(Kind::LoadBalancer, g.load_balancer)
-            }));
-            needs
-        }
-        Kind::AutoScalingGroup => vec![
-            ResourceId::new(Kind::LaunchTemplate, names.launch_template()),
-            ResourceId::new(Kind::LoadBalancer, names.load_balancer()),
-        ],
-        // A builder runs in its own security group (or the one bakes shared before).
-        Kind::Builder => vec![
-            ResourceId::new(Kind::SecurityGroup, id.name.clone()),
-            group(Tier::Builder),
-        ],
-        Kind::ScalingPolicy | Kind::ScheduledAction => vec![ResourceId::new(
-            Kind::AutoScalingGroup,
-            names.auto_scaling_group(),
-        )],
-        Kind::DbSubnetGroup
-        | Kind::CacheSubnetGroup
-        | Kind::CacheAuthSecret
-        | Kind::NodeRole
-        | Kind::Image
-        | Kind::Snapshot => vec![],
-    }
-}
-
-/// Security groups in reference order (lb before nodes before db and cache).
-fn tier_order(spec: &Spec) -> usize {
-    match spec {
-        Spec::SecurityGroup(sg) => Tier::ALL.iter().position(|t| *t == sg.tier).unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// The nodes may read exactly this stack's secrets: the RDS-managed master secret of the stack's
@@ -747,13 +663,4 @@ fn node_policy(
         return serde_json::Value::Null;
     }
     serde_json::json!({"Version": "2012-10-17", "Statement": statements})
-}
-
-/// Tags every resource carries: ownership and a readable name.
-pub fn ownership_tags(stack: &str, component: &str, name: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (naming::TAG_STACK.to_string(), stack.to_string()),
-        (naming::TAG_COMPONENT.to_string(), component.to_string()),
-        ("Name".to_string(), name.to_string()),
-    ])
 }

@@ -2,31 +2,28 @@
 //! alike: the boot template checked with the group's variables, the image (baked, or brought),
 //! the launch template and the Auto Scaling Group.
 
-use super::naming::{GroupNames, Names};
-use super::spec::*;
-use super::user_data::{BootContext, BootTemplate};
-use super::{Environment, Resource, bake_spec, read_template, template_error};
+use std::collections::BTreeMap;
+
+use super::{Environment, bake_spec, read_template, template_error};
+use crate::ids::names::{GroupNames, Names};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::profile::schema::{Node, Scaling};
 use crate::profile::validate::parse_duration;
+use crate::resources::launch_template::user_data::{BootContext, BootTemplate};
+use crate::resources::launch_template::{self, EndpointSources, NodeImage};
+use crate::resources::{
+    Resource, auto_scaling_group, cache, database, image, load_balancer, node_role, security_group,
+};
 
-/// A resource of a node group: an extra group's component tag ends with the group's name.
-pub(super) fn resource(
-    group: Option<&str>,
-    id: ResourceId,
-    component: &str,
-    spec: Spec,
-) -> Resource {
-    Resource {
-        id,
-        component: match group {
-            None => component.to_string(),
-            Some(name) => format!("{component}-{name}"),
-        },
-        spec,
-        depends_on: vec![],
+/// A resource of a node group: an extra group's component tag ends with the group's name, and
+/// it carries the group's name (the `deployer:group` tag).
+pub(super) fn of_group(group: Option<&str>, mut resource: Resource) -> Resource {
+    if let Some(name) = group {
+        resource.component = format!("{}-{name}", resource.component);
+        resource.group = Some(name.to_string());
     }
+    resource
 }
 
 /// One node group as the profile gives it.
@@ -40,6 +37,10 @@ pub(super) struct NodeGroup<'a> {
     pub base_image: Option<String>,
     /// Its load balancer, whose health checks the group takes; None: EC2's.
     pub load_balancer: Option<String>,
+    /// Whether its nodes use the database and the cache (and so wait for them).
+    pub data_tier: bool,
+    /// The extra groups' load balancers its boot template points at, by group name.
+    pub group_load_balancers: BTreeMap<String, String>,
 }
 
 /// Add the group's image (when it bakes), launch template and Auto Scaling Group, its boot
@@ -59,12 +60,12 @@ pub(super) fn add(
         scaling,
         base_image,
         load_balancer,
+        data_tier,
+        group_load_balancers,
     } = group;
     let stack = Names::new(&loaded.profile.stack);
     let extra = names.group.clone();
-    let mut add = |id: ResourceId, component: &str, spec: Spec| {
-        resources.push(resource(extra.as_deref(), id, component, spec))
-    };
+    let mut add = |resource: Resource| resources.push(of_group(extra.as_deref(), resource));
     let boot_key = format!("{at}.boot_template");
     let (path, source) = read_template(loaded, &boot_key, &node.boot_template, "boot template")?;
     let boot = BootTemplate {
@@ -75,6 +76,10 @@ pub(super) fn add(
     if let Err(error) = boot.check() {
         return Err(template_error(loaded, &boot_key, &boot, error));
     }
+    let mut needs = vec![
+        security_group::id(&names.security_group),
+        node_role::id(stack.node_role()),
+    ];
     let image = match (&node.image, &node.bake) {
         (Some(image), _) => NodeImage::Fixed(image.clone()),
         (None, Some(bake)) => {
@@ -88,20 +93,41 @@ pub(super) fn add(
                 warnings,
             )?;
             let image = names.image(&spec.hash);
-            add(
-                ResourceId::new(Kind::Image, &image),
-                "image",
-                Spec::Image(Box::new(spec)),
-            );
+            add(Resource::new::<image::Images>(&image, "image", &spec));
+            // The launch template waits for the bake (its name is the content hash).
+            needs.push(image::id(&image));
             NodeImage::Baked(image)
         }
         (None, None) => unreachable!("validation requires an image or a bake"),
     };
-    add(
-        ResourceId::new(Kind::LaunchTemplate, &names.launch_template),
+    let mut endpoints = EndpointSources {
+        groups: group_load_balancers,
+        ..EndpointSources::default()
+    };
+    if data_tier {
+        // A group that does not use the data tier does not wait for it.
+        if boot.context.database.is_some() {
+            endpoints.database = Some(stack.database());
+            needs.push(database::id(stack.database()));
+        }
+        if let Some(cache_vars) = &boot.context.cache {
+            endpoints.cache = Some(stack.cache());
+            needs.push(cache::id(stack.cache()));
+            if cache_vars.tls {
+                endpoints.cache_auth_secret = Some(stack.cache_auth_secret());
+            }
+        }
+    }
+    needs.extend(
+        endpoints
+            .groups
+            .values()
+            .map(|lb| load_balancer::id(lb.as_str())),
+    );
+    add(Resource::new::<launch_template::LaunchTemplates>(
+        &names.launch_template,
         "launch-template",
-        Spec::LaunchTemplate(Box::new(LaunchTemplateSpec {
-            group: names.group.clone(),
+        &launch_template::Spec {
             image,
             instance_type: node.instance_type.clone(),
             volume_size: node.volume_size,
@@ -109,12 +135,16 @@ pub(super) fn add(
             security_group: names.security_group.clone(),
             instance_profile: stack.node_role(),
             boot,
-        })),
-    );
-    add(
-        ResourceId::new(Kind::AutoScalingGroup, &names.auto_scaling_group),
+            endpoints,
+        },
+    )
+    .needs(needs));
+    let mut group_needs = vec![launch_template::id(&names.launch_template)];
+    group_needs.extend(load_balancer.iter().map(load_balancer::id));
+    add(Resource::new::<auto_scaling_group::AutoScalingGroups>(
+        &names.auto_scaling_group,
         "auto-scaling-group",
-        Spec::AutoScalingGroup(GroupSpec {
+        &auto_scaling_group::Spec {
             min: scaling.min,
             max: scaling.max,
             desired: scaling.effective_desired(),
@@ -129,7 +159,8 @@ pub(super) fn add(
             instance_warmup: scaling.instance_warmup,
             termination_policies: scaling.termination_policies.clone(),
             reset_scale: false,
-        }),
-    );
+        },
+    )
+    .needs(group_needs));
     Ok(())
 }

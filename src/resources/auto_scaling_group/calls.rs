@@ -1,16 +1,17 @@
-//! Auto Scaling: the group that runs the nodes from the launch template behind the load balancer.
+//! Calls for Auto Scaling groups: the groups and their instances, create, update (capacity,
+//! launch template version, load balancers), delete, and the calls a roll is made of.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_autoscaling::types::{Filter, LaunchTemplateSpecification, Tag};
 use serde_json::{Map, json};
 
-use super::{Aws, AwsError, fail, tag_map};
-use crate::plan::observed::{ObservedResource, Outputs, Status};
-use crate::stack::attributes::sorted;
-use crate::stack::capacity::{RollState, versions_summary};
-use crate::stack::naming::{TAG_APPLIED, TAG_COMPONENT, TAG_ROLL, TAG_SCALE};
-use crate::stack::spec::{GroupSpec, Kind, ResourceId};
+use super::capacity::{RollState, versions_summary};
+use super::*;
+use crate::aws::{Aws, AwsError, fail, tag_map};
+use crate::ids::tags::{TAG_APPLIED, TAG_COMPONENT, TAG_ROLL, TAG_SCALE};
+use crate::resources::attributes::sorted;
+use crate::resources::observed::{ObservedResource, Outputs, Status};
 
 /// One instance of the group, as the group sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +23,20 @@ pub struct Member {
     pub launch_template_version: Option<String>,
 }
 
-pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
-    Ok(describe(aws, name).await?.map(|(resource, _)| resource))
+/// The groups among `names` that exist, with their instances: one request (AWS leaves out the
+/// names that do not exist).
+pub(super) async fn describe_many(
+    aws: &Aws,
+    names: &[String],
+) -> Result<Vec<(ObservedResource, Vec<Member>)>, AwsError> {
+    let found = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .set_auto_scaling_group_names(Some(names.to_vec()))
+        .send()
+        .await
+        .map_err(fail("describe the auto scaling groups"))?;
+    Ok(found.auto_scaling_groups().iter().map(group_of).collect())
 }
 
 /// The group and its instances.
@@ -38,21 +51,24 @@ pub async fn describe(
         .send()
         .await
         .map_err(fail(format!("describe auto scaling group {name}")))?;
-    let Some(group) = found.auto_scaling_groups().first() else {
-        return Ok(None);
-    };
+    Ok(found.auto_scaling_groups().first().map(group_of))
+}
+
+fn group_of(
+    group: &aws_sdk_autoscaling::types::AutoScalingGroup,
+) -> (ObservedResource, Vec<Member>) {
     let template = group.launch_template();
     let mut a = Map::new();
-    a.insert("min_size".into(), json!(group.min_size()));
-    a.insert("max_size".into(), json!(group.max_size()));
-    a.insert("desired_capacity".into(), json!(group.desired_capacity()));
-    a.insert("health_check_type".into(), json!(group.health_check_type()));
+    a.insert(MIN_SIZE.into(), json!(group.min_size()));
+    a.insert(MAX_SIZE.into(), json!(group.max_size()));
+    a.insert(DESIRED_CAPACITY.into(), json!(group.desired_capacity()));
+    a.insert(HEALTH_CHECK_TYPE.into(), json!(group.health_check_type()));
     a.insert(
-        "health_check_grace_period".into(),
+        HEALTH_CHECK_GRACE_PERIOD.into(),
         json!(group.health_check_grace_period()),
     );
     a.insert(
-        "subnets".into(),
+        SUBNETS.into(),
         sorted(
             group
                 .vpc_zone_identifier()
@@ -64,11 +80,11 @@ pub async fn describe(
         ),
     );
     a.insert(
-        "load_balancers".into(),
+        LOAD_BALANCERS.into(),
         sorted(group.load_balancer_names().iter().cloned()),
     );
     a.insert(
-        "launch_template".into(),
+        LAUNCH_TEMPLATE.into(),
         json!(template.map(|t| format!(
             "{} v{}",
             t.launch_template_name().unwrap_or_default(),
@@ -86,7 +102,7 @@ pub async fn describe(
         .map(str::to_string)
         .collect();
     a.insert(
-        "instances".into(),
+        INSTANCES.into(),
         json!(versions_summary(
             &running,
             template.and_then(|t| t.version())
@@ -95,21 +111,21 @@ pub async fn describe(
     let mut versions = running.clone();
     versions.sort();
     versions.dedup();
-    a.insert("instance_versions".into(), json!(versions));
+    a.insert(INSTANCE_VERSIONS.into(), json!(versions));
     let tags = tag_map(group.tags().iter().map(|t| (t.key(), t.value())));
-    a.insert("scale_override".into(), json!(tags.get(TAG_SCALE)));
+    a.insert(SCALE_OVERRIDE.into(), json!(tags.get(TAG_SCALE)));
     if let Some(roll) = tags.get(TAG_ROLL).and_then(|t| RollState::parse(t)) {
         // A roll in progress inflates the group; what it returns to is the group's capacity.
-        a.insert("desired_capacity".into(), json!(roll.desired));
-        a.insert("max_size".into(), json!(roll.max));
-        a.insert("rolling".into(), json!(roll.to_string()));
+        a.insert(DESIRED_CAPACITY.into(), json!(roll.desired));
+        a.insert(MAX_SIZE.into(), json!(roll.max));
+        a.insert(ROLLING.into(), json!(roll.to_string()));
     }
     a.insert(
-        "termination_policies".into(),
+        TERMINATION_POLICIES.into(),
         json!(group.termination_policies().join(", ")),
     );
     a.insert(
-        "instance_warmup".into(),
+        INSTANCE_WARMUP.into(),
         json!(group.default_instance_warmup()),
     );
     let status = match group.status() {
@@ -133,9 +149,10 @@ pub async fn describe(
                 .map(str::to_string),
         })
         .collect();
-    Ok(Some((
+    let name = group.auto_scaling_group_name().unwrap_or_default();
+    (
         ObservedResource {
-            id: ResourceId::new(Kind::AutoScalingGroup, name),
+            id: ResourceId::new(KIND, name),
             physical_id: group.auto_scaling_group_arn().unwrap_or(name).to_string(),
             tags,
             attributes: a,
@@ -143,7 +160,7 @@ pub async fn describe(
             outputs: Outputs::default(),
         },
         members,
-    )))
+    )
 }
 
 fn group_tags(name: &str, tags: &BTreeMap<String, String>) -> Vec<Tag> {
@@ -163,7 +180,7 @@ fn group_tags(name: &str, tags: &BTreeMap<String, String>) -> Vec<Tag> {
 }
 
 /// A group behind a load balancer takes its health checks; one without is checked by EC2.
-fn health_check_type(spec: &GroupSpec) -> &'static str {
+fn health_check_type(spec: &Spec) -> &'static str {
     if spec.load_balancer.is_some() {
         "ELB"
     } else {
@@ -171,7 +188,7 @@ fn health_check_type(spec: &GroupSpec) -> &'static str {
     }
 }
 
-fn template(spec: &GroupSpec, version: i64) -> LaunchTemplateSpecification {
+fn template(spec: &Spec, version: i64) -> LaunchTemplateSpecification {
     LaunchTemplateSpecification::builder()
         .launch_template_name(&spec.launch_template)
         .version(version.to_string())
@@ -179,10 +196,10 @@ fn template(spec: &GroupSpec, version: i64) -> LaunchTemplateSpecification {
 }
 
 /// Create the group (or adopt and update the one a previous run created).
-pub async fn create(
+pub(super) async fn create(
     aws: &Aws,
     name: &str,
-    spec: &GroupSpec,
+    spec: &Spec,
     version: i64,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
@@ -210,8 +227,8 @@ pub async fn create(
             if !error.is("AlreadyExists") {
                 return Err(error);
             }
-            match observe(aws, name).await? {
-                Some(live) if super::same_owner(&live, tags) => {
+            match describe(aws, name).await?.map(|(live, _)| live) {
+                Some(live) if crate::aws::same_owner(&live, tags) => {
                     let all: Vec<String> = live.attributes.keys().cloned().collect();
                     let capacity = Capacity {
                         min: spec.min,
@@ -236,10 +253,10 @@ pub struct Capacity {
 
 /// Apply the changed attributes. `capacity` is what the plan decided: the profile's, or the one
 /// `deployer scale` set, with the live desired capacity unless it falls outside min..max.
-pub async fn update(
+pub(super) async fn update(
     aws: &Aws,
     name: &str,
-    spec: &GroupSpec,
+    spec: &Spec,
     version: i64,
     capacity: Capacity,
     changed: &[String],
@@ -251,31 +268,31 @@ pub async fn update(
         .update_auto_scaling_group()
         .auto_scaling_group_name(name);
     let mut any = false;
-    if has("launch_template") {
+    if has(LAUNCH_TEMPLATE) {
         request = request.launch_template(template(spec, version));
         any = true;
     }
-    if has("min_size") || has("max_size") || has("desired_capacity") {
+    if has(MIN_SIZE) || has(MAX_SIZE) || has(DESIRED_CAPACITY) {
         request = request
             .min_size(capacity.min)
             .max_size(capacity.max)
             .desired_capacity(capacity.desired);
         any = true;
     }
-    if has("termination_policies") {
+    if has(TERMINATION_POLICIES) {
         request = request.set_termination_policies(Some(spec.termination_policies.clone()));
         any = true;
     }
-    if has("instance_warmup") {
+    if has(INSTANCE_WARMUP) {
         // AWS turns the warm-up off with -1.
         request = request.default_instance_warmup(spec.instance_warmup.unwrap_or(-1));
         any = true;
     }
-    if has("subnets") {
+    if has(SUBNETS) {
         request = request.vpc_zone_identifier(spec.subnets.join(","));
         any = true;
     }
-    if has("health_check_type") || has("health_check_grace_period") {
+    if has(HEALTH_CHECK_TYPE) || has(HEALTH_CHECK_GRACE_PERIOD) {
         request = request
             .health_check_type(health_check_type(spec))
             .health_check_grace_period(spec.health_check_grace_period);
@@ -284,12 +301,12 @@ pub async fn update(
     if any {
         request.send().await.map_err(fail(what.clone()))?;
     }
-    if has("load_balancers") {
+    if has(LOAD_BALANCERS) {
         // Detach whatever is attached and attach the stack's load balancer: a load balancer
         // created again under the group gets the group's instances registered this way.
-        let attached: Vec<String> = observe(aws, name)
+        let attached: Vec<String> = describe(aws, name)
             .await?
-            .and_then(|live| live.attributes.get("load_balancers").cloned())
+            .and_then(|(live, _)| live.attributes.get(LOAD_BALANCERS).cloned())
             .and_then(|names| serde_json::from_value(names).ok())
             .unwrap_or_default();
         if !attached.is_empty() {
@@ -315,7 +332,7 @@ pub async fn update(
 }
 
 /// Delete the group and its instances. `Ok(false)` while AWS is still busy with it.
-pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
+pub(super) async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
     match aws
         .autoscaling
         .delete_auto_scaling_group()
@@ -339,13 +356,13 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
 }
 
 /// Groups tagged for the stack, for destroy's final scan.
-pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
+pub(super) async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
     let found = aws
         .autoscaling
         .describe_auto_scaling_groups()
         .filters(
             Filter::builder()
-                .name(format!("tag:{}", crate::stack::naming::TAG_STACK))
+                .name(format!("tag:{}", crate::ids::tags::TAG_STACK))
                 .values(stack)
                 .build(),
         )
@@ -444,4 +461,23 @@ pub async fn delete_tag(aws: &Aws, name: &str, key: &str) -> Result<(), AwsError
         .await
         .map(|_| ())
         .map_err(fail(format!("untag auto scaling group {name}")))
+}
+
+/// Set one tag on the group (not on its instances).
+pub async fn set_tag(aws: &Aws, name: &str, key: &str, value: &str) -> Result<(), AwsError> {
+    aws.autoscaling
+        .create_or_update_tags()
+        .tags(
+            Tag::builder()
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .key(key)
+                .value(value)
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("tag auto scaling group {name}")))
 }

@@ -1,5 +1,5 @@
-//! Classic Elastic Load Balancing: the load balancer, its listeners, health check, attributes,
-//! TLS and stickiness policies.
+//! Creating and configuring load balancers: listeners, health check, attributes, TLS and
+//! stickiness policies, security groups and subnets; deleting them; reading instance health.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,197 +7,11 @@ use aws_sdk_elasticloadbalancing::types::{
     AdditionalAttribute, ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing,
     HealthCheck, Listener, LoadBalancerAttributes, PolicyAttribute, Tag,
 };
-use serde_json::{Map, Value, json};
 
-use super::{Aws, AwsError, fail, tag_map};
-use crate::plan::observed::{ObservedResource, Outputs, Status};
+use super::*;
+use crate::aws::{Aws, AwsError, fail};
 use crate::profile::schema::Protocol;
-use crate::stack::attributes::{draining_text, sorted, stickiness_text};
-use crate::stack::spec::{Kind, ListenerSpec, LoadBalancerSpec, ResourceId};
-
-const DESYNC_KEY: &str = "elb.http.desyncmitigationmode";
-const TLS_PREFIX: &str = "deployer-tls-";
-const STICKY_PREFIX: &str = "deployer-sticky-";
-
-fn not_found(error: &AwsError) -> bool {
-    error.is("LoadBalancerNotFound") || error.is("AccessPointNotFoundException")
-}
-
-pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
-    let what = format!("describe load balancer {name}");
-    let found = match aws
-        .elb
-        .describe_load_balancers()
-        .load_balancer_names(name)
-        .send()
-        .await
-    {
-        Ok(found) => found,
-        Err(error) => {
-            let error = fail(what)(error);
-            return if not_found(&error) {
-                Ok(None)
-            } else {
-                Err(error)
-            };
-        }
-    };
-    let Some(lb) = found.load_balancer_descriptions().first() else {
-        return Ok(None);
-    };
-    let (attributes, tags) = tokio::join!(
-        aws.elb
-            .describe_load_balancer_attributes()
-            .load_balancer_name(name)
-            .send(),
-        aws.elb.describe_tags().load_balancer_names(name).send(),
-    );
-    let attributes = attributes.map_err(fail(what.clone()))?;
-    let tags = tags.map_err(fail(what))?;
-    let tags = tag_map(
-        tags.tag_descriptions()
-            .iter()
-            .flat_map(|d| d.tags())
-            .map(|t| (Some(t.key()), t.value())),
-    );
-
-    let mut listeners = Vec::new();
-    let mut tls_policies = BTreeSet::new();
-    let mut sticky = BTreeSet::new();
-    let mut any_secure = false;
-    for description in lb.listener_descriptions() {
-        let Some(listener) = description.listener() else {
-            continue;
-        };
-        let protocol = Protocol::parse(listener.protocol()).unwrap_or(Protocol::Tcp);
-        let instance_protocol = listener
-            .instance_protocol()
-            .and_then(Protocol::parse)
-            .unwrap_or(protocol);
-        listeners.push(
-            ListenerSpec {
-                port: listener.load_balancer_port(),
-                protocol,
-                instance_port: listener.instance_port(),
-                instance_protocol,
-                certificate: listener.ssl_certificate_id().map(str::to_string),
-            }
-            .canonical(),
-        );
-        if protocol.is_secure() {
-            any_secure = true;
-            let tls: Vec<&String> = description
-                .policy_names()
-                .iter()
-                .filter(|p| !p.starts_with(STICKY_PREFIX))
-                .collect();
-            match tls.as_slice() {
-                [one] => tls_policies.insert(match one.strip_prefix(TLS_PREFIX) {
-                    Some(rest) => format!("ELBSecurityPolicy-{rest}"),
-                    None => one.to_string(),
-                }),
-                [] => tls_policies.insert("(none)".into()),
-                many => tls_policies.insert(
-                    many.iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                ),
-            };
-        }
-        if matches!(protocol, Protocol::Http | Protocol::Https) {
-            let names: Vec<&String> = description
-                .policy_names()
-                .iter()
-                .filter(|p| p.starts_with(STICKY_PREFIX))
-                .collect();
-            sticky.insert(match names.first() {
-                None => stickiness_text(None),
-                Some(name) => match name.trim_start_matches(STICKY_PREFIX) {
-                    "session" => stickiness_text(Some(None)),
-                    seconds => stickiness_text(Some(seconds.parse().ok())),
-                },
-            });
-        }
-    }
-    let health = lb.health_check().map(|h| {
-        crate::stack::spec::HealthCheckSpec {
-            target: h.target().to_string(),
-            interval: h.interval(),
-            timeout: h.timeout(),
-            healthy_threshold: h.healthy_threshold(),
-            unhealthy_threshold: h.unhealthy_threshold(),
-        }
-        .canonical()
-    });
-    let live = attributes.load_balancer_attributes();
-    let mut map = Map::new();
-    map.insert(
-        "scheme".into(),
-        json!(lb.scheme().unwrap_or("internet-facing")),
-    );
-    map.insert("subnets".into(), sorted(lb.subnets().iter().cloned()));
-    map.insert(
-        "security_groups".into(),
-        sorted(lb.security_groups().iter().cloned()),
-    );
-    map.insert("listeners".into(), sorted(listeners));
-    map.insert("health_check".into(), json!(health));
-    if let Some(live) = live {
-        if let Some(settings) = live.connection_settings() {
-            map.insert("idle_timeout".into(), json!(settings.idle_timeout()));
-        }
-        if let Some(cross) = live.cross_zone_load_balancing() {
-            map.insert("cross_zone".into(), json!(cross.enabled()));
-        }
-        if let Some(draining) = live.connection_draining() {
-            map.insert(
-                "connection_draining".into(),
-                json!(draining_text(
-                    draining
-                        .enabled()
-                        .then(|| draining.timeout().unwrap_or(300))
-                )),
-            );
-        }
-        let desync = live
-            .additional_attributes()
-            .iter()
-            .find(|a| a.key() == Some(DESYNC_KEY))
-            .and_then(|a| a.value())
-            .unwrap_or("defensive");
-        map.insert("desync_mitigation".into(), json!(desync));
-    }
-    map.insert(
-        "stickiness".into(),
-        match sticky.len() {
-            0 => json!(stickiness_text(None)),
-            1 => json!(sticky.into_iter().next()),
-            _ => json!(sticky.into_iter().collect::<Vec<_>>().join(" / ")),
-        },
-    );
-    map.insert(
-        "tls_policy".into(),
-        if !any_secure {
-            Value::Null
-        } else if tls_policies.len() == 1 {
-            json!(tls_policies.into_iter().next())
-        } else {
-            json!(tls_policies.into_iter().collect::<Vec<_>>().join(" / "))
-        },
-    );
-    Ok(Some(ObservedResource {
-        id: ResourceId::new(Kind::LoadBalancer, name),
-        physical_id: name.to_string(),
-        tags,
-        attributes: map,
-        status: Status::Ready,
-        outputs: Outputs {
-            endpoint: lb.dns_name().map(|dns| (dns.to_string(), 0)),
-            ..Outputs::default()
-        },
-    }))
-}
+use crate::resources::attributes::Changes;
 
 fn listener(spec: &ListenerSpec) -> Result<Listener, AwsError> {
     Listener::builder()
@@ -212,10 +26,10 @@ fn listener(spec: &ListenerSpec) -> Result<Listener, AwsError> {
 
 /// Create the load balancer with its listeners, subnets, group and tags, then configure the rest.
 /// Adopts a load balancer a previous run created. Returns the DNS name.
-pub async fn create(
+pub(super) async fn create(
     aws: &Aws,
     name: &str,
-    spec: &LoadBalancerSpec,
+    spec: &Spec,
     security_group_id: &str,
     tags: &BTreeMap<String, String>,
 ) -> Result<String, AwsError> {
@@ -250,8 +64,12 @@ pub async fn create(
                 return Err(error);
             }
             // A previous run created it: adopt it only if it is ours.
-            match observe(aws, name).await? {
-                Some(live) if super::same_owner(&live, &owner) => live
+            match observe::describe(aws, &[name.to_string()])
+                .await?
+                .into_iter()
+                .next()
+            {
+                Some(live) if crate::aws::same_owner(&live, &owner) => live
                     .outputs
                     .endpoint
                     .map(|(dns, _)| dns)
@@ -266,17 +84,17 @@ pub async fn create(
 
 /// Bring the load balancer's configuration to `spec`. `only` limits the work to the named
 /// attributes (from the plan's changes); None configures everything.
-pub async fn configure(
+pub(super) async fn configure(
     aws: &Aws,
     name: &str,
-    spec: &LoadBalancerSpec,
+    spec: &Spec,
     security_group_id: &str,
-    only: Option<&[String]>,
+    only: Option<Changes<'_>>,
 ) -> Result<(), AwsError> {
-    let wants = |attribute: &str| only.is_none_or(|list| list.iter().any(|a| a == attribute));
+    let wants = |attribute: &str| only.is_none_or(|changes| changes.has(attribute));
     let what = format!("configure load balancer {name}");
 
-    if wants("listeners") && only.is_some() {
+    if wants(LISTENERS) && only.is_some() {
         let found = aws
             .elb
             .describe_load_balancers()
@@ -360,7 +178,7 @@ pub async fn configure(
         }
     }
 
-    if wants("health_check") {
+    if wants(HEALTH_CHECK) {
         let check = &spec.health_check;
         let health = HealthCheck::builder()
             .target(&check.target)
@@ -380,10 +198,10 @@ pub async fn configure(
     }
 
     if [
-        "idle_timeout",
-        "cross_zone",
-        "connection_draining",
-        "desync_mitigation",
+        IDLE_TIMEOUT,
+        CROSS_ZONE,
+        CONNECTION_DRAINING,
+        DESYNC_MITIGATION,
     ]
     .iter()
     .any(|a| wants(a))
@@ -425,14 +243,11 @@ pub async fn configure(
             .map_err(fail(what.clone()))?;
     }
 
-    if ["listeners", "tls_policy", "stickiness"]
-        .iter()
-        .any(|a| wants(a))
-    {
+    if [LISTENERS, TLS_POLICY, STICKINESS].iter().any(|a| wants(a)) {
         set_policies(aws, name, spec).await?;
     }
 
-    if wants("security_groups") && only.is_some() {
+    if wants(SECURITY_GROUPS) && only.is_some() {
         aws.elb
             .apply_security_groups_to_load_balancer()
             .load_balancer_name(name)
@@ -442,7 +257,7 @@ pub async fn configure(
             .map_err(fail(what.clone()))?;
     }
 
-    if wants("subnets") && only.is_some() {
+    if wants(SUBNETS) && only.is_some() {
         let found = aws
             .elb
             .describe_load_balancers()
@@ -481,7 +296,7 @@ pub async fn configure(
 }
 
 /// Create the TLS and stickiness policies the spec needs and set each listener's policies.
-async fn set_policies(aws: &Aws, name: &str, spec: &LoadBalancerSpec) -> Result<(), AwsError> {
+async fn set_policies(aws: &Aws, name: &str, spec: &Spec) -> Result<(), AwsError> {
     let what = format!("set the policies of load balancer {name}");
     let tolerate_duplicate = |result: Result<(), AwsError>| match result {
         Err(error)
@@ -548,7 +363,7 @@ async fn set_policies(aws: &Aws, name: &str, spec: &LoadBalancerSpec) -> Result<
     Ok(())
 }
 
-pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
+pub(super) async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
     match aws
         .elb
         .delete_load_balancer()
@@ -559,7 +374,7 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
         Ok(_) => Ok(()),
         Err(error) => {
             let error = fail(format!("delete load balancer {name}"))(error);
-            if not_found(&error) {
+            if observe::not_found(&error) {
                 Ok(())
             } else {
                 Err(error)
@@ -569,7 +384,7 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
 }
 
 /// The stack's load balancers found by tag, for destroy's final scan.
-pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
+pub(super) async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, AwsError> {
     let all = aws
         .elb
         .describe_load_balancers()
@@ -584,14 +399,14 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
     let mut found = Vec::new();
     for chunk in names.chunks(20) {
         // A load balancer deleted since the listing fails the whole batch: ask one by one then.
-        let descriptions = match tags_of(aws, chunk).await {
+        let descriptions = match observe::tags_of(aws, chunk).await {
             Ok(descriptions) => descriptions,
-            Err(error) if not_found(&error) => {
+            Err(error) if observe::not_found(&error) => {
                 let mut descriptions = Vec::new();
                 for name in chunk {
-                    match tags_of(aws, std::slice::from_ref(name)).await {
+                    match observe::tags_of(aws, std::slice::from_ref(name)).await {
                         Ok(one) => descriptions.extend(one),
-                        Err(error) if not_found(&error) => {}
+                        Err(error) if observe::not_found(&error) => {}
                         Err(error) => return Err(error),
                     }
                 }
@@ -603,7 +418,7 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
             if description
                 .tags()
                 .iter()
-                .any(|t| t.key() == crate::stack::naming::TAG_STACK && t.value() == Some(stack))
+                .any(|t| t.key() == crate::ids::tags::TAG_STACK && t.value() == Some(stack))
             {
                 let name = description.load_balancer_name().unwrap_or_default();
                 found.push((format!("load balancer {name}"), name.to_string()));
@@ -612,20 +427,6 @@ pub async fn tagged(aws: &Aws, stack: &str) -> Result<Vec<(String, String)>, Aws
     }
     Ok(found)
 }
-
-async fn tags_of(
-    aws: &Aws,
-    names: &[String],
-) -> Result<Vec<aws_sdk_elasticloadbalancing::types::TagDescription>, AwsError> {
-    aws.elb
-        .describe_tags()
-        .set_load_balancer_names(Some(names.to_vec()))
-        .send()
-        .await
-        .map(|out| out.tag_descriptions().to_vec())
-        .map_err(fail("scan load balancer tags"))
-}
-
 /// One instance as the load balancer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceHealth {

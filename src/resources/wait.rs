@@ -1,32 +1,30 @@
 //! Waiters: poll at a steady interval until a resource is ready, gone, or an action succeeds.
-//! A transient error means "poll again", never "the resource failed".
+//! A transient error means "poll again", never "the resource failed". What "ready" and "gone"
+//! mean is the kind's: the status its observation reports.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::{Context, duration_text};
+use super::observed::{ObservedResource, Status};
+use super::{Handler, Scope};
 use crate::aws::AwsError;
-use crate::aws::stack::observe_one;
-use crate::plan::observed::{ObservedResource, Status};
-use crate::stack::spec::{Kind, ResourceId};
+use crate::ids::ResourceId;
+use crate::render::progress::Progress;
 
-/// How long a resource may take before deployer gives up waiting.
-pub fn timeout_for(kind: Kind) -> Duration {
-    match kind {
-        // Multi-AZ RDS takes 15-20 minutes, a replication group up to 40.
-        Kind::Database | Kind::Cache => Duration::from_secs(90 * 60),
-        // Imaging takes up to ~30 minutes for big volumes.
-        Kind::Image => Duration::from_secs(60 * 60),
-        Kind::AutoScalingGroup => Duration::from_secs(20 * 60),
-        _ => Duration::from_secs(15 * 60),
-    }
+/// What a wait needs: where to look, the kind's handler, where to report, how often to poll.
+#[derive(Clone, Copy)]
+pub struct Waiter<'a> {
+    pub scope: Scope<'a>,
+    pub handler: &'a dyn Handler,
+    pub progress: &'a Progress,
+    pub poll_interval: Duration,
 }
 
 /// The pace of a wait's polls: one every poll interval, counted from the start of the previous
 /// one, so the time a poll takes does not push the next one back (readiness is seen within one
 /// interval). The first poll is the caller's, at once.
-pub fn pace(context: &Context<'_>) -> tokio::time::Interval {
-    let period = context.options.poll_interval.max(Duration::from_millis(1));
+pub fn pace(poll_interval: Duration) -> tokio::time::Interval {
+    let period = poll_interval.max(Duration::from_millis(1));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks
@@ -34,6 +32,16 @@ pub fn pace(context: &Context<'_>) -> tokio::time::Interval {
 
 /// Consecutive failed polls tolerated before the error counts.
 const TRANSIENT_LIMIT: u32 = 5;
+
+/// A wait's duration for messages: `12.3s`, `4m05s`.
+pub fn duration_text(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs();
+    if seconds >= 60 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{:.1}s", elapsed.as_secs_f64())
+    }
+}
 
 fn timed_out(id: &ResourceId, waited: Duration, last: &str) -> AwsError {
     AwsError::other(
@@ -47,16 +55,16 @@ fn timed_out(id: &ResourceId, waited: Duration, last: &str) -> AwsError {
 
 /// Poll until `id` is ready; fails if AWS reports it failed.
 pub async fn until_ready(
-    context: &Context<'_>,
+    waiter: Waiter<'_>,
     id: &ResourceId,
 ) -> Result<ObservedResource, AwsError> {
     let begun = Instant::now();
-    let limit = timeout_for(id.kind);
+    let limit = waiter.handler.about().wait_limit;
     let mut errors = 0;
     let mut last = String::from("not visible yet");
-    let mut ticks = pace(context);
+    let mut ticks = pace(waiter.poll_interval);
     loop {
-        match observe_one(context.aws, id, &context.names(), context.vpc_id()).await {
+        match waiter.handler.observe_one(waiter.scope, id).await {
             Ok(Some(resource)) => {
                 errors = 0;
                 match &resource.status {
@@ -82,20 +90,20 @@ pub async fn until_ready(
         if begun.elapsed() > limit {
             return Err(timed_out(id, begun.elapsed(), &last));
         }
-        context.progress.status(id, &format!("waiting: {last}"));
+        waiter.progress.status(id, &format!("waiting: {last}"));
         ticks.tick().await;
     }
 }
 
 /// Poll until `id` no longer exists.
-pub async fn until_gone(context: &Context<'_>, id: &ResourceId) -> Result<(), AwsError> {
+pub async fn until_gone(waiter: Waiter<'_>, id: &ResourceId) -> Result<(), AwsError> {
     let begun = Instant::now();
-    let limit = timeout_for(id.kind);
+    let limit = waiter.handler.about().wait_limit;
     let mut errors = 0;
     let mut last = String::from("deleting");
-    let mut ticks = pace(context);
+    let mut ticks = pace(waiter.poll_interval);
     loop {
-        match observe_one(context.aws, id, &context.names(), context.vpc_id()).await {
+        match waiter.handler.observe_one(waiter.scope, id).await {
             Ok(None) => return Ok(()),
             Ok(Some(resource)) => {
                 errors = 0;
@@ -115,7 +123,7 @@ pub async fn until_gone(context: &Context<'_>, id: &ResourceId) -> Result<(), Aw
         if begun.elapsed() > limit {
             return Err(timed_out(id, begun.elapsed(), &last));
         }
-        context.progress.status(id, &format!("waiting: {last}"));
+        waiter.progress.status(id, &format!("waiting: {last}"));
         ticks.tick().await;
     }
 }
@@ -123,7 +131,7 @@ pub async fn until_gone(context: &Context<'_>, id: &ResourceId) -> Result<(), Aw
 /// Repeat `attempt` until it reports done (`Ok(true)`), e.g. deleting a security group while
 /// network interfaces drain.
 pub async fn retry<F, Fut>(
-    context: &Context<'_>,
+    waiter: Waiter<'_>,
     id: &ResourceId,
     waiting_for: &str,
     mut attempt: F,
@@ -133,8 +141,8 @@ where
     Fut: Future<Output = Result<bool, AwsError>>,
 {
     let begun = Instant::now();
-    let limit = timeout_for(id.kind);
-    let mut ticks = pace(context);
+    let limit = waiter.handler.about().wait_limit;
+    let mut ticks = pace(waiter.poll_interval);
     loop {
         if attempt().await? {
             return Ok(());
@@ -142,7 +150,7 @@ where
         if begun.elapsed() > limit {
             return Err(timed_out(id, begun.elapsed(), waiting_for));
         }
-        context
+        waiter
             .progress
             .status(id, &format!("waiting: {waiting_for}"));
         ticks.tick().await;

@@ -1,5 +1,6 @@
-//! What the AWS adapters found live, by identity: ownership tags, comparable attributes in the
-//! same canonical form as the desired ones, status and the outputs other resources need.
+//! What the resource kinds found live, by identity: ownership tags, comparable attributes in the
+//! same canonical form as the desired ones, status and the outputs other resources need. And the
+//! two walks of the registry that find it: observing the whole stack, and the leftover scan.
 
 use std::collections::BTreeMap;
 
@@ -7,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::stack::naming::TAG_STACK;
-use crate::stack::spec::{Kind, ResourceId};
+use super::{Handler, Scope};
+use crate::aws::AwsError;
+use crate::ids::names::Names;
+use crate::ids::tags::{TAG_GROUP, TAG_STACK};
+use crate::ids::{Kind, ResourceId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
@@ -65,13 +69,13 @@ impl Observed {
         self.resources.iter().find(|r| &r.id == id)
     }
 
-    /// Replace the stack's security group ids with their names in every attribute, so that
-    /// references compare with the desired side (which names groups).
-    pub fn name_security_groups(&mut self) {
+    /// Replace the AWS ids of the kinds `shown_by_name` (security groups) with their names in
+    /// every attribute, so that references compare with the desired side (which names them).
+    pub fn name_references(&mut self, shown_by_name: &[Kind]) {
         let ids: Vec<(String, String)> = self
             .resources
             .iter()
-            .filter(|r| r.id.kind == Kind::SecurityGroup)
+            .filter(|r| shown_by_name.contains(&r.id.kind))
             .map(|r| (r.physical_id.clone(), r.id.name.clone()))
             .collect();
         if ids.is_empty() {
@@ -120,4 +124,77 @@ impl Observed {
             })
             .collect()
     }
+}
+
+/// Observe the stack with `handlers`: every kind at once, one request per kind for the whole
+/// stack (whatever the number of node groups). The node groups found tagged as the stack's that
+/// the profile no longer declares are observed in a second round (so that they are deleted);
+/// then each kind completes its view with the others' (images in use, stray snapshots).
+pub async fn observe(scope: Scope<'_>, handlers: &[&dyn Handler]) -> Result<Observed, AwsError> {
+    let each = handlers.iter().map(|handler| handler.observe(scope));
+    let mut resources: Vec<ObservedResource> = futures::future::try_join_all(each)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let stack = scope.names.stack();
+    let declared = scope.names.groups();
+    let mut undeclared: Vec<String> = resources
+        .iter()
+        .filter(|r| r.owner() == Some(stack))
+        .filter_map(|r| r.tags.get(TAG_GROUP))
+        .filter(|group| !declared.contains(group))
+        .cloned()
+        .collect();
+    undeclared.sort();
+    undeclared.dedup();
+    if !undeclared.is_empty() {
+        let names = Names::with_groups(stack, &undeclared);
+        let others = Scope {
+            names: &names,
+            groups_only: true,
+            ..scope
+        };
+        let each = handlers
+            .iter()
+            .filter(|handler| handler.about().per_node_group)
+            .map(|handler| handler.observe(others));
+        for found in futures::future::try_join_all(each)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            if !resources.iter().any(|r| r.id == found.id) {
+                resources.push(found);
+            }
+        }
+    }
+    let mut observed = Observed { resources };
+    for handler in handlers {
+        handler.refine(scope, &mut observed).await?;
+    }
+    let shown_by_name: Vec<Kind> = handlers
+        .iter()
+        .filter(|h| h.about().shown_by_name)
+        .map(|h| h.kind())
+        .collect();
+    observed.name_references(&shown_by_name);
+    Ok(observed)
+}
+
+/// Everything still tagged for the stack (or found by its names where an API filters by no tag),
+/// as (what, AWS id) pairs: what a destroy left behind.
+pub async fn scan(
+    scope: Scope<'_>,
+    handlers: &[&dyn Handler],
+) -> Result<Vec<(String, String)>, AwsError> {
+    let each = handlers.iter().map(|handler| handler.scan(scope));
+    let mut found: Vec<(String, String)> = futures::future::try_join_all(each)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    found.sort();
+    found.dedup();
+    Ok(found)
 }

@@ -1,18 +1,6 @@
-//! Deterministic identities: every resource's name is derived from the stack name, so that the
-//! cloud itself is the state (describe by name, adopt what a previous run created).
+//! Deterministic names: every resource's name is derived from the stack name, so that the cloud
+//! itself is the state (describe by name, adopt what a previous run created).
 
-/// Tag keys that mark ownership.
-pub const TAG_STACK: &str = "deployer:stack";
-pub const TAG_COMPONENT: &str = "deployer:component";
-/// A digest of the attributes deployer last applied: when the profile still asks for exactly
-/// those and the live resource differs, the difference is drift (a change made outside deployer).
-pub const TAG_APPLIED: &str = "deployer:applied";
-/// A capacity set by `deployer scale`, kept by later applies (see `stack::capacity`).
-pub const TAG_SCALE: &str = "deployer:scale";
-/// A roll in progress, resumed by the next apply.
-pub const TAG_ROLL: &str = "deployer:roll";
-/// The content hash of a baked image (and of its builder).
-pub const TAG_BAKE_HASH: &str = "deployer:bake-hash";
 /// The nodes role's inline policy.
 pub const NODE_POLICY: &str = "deployer-read-stack-secrets";
 
@@ -21,10 +9,6 @@ pub const NODE_POLICY: &str = "deployer-read-stack-secrets";
 pub fn image_prefix(image: &str) -> &str {
     image.rsplit_once('-').map_or(image, |(prefix, _)| prefix)
 }
-
-/// Which node group a group-scoped resource belongs to (on its security groups, load balancer,
-/// launch template and Auto Scaling Group): how observe finds the groups a profile no longer names.
-pub const TAG_GROUP: &str = "deployer:group";
 
 /// Group names that would collide with the main group's or the data tier's names.
 pub const RESERVED_GROUPS: &[&str] = &["lb", "nodes", "node", "db", "cache", "builder"];
@@ -108,22 +92,6 @@ impl Names {
         std::iter::once(self.group(None))
             .chain(self.groups.iter().map(|g| self.group(Some(g))))
             .collect()
-    }
-
-    /// The extra group a resource name belongs to, read from the name itself (so that a group the
-    /// profile no longer declares is still recognised): `<stack>-<group>` or `<stack>-<group>-lb`.
-    pub fn extra_group_of(&self, kind: super::spec::Kind, name: &str) -> Option<String> {
-        use super::spec::Kind;
-        let rest = name.strip_prefix(&format!("{}-", self.stack))?;
-        let group = match kind {
-            Kind::LoadBalancer => rest.strip_suffix("-lb")?,
-            Kind::SecurityGroup => rest.strip_suffix("-lb").unwrap_or(rest),
-            Kind::LaunchTemplate | Kind::AutoScalingGroup => rest,
-            Kind::Image => image_prefix(rest),
-            _ => return None,
-        };
-        let reserved = RESERVED_GROUPS.contains(&group) || group.starts_with("builder-");
-        (!group.is_empty() && !reserved).then(|| group.to_string())
     }
 
     pub fn stack(&self) -> &str {
@@ -274,45 +242,18 @@ mod tests {
     }
 
     #[test]
-    fn an_extra_group_derives_its_names_and_is_recognised_by_them() {
+    fn an_extra_group_derives_its_names() {
         let names = Names::with_groups("shop", &["manager".into()]);
         let manager = names.group(Some("manager"));
         assert_eq!(manager.security_group, "shop-manager");
         assert_eq!(manager.load_balancer_security_group, "shop-manager-lb");
         assert_eq!(manager.load_balancer, "shop-manager-lb");
         assert_eq!(manager.auto_scaling_group, "shop-manager");
+        assert_eq!(
+            manager.image("0123456789abcdef"),
+            "shop-manager-0123456789ab"
+        );
         assert_eq!(names.node_groups().len(), 2);
         assert_eq!(names.node_groups()[0].auto_scaling_group, "shop-nodes");
-        use crate::stack::spec::Kind;
-        // A group the profile no longer names is still recognised by its resources' names.
-        let bare = Names::new("shop");
-        for (kind, name) in [
-            (Kind::SecurityGroup, "shop-manager"),
-            (Kind::SecurityGroup, "shop-manager-lb"),
-            (Kind::LoadBalancer, "shop-manager-lb"),
-            (Kind::LaunchTemplate, "shop-manager"),
-            (Kind::AutoScalingGroup, "shop-manager"),
-            (Kind::Image, "shop-manager-0123456789ab"),
-        ] {
-            assert_eq!(
-                bare.extra_group_of(kind, name).as_deref(),
-                Some("manager"),
-                "{name}"
-            );
-        }
-        // The main group's and the data tier's names are not an extra group's.
-        for (kind, name) in [
-            (Kind::SecurityGroup, "shop-nodes"),
-            (Kind::SecurityGroup, "shop-lb"),
-            (Kind::SecurityGroup, "shop-db"),
-            (Kind::LoadBalancer, "shop-lb"),
-            (Kind::LaunchTemplate, "shop-node"),
-            (Kind::AutoScalingGroup, "shop-nodes"),
-            (Kind::Image, "shop-node-0123456789ab"),
-            (Kind::SecurityGroup, "shop-builder-0123456789ab"),
-            (Kind::Database, "shop-manager"),
-        ] {
-            assert_eq!(bare.extra_group_of(kind, name), None, "{name}");
-        }
     }
 }

@@ -70,7 +70,7 @@ pub struct CacheVars {
 }
 
 impl ListenerVars {
-    pub fn of(listener: &super::spec::ListenerSpec) -> Self {
+    pub fn of(listener: &crate::resources::load_balancer::ListenerSpec) -> Self {
         ListenerVars {
             port: listener.port,
             protocol: listener.protocol.as_str().into(),

@@ -1,13 +1,154 @@
-//! IAM: the nodes' role, its inline policy (read this stack's secrets) and instance profile.
+//! The nodes' IAM role: its inline policy (read exactly this stack's secrets) and its instance
+//! profile, under the stack's IAM path.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::Tag;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Aws, AwsError, fail, tag_map};
-use crate::plan::observed::{ObservedResource, Outputs, Status};
-use crate::stack::spec::{Kind, NodeRoleSpec, ResourceId};
+use super::attributes::{Attribute, Attributes, Changes, Mode};
+use super::observed::{ObservedResource, Outputs, Status};
+use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext};
+use crate::aws::{Aws, AwsError, fail, tag_map};
+use crate::ids::names::NODE_POLICY;
+use crate::ids::{Kind, ResourceId};
+
+pub const KIND: Kind = Kind::new("node-role", "node role");
+
+/// The attributes plan compares.
+pub const PATH: &str = "path";
+pub const POLICY: &str = "policy";
+pub const INSTANCE_PROFILE: &str = "instance_profile";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub path: String,
+    /// The inline policy that lets nodes read exactly this stack's secrets.
+    pub policy_name: String,
+    pub policy: serde_json::Value,
+}
+
+pub fn id(name: impl Into<String>) -> ResourceId {
+    ResourceId::new(KIND, name)
+}
+
+pub struct NodeRoles;
+
+impl ResourceKind for NodeRoles {
+    const KIND: Kind = KIND;
+    type Spec = Spec;
+
+    fn about(&self) -> About {
+        About::new("IAM role and instance profile")
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &[
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:GetInstanceProfile",
+            "iam:CreateRole",
+            "iam:TagRole",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:CreateInstanceProfile",
+            "iam:TagInstanceProfile",
+            "iam:AddRoleToInstanceProfile",
+            "iam:RemoveRoleFromInstanceProfile",
+            "iam:DeleteInstanceProfile",
+            "iam:ListRolePolicies",
+            "iam:DeleteRole",
+            "iam:ListRoles",
+            "iam:ListInstanceProfiles",
+        ]
+    }
+
+    fn attributes(
+        &self,
+        resource: &Resource,
+        role: &Spec,
+        _known: Known<'_>,
+        _live: Option<&ObservedResource>,
+    ) -> Vec<Attribute> {
+        Attributes::new()
+            .set(PATH, role.path.as_str(), Mode::Replace)
+            .set(POLICY, role.policy.clone(), Mode::InPlace)
+            .set(INSTANCE_PROFILE, resource.id.name.as_str(), Mode::InPlace)
+            .build()
+    }
+
+    async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
+        Ok(observe(scope.aws, &scope.names.node_role(), NODE_POLICY)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
+        tagged(scope.aws, &scope.names.iam_path()).await
+    }
+
+    async fn create(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+    ) -> Result<Live, AwsError> {
+        create(context.aws(), &resource.id.name, spec, &context.tags).await?;
+        Ok(Live::of(&context.until_ready().await?))
+    }
+
+    async fn update(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+        _changes: Changes<'_>,
+        live: Live,
+    ) -> Result<Live, AwsError> {
+        update(context.aws(), &resource.id.name, spec, &context.tags).await?;
+        Ok(live)
+    }
+
+    async fn delete(
+        &self,
+        context: &StepContext<'_>,
+        _live: Option<&Live>,
+    ) -> Result<(), AwsError> {
+        delete(context.aws(), &context.id.name).await
+    }
+
+    async fn tag(
+        &self,
+        context: &StepContext<'_>,
+        _physical_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        let what = format!("tag {}", context.id);
+        let tag = Tag::builder()
+            .key(key)
+            .value(value)
+            .build()
+            .map_err(|e| AwsError::other(what.clone(), e.to_string()))?;
+        context
+            .aws()
+            .iam
+            .tag_role()
+            .role_name(&context.id.name)
+            .tags(tag)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(fail(what))
+    }
+
+    /// IAM is global and eventually consistent: a new role or profile is not seen at once.
+    fn not_visible_yet(&self, error: &AwsError) -> bool {
+        absent(error)
+    }
+}
 
 const ASSUME_ROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
@@ -52,7 +193,7 @@ fn parse_policy(document: &str) -> Value {
         .unwrap_or_else(|_| Value::String(document.to_string()))
 }
 
-pub async fn observe(
+async fn observe(
     aws: &Aws,
     name: &str,
     policy_name: &str,
@@ -92,14 +233,14 @@ pub async fn observe(
         .as_ref()
         .filter(|p| p.roles().iter().any(|r| r.role_name() == name));
     let mut attributes = Map::new();
-    attributes.insert("path".into(), json!(role.path()));
-    attributes.insert("policy".into(), policy);
+    attributes.insert(PATH.into(), json!(role.path()));
+    attributes.insert(POLICY.into(), policy);
     attributes.insert(
         "instance_profile".into(),
         json!(profile_with_role.map(|p| p.instance_profile_name())),
     );
     Ok(Some(ObservedResource {
-        id: ResourceId::new(Kind::NodeRole, name),
+        id: ResourceId::new(KIND, name),
         physical_id: role.arn().to_string(),
         tags: tag_map(role.tags().iter().map(|t| (Some(t.key()), Some(t.value())))),
         attributes,
@@ -112,10 +253,10 @@ pub async fn observe(
 }
 
 /// Create the role, its policy and instance profile; adopt whatever a previous run created.
-pub async fn create(
+async fn create(
     aws: &Aws,
     name: &str,
-    spec: &NodeRoleSpec,
+    spec: &Spec,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
     let created = aws
@@ -134,7 +275,7 @@ pub async fn create(
             return Err(error);
         }
         match observe(aws, name, &spec.policy_name).await? {
-            Some(live) if super::same_owner(&live, tags) => {}
+            Some(live) if crate::aws::same_owner(&live, tags) => {}
             _ => return Err(error),
         }
     }
@@ -143,17 +284,17 @@ pub async fn create(
 }
 
 /// Bring the role's inline policy and instance profile to the spec.
-pub async fn update(
+async fn update(
     aws: &Aws,
     name: &str,
-    spec: &NodeRoleSpec,
+    spec: &Spec,
     tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
     set_policy(aws, name, spec).await?;
     ensure_instance_profile(aws, name, &spec.path, tags).await
 }
 
-async fn set_policy(aws: &Aws, name: &str, spec: &NodeRoleSpec) -> Result<(), AwsError> {
+async fn set_policy(aws: &Aws, name: &str, spec: &Spec) -> Result<(), AwsError> {
     let what = format!("set the policy of node role {name}");
     if spec.policy.is_null() {
         return match aws
@@ -239,7 +380,7 @@ async fn ensure_instance_profile(
 }
 
 /// Delete the instance profile, the role's inline policies and the role.
-pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
+async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
     let what = format!("delete node role {name}");
     let ok_if_absent = |result: Result<(), AwsError>| match result {
         Err(error) if absent(&error) => Ok(()),
@@ -298,7 +439,7 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
 }
 
 /// Roles and instance profiles under the stack's IAM path, for destroy's final scan.
-pub async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String)>, AwsError> {
+async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String)>, AwsError> {
     let (roles, profiles) = tokio::join!(
         aws.iam.list_roles().path_prefix(path).send(),
         aws.iam.list_instance_profiles().path_prefix(path).send(),

@@ -1,4 +1,5 @@
-//! EC2 launch templates: the nodes' image, instance type, volume, network and boot user data.
+//! Calls for EC2 launch templates: the template and its newest version, new versions made the
+//! default, and deletion.
 
 use std::collections::BTreeMap;
 
@@ -13,15 +14,15 @@ use aws_sdk_ec2::types::{
 use serde_json::{Map, json};
 use sha2::{Digest, Sha256};
 
-use super::ec2::{ec2_tags, tags_of};
-use super::{Aws, AwsError, fail};
-use crate::plan::observed::{ObservedResource, Outputs, Status};
-use crate::stack::attributes::sorted;
-use crate::stack::spec::{Kind, ResourceId};
+use super::*;
+use crate::aws::ec2::{ec2_tags, tags_of};
+use crate::aws::{Aws, AwsError, fail};
+use crate::resources::attributes::sorted;
+use crate::resources::observed::{ObservedResource, Outputs, Status};
 
 /// What a launch template version should hold.
 #[derive(Debug, Clone)]
-pub struct LaunchData {
+pub(super) struct LaunchData {
     pub image: String,
     pub root_device: String,
     pub instance_type: String,
@@ -92,13 +93,13 @@ impl LaunchData {
     /// Whether the newest version of `live` holds this data.
     fn matches(&self, live: &ObservedResource) -> bool {
         let a = &live.attributes;
-        a.get("image") == Some(&json!(self.image))
-            && a.get("instance_type") == Some(&json!(self.instance_type))
-            && a.get("user_data") == Some(&json!(self.user_data))
-            && a.get("volume_size") == Some(&json!(self.volume_size))
-            && a.get("volume_type") == Some(&json!(self.volume_type))
-            && a.get("security_groups") == Some(&json!([self.security_group_id]))
-            && a.get("instance_profile") == Some(&json!(self.instance_profile))
+        a.get(IMAGE) == Some(&json!(self.image))
+            && a.get(INSTANCE_TYPE) == Some(&json!(self.instance_type))
+            && a.get(USER_DATA) == Some(&json!(self.user_data))
+            && a.get(VOLUME_SIZE) == Some(&json!(self.volume_size))
+            && a.get(VOLUME_TYPE) == Some(&json!(self.volume_type))
+            && a.get(SECURITY_GROUPS) == Some(&json!([self.security_group_id]))
+            && a.get(INSTANCE_PROFILE) == Some(&json!(self.instance_profile))
     }
 
     /// The client token of one create: the content's digest and a part of its own. The SDK's
@@ -114,53 +115,61 @@ impl LaunchData {
     }
 }
 
-/// The launch template and the attributes of its newest version.
-pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
-    let found = match aws
+/// The launch templates among `names` that exist, each with the attributes of its newest
+/// version: one request for the templates (a name filter does not fail on absent names), and
+/// one for each template's newest version (AWS reads versions one template at a time).
+pub(super) async fn describe(
+    aws: &Aws,
+    names: &[String],
+) -> Result<Vec<ObservedResource>, AwsError> {
+    let found = aws
         .ec2
         .describe_launch_templates()
-        .launch_template_names(name)
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("launch-template-name")
+                .set_values(Some(names.to_vec()))
+                .build(),
+        )
         .send()
         .await
-    {
-        Ok(found) => found,
-        Err(error) => {
-            let error = fail(format!("describe launch template {name}"))(error);
-            if error.is("InvalidLaunchTemplateName.NotFoundException")
-                || error.is("InvalidLaunchTemplateId.NotFound")
-            {
-                return Ok(None);
-            }
-            return Err(error);
-        }
-    };
-    let Some(template) = found.launch_templates().first() else {
-        return Ok(None);
-    };
+        .map_err(fail("describe the launch templates"))?;
+    let each = found.launch_templates().iter().map(|template| async move {
+        let id = template.launch_template_id().unwrap_or_default();
+        let name = template.launch_template_name().unwrap_or_default();
+        let versions = aws
+            .ec2
+            .describe_launch_template_versions()
+            .launch_template_id(id)
+            .versions("$Latest")
+            .send()
+            .await
+            .map_err(fail(format!("describe launch template {name}")))?;
+        Ok::<_, AwsError>(resource(template, &versions))
+    });
+    futures::future::try_join_all(each).await
+}
+
+fn resource(
+    template: &aws_sdk_ec2::types::LaunchTemplate,
+    versions: &aws_sdk_ec2::operation::describe_launch_template_versions::DescribeLaunchTemplateVersionsOutput,
+) -> ObservedResource {
     let id = template
         .launch_template_id()
         .unwrap_or_default()
         .to_string();
-    let versions = aws
-        .ec2
-        .describe_launch_template_versions()
-        .launch_template_id(&id)
-        .versions("$Latest")
-        .send()
-        .await
-        .map_err(fail(format!("describe launch template {name}")))?;
     let mut attributes = Map::new();
     let mut version = template.latest_version_number();
     if let Some(latest) = versions.launch_template_versions().first() {
         version = latest.version_number().or(version);
         if let Some(data) = latest.launch_template_data() {
-            attributes.insert("image".into(), json!(data.image_id().unwrap_or_default()));
+            attributes.insert(IMAGE.into(), json!(data.image_id().unwrap_or_default()));
             attributes.insert(
-                "instance_type".into(),
+                INSTANCE_TYPE.into(),
                 json!(data.instance_type().map(|t| t.as_str()).unwrap_or_default()),
             );
             if let Some(ebs) = data.block_device_mappings().first().and_then(|m| m.ebs()) {
-                attributes.insert("volume_size".into(), json!(ebs.volume_size()));
+                attributes.insert(VOLUME_SIZE.into(), json!(ebs.volume_size()));
                 attributes.insert(
                     "volume_type".into(),
                     json!(ebs.volume_type().map(|t| t.as_str())),
@@ -171,7 +180,7 @@ pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, 
                 );
             }
             attributes.insert(
-                "http_tokens".into(),
+                HTTP_TOKENS.into(),
                 json!(
                     data.metadata_options()
                         .and_then(|m| m.http_tokens())
@@ -181,7 +190,7 @@ pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, 
             );
             let interface = data.network_interfaces().first();
             attributes.insert(
-                "public_ip".into(),
+                PUBLIC_IP.into(),
                 json!(
                     interface
                         .and_then(|i| i.associate_public_ip_address())
@@ -191,7 +200,7 @@ pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, 
             let mut groups: Vec<String> =
                 interface.map(|i| i.groups().to_vec()).unwrap_or_default();
             groups.extend(data.security_group_ids().iter().cloned());
-            attributes.insert("security_groups".into(), sorted(groups));
+            attributes.insert(SECURITY_GROUPS.into(), sorted(groups));
             let profile = data.iam_instance_profile().and_then(|p| {
                 p.name().map(str::to_string).or_else(|| {
                     p.arn()
@@ -199,16 +208,16 @@ pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, 
                         .map(str::to_string)
                 })
             });
-            attributes.insert("instance_profile".into(), json!(profile));
+            attributes.insert(INSTANCE_PROFILE.into(), json!(profile));
             let user_data = data
                 .user_data()
                 .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-            attributes.insert("user_data".into(), json!(user_data));
+            attributes.insert(USER_DATA.into(), json!(user_data));
         }
     }
-    Ok(Some(ObservedResource {
-        id: ResourceId::new(Kind::LaunchTemplate, name),
+    ObservedResource {
+        id: ResourceId::new(KIND, template.launch_template_name().unwrap_or_default()),
         physical_id: id,
         tags: tags_of(template.tags()),
         attributes,
@@ -217,12 +226,12 @@ pub async fn observe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, 
             version,
             ..Outputs::default()
         },
-    }))
+    }
 }
 
 /// Create the launch template (version 1), or adopt one a previous run created. Returns its id
 /// and version.
-pub async fn create(
+pub(super) async fn create(
     aws: &Aws,
     name: &str,
     data: &LaunchData,
@@ -260,8 +269,8 @@ pub async fn create(
             if !error.is("InvalidLaunchTemplateName.AlreadyExistsException") {
                 return Err(error);
             }
-            match observe(aws, name).await? {
-                Some(live) if super::same_owner(&live, tags) => {
+            match describe(aws, &[name.to_string()]).await?.into_iter().next() {
+                Some(live) if crate::aws::same_owner(&live, tags) => {
                     // A retried create whose first attempt went through: its version holds
                     // this data already.
                     if let Some(version) = live.outputs.version.filter(|_| data.matches(&live)) {
@@ -277,7 +286,7 @@ pub async fn create(
 }
 
 /// Add a version with `data` and make it the default. Returns the version number.
-pub async fn create_version(
+pub(super) async fn create_version(
     aws: &Aws,
     template_id: &str,
     name: &str,
@@ -307,7 +316,7 @@ pub async fn create_version(
     Ok(version)
 }
 
-pub async fn delete(aws: &Aws, template_id: &str) -> Result<(), AwsError> {
+pub(super) async fn delete(aws: &Aws, template_id: &str) -> Result<(), AwsError> {
     match aws
         .ec2
         .delete_launch_template()

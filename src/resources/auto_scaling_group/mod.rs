@@ -1,0 +1,395 @@
+//! The Auto Scaling group of a node group: its capacity (kept when `deployer scale` set it),
+//! the launch template version its instances run (rolled to a new one batch by batch), its load
+//! balancer and health checks. An apply waits until its instances are in service.
+
+mod calls;
+pub mod capacity;
+pub mod roll;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::attributes::{Attribute, Attributes, Changes, Mode, sorted};
+use super::observed::{Observed, ObservedResource};
+use super::{
+    About, Known, Live, NoteContext, Resource, ResourceKind, Scope, StepContext, launch_template,
+    load_balancer,
+};
+use crate::aws::AwsError;
+use crate::ids::tags::TAG_SCALE;
+use crate::ids::{Kind, ResourceId};
+use crate::profile::scaling::roll_batch_size;
+use crate::resources::wait::pace;
+use capacity::ScaleOverride;
+
+pub use calls::{Capacity, Member, describe, set_capacity, set_tag};
+
+pub const KIND: Kind = Kind::new("auto-scaling-group", "auto scaling group");
+
+/// The attributes plan compares (and observation records).
+pub const MIN_SIZE: &str = "min_size";
+pub const MAX_SIZE: &str = "max_size";
+pub const DESIRED_CAPACITY: &str = "desired_capacity";
+pub const SCALE_OVERRIDE: &str = "scale_override";
+pub const INSTANCES: &str = "instances";
+pub const TERMINATION_POLICIES: &str = "termination_policies";
+pub const INSTANCE_WARMUP: &str = "instance_warmup";
+pub const HEALTH_CHECK_TYPE: &str = "health_check_type";
+pub const HEALTH_CHECK_GRACE_PERIOD: &str = "health_check_grace_period";
+pub const SUBNETS: &str = "subnets";
+pub const LOAD_BALANCERS: &str = "load_balancers";
+pub const LAUNCH_TEMPLATE: &str = "launch_template";
+/// Observed only: the versions the instances run, and a roll in progress.
+pub const INSTANCE_VERSIONS: &str = "instance_versions";
+pub const ROLLING: &str = "rolling";
+
+/// How long the group may take to have its instances in service.
+const WAIT_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+    pub health_check_grace_period: i32,
+    pub subnets: Vec<String>,
+    /// The group's load balancer; None for a group health-checked by EC2 alone.
+    pub load_balancer: Option<String>,
+    pub launch_template: String,
+    /// `roll_batch` as written: a count or a share of the desired capacity.
+    pub roll_batch: String,
+    pub roll_timeout_seconds: u64,
+    pub instance_warmup: Option<i32>,
+    pub termination_policies: Vec<String>,
+    /// `apply --reset-scale`: return to the profile's capacity even after `deployer scale`.
+    #[serde(default)]
+    pub reset_scale: bool,
+}
+
+pub fn id(name: impl Into<String>) -> ResourceId {
+    ResourceId::new(KIND, name)
+}
+
+fn number(live: Option<&ObservedResource>, key: &str) -> Option<i32> {
+    live.and_then(|o| o.attributes.get(key))
+        .and_then(Value::as_i64)
+        .map(|v| v as i32)
+}
+
+pub struct AutoScalingGroups;
+
+impl ResourceKind for AutoScalingGroups {
+    const KIND: Kind = KIND;
+    type Spec = Spec;
+
+    fn about(&self) -> About {
+        About {
+            wait_limit: WAIT_LIMIT,
+            per_node_group: true,
+            ..About::new("EC2 Auto Scaling group")
+        }
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &[
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:CreateAutoScalingGroup",
+            "autoscaling:CreateOrUpdateTags",
+            "autoscaling:UpdateAutoScalingGroup",
+            "autoscaling:AttachLoadBalancers",
+            "autoscaling:DetachLoadBalancers",
+            "autoscaling:TerminateInstanceInAutoScalingGroup",
+            "autoscaling:DeleteTags",
+            "autoscaling:DeleteAutoScalingGroup",
+            "elasticloadbalancing:DescribeInstanceHealth",
+            "iam:PassRole",
+            "iam:CreateServiceLinkedRole",
+        ]
+    }
+
+    fn attributes(
+        &self,
+        _resource: &Resource,
+        group: &Spec,
+        known: Known<'_>,
+        live: Option<&ObservedResource>,
+    ) -> Vec<Attribute> {
+        // A capacity set by `deployer scale` is kept until `apply --reset-scale`.
+        let scaled = live
+            .and_then(|o| o.attributes.get(SCALE_OVERRIDE))
+            .filter(|v| !v.is_null())
+            .filter(|_| !group.reset_scale);
+        let (min, max) = match (scaled, number(live, MIN_SIZE), number(live, MAX_SIZE)) {
+            (Some(_), Some(min), Some(max)) => (min, max),
+            _ => (group.min, group.max),
+        };
+        // An existing group keeps its desired capacity unless it falls outside min..max.
+        let desired = match number(live, DESIRED_CAPACITY) {
+            Some(live) => live.clamp(min, max),
+            None => group.desired,
+        };
+        let version = launch_template::version(known, &group.launch_template);
+        // A load balancer (re)created under an existing group: the group must attach it again
+        // so that its instances are registered.
+        let new_load_balancer = live.is_some()
+            && group
+                .load_balancer
+                .as_ref()
+                .is_some_and(|lb| known.is_fresh(&load_balancer::id(lb.as_str())));
+        Attributes::new()
+            .set(MIN_SIZE, min, Mode::InPlace)
+            .set(MAX_SIZE, max, Mode::InPlace)
+            .live(DESIRED_CAPACITY, Some(json!(desired)))
+            .live(SCALE_OVERRIDE, Some(scaled.cloned().unwrap_or(Value::Null)))
+            .live(INSTANCES, version.map(|v| json!(format!("all on v{v}"))))
+            .set(
+                TERMINATION_POLICIES,
+                group.termination_policies.join(", "),
+                Mode::InPlace,
+            )
+            .set(INSTANCE_WARMUP, group.instance_warmup, Mode::InPlace)
+            .set(
+                HEALTH_CHECK_TYPE,
+                if group.load_balancer.is_some() {
+                    "ELB"
+                } else {
+                    "EC2"
+                },
+                Mode::InPlace,
+            )
+            .set(
+                HEALTH_CHECK_GRACE_PERIOD,
+                group.health_check_grace_period,
+                Mode::InPlace,
+            )
+            .set(SUBNETS, sorted(group.subnets.clone()), Mode::InPlace)
+            .maybe(
+                LOAD_BALANCERS,
+                (!new_load_balancer).then(|| sorted(group.load_balancer.clone())),
+                Mode::InPlace,
+            )
+            .maybe(
+                LAUNCH_TEMPLATE,
+                version.map(|v| json!(format!("{} v{v}", group.launch_template))),
+                Mode::InPlace,
+            )
+            .build()
+    }
+
+    /// What happens to the group's capacity and instances: a capacity `deployer scale` set is
+    /// kept, an interrupted roll is resumed, and instances on another version are rolled.
+    fn note(&self, context: &NoteContext<'_>, group: &Spec) -> Option<String> {
+        let Some(live) = context.live else {
+            return context.note.map(str::to_string);
+        };
+        let mut notes: Vec<String> = context.note.map(str::to_string).into_iter().collect();
+        let scaled = live
+            .attributes
+            .get(SCALE_OVERRIDE)
+            .and_then(|v| v.as_str())
+            .and_then(ScaleOverride::parse);
+        if let Some(scaled) = scaled
+            && !group.reset_scale
+        {
+            notes.push(format!(
+                "capacity min {} max {} (set by deployer scale at {}; profile says {}..{}): kept",
+                scaled.min, scaled.max, scaled.at, group.min, group.max
+            ));
+        }
+        if let Some(rolling) = live.attributes.get(ROLLING).and_then(|v| v.as_str()) {
+            notes.push(format!(
+                "a roll was interrupted ({rolling}): apply resumes it"
+            ));
+        }
+        if context.changes.iter().any(|c| c.attribute == INSTANCES) {
+            let desired = number(Some(live), DESIRED_CAPACITY).unwrap_or(1);
+            let batch = roll_batch_size(&group.roll_batch, desired.max(1)).unwrap_or(1);
+            notes.push(format!(
+                "roll: {batch} instance(s) at a time, new ones healthy before old ones go; rolled back if a batch is not healthy within {}",
+                crate::profile::validate::format_duration(group.roll_timeout_seconds)
+            ));
+        }
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
+    /// Its launch template and load balancers go after it.
+    fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
+        let mut uses = super::names_in(live, LOAD_BALANCERS, load_balancer::KIND, observed);
+        if let Some((template, _)) = live
+            .attributes
+            .get(LAUNCH_TEMPLATE)
+            .and_then(Value::as_str)
+            .and_then(|text| text.rsplit_once(" v"))
+        {
+            let template = launch_template::id(template);
+            if observed.get(&template).is_some() {
+                uses.push(template);
+            }
+        }
+        uses
+    }
+
+    fn outputs(&self, id: &ResourceId, _live: &Live) -> Vec<(&'static str, String)> {
+        vec![("auto_scaling_group", id.name.clone())]
+    }
+
+    async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
+        let names: Vec<String> = scope
+            .node_groups()
+            .into_iter()
+            .map(|group| group.auto_scaling_group)
+            .collect();
+        Ok(calls::describe_many(scope.aws, &names)
+            .await?
+            .into_iter()
+            .map(|(group, _)| group)
+            .collect())
+    }
+
+    async fn observe_one(
+        &self,
+        scope: Scope<'_>,
+        id: &ResourceId,
+    ) -> Result<Option<ObservedResource>, AwsError> {
+        Ok(calls::describe(scope.aws, &id.name)
+            .await?
+            .map(|(group, _)| group))
+    }
+
+    async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
+        calls::tagged(scope.aws, scope.names.stack()).await
+    }
+
+    async fn create(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+    ) -> Result<Live, AwsError> {
+        let name = &resource.id.name;
+        let version = template_version(context.known, &resource.id, spec)?;
+        calls::create(context.aws(), name, spec, version, &context.tags).await?;
+        until_in_service(context).await?;
+        Ok(Live::named(name.clone()))
+    }
+
+    async fn update(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+        changes: Changes<'_>,
+        live: Live,
+    ) -> Result<Live, AwsError> {
+        let aws = context.aws();
+        let name = &resource.id.name;
+        let version = template_version(context.known, &resource.id, spec)?;
+        let number = |key: &str| {
+            changes
+                .desired(key)
+                .and_then(Value::as_i64)
+                .map(|v| v as i32)
+        };
+        let capacity = Capacity {
+            min: number(MIN_SIZE).unwrap_or(spec.min),
+            max: number(MAX_SIZE).unwrap_or(spec.max),
+            desired: number(DESIRED_CAPACITY).unwrap_or(spec.desired),
+        };
+        calls::update(aws, name, spec, version, capacity, &changes.keys()).await?;
+        if changes.has(INSTANCES) || changes.has(LAUNCH_TEMPLATE) {
+            let fleet = roll::AwsFleet {
+                aws,
+                name,
+                launch_template: &spec.launch_template,
+                load_balancer: spec.load_balancer.as_deref(),
+            };
+            let plan = roll::Roll {
+                id: context.id,
+                batch: &spec.roll_batch,
+                timeout: Duration::from_secs(spec.roll_timeout_seconds),
+                progress: context.progress,
+                poll_interval: context.options.poll_interval,
+            };
+            roll::roll(&fleet, &plan, version).await?;
+        }
+        if changes.has(SCALE_OVERRIDE) {
+            calls::delete_tag(aws, name, TAG_SCALE).await?;
+        }
+        until_in_service(context).await?;
+        Ok(live)
+    }
+
+    async fn delete(
+        &self,
+        context: &StepContext<'_>,
+        _live: Option<&Live>,
+    ) -> Result<(), AwsError> {
+        let (aws, name) = (context.aws(), &context.id.name);
+        context
+            .retry("scaling activity to finish", || calls::delete(aws, name))
+            .await?;
+        context.until_gone().await
+    }
+
+    async fn tag(
+        &self,
+        context: &StepContext<'_>,
+        _physical_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        calls::set_tag(context.aws(), &context.id.name, key, value).await
+    }
+
+    /// A launch template or instance profile just created is not seen by Auto Scaling at once.
+    fn not_visible_yet(&self, error: &AwsError) -> bool {
+        error.is("ValidationError")
+            && (error.message.contains("does not exist")
+                || error.message.contains("Invalid IAM Instance Profile name"))
+    }
+}
+
+/// The launch template version the group should run, once known.
+fn template_version(known: Known<'_>, user: &ResourceId, group: &Spec) -> Result<i64, AwsError> {
+    launch_template::version(known, &group.launch_template).ok_or_else(|| {
+        AwsError::other(
+            format!("configure {user}"),
+            "the launch template does not exist",
+        )
+    })
+}
+
+/// Wait until the group has its desired number of instances in service and healthy.
+async fn until_in_service(context: &StepContext<'_>) -> Result<(), AwsError> {
+    let id = context.id;
+    let begun = std::time::Instant::now();
+    let mut ticks = pace(context.options.poll_interval);
+    loop {
+        if let Some((group, members)) = calls::describe(context.aws(), &id.name).await? {
+            let desired = group
+                .attributes
+                .get(DESIRED_CAPACITY)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0) as usize;
+            let healthy = members
+                .iter()
+                .filter(|m| m.lifecycle == "InService" && m.health == "Healthy")
+                .count();
+            if healthy >= desired {
+                return Ok(());
+            }
+            context.status(&format!(
+                "waiting: {healthy}/{desired} instances in service"
+            ));
+        }
+        if begun.elapsed() > WAIT_LIMIT {
+            return Err(AwsError::other(
+                format!("wait for {id}"),
+                "its instances did not come into service in time; check the boot template and the health check",
+            ));
+        }
+        ticks.tick().await;
+    }
+}

@@ -1,0 +1,624 @@
+//! The RDS PostgreSQL instance: Multi-AZ, encrypted, its master password managed by RDS (the
+//! secret's ARN is an output; its value is never read). It holds data: never replaced by apply,
+//! deleted only by a confirmed destroy, with a final snapshot unless told otherwise.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_rds::types::{DbInstance, Tag};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+
+use super::attributes::{Attribute, Attributes, Change, Changes, Mode, sorted};
+use super::observed::{Observed, ObservedResource, Outputs, Status};
+use super::{
+    About, Kept, Known, Live, Options, Resource, ResourceKind, Scope, StepContext, security_group,
+};
+use crate::aws::{Aws, AwsError, fail, tag_map};
+use crate::ids::{Kind, ResourceId};
+
+pub const KIND: Kind = Kind::new("database", "database");
+
+/// The attributes plan compares.
+pub const ENGINE: &str = "engine";
+pub const ENGINE_VERSION: &str = "engine_version";
+pub const INSTANCE_CLASS: &str = "instance_class";
+pub const ALLOCATED_STORAGE: &str = "allocated_storage";
+pub const STORAGE_TYPE: &str = "storage_type";
+pub const STORAGE_ENCRYPTED: &str = "storage_encrypted";
+pub const MULTI_AZ: &str = "multi_az";
+pub const PORT: &str = "port";
+pub const DB_NAME: &str = "db_name";
+pub const MASTER_USERNAME: &str = "master_username";
+pub const MANAGED_MASTER_PASSWORD: &str = "managed_master_password";
+pub const PUBLICLY_ACCESSIBLE: &str = "publicly_accessible";
+pub const BACKUP_RETENTION_DAYS: &str = "backup_retention_days";
+pub const DELETION_PROTECTION: &str = "deletion_protection";
+pub const AUTO_MINOR_VERSION_UPGRADE: &str = "auto_minor_version_upgrade";
+pub const SUBNET_GROUP: &str = "subnet_group";
+pub const SECURITY_GROUPS: &str = "security_groups";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub engine_version: String,
+    pub instance_class: String,
+    pub allocated_storage: i32,
+    pub storage_type: String,
+    pub encrypted: bool,
+    pub multi_az: bool,
+    pub port: i32,
+    pub db_name: String,
+    pub username: String,
+    pub backup_retention_days: i32,
+    pub deletion_protection: bool,
+    pub auto_minor_version_upgrade: bool,
+    pub subnet_group: String,
+    pub security_group: String,
+}
+
+pub fn id(name: impl Into<String>) -> ResourceId {
+    ResourceId::new(KIND, name)
+}
+
+pub struct Databases;
+
+impl ResourceKind for Databases {
+    const KIND: Kind = KIND;
+    type Spec = Spec;
+
+    fn about(&self) -> About {
+        About {
+            holds_data: true,
+            // Multi-AZ RDS takes 15-20 minutes, and a modification as long.
+            wait_limit: Duration::from_secs(90 * 60),
+            ..About::new("RDS PostgreSQL DB instance")
+        }
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &[
+            "rds:DescribeDBInstances",
+            "rds:CreateDBInstance",
+            "rds:AddTagsToResource",
+            "rds:ModifyDBInstance",
+            "rds:DeleteDBInstance",
+            "rds:DescribeDBSnapshots",
+            "rds:CreateDBSnapshot",
+            "kms:DescribeKey",
+            "secretsmanager:CreateSecret",
+            "secretsmanager:TagResource",
+        ]
+    }
+
+    fn attributes(
+        &self,
+        _resource: &Resource,
+        db: &Spec,
+        _known: Known<'_>,
+        _live: Option<&ObservedResource>,
+    ) -> Vec<Attribute> {
+        use Mode::*;
+        Attributes::new()
+            .set(ENGINE, "postgres", Replace)
+            .set(ENGINE_VERSION, db.engine_version.as_str(), Version)
+            .set(INSTANCE_CLASS, db.instance_class.as_str(), InPlace)
+            .set(ALLOCATED_STORAGE, db.allocated_storage, Grow)
+            .set(STORAGE_TYPE, db.storage_type.as_str(), InPlace)
+            .set(STORAGE_ENCRYPTED, db.encrypted, Replace)
+            .set(MULTI_AZ, db.multi_az, InPlace)
+            .set(PORT, db.port, InPlace)
+            .set(DB_NAME, db.db_name.as_str(), Replace)
+            .set(MASTER_USERNAME, db.username.as_str(), Replace)
+            .set(MANAGED_MASTER_PASSWORD, true, InPlace)
+            .set(PUBLICLY_ACCESSIBLE, false, InPlace)
+            .set(BACKUP_RETENTION_DAYS, db.backup_retention_days, InPlace)
+            .set(DELETION_PROTECTION, db.deletion_protection, InPlace)
+            .set(
+                AUTO_MINOR_VERSION_UPGRADE,
+                db.auto_minor_version_upgrade,
+                InPlace,
+            )
+            .set(SUBNET_GROUP, db.subnet_group.as_str(), Replace)
+            .set(
+                SECURITY_GROUPS,
+                sorted([db.security_group.clone()]),
+                InPlace,
+            )
+            .build()
+    }
+
+    /// A new port is a new endpoint.
+    fn keeps_outputs(&self, changes: &[Change]) -> bool {
+        !changes.iter().any(|c| c.attribute == PORT)
+    }
+
+    fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
+        let mut uses = super::names_in(live, SECURITY_GROUPS, security_group::KIND, observed);
+        uses.extend(super::names_in(
+            live,
+            SUBNET_GROUP,
+            super::db_subnet_group::KIND,
+            observed,
+        ));
+        uses
+    }
+
+    fn outputs(&self, _id: &ResourceId, live: &Live) -> Vec<(&'static str, String)> {
+        let mut outputs = Vec::new();
+        if let Some((host, port)) = &live.outputs.endpoint {
+            outputs.push(("database_endpoint", format!("{host}:{port}")));
+        }
+        if let Some(arn) = &live.outputs.arn {
+            outputs.push(("database_secret_arn", arn.clone()));
+        }
+        outputs
+    }
+
+    async fn kept(&self, scope: Scope<'_>) -> Result<Kept, AwsError> {
+        let snapshots = final_snapshots(scope.aws, &scope.names.database()).await?;
+        Ok((!snapshots.is_empty()).then_some(("final database snapshots", snapshots)))
+    }
+
+    async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
+        Ok(observe_instance(scope.aws, &scope.names.database())
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
+        // RDS filters by no tag: the database is found by its name, and counts when it is ours.
+        Ok(observe_instance(scope.aws, &scope.names.database())
+            .await?
+            .into_iter()
+            .filter(|r| r.owner() == Some(scope.names.stack()))
+            .map(|r| (r.id.to_string(), r.physical_id))
+            .collect())
+    }
+
+    async fn create(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+    ) -> Result<Live, AwsError> {
+        let group = context
+            .known
+            .require(&security_group::id(&spec.security_group), &resource.id)?;
+        create_instance(
+            context.aws(),
+            &resource.id.name,
+            spec,
+            &group,
+            &context.tags,
+        )
+        .await?;
+        context.status("waiting: creating");
+        Ok(Live::of(&context.until_ready().await?))
+    }
+
+    async fn update(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+        changes: Changes<'_>,
+        _live: Live,
+    ) -> Result<Live, AwsError> {
+        let group = context
+            .known
+            .require(&security_group::id(&spec.security_group), &resource.id)?;
+        let version = context
+            .observed
+            .and_then(|o| o.attributes.get(ENGINE_VERSION))
+            .and_then(|v| v.as_str());
+        modify_instance(
+            context.aws(),
+            &resource.id.name,
+            spec,
+            &group,
+            changes,
+            version,
+        )
+        .await?;
+        Ok(Live::of(&context.until_ready().await?))
+    }
+
+    async fn delete(
+        &self,
+        context: &StepContext<'_>,
+        _live: Option<&Live>,
+    ) -> Result<(), AwsError> {
+        delete_instance(
+            context.aws(),
+            &context.id.name,
+            context.options.final_snapshot.as_deref(),
+        )
+        .await?;
+        context.until_gone().await
+    }
+
+    async fn tag(
+        &self,
+        context: &StepContext<'_>,
+        physical_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        add_tag(context.aws(), context.id, physical_id, key, value).await
+    }
+
+    fn delete_note(&self, options: &Options) -> Option<String> {
+        Some(match &options.final_snapshot {
+            Some(snapshot) => {
+                format!("final snapshot {snapshot}; deletion protection is lifted first")
+            }
+            None => "NO final snapshot (--skip-final-snapshot): its data will be lost".into(),
+        })
+    }
+
+    fn deleting_text(&self, options: &Options) -> String {
+        match &options.final_snapshot {
+            Some(snapshot) => format!("deleting, final snapshot {snapshot}"),
+            None => "deleting without a final snapshot".to_string(),
+        }
+    }
+}
+
+pub(super) fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// Set one tag on an RDS resource (by ARN).
+pub(super) async fn add_tag(
+    aws: &Aws,
+    id: &ResourceId,
+    arn: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
+    aws.rds
+        .add_tags_to_resource()
+        .resource_name(arn)
+        .tags(Tag::builder().key(key).value(value).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("tag {id}")))
+}
+
+fn status(db: &DbInstance) -> Status {
+    let state = db.db_instance_status().unwrap_or("unknown").to_string();
+    match state.as_str() {
+        "available"
+        | "backing-up"
+        | "storage-optimization"
+        | "configuring-enhanced-monitoring"
+        | "configuring-log-exports" => Status::Ready,
+        "deleting" => Status::Deleting(state),
+        "failed"
+        | "storage-full"
+        | "restore-error"
+        | "stopped"
+        | "stopping"
+        | "inaccessible-encryption-credentials" => Status::Failed(state),
+        s if s.starts_with("incompatible-") => Status::Failed(state),
+        _ => Status::Pending(state),
+    }
+}
+
+async fn observe_instance(
+    aws: &Aws,
+    identifier: &str,
+) -> Result<Option<ObservedResource>, AwsError> {
+    let found = match aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            let error = fail(format!("describe database {identifier}"))(error);
+            return if error.is("DBInstanceNotFound") || error.is("DBInstanceNotFoundFault") {
+                Ok(None)
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let Some(db) = found.db_instances().first() else {
+        return Ok(None);
+    };
+    // Pending modifications count as done: they are applied immediately and must not show up
+    // as changes again while AWS works on them.
+    let pending = db.pending_modified_values();
+    let port = pending
+        .and_then(|p| p.port())
+        .or(db.endpoint().and_then(|e| e.port()))
+        .or(db.db_instance_port());
+    let mut a = Map::new();
+    a.insert(ENGINE.into(), json!(db.engine()));
+    a.insert(
+        "engine_version".into(),
+        json!(
+            pending
+                .and_then(|p| p.engine_version())
+                .or(db.engine_version())
+        ),
+    );
+    a.insert(
+        "instance_class".into(),
+        json!(
+            pending
+                .and_then(|p| p.db_instance_class())
+                .or(db.db_instance_class())
+        ),
+    );
+    a.insert(
+        "allocated_storage".into(),
+        json!(
+            pending
+                .and_then(|p| p.allocated_storage())
+                .or(db.allocated_storage())
+        ),
+    );
+    a.insert(
+        "storage_type".into(),
+        json!(pending.and_then(|p| p.storage_type()).or(db.storage_type())),
+    );
+    a.insert(
+        "storage_encrypted".into(),
+        json!(db.storage_encrypted().unwrap_or(false)),
+    );
+    a.insert(
+        "multi_az".into(),
+        json!(
+            pending
+                .and_then(|p| p.multi_az())
+                .or(db.multi_az())
+                .unwrap_or(false)
+        ),
+    );
+    a.insert(PORT.into(), json!(port));
+    a.insert(DB_NAME.into(), json!(db.db_name()));
+    a.insert(MASTER_USERNAME.into(), json!(db.master_username()));
+    a.insert(
+        "managed_master_password".into(),
+        json!(db.master_user_secret().is_some()),
+    );
+    a.insert(
+        "publicly_accessible".into(),
+        json!(db.publicly_accessible().unwrap_or(false)),
+    );
+    a.insert(
+        "backup_retention_days".into(),
+        json!(
+            pending
+                .and_then(|p| p.backup_retention_period())
+                .or(db.backup_retention_period())
+        ),
+    );
+    a.insert(
+        "deletion_protection".into(),
+        json!(db.deletion_protection().unwrap_or(false)),
+    );
+    a.insert(
+        "auto_minor_version_upgrade".into(),
+        json!(db.auto_minor_version_upgrade().unwrap_or(false)),
+    );
+    a.insert(
+        "subnet_group".into(),
+        json!(db.db_subnet_group().and_then(|g| g.db_subnet_group_name())),
+    );
+    a.insert(
+        "security_groups".into(),
+        sorted(
+            db.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_string)),
+        ),
+    );
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(KIND, identifier),
+        physical_id: db.db_instance_arn().unwrap_or(identifier).to_string(),
+        tags: tag_map(db.tag_list().iter().map(|t| (t.key(), t.value()))),
+        attributes: a,
+        status: status(db),
+        outputs: Outputs {
+            endpoint: db
+                .endpoint()
+                .and_then(|e| Some((e.address()?.to_string(), e.port().or(port)?))),
+            arn: db
+                .master_user_secret()
+                .and_then(|s| s.secret_arn())
+                .map(str::to_string),
+            version: None,
+        },
+    }))
+}
+
+/// Start creating the database (or adopt the one a previous run started).
+async fn create_instance(
+    aws: &Aws,
+    identifier: &str,
+    spec: &Spec,
+    security_group_id: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let created = aws
+        .rds
+        .create_db_instance()
+        .db_instance_identifier(identifier)
+        .engine("postgres")
+        .engine_version(&spec.engine_version)
+        .db_instance_class(&spec.instance_class)
+        .allocated_storage(spec.allocated_storage)
+        .storage_type(&spec.storage_type)
+        .storage_encrypted(spec.encrypted)
+        .multi_az(spec.multi_az)
+        .port(spec.port)
+        .db_name(&spec.db_name)
+        .master_username(&spec.username)
+        .manage_master_user_password(true)
+        .publicly_accessible(false)
+        .backup_retention_period(spec.backup_retention_days)
+        .deletion_protection(spec.deletion_protection)
+        .auto_minor_version_upgrade(spec.auto_minor_version_upgrade)
+        .db_subnet_group_name(&spec.subnet_group)
+        .vpc_security_group_ids(security_group_id)
+        .copy_tags_to_snapshot(true)
+        .set_tags(Some(rds_tags(tags)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("create database {identifier}"))(error);
+            if !error.is("DBInstanceAlreadyExists") && !error.is("DBInstanceAlreadyExistsFault") {
+                return Err(error);
+            }
+            match observe_instance(aws, identifier).await? {
+                Some(live) if crate::aws::same_owner(&live, tags) => Ok(()),
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+/// Apply the changed attributes in place, immediately.
+async fn modify_instance(
+    aws: &Aws,
+    identifier: &str,
+    spec: &Spec,
+    security_group_id: &str,
+    changes: Changes<'_>,
+    live_engine_version: Option<&str>,
+) -> Result<(), AwsError> {
+    let has = |a: &str| changes.has(a);
+    let mut request = aws
+        .rds
+        .modify_db_instance()
+        .db_instance_identifier(identifier)
+        .apply_immediately(true);
+    if has(ENGINE_VERSION) {
+        let major = |v: &str| v.split('.').next().unwrap_or("").to_string();
+        let major_upgrade =
+            live_engine_version.is_some_and(|live| major(live) != major(&spec.engine_version));
+        request = request
+            .engine_version(&spec.engine_version)
+            .allow_major_version_upgrade(major_upgrade);
+    }
+    if has(INSTANCE_CLASS) {
+        request = request.db_instance_class(&spec.instance_class);
+    }
+    if has(ALLOCATED_STORAGE) {
+        request = request.allocated_storage(spec.allocated_storage);
+    }
+    if has(STORAGE_TYPE) {
+        request = request.storage_type(&spec.storage_type);
+    }
+    if has(MULTI_AZ) {
+        request = request.multi_az(spec.multi_az);
+    }
+    if has(PORT) {
+        request = request.db_port_number(spec.port);
+    }
+    if has(MANAGED_MASTER_PASSWORD) {
+        request = request.manage_master_user_password(true);
+    }
+    if has(PUBLICLY_ACCESSIBLE) {
+        request = request.publicly_accessible(false);
+    }
+    if has(BACKUP_RETENTION_DAYS) {
+        request = request.backup_retention_period(spec.backup_retention_days);
+    }
+    if has(DELETION_PROTECTION) {
+        request = request.deletion_protection(spec.deletion_protection);
+    }
+    if has(AUTO_MINOR_VERSION_UPGRADE) {
+        request = request.auto_minor_version_upgrade(spec.auto_minor_version_upgrade);
+    }
+    if has(SECURITY_GROUPS) {
+        request = request.vpc_security_group_ids(security_group_id);
+    }
+    request
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("modify database {identifier}")))
+}
+
+/// Lift deletion protection and delete the database, leaving `final_snapshot` unless None.
+async fn delete_instance(
+    aws: &Aws,
+    identifier: &str,
+    final_snapshot: Option<&str>,
+) -> Result<(), AwsError> {
+    let what = format!("delete database {identifier}");
+    let Some(live) = observe_instance(aws, identifier).await? else {
+        return Ok(());
+    };
+    if matches!(live.status, Status::Deleting(_)) {
+        return Ok(());
+    }
+    if live.attributes.get(DELETION_PROTECTION) == Some(&json!(true)) {
+        aws.rds
+            .modify_db_instance()
+            .db_instance_identifier(identifier)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(fail(format!(
+                "lift the deletion protection of database {identifier}"
+            )))?;
+    }
+    let mut request = aws
+        .rds
+        .delete_db_instance()
+        .db_instance_identifier(identifier);
+    request = match final_snapshot {
+        Some(snapshot) => request.final_db_snapshot_identifier(snapshot),
+        None => request.skip_final_snapshot(true),
+    };
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(what)(error);
+            if error.is("DBInstanceNotFound") || error.is("DBInstanceNotFoundFault") {
+                return Ok(());
+            }
+            // A retried delete whose first attempt went through finds it being deleted.
+            if error.is("InvalidDBInstanceState") || error.is("InvalidDBInstanceStateFault") {
+                let deleting = observe_instance(aws, identifier)
+                    .await?
+                    .is_none_or(|live| matches!(live.status, Status::Deleting(_)));
+                if deleting {
+                    return Ok(());
+                }
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Manual snapshots of the stack's database (final snapshots a destroy left).
+pub async fn final_snapshots(aws: &Aws, identifier: &str) -> Result<Vec<String>, AwsError> {
+    let found = aws
+        .rds
+        .describe_db_snapshots()
+        .db_instance_identifier(identifier)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .map_err(fail(format!("list the snapshots of database {identifier}")))?;
+    Ok(found
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
+        .collect())
+}

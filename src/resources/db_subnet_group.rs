@@ -1,0 +1,237 @@
+//! The RDS DB subnet group: the private subnets the database may be placed in.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use super::attributes::{Attribute, Attributes, Changes, Mode, sorted};
+use super::observed::{ObservedResource, Outputs, Status};
+use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext};
+use crate::aws::{Aws, AwsError, fail, tag_map};
+use crate::ids::{Kind, ResourceId};
+
+pub const KIND: Kind = Kind::new("db-subnet-group", "DB subnet group");
+
+pub const SUBNETS: &str = "subnets";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub description: String,
+    pub subnets: Vec<String>,
+}
+
+pub fn id(name: impl Into<String>) -> ResourceId {
+    ResourceId::new(KIND, name)
+}
+
+pub struct DbSubnetGroups;
+
+impl ResourceKind for DbSubnetGroups {
+    const KIND: Kind = KIND;
+    type Spec = Spec;
+
+    fn about(&self) -> About {
+        About::new("RDS DB subnet group")
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &[
+            "rds:DescribeDBSubnetGroups",
+            "rds:ListTagsForResource",
+            "rds:CreateDBSubnetGroup",
+            "rds:AddTagsToResource",
+            "rds:ModifyDBSubnetGroup",
+            "rds:DeleteDBSubnetGroup",
+        ]
+    }
+
+    fn attributes(
+        &self,
+        _resource: &Resource,
+        spec: &Spec,
+        _known: Known<'_>,
+        _live: Option<&ObservedResource>,
+    ) -> Vec<Attribute> {
+        Attributes::new()
+            .set(SUBNETS, sorted(spec.subnets.clone()), Mode::InPlace)
+            .build()
+    }
+
+    async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
+        Ok(
+            observe_subnet_group(scope.aws, &scope.names.db_subnet_group())
+                .await?
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    async fn create(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+    ) -> Result<Live, AwsError> {
+        let name = &resource.id.name;
+        create_subnet_group(context.aws(), name, spec, &context.tags).await?;
+        Ok(Live::named(name.clone()))
+    }
+
+    async fn update(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+        _changes: Changes<'_>,
+        live: Live,
+    ) -> Result<Live, AwsError> {
+        update_subnet_group(context.aws(), &resource.id.name, spec).await?;
+        Ok(live)
+    }
+
+    async fn delete(
+        &self,
+        context: &StepContext<'_>,
+        _live: Option<&Live>,
+    ) -> Result<(), AwsError> {
+        let (aws, name) = (context.aws(), &context.id.name);
+        context
+            .retry("the database that still uses it", || {
+                delete_subnet_group(aws, name)
+            })
+            .await
+    }
+
+    async fn tag(
+        &self,
+        context: &StepContext<'_>,
+        physical_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        super::database::add_tag(context.aws(), context.id, physical_id, key, value).await
+    }
+}
+
+fn rds_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_rds::types::Tag> {
+    super::database::rds_tags(tags)
+}
+
+async fn observe_subnet_group(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
+    let what = format!("describe DB subnet group {name}");
+    let found = match aws
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            let error = fail(what)(error);
+            return if error.is("DBSubnetGroupNotFoundFault") {
+                Ok(None)
+            } else {
+                Err(error)
+            };
+        }
+    };
+    let Some(group) = found.db_subnet_groups().first() else {
+        return Ok(None);
+    };
+    let arn = group.db_subnet_group_arn().unwrap_or_default().to_string();
+    let tags = aws
+        .rds
+        .list_tags_for_resource()
+        .resource_name(&arn)
+        .send()
+        .await
+        .map_err(fail(what))?;
+    let mut attributes = Map::new();
+    attributes.insert(
+        SUBNETS.into(),
+        sorted(
+            group
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier().map(str::to_string)),
+        ),
+    );
+    Ok(Some(ObservedResource {
+        id: ResourceId::new(KIND, name),
+        physical_id: arn,
+        tags: tag_map(tags.tag_list().iter().map(|t| (t.key(), t.value()))),
+        attributes,
+        status: Status::Ready,
+        outputs: Outputs::default(),
+    }))
+}
+
+/// Create the subnet group, or adopt one a previous run created and set its subnets.
+async fn create_subnet_group(
+    aws: &Aws,
+    name: &str,
+    spec: &Spec,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), AwsError> {
+    let created = aws
+        .rds
+        .create_db_subnet_group()
+        .db_subnet_group_name(name)
+        .db_subnet_group_description(&spec.description)
+        .set_subnet_ids(Some(spec.subnets.clone()))
+        .set_tags(Some(rds_tags(tags)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("create DB subnet group {name}"))(error);
+            if !error.is("DBSubnetGroupAlreadyExists") {
+                return Err(error);
+            }
+            match observe_subnet_group(aws, name).await? {
+                Some(live) if crate::aws::same_owner(&live, tags) => {
+                    update_subnet_group(aws, name, spec).await
+                }
+                _ => Err(error),
+            }
+        }
+    }
+}
+
+async fn update_subnet_group(aws: &Aws, name: &str, spec: &Spec) -> Result<(), AwsError> {
+    aws.rds
+        .modify_db_subnet_group()
+        .db_subnet_group_name(name)
+        .db_subnet_group_description(&spec.description)
+        .set_subnet_ids(Some(spec.subnets.clone()))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(format!("update DB subnet group {name}")))
+}
+
+/// Delete the subnet group; `Ok(false)` while a database still uses it.
+async fn delete_subnet_group(aws: &Aws, name: &str) -> Result<bool, AwsError> {
+    match aws
+        .rds
+        .delete_db_subnet_group()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(error) => {
+            let error = fail(format!("delete DB subnet group {name}"))(error);
+            if error.is("DBSubnetGroupNotFoundFault") {
+                Ok(true)
+            } else if error.is("InvalidDBSubnetGroupStateFault") {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
