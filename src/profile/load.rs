@@ -197,6 +197,11 @@ impl Sources {
                 format!("{path}.{field}")
             }
         };
+        // A value with a syntax of its own (a duration, a health check target) says what is
+        // wrong with it, and what would do.
+        if let Some((text, hint)) = message.split_once(super::values::HINT_SEPARATOR) {
+            return self.error_at(path, text).with_hint(hint);
+        }
         if let Some(rest) = message.strip_prefix("unknown field `") {
             let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
             return self

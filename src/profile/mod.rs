@@ -5,6 +5,7 @@ pub mod load;
 pub mod scaling;
 pub mod schema;
 pub mod validate;
+pub mod values;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::schema::{Metric, Scaling};
-use super::validate::{Problems, parse_duration};
+use super::validate::Problems;
 
 /// The largest group AWS allows.
 pub const MAX_CAPACITY: i32 = 10000;
@@ -48,22 +48,6 @@ pub fn capacity_problems(
     problems
 }
 
-/// How many instances a roll replaces at a time, from `roll_batch` and the desired capacity.
-pub fn roll_batch_size(batch: &str, desired: i32) -> Option<i32> {
-    let batch = batch.trim();
-    match batch.strip_suffix('%') {
-        Some(percent) => {
-            let percent: i32 = percent
-                .trim()
-                .parse()
-                .ok()
-                .filter(|p| (1..=100).contains(p))?;
-            Some((desired * percent / 100).max(1))
-        }
-        None => batch.parse().ok().filter(|n: &i32| *n >= 1),
-    }
-}
-
 const TERMINATION_POLICIES: &[&str] = &[
     "Default",
     "AllocationStrategy",
@@ -85,25 +69,12 @@ pub(super) fn check(scaling: &Scaling, at: &str, problems: &mut Problems) {
         86400,
         "the health check grace period in seconds",
     );
-    if roll_batch_size(&scaling.roll_batch, 1).is_none() {
+    if !(10..=24 * 3600).contains(&scaling.roll_timeout.as_secs()) {
         problems.add(
-            format!("{at}.roll_batch"),
-            format!("`{}` is not a batch size", scaling.roll_batch),
-            Some("give a count (\"2\") or a share of the desired capacity (\"25%\", 1% to 100%)"),
-        );
-    }
-    match parse_duration(&scaling.roll_timeout) {
-        Some(timeout) if (10..=24 * 3600).contains(&timeout.as_secs()) => {}
-        Some(_) => problems.add(
             format!("{at}.roll_timeout"),
             format!("{} is out of range", scaling.roll_timeout),
             Some("a batch may take from 10s to 24h to become healthy"),
-        ),
-        None => problems.add(
-            format!("{at}.roll_timeout"),
-            format!("`{}` is not a duration", scaling.roll_timeout),
-            Some("write a number with s, m or h: 90s, 15m, 1h"),
-        ),
+        );
     }
     if let Some(warmup) = scaling.instance_warmup {
         problems.range(
@@ -211,15 +182,6 @@ fn name(name: &str, key: &str, seen: &mut BTreeSet<String>, problems: &mut Probl
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roll_batches_are_counts_or_shares_of_at_least_one() {
-        assert_eq!(roll_batch_size("25%", 2), Some(1));
-        assert_eq!(roll_batch_size("25%", 8), Some(2));
-        assert_eq!(roll_batch_size("3", 8), Some(3));
-        assert_eq!(roll_batch_size("0", 8), None);
-        assert_eq!(roll_batch_size("150%", 8), None);
-    }
 
     #[test]
     fn capacity_must_be_ordered_and_in_range() {

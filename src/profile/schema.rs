@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::values::{Duration, HealthTarget, RollBatch, known};
+
 /// A whole profile after `extends` has been merged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +67,7 @@ pub struct Group {
     /// The load balancer's health check target, `TCP:<port>` or `HTTP:<port>/<path>`; defaults to
     /// `TCP:` the first port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<String>,
+    pub health_check: Option<HealthTarget>,
     /// The group's instances may reach the database and the cache (their security groups admit
     /// the group) and its boot template sees their endpoints.
     #[serde(default)]
@@ -90,11 +92,11 @@ pub struct GroupScaling {
     pub health_check_grace_period: i32,
     /// How many instances a roll replaces at a time: a count or a share (`"25%"`).
     #[serde(default = "default_roll_batch")]
-    pub roll_batch: String,
+    pub roll_batch: RollBatch,
     /// How long a batch's new instances may take to become healthy before the roll is rolled
     /// back.
     #[serde(default = "default_roll_timeout")]
-    pub roll_timeout: String,
+    pub roll_timeout: Duration,
     /// Which instances scale-in terminates first: AWS's policy names.
     #[serde(default = "default_termination_policies")]
     pub termination_policies: Vec<String>,
@@ -202,7 +204,7 @@ pub struct Bake {
     pub volume_type: String,
     /// How long the builder may take to power off: `90s`, `30m`, `1h` (at most 24h).
     #[serde(default = "default_bake_timeout")]
-    pub timeout: String,
+    pub timeout: Duration,
     /// How many of the stack's newest images to keep, 1 to 100 (images in use are always
     /// kept).
     #[serde(default = "default_keep_images")]
@@ -452,7 +454,7 @@ impl Listener {
 pub struct HealthCheck {
     /// `PROTOCOL:PORT[/path]`, e.g. `HTTP:80/health`.
     #[serde(default = "default_health_target")]
-    pub target: String,
+    pub target: HealthTarget,
     /// Seconds a check waits for an answer, 2 to 60 and less than the interval.
     #[serde(default = "default_health_timeout")]
     pub timeout: i32,
@@ -512,11 +514,11 @@ pub struct Scaling {
     /// How many instances a roll replaces at a time: a count (`"2"`) or a share of the desired
     /// capacity (`"25%"`, at least one).
     #[serde(default = "default_roll_batch")]
-    pub roll_batch: String,
+    pub roll_batch: RollBatch,
     /// How long a batch's new instances may take to pass the load balancer's health check before
     /// the roll is rolled back.
     #[serde(default = "default_roll_timeout")]
-    pub roll_timeout: String,
+    pub roll_timeout: Duration,
     /// Seconds before a new instance's metrics count towards scaling (the group's warm-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_warmup: Option<i32>,
@@ -653,8 +655,8 @@ fn default_builder_type() -> String {
 fn default_builder_volume() -> i32 {
     20
 }
-fn default_bake_timeout() -> String {
-    "30m".into()
+fn default_bake_timeout() -> Duration {
+    known("30m")
 }
 fn default_keep_images() -> i32 {
     3
@@ -701,8 +703,8 @@ fn default_draining_timeout() -> i32 {
 fn default_tls_policy() -> String {
     "ELBSecurityPolicy-TLS-1-2-2017-01".into()
 }
-fn default_health_target() -> String {
-    "HTTP:80/health".into()
+fn default_health_target() -> HealthTarget {
+    known("HTTP:80/health")
 }
 fn default_health_timeout() -> i32 {
     59
@@ -710,11 +712,11 @@ fn default_health_timeout() -> i32 {
 fn default_health_interval() -> i32 {
     60
 }
-fn default_roll_batch() -> String {
-    "25%".into()
+fn default_roll_batch() -> RollBatch {
+    known("25%")
 }
-fn default_roll_timeout() -> String {
-    "15m".into()
+fn default_roll_timeout() -> Duration {
+    known("15m")
 }
 fn default_termination_policies() -> Vec<String> {
     vec!["Default".into()]

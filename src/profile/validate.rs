@@ -138,22 +138,12 @@ fn group(profile: &Profile, name: &str, group: &Group, problems: &mut Problems) 
             Some("list the ports the nodes reach the group on, e.g. ports = [9091], or set load_balancer = false"),
         );
     }
-    match (&group.health_check, group.load_balancer) {
-        (Some(_), false) => problems.add(
+    if group.health_check.is_some() && !group.load_balancer {
+        problems.add(
             format!("{at}.health_check"),
             "a health check needs the group's load balancer",
             Some("remove health_check, or set load_balancer = true"),
-        ),
-        (Some(target), true) => {
-            if let Err(message) = parse_health_target(target) {
-                problems.add(
-                    format!("{at}.health_check"),
-                    message,
-                    Some("write TCP:9091 or HTTP:9091/health"),
-                );
-            }
-        }
-        (None, _) => {}
+        );
     }
 }
 
@@ -350,18 +340,12 @@ fn bake(bake: &Bake, node: &Node, at: &str, problems: &mut Problems) {
             Some("a node's root volume must be at least as big as its image's"),
         );
     }
-    match parse_duration(&bake.timeout) {
-        Some(timeout) if timeout.as_secs() >= 1 && timeout.as_secs() <= 24 * 3600 => {}
-        Some(_) => problems.add(
+    if !(1..=24 * 3600).contains(&bake.timeout.as_secs()) {
+        problems.add(
             format!("{at}.bake.timeout"),
             format!("{} is out of range", bake.timeout),
             Some("the bake timeout is from 1s to 24h"),
-        ),
-        None => problems.add(
-            format!("{at}.bake.timeout"),
-            format!("`{}` is not a duration", bake.timeout),
-            Some("write a number with s, m or h: 90s, 30m, 1h"),
-        ),
+        );
     }
     problems.range(
         &format!("{at}.bake.keep_images"),
@@ -381,21 +365,6 @@ pub fn format_duration(seconds: u64) -> String {
     } else {
         format!("{seconds}s")
     }
-}
-
-/// `90s`, `30m`, `1h` -> a duration.
-pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number.checked_mul(60)?,
-        "h" => number.checked_mul(3600)?,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_secs(seconds))
 }
 
 fn database(database: &Database, problems: &mut Problems) {
@@ -664,13 +633,6 @@ fn load_balancer(lb: &LoadBalancer, problems: &mut Problems) {
 
 fn health_check(lb: &LoadBalancer, problems: &mut Problems) {
     let check = &lb.health_check;
-    if let Err(message) = parse_health_target(&check.target) {
-        problems.add(
-            "load_balancer.health_check.target",
-            message,
-            Some("write PROTOCOL:PORT/path for HTTP and HTTPS (e.g. HTTP:80/health), PROTOCOL:PORT for TCP and SSL"),
-        );
-    }
     problems.range(
         "load_balancer.health_check.timeout",
         check.timeout.into(),
@@ -709,39 +671,6 @@ fn health_check(lb: &LoadBalancer, problems: &mut Problems) {
         10,
         "the healthy threshold",
     );
-}
-
-/// `HTTP:80/health` -> (HTTP, 80, "/health").
-pub fn parse_health_target(target: &str) -> Result<(Protocol, u16, String), String> {
-    let Some((protocol, rest)) = target.split_once(':') else {
-        return Err(format!("`{target}` has no protocol"));
-    };
-    let Some(protocol) = Protocol::parse(protocol) else {
-        return Err(format!(
-            "`{protocol}` is not a health check protocol (HTTP, HTTPS, TCP or SSL)"
-        ));
-    };
-    let (port, path) = match rest.find('/') {
-        Some(slash) => (&rest[..slash], &rest[slash..]),
-        None => (rest, ""),
-    };
-    let port: u16 = match port.parse() {
-        Ok(port) if port > 0 => port,
-        _ => return Err(format!("`{port}` is not a port from 1 to 65535")),
-    };
-    match (protocol, path.is_empty()) {
-        (Protocol::Http | Protocol::Https, true) => Err(format!(
-            "an {} health check needs a path, e.g. {}:{port}/health",
-            protocol.as_str(),
-            protocol.as_str()
-        )),
-        (Protocol::Tcp | Protocol::Ssl, false) => Err(format!(
-            "a {} health check takes no path",
-            protocol.as_str()
-        )),
-        _ if path.len() > 1024 => Err("the path is longer than 1024 characters".into()),
-        _ => Ok((protocol, port, path.to_string())),
-    }
 }
 
 /// `16.4` -> [16, 4]; None unless every part is a number.

@@ -427,6 +427,46 @@ fn cell(text: &str) -> String {
         .replace('|', "\\|")
 }
 
+/// The table of resource kinds the README shows between its resource-kinds markers, from the
+/// registry: what each kind is in AWS, what is special about it, and how long a wait on it may
+/// take.
+pub fn resource_kinds(handlers: &[&dyn crate::resources::Handler]) -> String {
+    let mut out = String::from(
+        "| kind | in AWS | notes | waits up to | IAM actions |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for handler in handlers {
+        let about = handler.about();
+        let mut notes = Vec::new();
+        if about.holds_data {
+            notes.push("holds data: never replaced; deleted only by destroy");
+        }
+        if about.only_left_over {
+            notes.push("never desired: only left over by an interrupted run");
+        }
+        if about.artifact {
+            notes.push("kept by `destroy --keep-images`");
+        }
+        if about.usable_once_created {
+            notes.push("usable as soon as it exists");
+        }
+        if about.per_node_group {
+            notes.push("one per node group");
+        }
+        if about.creates_after_deletes {
+            notes.push("created once a same-kind delete is done");
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} min | {} |\n",
+            handler.kind().key(),
+            about.aws,
+            notes.join("; "),
+            about.wait_limit.as_secs() / 60,
+            handler.permissions().len(),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,44 +539,4 @@ mod tests {
         assert_eq!(code("a`b"), "`` a`b ``");
         assert_eq!(cell("a |\n b"), "a \\| b");
     }
-}
-
-/// The table of resource kinds the README shows between its resource-kinds markers, from the
-/// registry: what each kind is in AWS, what is special about it, and how long a wait on it may
-/// take.
-pub fn resource_kinds(handlers: &[&dyn crate::resources::Handler]) -> String {
-    let mut out = String::from(
-        "| kind | in AWS | notes | waits up to | IAM actions |\n| --- | --- | --- | --- | --- |\n",
-    );
-    for handler in handlers {
-        let about = handler.about();
-        let mut notes = Vec::new();
-        if about.holds_data {
-            notes.push("holds data: never replaced; deleted only by destroy");
-        }
-        if about.only_left_over {
-            notes.push("never desired: only left over by an interrupted run");
-        }
-        if about.artifact {
-            notes.push("kept by `destroy --keep-images`");
-        }
-        if about.usable_once_created {
-            notes.push("usable as soon as it exists");
-        }
-        if about.per_node_group {
-            notes.push("one per node group");
-        }
-        if about.creates_after_deletes {
-            notes.push("created once a same-kind delete is done");
-        }
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} min | {} |\n",
-            handler.kind().key(),
-            about.aws,
-            notes.join("; "),
-            about.wait_limit.as_secs() / 60,
-            handler.permissions().len(),
-        ));
-    }
-    out
 }

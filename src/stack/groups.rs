@@ -11,7 +11,7 @@ use crate::ids::names::{GroupNames, Names, Tier};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::profile::schema::{Group, Protocol, Scheme};
-use crate::profile::validate::parse_health_target;
+use crate::profile::values::HealthTarget;
 use crate::resources::Resource;
 use crate::resources::launch_template::user_data::{
     BootContext, CacheVars, DatabaseVars, GroupVars, HealthCheckVars, ListenerVars,
@@ -36,11 +36,11 @@ pub fn boot_vars(groups: &BTreeMap<String, Group>) -> BTreeMap<String, GroupVars
 }
 
 /// The group's health check target: the profile's, or TCP on its first port.
-fn health_target(group: &Group) -> Option<String> {
+fn health_target(group: &Group) -> Option<HealthTarget> {
     group
         .health_check
         .clone()
-        .or_else(|| group.ports.first().map(|port| format!("TCP:{port}")))
+        .or_else(|| group.ports.first().map(|port| HealthTarget::tcp(*port)))
 }
 
 /// Add one extra group's resources, with their dependencies.
@@ -104,8 +104,7 @@ pub fn add(
     };
     let mut instance_ports = ports.clone();
     if let Some(target) = &health {
-        let (_, port, _) = parse_health_target(target).expect("validated target");
-        instance_ports.push(port.into());
+        instance_ports.push(target.port.into());
     }
     instance_ports.sort();
     instance_ports.dedup();
@@ -142,7 +141,7 @@ pub fn add(
                 security_group: names.load_balancer_security_group.clone(),
                 listeners: listeners.clone(),
                 health_check: HealthCheckSpec {
-                    target: target.clone(),
+                    target: target.to_string(),
                     interval: 10,
                     timeout: 5,
                     healthy_threshold: defaults.healthy_threshold,
@@ -167,7 +166,7 @@ pub fn add(
         ports: instance_ports,
         listeners: listeners.iter().map(ListenerVars::of).collect(),
         // Without a balancer nothing health-checks the group but EC2: an empty target.
-        health_check: HealthCheckVars::of(health.as_deref()),
+        health_check: HealthCheckVars::of(health.as_ref()),
         vars: group.node.vars.clone(),
         database: (profile.database.as_ref())
             .filter(|_| group.data_tier)

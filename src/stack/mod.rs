@@ -15,7 +15,6 @@ use crate::ids::ResourceId;
 use crate::ids::names::{NODE_POLICY, Names, Tier};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
-use crate::profile::validate::parse_health_target;
 use crate::resources::image::Retention;
 use crate::resources::launch_template::user_data::{
     self, BootContext, BootTemplate, CacheVars, DatabaseVars, HealthCheckVars, ListenerVars,
@@ -169,8 +168,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     let profile = &loaded.profile;
     let names = Names::new(&profile.stack);
     let lb = &profile.load_balancer;
-    let (_, health_port, _) =
-        parse_health_target(&lb.health_check.target).expect("validated target");
+    let health_port = lb.health_check.target.port;
 
     let mut resources = Vec::new();
     let security_group = |tier: Tier, description: &str, ingress: Vec<IngressRule>| {
@@ -364,7 +362,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
                 security_group: lb_group.clone(),
                 listeners: listeners.clone(),
                 health_check: HealthCheckSpec {
-                    target: lb.health_check.target.clone(),
+                    target: lb.health_check.target.to_string(),
                     interval: lb.health_check.interval,
                     timeout: lb.health_check.timeout,
                     healthy_threshold: lb.health_check.healthy_threshold,
@@ -551,8 +549,7 @@ pub(super) fn bake_spec(
     let user_data = template
         .render(&user_data::Endpoints::default())
         .map_err(|error| template_error(loaded, key, &template, error))?;
-    let timeout =
-        crate::profile::validate::parse_duration(&bake.timeout).expect("validated duration");
+    let timeout = bake.timeout.get();
     if !ends_with_power_off(&user_data) {
         warnings.push(
             loaded

@@ -9,7 +9,6 @@ use crate::ids::names::{GroupNames, Names};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::profile::schema::{Node, Scaling};
-use crate::profile::validate::parse_duration;
 use crate::resources::launch_template::user_data::{BootContext, BootTemplate};
 use crate::resources::launch_template::{self, EndpointSources, NodeImage};
 use crate::resources::{
@@ -83,7 +82,14 @@ pub(super) fn add(
     let image = match (&node.image, &node.bake) {
         (Some(image), _) => NodeImage::Fixed(image.clone()),
         (None, Some(bake)) => {
-            let base_image = base_image.expect("the base image is resolved before building a bake");
+            let Some(base_image) = base_image else {
+                return Err(loaded
+                    .error_at(
+                        &format!("{at}.bake.base_image"),
+                        "the base image was not resolved to an AMI id",
+                    )
+                    .into());
+            };
             let spec = bake_spec(
                 loaded,
                 &format!("{at}.bake.template"),
@@ -98,7 +104,11 @@ pub(super) fn add(
             needs.push(image::id(&image));
             NodeImage::Baked(image)
         }
-        (None, None) => unreachable!("validation requires an image or a bake"),
+        (None, None) => {
+            return Err(loaded
+                .error_at(&at, "no image: neither `image` nor a bake is given")
+                .into());
+        }
     };
     let mut endpoints = EndpointSources {
         groups: group_load_balancers,
@@ -153,9 +163,7 @@ pub(super) fn add(
             load_balancer,
             launch_template: names.launch_template.clone(),
             roll_batch: scaling.roll_batch.clone(),
-            roll_timeout_seconds: parse_duration(&scaling.roll_timeout)
-                .expect("validated duration")
-                .as_secs(),
+            roll_timeout_seconds: scaling.roll_timeout.as_secs(),
             instance_warmup: scaling.instance_warmup,
             termination_policies: scaling.termination_policies.clone(),
             reset_scale: false,

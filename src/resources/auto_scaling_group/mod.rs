@@ -20,7 +20,7 @@ use super::{
 use crate::aws::AwsError;
 use crate::ids::tags::TAG_SCALE;
 use crate::ids::{Kind, ResourceId};
-use crate::profile::scaling::roll_batch_size;
+use crate::profile::values::RollBatch;
 use crate::resources::wait::pace;
 use capacity::ScaleOverride;
 
@@ -58,8 +58,8 @@ pub struct Spec {
     /// The group's load balancer; None for a group health-checked by EC2 alone.
     pub load_balancer: Option<String>,
     pub launch_template: String,
-    /// `roll_batch` as written: a count or a share of the desired capacity.
-    pub roll_batch: String,
+    /// How many instances a roll replaces at a time.
+    pub roll_batch: RollBatch,
     pub roll_timeout_seconds: u64,
     pub instance_warmup: Option<i32>,
     pub termination_policies: Vec<String>,
@@ -205,7 +205,7 @@ impl ResourceKind for AutoScalingGroups {
         }
         if context.changes.iter().any(|c| c.attribute == INSTANCES) {
             let desired = number(Some(live), DESIRED_CAPACITY).unwrap_or(1);
-            let batch = roll_batch_size(&group.roll_batch, desired.max(1)).unwrap_or(1);
+            let batch = group.roll_batch.size(desired);
             notes.push(format!(
                 "roll: {batch} instance(s) at a time, new ones healthy before old ones go; rolled back if a batch is not healthy within {}",
                 crate::profile::validate::format_duration(group.roll_timeout_seconds)

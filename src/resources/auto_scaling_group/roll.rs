@@ -17,7 +17,7 @@ use super::capacity::RollState;
 use crate::aws::{Aws, AwsError};
 use crate::ids::ResourceId;
 use crate::ids::tags::TAG_ROLL;
-use crate::profile::scaling::roll_batch_size;
+use crate::profile::values::RollBatch;
 use crate::render::progress::Progress;
 use crate::resources::load_balancer::{self, InstanceHealth};
 use crate::resources::wait::{duration_text, pace};
@@ -58,8 +58,7 @@ pub trait Fleet: Sync {
 /// reports.
 pub struct Roll<'a> {
     pub id: &'a ResourceId,
-    /// A count, or a share of the desired capacity (`25%`).
-    pub batch: &'a str,
+    pub batch: &'a RollBatch,
     pub timeout: Duration,
     pub progress: &'a Progress,
     pub poll_interval: Duration,
@@ -104,7 +103,7 @@ pub async fn roll(fleet: &dyn Fleet, roll: &Roll<'_>, version: i64) -> Result<()
     fleet.record(Some(&state)).await?;
     settle(fleet, roll, &live.members, desired, version).await?;
 
-    let batch = roll_batch_size(roll.batch, desired.max(1)).unwrap_or(1);
+    let batch = roll.batch.size(desired);
     let batches = old.len().div_ceil(batch as usize);
     for number in 1..=batches {
         let Some(now) = fleet.describe().await? else {

@@ -81,20 +81,16 @@ impl ListenerVars {
 }
 
 impl HealthCheckVars {
-    /// A validated health check target, in parts; empty for a group nothing health-checks but
-    /// EC2 (no load balancer).
-    pub fn of(target: Option<&str>) -> Self {
+    /// A health check target, in parts; empty for a group nothing health-checks but EC2 (no
+    /// load balancer).
+    pub fn of(target: Option<&crate::profile::values::HealthTarget>) -> Self {
         match target {
-            Some(target) => {
-                let (protocol, port, path) = crate::profile::validate::parse_health_target(target)
-                    .expect("validated target");
-                HealthCheckVars {
-                    target: target.to_string(),
-                    protocol: protocol.as_str().into(),
-                    port: port.into(),
-                    path,
-                }
-            }
+            Some(target) => HealthCheckVars {
+                target: target.to_string(),
+                protocol: target.protocol.as_str().into(),
+                port: target.port.into(),
+                path: target.path.clone(),
+            },
             None => HealthCheckVars {
                 target: String::new(),
                 protocol: String::new(),

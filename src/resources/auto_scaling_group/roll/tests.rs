@@ -140,7 +140,7 @@ impl Fleet for Memory {
     }
 }
 
-fn plan<'a>(id: &'a ResourceId, progress: &'a Progress, batch: &'a str) -> Roll<'a> {
+fn plan<'a>(id: &'a ResourceId, progress: &'a Progress, batch: &'a RollBatch) -> Roll<'a> {
     Roll {
         id,
         batch,
@@ -156,7 +156,10 @@ async fn every_instance_is_replaced_batch_by_batch_without_losing_capacity() {
     fleet.state.lock().unwrap().version = 2;
     let id = ResourceId::new(super::super::KIND, "shop-nodes");
     let progress = Progress::quiet();
-    roll(&fleet, &plan(&id, &progress, "1"), 2).await.unwrap();
+    let batch = RollBatch::try_from("1".to_string()).unwrap();
+    roll(&fleet, &plan(&id, &progress, &batch), 2)
+        .await
+        .unwrap();
     let state = fleet.state.lock().unwrap();
     assert_eq!(state.members.len(), 3);
     assert!(
@@ -179,7 +182,8 @@ async fn a_batch_that_never_becomes_healthy_is_rolled_back() {
     fleet.state.lock().unwrap().version = 2;
     let id = ResourceId::new(super::super::KIND, "shop-nodes");
     let progress = Progress::quiet();
-    let error = roll(&fleet, &plan(&id, &progress, "50%"), 2)
+    let batch = RollBatch::try_from("50%".to_string()).unwrap();
+    let error = roll(&fleet, &plan(&id, &progress, &batch), 2)
         .await
         .unwrap_err();
     assert!(
