@@ -144,22 +144,52 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
 }
 
 /// Check that each node group's image exists, or resolve its bake's base image: the main
-/// group's, and each extra group's by name.
+/// group's, and each extra group's by name. Each distinct image or lookup is asked for once.
 async fn resolve_images(
     loaded: &LoadedProfile,
     aws: &Aws,
 ) -> Result<(Option<String>, BTreeMap<String, String>), Failure> {
     let profile = &loaded.profile;
-    let groups = profile.groups.iter().map(|(name, group)| async move {
-        let at = format!("groups.{name}.node");
-        let base = resolve_image(loaded, aws, &group.node, &at).await?;
-        Ok::<_, Failure>(base.map(|base| (name.clone(), base)))
+    let nodes: Vec<(Option<&String>, String, &crate::profile::schema::Node)> =
+        std::iter::once((None, "node".to_string(), &profile.node))
+            .chain(
+                profile
+                    .groups
+                    .iter()
+                    .map(|(name, g)| (Some(name), format!("groups.{name}.node"), &g.node)),
+            )
+            .collect();
+    // The first node table naming each image or lookup is where an error about it points.
+    let mut distinct: Vec<(&str, &crate::profile::schema::Node)> = Vec::new();
+    let key = |node: &crate::profile::schema::Node| {
+        serde_json::to_string(&(&node.image, node.bake.as_ref().map(|b| &b.base_image)))
+            .unwrap_or_default()
+    };
+    for (_, at, node) in &nodes {
+        if !distinct.iter().any(|(_, seen)| key(seen) == key(node)) {
+            distinct.push((at, node));
+        }
+    }
+    let each = distinct.iter().map(|(at, node)| async move {
+        Ok::<_, Failure>((key(node), resolve_image(loaded, aws, node, at).await?))
     });
-    let (main, groups) = tokio::join!(
-        resolve_image(loaded, aws, &profile.node, "node"),
-        futures::future::try_join_all(groups)
-    );
-    Ok((main?, groups?.into_iter().flatten().collect()))
+    let resolved: BTreeMap<String, Option<String>> = futures::future::try_join_all(each)
+        .await?
+        .into_iter()
+        .collect();
+    let mut main = None;
+    let mut groups = BTreeMap::new();
+    for (group, _, node) in &nodes {
+        let base = resolved.get(&key(node)).cloned().flatten();
+        match (group, base) {
+            (None, base) => main = base,
+            (Some(name), Some(base)) => {
+                groups.insert((*name).clone(), base);
+            }
+            (Some(_), None) => {}
+        }
+    }
+    Ok((main, groups))
 }
 
 /// Check that the node image exists, or resolve the bake's base image (the newest match of a

@@ -74,7 +74,7 @@ async fn project_for(aws: &Clients, name: &str) -> (Project, toml::Table) {
 /// (nothing left).
 async fn deploys_and_destroys(name: &str) {
     let aws = clients().await;
-    let (project, profile) = project_for(&aws, name).await;
+    let (mut project, profile) = project_for(&aws, name).await;
     let stack = project.stack.clone();
     let node = play_node(&aws, &stack);
     let applied = project.run(&["apply", "--yes"]);
@@ -185,11 +185,69 @@ async fn deploys_and_destroys(name: &str) {
     }
 
     project.run(&["plan", "--detailed-exitcode"]).ok();
+    record_plan_requests(name, &mut project);
     project
         .run(&["destroy", "--yes", "--skip-final-snapshot"])
         .ok();
     let left = tagged_leftovers(&aws, &stack).await;
     assert!(left.is_empty(), "{name}: {left:?}");
+}
+
+/// The requests of each example's no-op plan, by action, as the simulator counted them.
+static PLAN_REQUESTS: std::sync::Mutex<
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+> = std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Actions AWS serves one resource at a time (no batch form): a second node group's balancer
+/// and launch template each need one more.
+const PER_RESOURCE: &[&str] = &[
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "ec2:DescribeLaunchTemplateVersions",
+];
+
+/// Plan through a simulator and record the requests. Once both krakend profiles are recorded:
+/// the one with a second node group makes no more requests than the one without, but for the
+/// reads AWS offers one resource at a time, one more each for the extra balancer and template.
+fn record_plan_requests(name: &str, project: &mut Project) {
+    let simulator = crate::reliability::Simulator::start();
+    project.endpoint = Some(simulator.url());
+    simulator.configure(serde_json::json!({}));
+    project.run(&["plan", "--detailed-exitcode"]).ok();
+    project.endpoint = None;
+    let counts: std::collections::BTreeMap<String, u64> = simulator.stats()["by_action"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(action, stat)| (action.clone(), stat["count"].as_u64().unwrap()))
+        .collect();
+    let mut all = PLAN_REQUESTS.lock().unwrap();
+    all.insert(name.to_string(), counts);
+    if !name.starts_with("krakend") {
+        return;
+    }
+    let (Some(one), Some(two)) = (all.get("krakend"), all.get("krakend-cluster")) else {
+        return;
+    };
+    let total = |counts: &std::collections::BTreeMap<String, u64>| counts.values().sum::<u64>();
+    let mut extra = 0;
+    for (action, count) in two {
+        let single = one.get(action).copied().unwrap_or(0);
+        if PER_RESOURCE.contains(&action.as_str()) {
+            assert_eq!(*count, single + 1, "{action}: {one:?} vs {two:?}");
+            extra += 1;
+        } else {
+            assert!(
+                *count <= single,
+                "{action}: a second node group made {count} requests, one group {single}: {two:?}"
+            );
+        }
+    }
+    assert!(total(two) <= total(one) + extra, "{one:?} vs {two:?}");
+    println!(
+        "no-op plan requests: krakend {}, krakend-cluster {} (of which {extra} per-resource reads)",
+        total(one),
+        total(two)
+    );
 }
 
 /// The port of a health check target: `HTTP:8080/__health` -> 8080.

@@ -85,7 +85,7 @@ impl Simulator {
         self.request("POST", "/_sim/config", &config.to_string());
     }
 
-    fn stats(&self) -> Value {
+    pub fn stats(&self) -> Value {
         self.request("GET", "/_sim/stats", "")
     }
 }
