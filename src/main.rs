@@ -39,7 +39,7 @@ fn main() {
             match &failure {
                 Failure::Profile(errors) => render::errors::profile_errors(errors),
                 Failure::Usage(message) => render::errors::error(message, None),
-                Failure::Aws(error) => render::errors::error(&error.to_string(), None),
+                Failure::Aws(error) => render::errors::aws(error),
                 Failure::Stop(message, hint) => render::errors::error(message, hint.as_deref()),
             }
             failure.exit_code()

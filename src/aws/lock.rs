@@ -248,9 +248,9 @@ fn renew(aws: Aws, stack: String, record: LockRecord, ttl: Duration) -> JoinHand
                     let _ = put(&aws, &stack, &renewed, true).await;
                 }
                 Ok(_) => {
-                    eprintln!(
-                        "warning: the lock of stack {stack} was removed or taken over while this run held it"
-                    );
+                    crate::render::errors::warning(&format!(
+                        "the lock of stack {stack} was removed or taken over while this run held it"
+                    ));
                     return;
                 }
                 // A failed renewal is tried again at the next turn.

@@ -7,6 +7,7 @@ pub mod lock;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -68,10 +69,10 @@ impl Aws {
 
     /// The clients of an SDK configuration (which must name a region).
     pub fn from_config(config: &aws_config::SdkConfig) -> Result<Aws, AwsError> {
-        let region = config.region().map(|r| r.to_string()).ok_or_else(|| AwsError {
-            what: "find the AWS region".into(),
-            code: None,
-            message: "no region is set: put `region = \"...\"` in the profile, set AWS_REGION, or pass --region".into(),
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+            AwsError::other("find the AWS region", "no region is set").with_hint(
+                "put `region = \"...\"` in the profile, set AWS_REGION, or pass --region",
+            )
         })?;
         Ok(Aws {
             ec2: aws_sdk_ec2::Client::new(config),
@@ -105,12 +106,17 @@ impl Aws {
     }
 }
 
-/// A failed AWS call: what deployer was doing, AWS's error code, and the full error context.
+/// A failed AWS call: what deployer was doing, AWS's error code and message (or, without an
+/// answer from AWS, the chain of causes), what to check, and the SDK's error itself.
 #[derive(Debug, Clone)]
 pub struct AwsError {
     pub what: String,
     pub code: Option<String>,
     pub message: String,
+    /// What to do about it, when deployer can tell.
+    pub hint: Option<String>,
+    /// The SDK's error, whose causes the message sums up.
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl AwsError {
@@ -123,7 +129,22 @@ impl AwsError {
             what: what.into(),
             code: None,
             message: message.into(),
+            hint: None,
+            source: None,
         }
+    }
+
+    /// An error AWS answered with `code` and `message`, as [`fail`] makes them.
+    pub fn coded(what: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        AwsError {
+            code: Some(code.to_string()),
+            ..AwsError::other(what, format!("{code}: {}", message.into()))
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 }
 
@@ -142,7 +163,13 @@ impl fmt::Display for AwsError {
     }
 }
 
-impl std::error::Error for AwsError {}
+impl std::error::Error for AwsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|error| error as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Map an SDK error to an [`AwsError`] that says what was being done.
 pub fn fail<E, R>(what: impl Into<String>) -> impl FnOnce(SdkError<E, R>) -> AwsError
@@ -154,21 +181,23 @@ where
     move |error| {
         // AWS's own code and message say it all; without them (timeouts, connection errors) the
         // whole chain of causes does.
-        let message = match (error.code(), error.message()) {
-            (Some(code), Some(message)) => format!("{code}: {message}"),
+        let (message, hint) = match (error.code(), error.message()) {
+            (Some(code), Some(message)) => (format!("{code}: {message}"), None),
             _ => causes(&error),
         };
         AwsError {
             what,
             code: error.code().map(str::to_string),
             message,
+            hint,
+            source: Some(Arc::new(error)),
         }
     }
 }
 
 /// An error without AWS's code and message (no answer, a timeout): its chain of causes, each
 /// said once, and what to check.
-fn causes<E, R>(error: &SdkError<E, R>) -> String
+fn causes<E, R>(error: &SdkError<E, R>) -> (String, Option<String>)
 where
     E: std::error::Error + 'static,
     R: fmt::Debug,
@@ -184,20 +213,19 @@ where
         }
         source = cause.source();
     }
-    let mut text = parts.join(": ");
-    match error {
-        _ if credentials => text.push_str(
-            " (no usable AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on EC2, give the instance a role)",
+    let hint = match error {
+        _ if credentials => Some(
+            "no usable AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on EC2, give the instance a role",
         ),
-        SdkError::DispatchFailure(_) => text.push_str(
-            " (no answer from AWS: check the network, the region, and AWS_ENDPOINT_URL or --endpoint-url if set)",
+        SdkError::DispatchFailure(_) => Some(
+            "no answer from AWS: check the network, the region, and AWS_ENDPOINT_URL or --endpoint-url if set",
         ),
-        SdkError::TimeoutError(_) => text.push_str(
-            " (each attempt may take DEPLOYER_AWS_ATTEMPT_TIMEOUT seconds, default 60)",
-        ),
-        _ => {}
-    }
-    text
+        SdkError::TimeoutError(_) => {
+            Some("each attempt may take DEPLOYER_AWS_ATTEMPT_TIMEOUT seconds (default 60)")
+        }
+        _ => None,
+    };
+    (parts.join(": "), hint.map(str::to_string))
 }
 
 /// Whether a live resource found on "already exists" carries the ownership tag of the tags we
@@ -229,13 +257,19 @@ mod tests {
     fn an_unanswered_call_says_why_once_and_what_to_check() {
         let refused =
             std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
-        let error: SdkError<std::io::Error, ()> =
-            SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
-        let text = causes(&error);
+        let error: SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            aws_smithy_runtime_api::http::Response,
+        > = SdkError::dispatch_failure(ConnectorError::io(Box::new(refused)));
+        let failed = fail("find the AWS account")(error);
+        let text = &failed.message;
         assert!(text.starts_with("dispatch failure"), "{text}");
         assert_eq!(text.matches("connection refused").count(), 1, "{text}");
-        assert!(text.contains("AWS_ENDPOINT_URL"), "{text}");
+        assert!(failed.hint.as_deref().unwrap().contains("AWS_ENDPOINT_URL"));
         assert!(!text.contains("ConnectorError"), "no Debug output: {text}");
+        // The SDK's error is kept as the source.
+        let source = std::error::Error::source(&failed).expect("a source");
+        assert!(source.to_string().contains("dispatch failure"), "{source}");
     }
 
     #[test]
@@ -245,10 +279,11 @@ mod tests {
         ));
         let error: SdkError<std::io::Error, ()> =
             SdkError::dispatch_failure(ConnectorError::other(Box::new(missing), None));
-        let text = causes(&error);
+        let (text, hint) = causes(&error);
+        let hint = hint.unwrap();
         assert!(text.contains("failed to load IMDS session token"), "{text}");
-        assert!(text.contains("no usable AWS credentials"), "{text}");
-        assert!(text.contains("AWS_PROFILE"), "{text}");
-        assert!(!text.contains("check the network"), "{text}");
+        assert!(hint.contains("no usable AWS credentials"), "{hint}");
+        assert!(hint.contains("AWS_PROFILE"), "{hint}");
+        assert!(!hint.contains("check the network"), "{hint}");
     }
 }

@@ -1,10 +1,8 @@
 //! `deployer apply [FILE]`: show the plan, confirm, converge, print the outputs.
 
-use serde_json::json;
-
 use super::{
-    Failure, confirm, interrupt_signal, make_plan, observe, poll_interval, prepare, release,
-    take_lock,
+    Failure, confirm, done_of, failed_of, interrupt_signal, make_plan, observe, poll_interval,
+    prepare, release, take_lock,
 };
 use crate::aws::lock::Lock;
 use crate::aws::{Aws, Connection};
@@ -12,9 +10,10 @@ use crate::cli::{ApplyArgs, Global};
 use crate::engine::{self, Context, Options};
 use crate::plan::saved::SavedPlan;
 use crate::plan::{Action, Plan};
-use crate::render::Format;
-use crate::render::plan::{Heading, outputs_text, text};
+use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
+use crate::render::report::{ApplyReport, emit};
+use crate::render::{self, Format, errors};
 use crate::resources::observed::Observed;
 use crate::resources::{REGISTRY, handler, outputs};
 use crate::stack::Desired;
@@ -157,7 +156,7 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
     };
     let text_mode = args.output == Format::Text;
     if text_mode {
-        print!("{}", text(&plan, &heading));
+        render::out(&text(&plan, &heading));
     }
 
     if let Some(step) = plan
@@ -175,7 +174,15 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
         ));
     }
 
-    let mut done = Vec::new();
+    let mut report = ApplyReport {
+        stack: plan.stack.clone(),
+        succeeded: true,
+        interrupted: false,
+        done: vec![],
+        failed: vec![],
+        not_started: vec![],
+        outputs: vec![],
+    };
     let mut live = engine::ledger_of(&observed);
     if plan.has_changes() {
         if !args.yes && !saved {
@@ -204,39 +211,26 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
             },
         };
         let outcome = engine::apply(&context, &desired.resources, &plan, interrupt_signal()).await;
-        done = outcome
-            .done
-            .iter()
-            .map(|(id, action)| json!({"resource": id.to_string(), "action": action}))
-            .collect();
+        report.done = done_of(&outcome.done);
         if !outcome.succeeded() {
-            for (id, error) in &outcome.failed {
-                eprintln!("error: {id}: {error}");
-            }
-            if !outcome.not_started.is_empty() {
-                let list: Vec<String> = outcome
-                    .not_started
-                    .iter()
-                    .map(|id| id.to_string())
-                    .collect();
-                eprintln!("not started: {}", list.join(", "));
-            }
+            errors::run_failures(&outcome.failed, &outcome.not_started);
+            report.succeeded = false;
+            report.interrupted = outcome.interrupted;
+            report.failed = failed_of(&outcome.failed);
+            report.not_started = outcome
+                .not_started
+                .iter()
+                .map(|id| id.to_string())
+                .collect();
             if !text_mode {
-                println!(
-                    "{}",
-                    json!({
-                        "stack": plan.stack,
-                        "succeeded": false,
-                        "interrupted": outcome.interrupted,
-                        "done": done,
-                        "failed": outcome.failed.iter().map(|(id, e)| json!({"resource": id.to_string(), "error": e.to_string()})).collect::<Vec<_>>(),
-                        "not_started": outcome.not_started.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
-                    })
-                );
+                emit(&report, args.output);
             }
             let hint = "what was done is kept; fix the cause if any and run `deployer apply` again to resume";
             if outcome.interrupted {
-                eprintln!("interrupted after {} change(s); {hint}", outcome.done.len());
+                errors::note(&format!(
+                    "interrupted after {} change(s); {hint}",
+                    outcome.done.len()
+                ));
                 return Ok(130);
             }
             return Err(Failure::stop(
@@ -245,7 +239,7 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
             ));
         }
         if text_mode {
-            eprintln!("Apply complete: {}.", crate::plan::summary(&plan));
+            errors::note(&format!("Apply complete: {}.", crate::plan::summary(&plan)));
         }
         live = outcome.ledger;
     }
@@ -256,22 +250,7 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
         .iter()
         .filter_map(|r| live.get(&r.id).map(|l| (&r.id, r.group.as_deref(), l)))
         .collect();
-    let outputs = outputs(&entries);
-    match args.output {
-        Format::Text => print!("\n{}", outputs_text(&outputs)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "stack": plan.stack,
-                "succeeded": true,
-                "done": done,
-                "outputs": outputs
-                    .into_iter()
-                    .map(|(k, v)| (k, json!(v)))
-                    .collect::<serde_json::Map<_, _>>(),
-            }))
-            .expect("apply result serializes")
-        ),
-    }
+    report.outputs = outputs(&entries);
+    emit(&report, args.output);
     Ok(0)
 }

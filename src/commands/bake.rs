@@ -1,8 +1,6 @@
 //! `deployer bake`: only the image part of a plan: bake when the inputs changed, adopt or clean
 //! up what an interrupted bake left, and apply retention.
 
-use serde_json::json;
-
 use super::{
     Failure, Prepared, confirm, interrupt_signal, make_plan, poll_interval, prepare, release, warn,
 };
@@ -10,9 +8,10 @@ use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
 use crate::ids::ResourceId;
 use crate::plan::{Action, Plan};
-use crate::render::Format;
 use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
+use crate::render::report::{BakeReport, Image, emit};
+use crate::render::{self, Format, errors};
 use crate::resources::{REGISTRY, image};
 
 pub async fn run(global: &Global, args: &BakeArgs) -> Result<i32, Failure> {
@@ -62,16 +61,13 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         .collect();
     let text_mode = args.output == Format::Text;
     if text_mode {
-        print!(
-            "{}",
-            text(
-                &plan,
-                &Heading {
-                    profile: &prepared.loaded.name,
-                    region: &prepared.aws.region,
-                }
-            )
-        );
+        render::out(&text(
+            &plan,
+            &Heading {
+                profile: &prepared.loaded.name,
+                region: &prepared.aws.region,
+            },
+        ));
     }
     let live = if plan.has_changes() {
         if plan.steps.iter().any(|s| s.action == Action::Delete) && !args.yes {
@@ -105,11 +101,9 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         )
         .await;
         if !outcome.succeeded() {
-            for (id, error) in &outcome.failed {
-                eprintln!("error: {id}: {error}");
-            }
+            errors::run_failures(&outcome.failed, &[]);
             if outcome.interrupted {
-                eprintln!("interrupted: `deployer bake` (or apply) adopts the running builder");
+                errors::note("interrupted: `deployer bake` (or apply) adopts the running builder");
                 return Ok(130);
             }
             return Err(Failure::stop(
@@ -121,35 +115,23 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
     } else {
         engine::ledger_of(&prepared.observed)
     };
-    let images = baked
+    let images: Vec<Image> = baked
         .iter()
         .filter_map(|id| {
-            live.get(id)
-                .map(|image| (id.name.clone(), image.physical_id.clone()))
+            live.get(id).map(|image| Image {
+                name: id.name.clone(),
+                id: image.physical_id.clone(),
+            })
         })
         .collect();
-    report(&plan.stack, images, text_mode);
-    Ok(0)
-}
-
-/// The images the groups run: the main group's as `image`, every image under `images`.
-fn report(stack: &str, images: Vec<(String, String)>, text_mode: bool) {
-    let Some((name, id)) = images.first() else {
-        return;
+    let report = BakeReport {
+        stack: plan.stack.clone(),
+        image: images.first().cloned(),
+        images,
     };
-    if text_mode {
-        println!();
-        for (name, id) in &images {
-            println!("Image: {name} ({id})");
-        }
-    } else {
-        let all: Vec<_> = images
-            .iter()
-            .map(|(name, id)| json!({"name": name, "id": id}))
-            .collect();
-        println!(
-            "{}",
-            json!({"stack": stack, "image": {"name": name, "id": id}, "images": all})
-        );
+    // Nothing baked, nothing to say.
+    if report.image.is_some() {
+        emit(&report, args.output);
     }
+    Ok(0)
 }

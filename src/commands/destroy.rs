@@ -1,9 +1,7 @@
 //! `deployer destroy`: delete every owned resource of the stack in reverse dependency order,
 //! leaving a final database snapshot unless told otherwise, then scan for anything left.
 
-use serde_json::json;
-
-use super::{Failure, confirm, interrupt_signal, observe, poll_interval};
+use super::{Failure, confirm, done_of, failed_of, interrupt_signal, observe, poll_interval};
 use crate::aws::{Aws, ec2};
 use crate::cli::{DestroyArgs, Global};
 use crate::engine::{self, Context, Options};
@@ -11,9 +9,10 @@ use crate::ids::names::Names;
 use crate::ids::tags::TAG_GROUP;
 use crate::plan::unowned;
 use crate::profile::load::load;
-use crate::render::Format;
 use crate::render::plan::{Heading, text};
 use crate::render::progress::Progress;
+use crate::render::report::{DestroyReport, Found, Kept, emit};
+use crate::render::{self, Format, errors};
 use crate::resources::observed::scan;
 use crate::resources::{REGISTRY, Scope, handler};
 
@@ -68,17 +67,32 @@ async fn destroy(
     };
     if text_mode {
         if plan.steps.is_empty() {
-            println!("Nothing to destroy: stack {} has no resources.", plan.stack);
+            render::out(&format!(
+                "Nothing to destroy: stack {} has no resources.\n",
+                plan.stack
+            ));
         } else {
-            print!("{}", text(&plan, &heading));
+            render::out(&text(&plan, &heading));
         }
     }
     for resource in &foreign {
-        eprintln!("warning: not deleting {resource}");
+        errors::warning(&format!("not deleting {resource}"));
     }
 
-    let mut deleted = Vec::new();
-    let mut failed = Vec::new();
+    let mut report = DestroyReport {
+        stack: plan.stack.clone(),
+        succeeded: true,
+        interrupted: false,
+        done: vec![],
+        deleted: vec![],
+        failed: vec![],
+        not_started: vec![],
+        not_owned: foreign.iter().map(|f| f.to_string()).collect(),
+        remaining: vec![],
+        kept: vec![],
+        kept_snapshots: vec![],
+        kept_images: vec![],
+    };
     if !plan.steps.is_empty() {
         if !args.yes {
             confirm(
@@ -105,66 +119,44 @@ async fn destroy(
             options,
         };
         let outcome = engine::destroy(&context, &plan, interrupt_signal()).await;
-        deleted = outcome.done.iter().map(|(id, _)| id.to_string()).collect();
-        for (id, error) in &outcome.failed {
-            eprintln!("error: {id}: {error}");
-            failed.push(json!({"resource": id.to_string(), "error": error.to_string()}));
-        }
+        report.done = done_of(&outcome.done);
+        report.deleted = outcome.done.iter().map(|(id, _)| id.to_string()).collect();
+        report.failed = failed_of(&outcome.failed);
+        report.not_started = outcome
+            .not_started
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
+        errors::run_failures(&outcome.failed, &[]);
         if outcome.interrupted {
-            eprintln!("interrupted: run `deployer destroy` again to finish");
+            errors::note("interrupted: run `deployer destroy` again to finish");
             return Ok(130);
         }
     }
 
     let scope = Scope::new(aws, &names, &vpc_id);
+    let found = |(resource, id): (String, String)| Found { resource, id };
     let (kept_images, remaining): (Vec<_>, Vec<_>) = scan(scope, REGISTRY)
         .await?
         .into_iter()
         .partition(|(what, _)| {
             args.keep_images && (what.starts_with("image") || what.starts_with("snapshot"))
         });
-    let mut kept = Vec::new();
+    report.kept_images = kept_images.into_iter().map(found).collect();
+    report.remaining = remaining.into_iter().map(found).collect();
     for handler in REGISTRY {
-        if let Some(found) = handler.kept(scope).await? {
-            kept.push(found);
+        if let Some((what, ids)) = handler.kept(scope).await? {
+            report.kept_snapshots.extend(ids.iter().cloned());
+            report.kept.push(Kept {
+                what: what.to_string(),
+                ids,
+            });
         }
     }
-    let snapshots: Vec<String> = kept.iter().flat_map(|(_, ids)| ids.clone()).collect();
-    match args.output {
-        Format::Text => {
-            for (what, ids) in &kept {
-                println!("Kept: {what} {}", ids.join(", "));
-            }
-            for (what, id) in &kept_images {
-                println!("Kept (--keep-images): {what} ({id})");
-            }
-            if remaining.is_empty() {
-                println!(
-                    "Destroy complete: nothing tagged deployer:stack={} remains.",
-                    plan.stack
-                );
-            } else {
-                println!("Still tagged for stack {}:", plan.stack);
-                for (what, id) in &remaining {
-                    println!("  {what} ({id})");
-                }
-            }
-        }
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "stack": plan.stack,
-                "deleted": deleted,
-                "failed": failed,
-                "not_owned": foreign.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
-                "remaining": remaining.iter().map(|(what, id)| json!({"resource": what, "id": id})).collect::<Vec<_>>(),
-                "kept_snapshots": snapshots,
-                "kept_images": kept_images.iter().map(|(what, id)| json!({"resource": what, "id": id})).collect::<Vec<_>>(),
-            }))
-            .expect("destroy result serializes")
-        ),
-    }
-    if !failed.is_empty() || !remaining.is_empty() || !foreign.is_empty() {
+    report.succeeded =
+        report.failed.is_empty() && report.remaining.is_empty() && report.not_owned.is_empty();
+    emit(&report, args.output);
+    if !report.succeeded {
         return Err(Failure::stop(
             "destroy did not remove everything",
             "run `deployer destroy` again; resources not owned by the stack must be removed by hand",

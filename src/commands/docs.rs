@@ -1,8 +1,6 @@
 //! `deployer schema`, `deployer completions` and `deployer man`: documents generated from the
 //! types and the command line themselves, so they cannot drift from what deployer accepts.
 
-use std::io::Write;
-
 use clap::CommandFactory;
 
 use super::Failure;
@@ -28,15 +26,18 @@ pub fn profile_reference_text() -> String {
 
 pub fn schema(args: &SchemaArgs) -> Result<i32, Failure> {
     match args.format {
-        SchemaFormat::Json => print!("{}", profile_schema_text()),
-        SchemaFormat::Markdown => print!("{}", profile_reference_text()),
+        SchemaFormat::Json => crate::render::out(&profile_schema_text()),
+        SchemaFormat::Markdown => crate::render::out(&profile_reference_text()),
     }
     Ok(0)
 }
 
 pub fn completions(args: &CompletionsArgs) -> Result<i32, Failure> {
     let mut command = Cli::command();
-    clap_complete::generate(args.shell, &mut command, "deployer", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "deployer", &mut script);
+    crate::render::out_bytes(&script)
+        .map_err(|e| Failure::Usage(format!("cannot write the completion script: {e}")))?;
     Ok(0)
 }
 
@@ -70,8 +71,7 @@ pub fn man(args: &ManArgs) -> Result<i32, Failure> {
     let pages = man_pages();
     match &args.dir {
         None => {
-            std::io::stdout()
-                .write_all(&pages[0].1)
+            crate::render::out_bytes(&pages[0].1)
                 .map_err(|e| Failure::Usage(format!("cannot write the man page: {e}")))?;
         }
         Some(dir) => {
@@ -81,7 +81,7 @@ pub fn man(args: &ManArgs) -> Result<i32, Failure> {
                 let path = dir.join(name);
                 std::fs::write(&path, page)
                     .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", path.display())))?;
-                println!("{}", path.display());
+                crate::render::out(&format!("{}\n", path.display()));
             }
         }
     }

@@ -12,7 +12,7 @@ pub mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -25,6 +25,7 @@ use crate::plan::{Plan, plan};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
 use crate::profile::schema::BaseImage;
+use crate::render::report::{Done, Failed};
 use crate::resources::observed::{self, Observed};
 use crate::resources::{REGISTRY, Scope};
 use crate::stack::{Desired, Environment, build, check};
@@ -307,10 +308,10 @@ pub async fn take_lock(aws: &Aws, stack: &str, command: &str) -> Result<Lock, Fa
                 } else {
                     "the lock of a run that no longer runs"
                 };
-                eprintln!(
-                    "warning: took over {whose} of stack {stack}: {}",
+                crate::render::errors::warning(&format!(
+                    "took over {whose} of stack {stack}: {}",
                     old.describe()
-                );
+                ));
             }
             Ok(lock)
         }
@@ -356,14 +357,16 @@ pub async fn release(lock: Option<Lock>) {
     if let Some(lock) = lock
         && let Err(error) = lock.release().await
     {
-        eprintln!("warning: {error}; the lock expires by itself, or `deployer unlock` removes it");
+        crate::render::errors::warning(&format!(
+            "{error}; the lock expires by itself, or `deployer unlock` removes it"
+        ));
     }
 }
 
 /// Print the profile's warnings (things that do not stop the run) to stderr.
 pub fn warn(desired: &Desired) {
     for warning in &desired.warnings {
-        eprintln!("warning: {warning}");
+        crate::render::errors::warning(warning);
     }
 }
 
@@ -387,6 +390,27 @@ pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure
     })
 }
 
+/// What a run changed, for a report.
+pub fn done_of(done: &[(crate::ids::ResourceId, crate::plan::Action)]) -> Vec<Done> {
+    done.iter()
+        .map(|(id, action)| Done {
+            resource: id.to_string(),
+            action: *action,
+        })
+        .collect()
+}
+
+/// What failed in a run, for a report.
+pub fn failed_of(failed: &[(crate::ids::ResourceId, AwsError)]) -> Vec<Failed> {
+    failed
+        .iter()
+        .map(|(id, error)| Failed {
+            resource: id.to_string(),
+            error: error.to_string(),
+        })
+        .collect()
+}
+
 /// Ask on the terminal; refuse when there is none (use --yes in scripts).
 pub fn confirm(question: &str, expected: &str, flag: &str) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
@@ -394,8 +418,7 @@ pub fn confirm(question: &str, expected: &str, flag: &str) -> Result<(), Failure
             "confirmation needed but stdin is not a terminal: pass {flag} to go ahead without asking"
         )));
     }
-    eprint!("{question} Type `{expected}` to go ahead: ");
-    let _ = std::io::stderr().flush();
+    crate::render::errors::prompt(question, expected);
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -419,7 +442,9 @@ pub fn interrupt_signal() -> watch::Receiver<bool> {
             if count == 1 {
                 let _ = sender.send(true);
             } else {
-                eprintln!("interrupted twice: quitting now; `deployer apply` resumes");
+                crate::render::errors::note(
+                    "interrupted twice: quitting now; `deployer apply` resumes",
+                );
                 std::process::exit(130);
             }
         }

@@ -3,8 +3,9 @@
 use super::{Failure, make_plan, prepare};
 use crate::cli::{Global, PlanArgs};
 use crate::plan::saved::{FORMAT, SavedPlan};
-use crate::render::Format;
 use crate::render::plan::{Heading, json, text};
+use crate::render::report::json_text;
+use crate::render::{self, Format};
 
 pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
     let prepared = prepare(global, None).await?;
@@ -15,11 +16,8 @@ pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
         region: &prepared.aws.region,
     };
     match args.output {
-        Format::Text => print!("{}", text(&plan, &heading)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json(&plan, &heading)).expect("plan serializes")
-        ),
+        Format::Text => render::out(&text(&plan, &heading)),
+        Format::Json => render::out(&format!("{}\n", json_text(&json(&plan, &heading)))),
     }
     if let Some(path) = &args.out {
         let saved = SavedPlan {
@@ -35,11 +33,11 @@ pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
         saved
             .write(path)
             .map_err(|message| Failure::Stop(message, None))?;
-        eprintln!(
+        render::errors::note(&format!(
             "Plan saved to {}. Apply exactly it with: deployer apply {}",
             path.display(),
             path.display()
-        );
+        ));
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         2

@@ -1,8 +1,6 @@
 //! `deployer scale`: change the live group's capacity, and record it on the group so that later
 //! applies keep it (until `apply --reset-scale`).
 
-use serde_json::json;
-
 use super::Failure;
 use crate::aws::Aws;
 use crate::cli::{Global, ScaleArgs};
@@ -10,7 +8,8 @@ use crate::ids::names::Names;
 use crate::ids::tags::TAG_SCALE;
 use crate::profile::load::load;
 use crate::profile::scaling::capacity_problems;
-use crate::render::Format;
+use crate::render::report::{Capacity, Range, ScaleReport, emit};
+use crate::render::{Format, errors};
 use crate::resources::auto_scaling_group::{self as group, capacity::ScaleOverride};
 
 fn refuse(problems: Vec<(&'static str, String, String)>) -> Failure {
@@ -109,25 +108,26 @@ async fn scale(
         at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     };
     group::set_tag(aws, &name, TAG_SCALE, &record.to_string()).await?;
-    match args.output {
-        Format::Text => {
-            println!(
-                "auto scaling group {name}: min {old_min} -> {min}, max {old_max} -> {max}, desired {old_desired} -> {desired}"
-            );
-            eprintln!(
-                "Later applies keep this capacity; `deployer apply --reset-scale` returns to the profile's ({}..{}).",
-                scaling.min, scaling.max
-            );
-        }
-        Format::Json => println!(
-            "{}",
-            json!({
-                "group": name,
-                "before": {"min": old_min, "max": old_max, "desired": old_desired},
-                "after": {"min": min, "max": max, "desired": desired},
-                "set_at": record.at,
-            })
-        ),
+    let report = ScaleReport {
+        group: name.clone(),
+        before: Capacity {
+            min: old_min,
+            max: old_max,
+            desired: old_desired,
+        },
+        after: Capacity { min, max, desired },
+        set_at: record.at.clone(),
+        profile: Range {
+            min: scaling.min,
+            max: scaling.max,
+        },
+    };
+    emit(&report, args.output);
+    if args.output == Format::Text {
+        errors::note(&format!(
+            "Later applies keep this capacity; `deployer apply --reset-scale` returns to the profile's ({}..{}).",
+            scaling.min, scaling.max
+        ));
     }
     Ok(0)
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Failure, observe};
 use crate::aws::{Aws, ec2};
@@ -13,7 +13,8 @@ use crate::ids::ResourceId;
 use crate::ids::names::{GroupNames, Names};
 use crate::ids::tags::TAG_GROUP;
 use crate::profile::load::load;
-use crate::render::Format;
+use crate::render::report::{Range, emit, output_map};
+use crate::render::status::{self, GroupStatus, InstanceStatus, StatusReport};
 use crate::resources::auto_scaling_group::capacity::ScaleOverride;
 use crate::resources::observed::Observed;
 use crate::resources::{Live, auto_scaling_group, image, launch_template, load_balancer, outputs};
@@ -29,13 +30,7 @@ pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     let names = Names::with_groups(&profile.stack, &groups);
     let observed = observe(&aws, &names, &vpc_id).await?;
     let report = report(&aws, &names, &observed, profile).await?;
-    match args.output {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("status serializes")
-        ),
-        Format::Text => print!("{}", text(&report)),
-    }
+    emit(&report, args.output);
     Ok(0)
 }
 
@@ -54,7 +49,7 @@ async fn report(
     names: &Names,
     observed: &Observed,
     profile: &crate::profile::schema::Profile,
-) -> Result<Value, Failure> {
+) -> Result<StatusReport, Failure> {
     // The newest of each group's images.
     let mut newest: BTreeMap<&str, &ResourceId> = BTreeMap::new();
     let created = |id: &ResourceId| {
@@ -100,52 +95,49 @@ async fn report(
         .iter()
         .map(|(id, group, live)| (*id, *group, live))
         .collect();
-    let outputs: serde_json::Map<String, Value> = outputs(&entries)
-        .into_iter()
-        .map(|(k, v)| (k, json!(v)))
-        .collect();
-    let mut group = Value::Null;
-    let mut extra = serde_json::Map::new();
+    let outputs = output_map(&outputs(&entries));
+    let mut group = None;
+    let mut extra = BTreeMap::new();
     for names_of in names.node_groups() {
         let scaling = match &names_of.group {
             None => profile.scaling.clone(),
             Some(name) => profile.groups[name].scaling.as_scaling(),
         };
         let report = group_report(aws, observed, &names_of, &scaling).await?;
-        match &names_of.group {
-            None => group = report,
-            Some(name) if !report.is_null() => {
+        match (&names_of.group, report) {
+            (None, report) => group = report,
+            (Some(name), Some(report)) => {
                 extra.insert(name.clone(), report);
             }
-            Some(_) => {}
+            (Some(_), None) => {}
         }
     }
-    Ok(json!({
-        "stack": names.stack(),
-        "outputs": outputs,
-        "group": group,
-        "groups": extra,
-    }))
+    Ok(StatusReport {
+        stack: names.stack().to_string(),
+        outputs,
+        group,
+        groups: extra,
+    })
 }
 
-/// One node group's capacity, launch template and instances (null when it has no group).
+/// One node group's capacity, launch template and instances (None when it has no group).
 async fn group_report(
     aws: &Aws,
     observed: &Observed,
     names: &GroupNames,
     scaling: &crate::profile::schema::Scaling,
-) -> Result<Value, Failure> {
+) -> Result<Option<GroupStatus>, Failure> {
     let latest = observed
         .get(&launch_template::id(&names.launch_template))
         .and_then(|t| t.outputs.version);
     let Some((live, members)) =
         auto_scaling_group::describe(aws, &names.auto_scaling_group).await?
     else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let balanced = live
         .attributes
-        .get("load_balancers")
+        .get(auto_scaling_group::LOAD_BALANCERS)
         .and_then(|v| v.as_array())
         .is_some_and(|lbs| !lbs.is_empty());
     let health = if balanced {
@@ -155,13 +147,19 @@ async fn group_report(
     } else {
         vec![]
     };
-    let number = |key: &str| live.attributes.get(key).cloned().unwrap_or(Value::Null);
+    let number = |key: &str| live.attributes.get(key).and_then(Value::as_i64);
+    let text = |key: &str| {
+        live.attributes
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let scaled = live
         .attributes
-        .get("scale_override")
+        .get(auto_scaling_group::SCALE_OVERRIDE)
         .and_then(|v| v.as_str())
         .and_then(ScaleOverride::parse);
-    let instances: Vec<Value> = members
+    let instances = members
         .iter()
         .map(|m| {
             let elb = health.iter().find(|h| h.instance_id == m.instance_id);
@@ -170,97 +168,35 @@ async fn group_report(
                 None if balanced => "not registered".into(),
                 None => m.health.clone(),
             };
-            json!({
-                "id": m.instance_id,
-                "zone": m.zone,
-                "version": m.launch_template_version,
-                "lifecycle": m.lifecycle,
-                "health": state,
-                "reason": elb.and_then(|h| h.reason.clone()),
-            })
+            InstanceStatus {
+                id: m.instance_id.clone(),
+                zone: m.zone.clone(),
+                version: m.launch_template_version.clone(),
+                lifecycle: m.lifecycle.clone(),
+                health: state,
+                reason: elb.and_then(|h| h.reason.clone()),
+            }
         })
         .collect();
-    Ok(json!({
-        "name": names.auto_scaling_group,
-        "min": number("min_size"),
-        "max": number("max_size"),
-        "desired": number("desired_capacity"),
-        "profile": {"min": scaling.min, "max": scaling.max},
-        "scale_override": scaled.map(|s| json!({"min": s.min, "max": s.max, "desired": s.desired, "set_at": s.at})),
-        "launch_template": number("launch_template"),
-        "newest_version": latest,
-        "instances_on": number("instances"),
-        "rolling": number("rolling"),
-        "instances": instances,
+    Ok(Some(GroupStatus {
+        name: names.auto_scaling_group.clone(),
+        min: number(auto_scaling_group::MIN_SIZE),
+        max: number(auto_scaling_group::MAX_SIZE),
+        desired: number(auto_scaling_group::DESIRED_CAPACITY),
+        profile: Range {
+            min: scaling.min,
+            max: scaling.max,
+        },
+        scale_override: scaled.map(|s| status::ScaleOverride {
+            min: s.min,
+            max: s.max,
+            desired: s.desired,
+            set_at: s.at,
+        }),
+        launch_template: text(auto_scaling_group::LAUNCH_TEMPLATE),
+        newest_version: latest,
+        instances_on: text(auto_scaling_group::INSTANCES),
+        rolling: text(auto_scaling_group::ROLLING),
+        instances,
     }))
-}
-
-fn text(report: &Value) -> String {
-    let mut out = format!("Stack {}\n", report["stack"].as_str().unwrap_or_default());
-    let outputs: Vec<(String, String)> = report["outputs"]
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if outputs.is_empty() {
-        out.push_str("\nNothing is deployed.\n");
-        return out;
-    }
-    out.push('\n');
-    out.push_str(&crate::render::plan::outputs_text(&outputs));
-    if !report["group"].is_null() {
-        group_text(&report["group"], &mut out);
-    }
-    if let Some(groups) = report["groups"].as_object() {
-        for (name, group) in groups {
-            out.push_str(&format!("\nGroup {name}\n"));
-            group_text(group, &mut out);
-        }
-    }
-    out
-}
-
-fn group_text(group: &Value, out: &mut String) {
-    out.push_str(&format!(
-        "\nCapacity: min {}, max {}, desired {}",
-        group["min"], group["max"], group["desired"]
-    ));
-    if let Some(scaled) = group["scale_override"].as_object() {
-        out.push_str(&format!(
-            " (set by deployer scale at {}; profile says {}..{})",
-            scaled["set_at"].as_str().unwrap_or_default(),
-            group["profile"]["min"],
-            group["profile"]["max"]
-        ));
-    }
-    out.push_str(&format!(
-        "\nLaunch template: the group runs {}; the newest version is v{}; instances: {}\n",
-        group["launch_template"].as_str().unwrap_or("?"),
-        group["newest_version"],
-        group["instances_on"].as_str().unwrap_or("?")
-    ));
-    if let Some(rolling) = group["rolling"].as_str() {
-        out.push_str(&format!(
-            "Roll in progress ({rolling}): `deployer apply` resumes it\n"
-        ));
-    }
-    let instances = group["instances"].as_array().cloned().unwrap_or_default();
-    out.push_str(&format!("\nInstances ({}):\n", instances.len()));
-    for instance in instances {
-        out.push_str(&format!(
-            "  {}  {}  v{}  {}  {}{}\n",
-            instance["id"].as_str().unwrap_or_default(),
-            instance["zone"].as_str().unwrap_or_default(),
-            instance["version"].as_str().unwrap_or("?"),
-            instance["lifecycle"].as_str().unwrap_or_default(),
-            instance["health"].as_str().unwrap_or_default(),
-            instance["reason"]
-                .as_str()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        ));
-    }
 }

@@ -4,13 +4,19 @@ use super::{Failure, confirm, connect};
 use crate::aws::lock::{force_unlock, read};
 use crate::cli::{Global, UnlockArgs};
 use crate::profile::load::load;
+use crate::render::Format;
+use crate::render::report::{UnlockReport, emit};
 
 pub async fn run(global: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
     let loaded = load(&global.profile)?;
     let stack = &loaded.profile.stack;
     let aws = connect(global, &loaded).await?;
+    let not_locked = UnlockReport {
+        stack: stack.clone(),
+        removed: None,
+    };
     let Some(current) = read(&aws, stack).await? else {
-        println!("Stack {stack} is not locked.");
+        emit(&not_locked, Format::Text);
         return Ok(0);
     };
     if !args.yes {
@@ -24,9 +30,12 @@ pub async fn run(global: &Global, args: &UnlockArgs) -> Result<i32, Failure> {
             "--yes",
         )?;
     }
-    match force_unlock(&aws, stack).await? {
-        Some(removed) => println!("Removed the lock of stack {stack}: {}", removed.describe()),
-        None => println!("Stack {stack} is not locked."),
-    }
+    let report = UnlockReport {
+        removed: force_unlock(&aws, stack)
+            .await?
+            .map(|removed| removed.describe()),
+        ..not_locked
+    };
+    emit(&report, Format::Text);
     Ok(0)
 }

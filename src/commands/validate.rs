@@ -3,7 +3,7 @@
 use super::Failure;
 use crate::cli::{Global, ValidateArgs};
 use crate::profile::load::load;
-use crate::render::Format;
+use crate::render::report::{ValidateReport, emit};
 use crate::stack::check;
 
 pub fn run(global: &Global, args: &ValidateArgs) -> Result<i32, Failure> {
@@ -15,23 +15,13 @@ pub fn run(global: &Global, args: &ValidateArgs) -> Result<i32, Failure> {
         .unwrap_or_else(|| "us-east-1".into());
     let desired = check(&loaded, &region)?;
     super::warn(&desired);
-    match args.output {
-        Format::Text => println!(
-            "{}: valid (stack {}, {} resources)",
-            loaded.file().display,
-            desired.stack,
-            desired.resources.len()
-        ),
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({
-                "profile": loaded.name,
-                "file": loaded.file().display,
-                "valid": true,
-                "stack": desired.stack,
-                "resources": desired.resources.iter().map(|r| r.id.to_string()).collect::<Vec<_>>(),
-            })
-        ),
-    }
+    let report = ValidateReport {
+        profile: loaded.name.clone(),
+        file: loaded.file().display.clone(),
+        valid: true,
+        stack: desired.stack.clone(),
+        resources: desired.resources.iter().map(|r| r.id.to_string()).collect(),
+    };
+    emit(&report, args.output);
     Ok(0)
 }

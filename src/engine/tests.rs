@@ -419,11 +419,11 @@ async fn a_call_answered_not_visible_yet_is_tried_again_until_it_succeeds() {
     for _ in 0..2 {
         world.cloud.fail(
             "group",
-            AwsError {
-                what: "create group".into(),
-                code: Some("NotVisibleYet".into()),
-                message: "the launch template does not exist".into(),
-            },
+            AwsError::coded(
+                "create group",
+                "NotVisibleYet",
+                "the launch template does not exist",
+            ),
         );
     }
     let desired = vec![resource(PLAIN, "group", &[])];
@@ -445,11 +445,7 @@ async fn not_visible_yet_for_longer_than_the_visibility_timeout_fails() {
     for _ in 0..100_000 {
         world.cloud.fail(
             "group",
-            AwsError {
-                what: "create group".into(),
-                code: Some("NotVisibleYet".into()),
-                message: "still not there".into(),
-            },
+            AwsError::coded("create group", "NotVisibleYet", "still not there"),
         );
     }
     let desired = vec![resource(PLAIN, "group", &[])];

@@ -5,6 +5,8 @@ pub mod errors;
 pub mod plan;
 pub mod progress;
 pub mod reference;
+pub mod report;
+pub mod status;
 
 use clap::ValueEnum;
 
@@ -15,4 +17,15 @@ pub enum Format {
     Text,
     /// For programs: one JSON document on stdout
     Json,
+}
+
+/// Data on stdout, as given.
+pub fn out(text: &str) {
+    print!("{text}");
+}
+
+/// A document (a man page, a completion script) on stdout.
+pub fn out_bytes(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::io::stdout().write_all(bytes)
 }
