@@ -381,3 +381,6 @@ pub(crate) mod tests;
 
 #[cfg(test)]
 mod group_tests;
+
+#[cfg(test)]
+mod bake_tests;

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod load;
+mod load_balancer;
 pub mod scaling;
 pub mod schema;
 pub mod validate;
@@ -9,3 +10,6 @@ pub mod values;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod bake_tests;

@@ -1,12 +1,16 @@
 //! From a validated profile and the facts of the account (region, VPC, subnets) to the list of
 //! desired resources with their dependencies. Pure: no AWS calls.
 
+mod data_tier;
 mod groups;
 mod nodes;
+mod policy;
+mod templates;
+
+use policy::node_policy;
+use templates::{bake_spec, read_template, template_error};
 
 use std::collections::{BTreeMap, BTreeSet};
-
-use sha2::Digest;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,14 +21,13 @@ use crate::profile::error::ProfileErrors;
 use crate::profile::load::LoadedProfile;
 use crate::resources::image::Retention;
 use crate::resources::launch_template::user_data::{
-    self, BootContext, BootTemplate, CacheVars, DatabaseVars, HealthCheckVars, ListenerVars,
+    BootContext, CacheVars, DatabaseVars, HealthCheckVars, ListenerVars,
 };
 use crate::resources::load_balancer::{HealthCheckSpec, ListenerSpec};
 use crate::resources::security_group::{IngressRule, Source};
 use crate::resources::{
-    REGISTRY, Resource, auto_scaling_group, cache, cache_auth_secret, cache_subnet_group, database,
-    db_subnet_group, image, load_balancer, node_role, scaling_policy, scheduled_action,
-    security_group,
+    REGISTRY, Resource, auto_scaling_group, load_balancer, node_role, scaling_policy,
+    scheduled_action, security_group,
 };
 
 /// Facts about the account the stack is deployed into, found before planning.
@@ -110,46 +113,6 @@ impl Desired {
     pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
         self.resources.iter().find(|r| &r.id == id)
     }
-}
-
-/// Read a template the profile names at `key` (a path relative to the project directory).
-pub(super) fn read_template(
-    loaded: &LoadedProfile,
-    key: &str,
-    relative: &str,
-    what: &str,
-) -> Result<(String, String), ProfileErrors> {
-    let path = loaded.project_dir.join(relative);
-    match std::fs::read_to_string(&path) {
-        Ok(source) => Ok((path.display().to_string(), source)),
-        Err(error) => Err(loaded
-            .error_at(
-                key,
-                format!("cannot read the {what} {}: {error}", path.display()),
-            )
-            .with_hint("paths are relative to the project directory (the parent of profiles/)")
-            .into()),
-    }
-}
-
-/// A template error, placed at the profile key that names the template.
-pub(super) fn template_error(
-    loaded: &LoadedProfile,
-    key: &str,
-    template: &BootTemplate,
-    error: user_data::TemplateError,
-) -> ProfileErrors {
-    let location = match error.line {
-        Some(line) => format!("{}:{line}", error.path),
-        None => error.path.clone(),
-    };
-    loaded
-        .error_at(key, format!("{location}: {}", error.message))
-        .with_hint(format!(
-            "variables this template may use: {}; guard optional ones with `is defined`",
-            template.variable_names()
-        ))
-        .into()
 }
 
 /// Check what can be checked without AWS: the boot template renders with every variable defined.
@@ -252,40 +215,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             "database",
             from_nodes(db.port.into()),
         ));
-        resources.push(Resource::new::<db_subnet_group::DbSubnetGroups>(
-            names.db_subnet_group(),
-            "db-subnet-group",
-            &db_subnet_group::Spec {
-                description: format!("deployer {}: database subnets", profile.stack),
-                subnets: environment.subnet_ids(),
-            },
-        ));
-        resources.push(
-            Resource::new::<database::Databases>(
-                names.database(),
-                "database",
-                &database::Spec {
-                    engine_version: db.engine_version.clone(),
-                    instance_class: db.instance_class.clone(),
-                    allocated_storage: db.allocated_storage,
-                    storage_type: db.storage_type.clone(),
-                    encrypted: db.encrypted,
-                    multi_az: db.multi_az,
-                    port: db.port.into(),
-                    db_name: db.name.clone(),
-                    username: db.username.clone(),
-                    backup_retention_days: db.backup_retention_days,
-                    deletion_protection: db.deletion_protection,
-                    auto_minor_version_upgrade: db.auto_minor_version_upgrade,
-                    subnet_group: names.db_subnet_group(),
-                    security_group: names.security_group(Tier::Db),
-                },
-            )
-            .needs([
-                security_group::id(names.security_group(Tier::Db)),
-                db_subnet_group::id(names.db_subnet_group()),
-            ]),
-        );
+        resources.extend(data_tier::database(db, &names, environment, &profile.stack));
     }
 
     if let Some(cache) = &profile.cache {
@@ -294,51 +224,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             "cache",
             from_nodes(cache.port.into()),
         ));
-        resources.push(Resource::new::<cache_subnet_group::CacheSubnetGroups>(
-            names.cache_subnet_group(),
-            "cache-subnet-group",
-            &cache_subnet_group::Spec {
-                description: format!("deployer {}: cache subnets", profile.stack),
-                subnets: environment.subnet_ids(),
-            },
-        ));
-        let auth_token = cache.encryption_in_transit;
-        let mut needs = vec![
-            security_group::id(names.security_group(Tier::Cache)),
-            cache_subnet_group::id(names.cache_subnet_group()),
-        ];
-        if auth_token {
-            resources.push(Resource::new::<cache_auth_secret::CacheAuthSecrets>(
-                names.cache_auth_secret(),
-                "cache-auth-secret",
-                &cache_auth_secret::Spec {
-                    description: format!("deployer {}: Redis AUTH token", profile.stack),
-                },
-            ));
-            needs.push(cache_auth_secret::id(names.cache_auth_secret()));
-        }
-        resources.push(
-            Resource::new::<crate::resources::cache::Caches>(
-                names.cache(),
-                "cache",
-                &cache::Spec {
-                    description: format!("deployer {}: Redis", profile.stack),
-                    engine_version: cache.engine_version.clone(),
-                    node_type: cache.node_type.clone(),
-                    num_cache_clusters: cache.replicas + 1,
-                    automatic_failover: cache.automatic_failover,
-                    multi_az: cache.multi_az,
-                    port: cache.port.into(),
-                    encryption_at_rest: cache.encryption_at_rest,
-                    encryption_in_transit: cache.encryption_in_transit,
-                    auth_token,
-                    auth_secret: names.cache_auth_secret(),
-                    subnet_group: names.cache_subnet_group(),
-                    security_group: names.security_group(Tier::Cache),
-                },
-            )
-            .needs(needs),
-        );
+        resources.extend(data_tier::cache(cache, &names, environment, &profile.stack));
     }
 
     let listeners: Vec<ListenerSpec> = lb
@@ -522,142 +408,4 @@ fn security_group_resource(name: &str, component: &str, spec: security_group::Sp
         .map(security_group::id)
         .collect();
     Resource::new::<security_group::SecurityGroups>(name, component, &spec).needs(named)
-}
-
-/// The bake: the template rendered with what is known at bake time, and the content hash of
-/// everything that shapes the image.
-/// `bake` is the bake table, its resolved base image, and the extra group it bakes for (None for
-/// the main group): a group's hash covers its name, so that two groups never share a builder.
-pub(super) fn bake_spec(
-    loaded: &LoadedProfile,
-    key: &str,
-    (bake, base_image, group): (&crate::profile::schema::Bake, String, Option<&str>),
-    boot: &BootTemplate,
-    environment: &Environment,
-    warnings: &mut Vec<String>,
-) -> Result<image::Spec, ProfileErrors> {
-    let (path, source) = read_template(loaded, key, &bake.template, "bake template")?;
-    // At bake time nothing of the data tier exists: the bake template sees no endpoints.
-    let mut context = boot.context.clone();
-    context.database = None;
-    context.cache = None;
-    let template = BootTemplate {
-        path: path.clone(),
-        source,
-        context,
-    };
-    let user_data = template
-        .render(&user_data::Endpoints::default())
-        .map_err(|error| template_error(loaded, key, &template, error))?;
-    let timeout = bake.timeout.get();
-    if !ends_with_power_off(&user_data) {
-        warnings.push(
-            loaded
-                .error_at(
-                    key,
-                    format!(
-                        "{path} does not end with a power-off: a bake waits for the builder to stop, so this one will run into its timeout ({})",
-                        bake.timeout
-                    ),
-                )
-                .with_hint("end the template with `poweroff` (or `shutdown -h now`)")
-                .to_string(),
-        );
-    }
-    let mut shape = serde_json::json!({
-        "format": 1,
-        "base_image": base_image,
-        "user_data": user_data,
-        "instance_type": bake.instance_type,
-        "volume_size": bake.volume_size,
-        "volume_type": bake.volume_type,
-    });
-    // The main group's hash is as it always was (its images stay up to date).
-    if let Some(group) = group {
-        shape["group"] = group.into();
-    }
-    let hash = hex::encode(sha2::Sha256::digest(shape.to_string().as_bytes()));
-    let template_digest = hex::encode(sha2::Sha256::digest(user_data.as_bytes()));
-    let inputs = BTreeMap::from([
-        ("deployer:base-image".to_string(), base_image.clone()),
-        (
-            "deployer:bake-template".to_string(),
-            format!("{}@{}", bake.template, &template_digest[..12]),
-        ),
-        (
-            "deployer:builder".to_string(),
-            format!(
-                "{} {} GiB {}",
-                bake.instance_type, bake.volume_size, bake.volume_type
-            ),
-        ),
-    ]);
-    Ok(image::Spec {
-        hash,
-        base_image,
-        template: path,
-        user_data,
-        instance_type: bake.instance_type.clone(),
-        volume_size: bake.volume_size,
-        volume_type: bake.volume_type.clone(),
-        timeout_seconds: timeout.as_secs(),
-        vpc_id: environment.vpc_id.clone(),
-        subnet: environment.subnets[0].id.clone(),
-        inputs,
-    })
-}
-
-/// Whether the last command of a script powers the machine off.
-fn ends_with_power_off(script: &str) -> bool {
-    script
-        .lines()
-        .map(str::trim)
-        .rfind(|line| !line.is_empty() && !line.starts_with('#'))
-        .is_some_and(|line| {
-            ["poweroff", "shutdown", "halt"]
-                .iter()
-                .any(|word| line.contains(word))
-        })
-}
-
-/// The nodes may read exactly this stack's secrets: the RDS-managed master secret of the stack's
-/// database and the cache AUTH token.
-fn node_policy(
-    profile: &crate::profile::schema::Profile,
-    names: &Names,
-    env: &Environment,
-) -> serde_json::Value {
-    let secrets = format!(
-        "arn:{}:secretsmanager:{}:{}:secret",
-        env.partition, env.region, env.account
-    );
-    let mut statements = Vec::new();
-    if profile.database.is_some() {
-        statements.push(serde_json::json!({
-            "Sid": "ReadDatabaseMasterSecret",
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": format!("{secrets}:rds!db-*"),
-            "Condition": {"StringEquals": {
-                "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn":
-                    format!("arn:{}:rds:{}:{}:db:{}", env.partition, env.region, env.account, names.database())
-            }}
-        }));
-    }
-    if profile
-        .cache
-        .as_ref()
-        .is_some_and(|c| c.encryption_in_transit)
-    {
-        statements.push(serde_json::json!({
-            "Sid": "ReadCacheAuthToken",
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": format!("{secrets}:{}-??????", names.cache_auth_secret()),
-        }));
-    }
-    if statements.is_empty() {
-        return serde_json::Value::Null;
-    }
-    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
 }

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::values::{Duration, HealthTarget, RollBatch, known};
+mod defaults;
+
+use super::values::{Duration, HealthTarget, RollBatch};
+use defaults::*;
 
 /// A whole profile after `extends` has been merged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -620,110 +623,4 @@ impl Default for Scaling {
             scheduled: vec![],
         }
     }
-}
-
-fn yes() -> bool {
-    true
-}
-fn one() -> i32 {
-    1
-}
-fn two() -> i32 {
-    2
-}
-fn default_vpc() -> String {
-    "default".into()
-}
-fn default_instance_type() -> String {
-    "m5.large".into()
-}
-fn default_volume_size() -> i32 {
-    20
-}
-fn default_volume_type() -> String {
-    "gp3".into()
-}
-fn default_boot_template() -> String {
-    "templates/boot.sh.j2".into()
-}
-fn default_bake_template() -> String {
-    "templates/bake.sh.j2".into()
-}
-fn default_builder_type() -> String {
-    "t3.medium".into()
-}
-fn default_builder_volume() -> i32 {
-    20
-}
-fn default_bake_timeout() -> Duration {
-    known("30m")
-}
-fn default_keep_images() -> i32 {
-    3
-}
-fn default_postgres_version() -> String {
-    "16.4".into()
-}
-fn default_db_instance_class() -> String {
-    "db.m4.large".into()
-}
-fn default_db_storage() -> i32 {
-    250
-}
-fn default_db_storage_type() -> String {
-    "gp2".into()
-}
-fn default_db_port() -> u16 {
-    5432
-}
-fn default_db_name() -> String {
-    "app".into()
-}
-fn default_db_username() -> String {
-    "deployer".into()
-}
-fn default_backup_days() -> i32 {
-    7
-}
-fn default_redis_version() -> String {
-    "7.1".into()
-}
-fn default_cache_node_type() -> String {
-    "cache.m3.medium".into()
-}
-fn default_cache_port() -> u16 {
-    6379
-}
-fn default_idle_timeout() -> i32 {
-    300
-}
-fn default_draining_timeout() -> i32 {
-    300
-}
-fn default_tls_policy() -> String {
-    "ELBSecurityPolicy-TLS-1-2-2017-01".into()
-}
-fn default_health_target() -> HealthTarget {
-    known("HTTP:80/health")
-}
-fn default_health_timeout() -> i32 {
-    59
-}
-fn default_health_interval() -> i32 {
-    60
-}
-fn default_roll_batch() -> RollBatch {
-    known("25%")
-}
-fn default_roll_timeout() -> Duration {
-    known("15m")
-}
-fn default_termination_policies() -> Vec<String> {
-    vec!["Default".into()]
-}
-fn default_max() -> i32 {
-    4
-}
-fn default_grace() -> i32 {
-    300
 }
