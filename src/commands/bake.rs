@@ -47,7 +47,8 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             .filter(|s| image::is_part_of_a_bake(&s.id, &names))
             .map(|mut s| {
                 s.depends_on.clear();
-                s.after.clear();
+                // Only the order among the bake's own steps (a builder before its group).
+                s.after.retain(|id| image::is_part_of_a_bake(id, &names));
                 s
             })
             .collect(),

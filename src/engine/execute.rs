@@ -93,7 +93,9 @@ pub async fn step(context: &Context<'_>, work: Work<'_>) -> Result<Option<Live>,
                 ));
             };
             let live = current.clone().unwrap_or_else(|| Live::of(seen));
-            let cx = step_context(BTreeMap::new());
+            // What an update creates on the way (an instance profile found missing) is tagged as
+            // a create would tag it.
+            let cx = step_context(tags(context, handler, resource, known));
             if observed.is_some_and(|live| matches!(live.status, Status::Pending(_))) {
                 // AWS refuses changes while a resource is still being created or modified.
                 cx.until_ready().await?;
@@ -212,13 +214,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AwsError>>,
 {
-    let begun = Instant::now();
+    // The time allowed counts from the first "not visible yet", not from the start of a step
+    // that may have waited long before it.
+    let mut first: Option<Instant> = None;
     let mut ticks = pace(context.options.poll_interval);
     loop {
         match attempt().await {
             Err(error)
                 if context.handler.not_visible_yet(&error)
-                    && begun.elapsed() < context.options.visibility_timeout =>
+                    && first.get_or_insert_with(Instant::now).elapsed()
+                        < context.options.visibility_timeout =>
             {
                 context.status(&format!(
                     "waiting: not visible yet ({}), trying again",

@@ -112,15 +112,18 @@ impl Need {
     }
 }
 
-/// What each step waits for: the steps the plan puts before it; a create or update needs only
-/// the existence of what is usable once created.
+/// What each step waits for: the steps the plan puts before it (a step the plan does not hold is
+/// nothing to wait for); a create or update needs only the existence of what is usable once
+/// created.
 fn prerequisites(context: &Context<'_>, plan: &Plan) -> BTreeMap<ResourceId, Vec<Need>> {
+    let in_plan: BTreeSet<&ResourceId> = plan.steps.iter().map(|s| &s.id).collect();
     plan.steps
         .iter()
         .map(|step| {
             let needs = step
                 .after
                 .iter()
+                .filter(|id| in_plan.contains(id))
                 .map(|id| {
                     let early = step.action != Action::Delete
                         && context.handler(id).about().usable_once_created;

@@ -78,6 +78,9 @@ struct Memory {
 impl Memory {
     async fn act(&self, verb: &str, context: &StepContext<'_>, name: &str) -> Result<(), AwsError> {
         self.cloud.note(format!("{verb} {name}"));
+        if let Some(stack) = context.tags.get(crate::ids::tags::TAG_STACK) {
+            self.cloud.note(format!("{verb} {name} tagged for {stack}"));
+        }
         if let Some(error) = self.cloud.next_failure(name) {
             return Err(error);
         }
@@ -295,14 +298,24 @@ impl World {
         plan: &Plan,
         interrupt: watch::Receiver<bool>,
     ) -> Outcome {
+        self.run_against(desired, plan, &Observed::default(), interrupt)
+            .await
+    }
+
+    async fn run_against(
+        &self,
+        desired: &[Resource],
+        plan: &Plan,
+        observed: &Observed,
+        interrupt: watch::Receiver<bool>,
+    ) -> Outcome {
         let handlers: Vec<&dyn Handler> = vec![&self.plain, &self.early];
-        let observed = Observed::default();
         let context = Context {
             aws: &self.aws,
             handlers: &handlers,
             names: &self.names,
             vpc_id: "vpc-test",
-            observed: &observed,
+            observed,
             progress: Progress::quiet(),
             options: Options {
                 poll_interval: Duration::from_millis(2),
@@ -551,4 +564,60 @@ async fn a_delete_waits_for_what_uses_it_and_a_failed_one_holds_back_only_what_i
     assert_eq!(names(&outcome.not_started), ["network"]);
     assert!(world.cloud.live.lock().unwrap().contains(&id("network")));
     assert!(!world.cloud.live.lock().unwrap().contains(&id("bucket")));
+}
+
+#[tokio::test]
+async fn an_update_runs_its_planned_changes_with_the_tags_a_create_would_set() {
+    let world = World::new();
+    let desired = vec![resource(PLAIN, "role", &[])];
+    let observed = Observed {
+        resources: vec![ObservedResource {
+            id: desired[0].id.clone(),
+            physical_id: "p-role".into(),
+            tags: BTreeMap::new(),
+            attributes: Default::default(),
+            status: Status::Ready,
+            outputs: Outputs::default(),
+        }],
+    };
+    let change = Change {
+        attribute: "policy".into(),
+        old: Some(json!("old")),
+        new: Some(json!("new")),
+        mode: crate::resources::attributes::Mode::InPlace,
+    };
+    let plan = Plan {
+        stack: "test".into(),
+        steps: vec![Step {
+            changes: vec![change],
+            ..Step::bare(desired[0].id.clone(), Action::Update, None)
+        }],
+    };
+    let outcome = world
+        .run_against(&desired, &plan, &observed, no_interrupt())
+        .await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    assert!(
+        world
+            .cloud
+            .log()
+            .contains(&"update role tagged for test".to_string()),
+        "{:?}",
+        world.cloud.log()
+    );
+}
+
+#[tokio::test]
+async fn a_step_after_one_the_plan_does_not_hold_still_runs() {
+    let world = World::new();
+    let desired = vec![resource(PLAIN, "image", &[])];
+    let plan = Plan {
+        stack: "test".into(),
+        steps: vec![Step {
+            after: vec![ResourceId::new(PLAIN, "elsewhere")],
+            ..Step::bare(desired[0].id.clone(), Action::Create, None)
+        }],
+    };
+    let outcome = world.run(&desired, &plan, no_interrupt()).await;
+    assert!(outcome.succeeded(), "{outcome:?}");
 }

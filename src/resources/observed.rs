@@ -139,9 +139,11 @@ pub async fn observe(scope: Scope<'_>, handlers: &[&dyn Handler]) -> Result<Obse
         .collect();
     let stack = scope.names.stack();
     let declared = scope.names.groups();
+    // A live group's resources say it exists; a kept image of a dropped group does not.
     let mut undeclared: Vec<String> = resources
         .iter()
         .filter(|r| r.owner() == Some(stack))
+        .filter(|r| !super::handler_in(handlers, r.id.kind).about().artifact)
         .filter_map(|r| r.tags.get(TAG_GROUP))
         .filter(|group| !declared.contains(group))
         .cloned()

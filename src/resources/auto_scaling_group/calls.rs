@@ -29,14 +29,28 @@ pub(super) async fn describe_many(
     aws: &Aws,
     names: &[String],
 ) -> Result<Vec<(ObservedResource, Vec<Member>)>, AwsError> {
-    let found = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .set_auto_scaling_group_names(Some(names.to_vec()))
-        .send()
-        .await
-        .map_err(fail("describe the auto scaling groups"))?;
-    Ok(found.auto_scaling_groups().iter().map(group_of).collect())
+    let mut groups = Vec::new();
+    // AWS takes up to 50 names a request, and answers in pages.
+    for chunk in names.chunks(50) {
+        let mut token: Option<String> = None;
+        loop {
+            let found = aws
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .max_records(100)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(fail("describe the auto scaling groups"))?;
+            groups.extend(found.auto_scaling_groups().iter().map(group_of));
+            token = found.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(groups)
 }
 
 /// The group and its instances.

@@ -343,11 +343,14 @@ impl ResourceKind for AutoScalingGroups {
         calls::set_tag(context.aws(), &context.id.name, key, value).await
     }
 
-    /// A launch template or instance profile just created is not seen by Auto Scaling at once.
+    /// A launch template (or a new version of it) or an instance profile just created is not
+    /// seen by Auto Scaling at once; the Terraform AWS provider retries the same answers.
     fn not_visible_yet(&self, error: &AwsError) -> bool {
+        let message = &error.message;
         error.is("ValidationError")
-            && (error.message.contains("does not exist")
-                || error.message.contains("Invalid IAM Instance Profile name"))
+            && ((message.contains("launch template")
+                && (message.contains("does not exist") || message.contains("fully-formed")))
+                || message.contains("Invalid IAM Instance Profile name"))
     }
 }
 

@@ -331,9 +331,4 @@ impl ResourceKind for LoadBalancers {
             .map(|_| ())
             .map_err(fail(what))
     }
-
-    /// A certificate just issued by ACM is not visible to ELB for a while.
-    fn not_visible_yet(&self, error: &AwsError) -> bool {
-        error.is("CertificateNotFound")
-    }
 }
