@@ -14,20 +14,44 @@ use crate::render::Format;
 /// deployer:stack, and plan reads the live state from AWS.
 ///
 /// Credentials, region and endpoint come from the AWS chain (AWS_PROFILE, AWS_REGION,
-/// AWS_ENDPOINT_URL, ~/.aws/config). Exit codes: 0 success, 1 failure, 2 usage or profile error
-/// (and `plan --detailed-exitcode` with changes).
+/// AWS_ENDPOINT_URL, ~/.aws/config).
 #[derive(Debug, Parser)]
 #[command(
     name = "deployer",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What the exit code says, for scripts (shown by every command's --help and in the man pages).
+pub const EXIT_CODES: &str = "Exit codes:
+  0    success (for plan --detailed-exitcode: no changes)
+  1    an error: a bad profile, template or argument, a refusal, a failed AWS call or step
+       (what was done is kept: the same command resumes)
+  2    plan --detailed-exitcode only: the plan has changes
+  130  interrupted (Ctrl-C); 143: terminated (SIGTERM). What was done is kept; the same command
+       resumes";
+
+impl Cli {
+    /// The command line with the exit codes in every command's help.
+    pub fn command_line() -> clap::Command {
+        use clap::CommandFactory;
+        Cli::command().mut_subcommands(|sub| sub.after_help(EXIT_CODES))
+    }
+
+    /// Parse the process's arguments.
+    pub fn try_parse_args() -> Result<Cli, clap::Error> {
+        use clap::FromArgMatches;
+        let matches = Cli::command_line().try_get_matches()?;
+        Cli::from_arg_matches(&matches)
+    }
 }
 
 #[derive(Debug, Clone, Args)]

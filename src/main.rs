@@ -1,13 +1,23 @@
 //! deployer: parse the command line, run the command, map the result to an exit code.
 
-use clap::Parser;
-
 use deployer::cli::{Cli, Command};
 use deployer::commands::{self, Failure};
 use deployer::render;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_args() {
+        Ok(cli) => cli,
+        // --help and --version are answers; anything else is a usage error, exit 1 like every
+        // error (2 is plan --detailed-exitcode's "changes").
+        Err(error) => {
+            let code = match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = error.print();
+            std::process::exit(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

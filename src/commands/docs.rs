@@ -1,8 +1,6 @@
 //! `deployer schema`, `deployer completions` and `deployer man`: documents generated from the
 //! types and the command line themselves, so they cannot drift from what deployer accepts.
 
-use clap::CommandFactory;
-
 use super::Failure;
 use crate::cli::{Cli, CompletionsArgs, ManArgs, SchemaArgs, SchemaFormat};
 use crate::profile::schema::Profile;
@@ -33,7 +31,7 @@ pub fn schema(args: &SchemaArgs) -> Result<i32, Failure> {
 }
 
 pub fn completions(args: &CompletionsArgs) -> Result<i32, Failure> {
-    let mut command = Cli::command();
+    let mut command = Cli::command_line();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut command, "deployer", &mut script);
     crate::render::out_bytes(&script)
@@ -43,7 +41,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<i32, Failure> {
 
 /// Every man page: (file name, roff), the top-level page first.
 pub fn man_pages() -> Vec<(String, Vec<u8>)> {
-    let command = Cli::command();
+    let command = Cli::command_line();
     let mut pages = vec![("deployer.1".to_string(), render(command.clone()))];
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
         // clap names are &'static str; a handful of page names live for the process.
@@ -250,7 +248,7 @@ mod tests {
             clap_complete::Shell::Fish,
         ] {
             let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "deployer", &mut out);
+            clap_complete::generate(shell, &mut Cli::command_line(), "deployer", &mut out);
             let script = String::from_utf8(out).unwrap();
             for word in [
                 "unlock",

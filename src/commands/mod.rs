@@ -30,12 +30,13 @@ use crate::resources::observed::{self, Observed};
 use crate::resources::{REGISTRY, Scope};
 use crate::stack::{Desired, Environment, build, check};
 
-/// Why a command failed, and so its exit code.
+/// Why a command failed. Every failure exits 1 (2 is only `plan --detailed-exitcode`'s
+/// "changes"), so that a script can tell breakage from drift.
 #[derive(Debug)]
 pub enum Failure {
-    /// The profile (or a template, or a reference in it) is wrong: exit 2, nothing changed.
+    /// The profile (or a template, or a reference in it) is wrong: nothing changed.
     Profile(ProfileErrors),
-    /// The command line is wrong: exit 2.
+    /// The command line is wrong.
     Usage(String),
     /// AWS said no, or a step failed: exit 1.
     Aws(AwsError),
@@ -45,10 +46,7 @@ pub enum Failure {
 
 impl Failure {
     pub fn exit_code(&self) -> i32 {
-        match self {
-            Failure::Profile(_) | Failure::Usage(_) => 2,
-            Failure::Aws(_) | Failure::Stop(..) => 1,
-        }
+        1
     }
 
     pub fn stop(message: impl Into<String>, hint: impl Into<String>) -> Self {

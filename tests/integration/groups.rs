@@ -64,7 +64,7 @@ async fn groups_deploy_scale_report_and_go_when_dropped() {
         "#!/bin/sh\nX={{ groups.cron.endpoint }}\n",
     );
     let refused = project.run(&["validate"]);
-    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(
         refused.stderr.contains("groups.worker.node.boot_template"),
         "{}",
@@ -79,7 +79,7 @@ async fn groups_deploy_scale_report_and_go_when_dropped() {
     let missing = WORKER.replace("ami-760aaa0f", "ami-00000000deadbeef");
     project.write_profile(&format!("{MANAGER}{missing}"));
     let refused = project.run(&["plan"]);
-    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert_eq!(refused.code, 1, "{}", refused.all());
     assert!(
         refused
             .stderr
@@ -137,7 +137,7 @@ async fn groups_deploy_scale_report_and_go_when_dropped() {
 
     // Scale one group on its own; later plans keep it; an unknown group changes nothing.
     let unknown = project.run(&["scale", "--group", "nope", "--max", "3"]);
-    assert_eq!(unknown.code, 2, "{}", unknown.all());
+    assert_eq!(unknown.code, 1, "{}", unknown.all());
     assert!(
         unknown.stderr.contains("its groups: manager, worker"),
         "{}",

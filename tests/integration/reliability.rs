@@ -495,7 +495,7 @@ async fn concurrent_applies(simulator: &Simulator) -> Result<(), String> {
     Ok(())
 }
 
-/// Broken profiles: each gets exit 2 and a located message, never a panic.
+/// Broken profiles: each gets exit 1 and a located message, never a panic.
 fn broken_profiles() -> Result<usize, String> {
     let base = "stack = \"bad\"\n[node]\nimage = \"ami-760aaa0f\"\n[[load_balancer.listeners]]\nport = 80\nprotocol = \"HTTP\"\ninstance_port = 80\nallow = [\"0.0.0.0/0\"]\n";
     let cases: Vec<String> = vec![
@@ -560,7 +560,7 @@ fn broken_profiles() -> Result<usize, String> {
         let run = project.run(&["validate"]);
         let location = run.stderr.contains("profiles/test.toml:")
             || run.stderr.contains("profiles/nowhere.toml");
-        if run.code != 2 || !location || run.stderr.contains("panicked") {
+        if run.code != 1 || !location || run.stderr.contains("panicked") {
             return Err(format!(
                 "case {index}: exit {}:\n{text}\n{}",
                 run.code, run.stderr

@@ -109,7 +109,7 @@ async fn a_broken_profile_or_reference_changes_nothing() {
         ),
     );
     let run = project.run(&["apply", "--yes"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("error: profiles/test.toml:16:11: scaling.desired: desired (5) is outside min..max (1..2)"),
         "{}",
@@ -126,7 +126,7 @@ async fn a_broken_profile_or_reference_changes_nothing() {
         &format!("stack = \"{stack}\"\n{SMALL}"),
     );
     let run = project.run(&["plan"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr
             .contains("node.boot_template: templates/boot.sh.j2:2: undefined value"),
@@ -147,7 +147,7 @@ async fn a_broken_profile_or_reference_changes_nothing() {
         ),
     );
     let run = project.run(&["apply", "--yes"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("profiles/test.toml:4:9: node.image: image ami-00000000deadbeef does not exist in us-east-1"),
         "{}",
@@ -161,11 +161,11 @@ async fn a_broken_profile_or_reference_changes_nothing() {
         ),
     );
     let run = project.run(&["apply", "--yes"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("network.subnets"), "{}", run.stderr);
 
     let run = project.run_raw(&["plan", "--profile", "missing"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("profiles/missing.toml"),
         "{}",
@@ -243,10 +243,49 @@ async fn nothing_changes_without_confirmation() {
     let aws = clients().await;
     let project = Project::standalone("confirm", SMALL);
     let run = project.run(&["apply"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
     assert_eq!(
         tagged_leftovers(&aws, &project.stack).await,
         Vec::<String>::new()
     );
+}
+
+/// A drift job runs `plan --detailed-exitcode`: 2 means changes and only that. A broken or
+/// missing profile and a wrong argument are errors, exit 1, and `--help` is an answer, exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_exits_2_only_for_changes_and_1_for_every_error() {
+    let project = Project::standalone("exits", SMALL);
+    let changes = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(changes.code, 2, "{}", changes.all());
+
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{}\"\n{}",
+            project.stack,
+            SMALL.replace("max = 2", "max = 0")
+        ),
+    );
+    let broken = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(broken.code, 1, "{}", broken.all());
+    assert!(broken.stderr.contains("scaling.max"), "{}", broken.stderr);
+
+    let missing = project.run_raw(&["plan", "--detailed-exitcode", "--profile", "missing"]);
+    assert_eq!(missing.code, 1, "{}", missing.all());
+    let unknown = project.run_raw(&["plan", "--detailed-exitcode", "--bogus"]);
+    assert_eq!(unknown.code, 1, "{}", unknown.all());
+    assert!(unknown.stderr.contains("--bogus"), "{}", unknown.stderr);
+    let nothing = project.run_raw(&[]);
+    assert_eq!(nothing.code, 1, "{}", nothing.all());
+
+    let help = project.run_raw(&["plan", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.all());
+    for code in [
+        "Exit codes:",
+        "  2    plan --detailed-exitcode only",
+        "  130  interrupted",
+    ] {
+        assert!(help.stdout.contains(code), "{code}: {}", help.stdout);
+    }
 }

@@ -187,7 +187,7 @@ async fn invalid_scale_arguments_are_refused_before_any_change() {
     let stack = project.stack.clone();
     // No group exists: these are refused from the arguments alone.
     let run = project.run(&["scale", "--min", "5", "--max", "3"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr
             .contains("--min: min (5) is greater than max (3)"),
@@ -195,19 +195,19 @@ async fn invalid_scale_arguments_are_refused_before_any_change() {
         run.stderr
     );
     let run = project.run(&["scale", "--max", "20000"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("--max: 20000 is out of range"),
         "{}",
         run.stderr
     );
     let run = project.run(&["scale"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
 
     // With the live group: a max below its min is refused, and nothing changes.
     project.run(&["apply", "--yes"]).ok();
     let run = project.run(&["scale", "--max", "1"]);
-    assert_eq!(run.code, 2, "{}", run.all());
+    assert_eq!(run.code, 1, "{}", run.all());
     assert!(
         run.stderr.contains("min (2) is greater than max (1)"),
         "{}",
