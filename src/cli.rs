@@ -39,6 +39,29 @@ pub const EXIT_CODES: &str = "Exit codes:
   130  interrupted (Ctrl-C); 143: terminated (SIGTERM). What was done is kept; the same command
        resumes";
 
+impl Global {
+    /// The profile selected: `--profile`, `DEPLOYER_PROFILE`, else `default`.
+    pub fn profile(&self) -> &str {
+        self.profile.as_deref().unwrap_or("default")
+    }
+}
+
+impl Command {
+    /// The output format the command was asked for (text for those without --output).
+    pub fn output(&self) -> Format {
+        match self {
+            Command::Plan(args) => args.output,
+            Command::Apply(args) => args.output,
+            Command::Destroy(args) => args.output,
+            Command::Scale(args) => args.output,
+            Command::Bake(args) => args.output,
+            Command::Status(args) => args.output,
+            Command::Validate(args) => args.output,
+            _ => Format::Text,
+        }
+    }
+}
+
 impl Cli {
     /// The command line with the exit codes in every command's help.
     pub fn command_line() -> clap::Command {
@@ -56,18 +79,19 @@ impl Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The profile: a name in profiles/ (profiles/NAME.toml) or a path to a .toml file
+    /// The profile: a name in profiles/ (profiles/NAME.toml, found from here up) or a path to a
+    /// .toml file [default: default]
     #[arg(
         long,
         short = 'p',
         global = true,
         env = "DEPLOYER_PROFILE",
-        default_value = "default"
+        value_name = "PROFILE"
     )]
-    pub profile: String,
+    pub profile: Option<String>,
 
-    /// AWS region; overrides the profile's `region` and the AWS chain
-    #[arg(long, global = true, value_name = "REGION")]
+    /// AWS region; overrides the profile's `region` and the AWS chain (AWS_REGION)
+    #[arg(long, global = true, value_name = "REGION", value_parser = crate::aws::regions::parse)]
     pub region: Option<String>,
 
     /// AWS endpoint URL, e.g. http://127.0.0.1:4566 for LocalStack (AWS_ENDPOINT_URL works too)
@@ -276,6 +300,10 @@ pub struct UnlockArgs {
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Remove the lock even though its holder still runs on this machine (that run then stops
+    /// at its next lock renewal, leaving what it was doing for the next apply)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod interrupt;
 pub mod ids;
 pub mod plan;
 pub mod profile;

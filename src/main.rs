@@ -2,7 +2,7 @@
 
 use deployer::cli::{Cli, Command};
 use deployer::commands::{self, Failure};
-use deployer::render;
+use deployer::{interrupt, render};
 
 fn main() {
     let cli = match Cli::try_parse_args() {
@@ -29,6 +29,14 @@ fn main() {
         }
     };
     let result = runtime.block_on(async {
+        // The commands that change the stack (and hold its lock) stop in order on Ctrl-C or
+        // SIGTERM; the others are simply ended by them.
+        if matches!(
+            cli.command,
+            Command::Apply(_) | Command::Destroy(_) | Command::Bake(_) | Command::Scale(_)
+        ) {
+            interrupt::install();
+        }
         match &cli.command {
             Command::Plan(args) => commands::plan::run(&cli.global, args).await,
             Command::Apply(args) => commands::apply::run(&cli.global, args).await,
@@ -52,8 +60,14 @@ fn main() {
                 Failure::Aws(error) => render::errors::aws(error),
                 Failure::Stop(message, hint) => render::errors::error(message, hint.as_deref()),
             }
+            if cli.command.output() == render::Format::Json {
+                render::report::emit_error(&failure.report());
+            }
             failure.exit_code()
         }
     };
+    // A run told to stop says why in its exit code (130 Ctrl-C, 143 SIGTERM), whatever it
+    // managed before it stopped.
+    let code = interrupt::current().map_or(code, interrupt::Signal::exit_code);
     std::process::exit(code);
 }

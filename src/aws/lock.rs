@@ -2,6 +2,7 @@
 //! SSM parameter that is created with overwrite off (so exactly one creator wins). It names its
 //! holder and expires unless its holder renews it, so the lock of a killed run can be taken over.
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_ssm::types::{ParameterType, Tag};
@@ -43,6 +44,15 @@ impl LockRecord {
             && self.pid != std::process::id()
             && cfg!(target_os = "linux")
             && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
+    /// Whether the holder is a process of this machine that still runs: removing its lock
+    /// would let a second run change the stack beside it.
+    pub fn holder_is_alive(&self) -> bool {
+        self.pid != 0
+            && self.host == hostname()
+            && cfg!(target_os = "linux")
+            && std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 
     /// `apply by alice@build-1 pid 4242 since 12:00:00 UTC (expires 12:05:00 UTC)`.
@@ -109,11 +119,57 @@ fn hostname() -> String {
         .unwrap_or_else(|| "unknown-host".into())
 }
 
+/// The user running deployer: `$USER` (`$USERNAME`), else what `id -un` says (CI runners and
+/// containers often set no `$USER`), else the numeric uid.
+fn user() -> String {
+    let from_env = ["USER", "USERNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|user| !user.trim().is_empty());
+    if let Some(user) = from_env {
+        return user;
+    }
+    let from_id = |args: &[&str]| {
+        std::process::Command::new("id")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    from_id(&["-un"])
+        .or_else(|| from_id(&["-u"]).map(|uid| format!("uid {uid}")))
+        .unwrap_or_else(|| "unknown user".into())
+}
+
 fn holder() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "someone".into());
-    format!("{user}@{} pid {}", hostname(), std::process::id())
+    format!("{}@{} pid {}", user(), hostname(), std::process::id())
+}
+
+/// The locks this process holds (stack, token), so that a quick exit can give them back.
+fn held() -> &'static Mutex<Vec<(Aws, String, String)>> {
+    static HELD: OnceLock<Mutex<Vec<(Aws, String, String)>>> = OnceLock::new();
+    HELD.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+fn forget(token: &str) {
+    if let Ok(mut held) = held().lock() {
+        held.retain(|(_, _, t)| t != token);
+    }
+}
+
+/// Give back every lock this process still holds (a second Ctrl-C, a closed stdout): what
+/// exits without going back through the command's own release.
+pub async fn release_held() {
+    let locks: Vec<_> = held()
+        .lock()
+        .map(|mut held| std::mem::take(&mut *held))
+        .unwrap_or_default();
+    for (aws, stack, token) in locks {
+        let _ = delete_if(&aws, &stack, &token).await;
+    }
 }
 
 /// The current lock of `stack`, if any.
@@ -176,12 +232,17 @@ pub async fn acquire(aws: &Aws, stack: &str, command: &str) -> Result<Lock, Lock
         since: Utc::now(),
         expires: expiry(ttl),
     };
-    let held = |took_over| Lock {
-        aws: aws.clone(),
-        stack: stack.to_string(),
-        token: token.clone(),
-        renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
-        took_over,
+    let held = |took_over| {
+        if let Ok(mut held) = held().lock() {
+            held.push((aws.clone(), stack.to_string(), token.clone()));
+        }
+        Lock {
+            aws: aws.clone(),
+            stack: stack.to_string(),
+            token: token.clone(),
+            renewer: renew(aws.clone(), stack.to_string(), record.clone(), ttl),
+            took_over,
+        }
     };
     let mut took_over = None;
     for _ in 0..3 {
@@ -247,10 +308,17 @@ fn renew(aws: Aws, stack: String, record: LockRecord, ttl: Duration) -> JoinHand
                     };
                     let _ = put(&aws, &stack, &renewed, true).await;
                 }
-                Ok(_) => {
+                Ok(other) => {
+                    let by = match other {
+                        Some(current) => format!("taken over by {}", current.describe()),
+                        None => "removed (deployer unlock?)".to_string(),
+                    };
                     crate::render::errors::warning(&format!(
-                        "the lock of stack {stack} was removed or taken over while this run held it"
+                        "the lock of stack {stack} was {by} while this run held it: starting no new step; \
+                         what is running finishes"
                     ));
+                    forget(&record.token);
+                    crate::interrupt::stop(crate::interrupt::Signal::LockLost);
                     return;
                 }
                 // A failed renewal is tried again at the next turn.
@@ -264,15 +332,23 @@ impl Lock {
     /// Give the lock back (only if it is still ours).
     pub async fn release(self) -> Result<(), AwsError> {
         self.renewer.abort();
+        forget(&self.token);
         delete_if(&self.aws, &self.stack, &self.token).await
     }
 }
 
-/// Remove the lock whoever holds it (`deployer unlock`). Returns what was removed.
-pub async fn force_unlock(aws: &Aws, stack: &str) -> Result<Option<LockRecord>, AwsError> {
-    let current = read(aws, stack).await?;
-    if current.is_some() {
-        delete(aws, stack).await?;
+/// Remove the lock `seen` (`deployer unlock`), whoever holds it; not a lock taken since.
+/// Returns what was removed.
+pub async fn force_unlock(
+    aws: &Aws,
+    stack: &str,
+    seen: &LockRecord,
+) -> Result<Option<LockRecord>, AwsError> {
+    match read(aws, stack).await? {
+        Some(current) if current.token == seen.token => {
+            delete(aws, stack).await?;
+            Ok(Some(current))
+        }
+        _ => Ok(None),
     }
-    Ok(current)
 }

@@ -4,6 +4,7 @@
 
 pub mod ec2;
 pub mod lock;
+pub mod regions;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -64,7 +65,12 @@ impl Aws {
         if let Some(url) = &connection.endpoint_url {
             loader = loader.endpoint_url(url.clone());
         }
-        Aws::from_config(&loader.load().await)
+        let aws = Aws::from_config(&loader.load().await)?;
+        // The region from the environment or ~/.aws/config is checked as --region is.
+        if let Some((message, hint)) = regions::problem(&aws.region) {
+            return Err(AwsError::other("find the AWS region", message).with_hint(hint));
+        }
+        Ok(aws)
     }
 
     /// The clients of an SDK configuration (which must name a region).

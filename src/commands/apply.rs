@@ -1,7 +1,7 @@
 //! `deployer apply [FILE]`: show the plan, confirm, converge, print the outputs.
 
 use super::{
-    Failure, confirm, done_of, failed_of, interrupt_signal, make_plan, observe, poll_interval,
+    Failure, confirm, done_of, failed_of, make_plan, observe, poll_interval,
     prepare, release, take_lock,
 };
 use crate::aws::lock::Lock;
@@ -24,7 +24,6 @@ struct Ready {
     observed: Observed,
     plan: Plan,
     profile: String,
-    saved: bool,
 }
 
 type Locked = (Ready, Option<Lock>);
@@ -34,6 +33,29 @@ async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Locked>,
         return Ok(None);
     };
     let saved = SavedPlan::read(path).map_err(Failure::Usage)?;
+    // A saved plan applies its own stack: a profile or region given beside it that says
+    // otherwise is a mistake to stop at, not to ignore.
+    let given_profile = global
+        .profile
+        .as_deref()
+        .map(crate::profile::load::profile_name);
+    if let Some(given) = given_profile.filter(|given| *given != saved.profile) {
+        return Err(Failure::Usage(format!(
+            "{} is a plan for profile `{}` (stack {}, region {}), not for profile `{given}`; nothing was changed",
+            path.display(),
+            saved.profile,
+            saved.desired.stack,
+            saved.region
+        )));
+    }
+    if let Some(given) = global.region.as_deref().filter(|given| *given != saved.region) {
+        return Err(Failure::Usage(format!(
+            "{} is a plan for region {} (stack {}), not for --region {given}; nothing was changed",
+            path.display(),
+            saved.region,
+            saved.desired.stack
+        )));
+    }
     let aws = Aws::connect(&Connection {
         region: Some(saved.region.clone()),
         endpoint_url: global.endpoint_url.clone(),
@@ -64,7 +86,6 @@ async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Locked>,
             observed,
             plan: saved.plan,
             profile: saved.profile,
-            saved: true,
         },
         Some(lock),
     )))
@@ -101,65 +122,82 @@ async fn check_saved(
 }
 
 pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
-    let (ready, lock) = match from_saved(global, args).await? {
-        Some(locked) => locked,
-        None => {
-            // Look before locking: an apply with nothing to do changes nothing, not even the
-            // lock. With changes, the lock is taken and the stack read again under it.
-            let mut prepared = prepare(global, None).await?;
-            super::warn(&prepared.desired);
-            if args.reset_scale {
-                prepared.desired.reset_scale();
+    if let Some((ready, lock)) = from_saved(global, args).await? {
+        // A saved plan was confirmed when it was made: it runs under the lock it was checked under.
+        let result = match present(args, &ready) {
+            Ok(()) => converge(global, args, ready).await,
+            Err(failure) => Err(failure),
+        };
+        release(lock).await;
+        return result;
+    }
+    // Look before locking: an apply with nothing to do changes nothing, not even the lock.
+    let mut prepared = prepare(global, None).await?;
+    super::warn(&prepared.desired);
+    if args.reset_scale {
+        prepared.desired.reset_scale();
+    }
+    let mut plan = make_plan(&prepared.desired, &prepared.observed)?;
+    let ask = plan.has_changes() && !args.yes;
+    if ask {
+        // The lock is taken once the answer is in, so that a person thinking it over (or a
+        // Ctrl-C at the prompt) holds nobody up; what was shown must still be what applies.
+        present(args, &ready_of(&prepared, plan.clone()))?;
+        confirm(
+            &format!("Apply these changes to stack {}?", plan.stack),
+            "yes",
+            "--yes",
+        )
+        .await?;
+    }
+    if plan.has_changes() {
+        prepared.lock_and_reread("apply").await?;
+        let replan = match make_plan(&prepared.desired, &prepared.observed) {
+            Ok(replan) => replan,
+            Err(failure) => {
+                release(prepared.lock).await;
+                return Err(failure);
             }
-            let mut plan = make_plan(&prepared.desired, &prepared.observed)?;
-            if plan.has_changes() {
-                prepared.lock_and_reread("apply").await?;
-                plan = match make_plan(&prepared.desired, &prepared.observed) {
-                    Ok(plan) => plan,
-                    Err(failure) => {
-                        release(prepared.lock).await;
-                        return Err(failure);
-                    }
-                };
-            }
-            (
-                Ready {
-                    aws: prepared.aws,
-                    desired: prepared.desired,
-                    observed: prepared.observed,
-                    plan,
-                    profile: prepared.loaded.name,
-                    saved: false,
-                },
-                prepared.lock,
-            )
+        };
+        if ask && replan != plan {
+            release(prepared.lock).await;
+            return Err(Failure::stop(
+                "the stack changed while the plan was being confirmed; nothing was changed",
+                "run `deployer apply` again to see the plan as it is now",
+            ));
         }
+        plan = replan;
+    }
+    let ready = ready_of(&prepared, plan);
+    let result = match if ask { Ok(()) } else { present(args, &ready) } {
+        Ok(()) => converge(global, args, ready).await,
+        Err(failure) => Err(failure),
     };
-    let result = converge(global, args, ready).await;
-    release(lock).await;
+    release(prepared.lock).await;
     result
 }
 
-/// Show the plan, confirm, run it and print the outputs (the lock is held by the caller).
-async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32, Failure> {
-    let Ready {
-        aws,
-        desired,
-        observed,
+fn ready_of(prepared: &super::Prepared, plan: Plan) -> Ready {
+    Ready {
+        aws: prepared.aws.clone(),
+        desired: prepared.desired.clone(),
+        observed: prepared.observed.clone(),
         plan,
-        profile,
-        saved,
-    } = ready;
-    let heading = Heading {
-        profile: &profile,
-        region: &aws.region,
-    };
-    let text_mode = args.output == Format::Text;
-    if text_mode {
-        render::out(&text(&plan, &heading));
+        profile: prepared.loaded.name.clone(),
     }
+}
 
-    if let Some(step) = plan
+/// Show the plan; refuse one that would replace what holds data.
+fn present(args: &ApplyArgs, ready: &Ready) -> Result<(), Failure> {
+    let heading = Heading {
+        profile: &ready.profile,
+        region: &ready.aws.region,
+    };
+    if args.output == Format::Text {
+        render::out(&text(&ready.plan, &heading));
+    }
+    if let Some(step) = ready
+        .plan
         .steps
         .iter()
         .find(|s| s.action == Action::Replace && handler(s.id.kind).about().holds_data)
@@ -173,6 +211,19 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
             "put the old value back in the profile, or snapshot the data, `deployer destroy`, and apply again",
         ));
     }
+    Ok(())
+}
+
+/// Run the plan (shown and confirmed, the lock held by the caller) and print the outputs.
+async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32, Failure> {
+    let Ready {
+        aws,
+        desired,
+        observed,
+        plan,
+        profile: _,
+    } = ready;
+    let text_mode = args.output == Format::Text;
 
     let mut report = ApplyReport {
         stack: plan.stack.clone(),
@@ -185,13 +236,6 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
     };
     let mut live = engine::ledger_of(&observed);
     if plan.has_changes() {
-        if !args.yes && !saved {
-            confirm(
-                &format!("Apply these changes to stack {}?", plan.stack),
-                "yes",
-                "--yes",
-            )?;
-        }
         let progress = if text_mode {
             Progress::for_stderr()
         } else {
@@ -210,9 +254,11 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
                 ..Options::default()
             },
         };
-        let outcome = engine::apply(&context, &desired.resources, &plan, interrupt_signal()).await;
+        let outcome = engine::apply(&context, &desired.resources, &plan, crate::interrupt::flag()).await;
         report.done = done_of(&outcome.done);
-        if !outcome.succeeded() {
+        // An interrupt that came after the last step had started leaves nothing to do.
+        let left = !outcome.failed.is_empty() || !outcome.not_started.is_empty();
+        if left {
             errors::run_failures(&outcome.failed, &outcome.not_started);
             report.succeeded = false;
             report.interrupted = outcome.interrupted;
@@ -226,12 +272,13 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
                 emit(&report, args.output);
             }
             let hint = "what was done is kept; fix the cause if any and run `deployer apply` again to resume";
-            if outcome.interrupted {
+            if let Some(signal) = crate::interrupt::current() {
                 errors::note(&format!(
-                    "interrupted after {} change(s); {hint}",
+                    "{} after {} change(s); {hint}",
+                    signal.describe(),
                     outcome.done.len()
                 ));
-                return Ok(130);
+                return Ok(crate::interrupt::exit_code());
             }
             return Err(Failure::stop(
                 format!("apply failed after {} change(s)", outcome.done.len()),
@@ -239,7 +286,7 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
             ));
         }
         if text_mode {
-            errors::note(&format!("Apply complete: {}.", crate::plan::summary(&plan)));
+            render::out(&format!("Apply complete: {}.\n", crate::plan::summary(&plan)));
         }
         live = outcome.ledger;
     }

@@ -2,7 +2,7 @@
 //! up what an interrupted bake left, and apply retention.
 
 use super::{
-    Failure, Prepared, confirm, interrupt_signal, make_plan, poll_interval, prepare, release, warn,
+    Failure, Prepared, confirm, make_plan, poll_interval, prepare, release, warn,
 };
 use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
@@ -76,7 +76,7 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
                 &format!("Bake and clean up the images of stack {}?", plan.stack),
                 "yes",
                 "--yes",
-            )?;
+            ).await?;
         }
         let context = Context {
             aws: &prepared.aws,
@@ -98,14 +98,14 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             &context,
             &prepared.desired.resources,
             &plan,
-            interrupt_signal(),
+            crate::interrupt::flag(),
         )
         .await;
         if !outcome.succeeded() {
             errors::run_failures(&outcome.failed, &[]);
             if outcome.interrupted {
                 errors::note("interrupted: `deployer bake` (or apply) adopts the running builder");
-                return Ok(130);
+                return Ok(crate::interrupt::exit_code());
             }
             return Err(Failure::stop(
                 "the bake failed",

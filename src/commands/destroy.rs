@@ -1,7 +1,7 @@
 //! `deployer destroy`: delete every owned resource of the stack in reverse dependency order,
 //! leaving a final database snapshot unless told otherwise, then scan for anything left.
 
-use super::{Failure, confirm, done_of, failed_of, interrupt_signal, observe, poll_interval};
+use super::{Failure, confirm, done_of, failed_of, observe, poll_interval};
 use crate::aws::{Aws, ec2};
 use crate::cli::{DestroyArgs, Global};
 use crate::engine::{self, Context, Options};
@@ -18,7 +18,7 @@ use crate::resources::{REGISTRY, Scope, handler};
 
 pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
     // Only the stack name and network matter here: a broken template must not block a destroy.
-    let loaded = load(&global.profile)?;
+    let loaded = load(global.profile())?;
     let aws = super::connect(global, &loaded).await?;
     let vpc_id = ec2::resolve_vpc(&aws, &loaded.profile.network.vpc)
         .await
@@ -103,7 +103,7 @@ async fn destroy(
                 ),
                 &plan.stack,
                 "--yes",
-            )?;
+            ).await?;
         }
         let context = Context {
             aws,
@@ -118,7 +118,7 @@ async fn destroy(
             },
             options,
         };
-        let outcome = engine::destroy(&context, &plan, interrupt_signal()).await;
+        let outcome = engine::destroy(&context, &plan, crate::interrupt::flag()).await;
         report.done = done_of(&outcome.done);
         report.deleted = outcome.done.iter().map(|(id, _)| id.to_string()).collect();
         report.failed = failed_of(&outcome.failed);
@@ -130,7 +130,7 @@ async fn destroy(
         errors::run_failures(&outcome.failed, &[]);
         if outcome.interrupted {
             errors::note("interrupted: run `deployer destroy` again to finish");
-            return Ok(130);
+            return Ok(crate::interrupt::exit_code());
         }
     }
 

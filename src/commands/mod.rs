@@ -15,7 +15,6 @@ use std::fmt;
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
-use tokio::sync::watch;
 
 use crate::aws::lock::{self, Lock, LockError};
 use crate::aws::{Aws, AwsError, Connection, ec2};
@@ -27,6 +26,7 @@ use crate::profile::load::{LoadedProfile, load};
 use crate::profile::schema::BaseImage;
 use crate::render::report::{Done, Failed};
 use crate::resources::observed::{self, Observed};
+use crate::render::report::{ErrorReport, Location};
 use crate::resources::{REGISTRY, Scope};
 use crate::stack::{Desired, Environment, build, check};
 
@@ -47,6 +47,58 @@ pub enum Failure {
 impl Failure {
     pub fn exit_code(&self) -> i32 {
         1
+    }
+
+    /// The failure for programs (`--output json`).
+    pub fn report(&self) -> ErrorReport {
+        let plain = |code: &str, message: &str, hint: Option<&str>| ErrorReport {
+            code: code.into(),
+            message: message.into(),
+            location: None,
+            hint: hint.map(str::to_string),
+            problems: vec![],
+        };
+        match self {
+            Failure::Profile(errors) => {
+                let problems: Vec<ErrorReport> = errors
+                    .0
+                    .iter()
+                    .map(|error| ErrorReport {
+                        location: Some(Location {
+                            file: Some(error.file.clone()),
+                            line: error.position.map(|(line, _)| line),
+                            column: error.position.map(|(_, column)| column),
+                            key: error.key.clone(),
+                            call: None,
+                        }),
+                        ..plain("profile", &error.message, error.hint.as_deref())
+                    })
+                    .collect();
+                let mut first = problems.first().cloned().unwrap_or_else(|| {
+                    plain("profile", "the profile is not valid", None)
+                });
+                if problems.len() > 1 {
+                    first.problems = problems;
+                }
+                first
+            }
+            Failure::Usage(message) => plain("usage", message, None),
+            Failure::Stop(message, hint) => plain("refused", message, hint.as_deref()),
+            Failure::Aws(error) => ErrorReport {
+                location: Some(Location {
+                    file: None,
+                    line: None,
+                    column: None,
+                    key: None,
+                    call: Some(error.what.clone()),
+                }),
+                ..plain(
+                    error.code.as_deref().unwrap_or("aws"),
+                    &error.message,
+                    error.hint.as_deref(),
+                )
+            },
+        }
     }
 
     pub fn stop(message: impl Into<String>, hint: impl Into<String>) -> Self {
@@ -88,7 +140,7 @@ pub struct Prepared {
 
 /// Load and check the profile (no AWS calls), then connect.
 pub async fn load_and_connect(global: &Global) -> Result<(LoadedProfile, Aws), Failure> {
-    let loaded = load(&global.profile)?;
+    let loaded = load(global.profile())?;
     // Templates are checked before any AWS call.
     check(
         &loaded,
@@ -409,61 +461,35 @@ pub fn failed_of(failed: &[(crate::ids::ResourceId, AwsError)]) -> Vec<Failed> {
         .collect()
 }
 
-/// Ask on the terminal; refuse when there is none (use --yes in scripts).
-pub fn confirm(question: &str, expected: &str, flag: &str) -> Result<(), Failure> {
+/// Ask on the terminal; refuse when there is none (use --yes in scripts). Ctrl-C (or SIGTERM)
+/// while asking cancels, like any answer but the expected one.
+pub async fn confirm(question: &str, expected: &str, flag: &str) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::Usage(format!(
             "confirmation needed but stdin is not a terminal: pass {flag} to go ahead without asking"
         )));
     }
     crate::render::errors::prompt(question, expected);
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Failure::Stop(format!("cannot read the answer: {e}"), None))?;
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).map(|_| answer)
+    });
+    let answer = tokio::select! {
+        answer = read => answer
+            .map_err(|e| Failure::Stop(format!("cannot read the answer: {e}"), None))?
+            .map_err(|e| Failure::Stop(format!("cannot read the answer: {e}"), None))?,
+        signal = crate::interrupt::stopped() => {
+            crate::render::errors::note("");
+            return Err(Failure::Stop(
+                format!("{}: cancelled, nothing was changed", signal.describe()),
+                None,
+            ));
+        }
+    };
     if answer.trim() == expected {
         Ok(())
     } else {
         Err(Failure::Stop("cancelled: nothing was changed".into(), None))
-    }
-}
-
-/// A receiver that turns true on the first Ctrl-C or SIGTERM; a second one exits at once.
-pub fn interrupt_signal() -> watch::Receiver<bool> {
-    let (sender, receiver) = watch::channel(false);
-    tokio::spawn(async move {
-        let mut count = 0;
-        loop {
-            wait_for_signal().await;
-            count += 1;
-            if count == 1 {
-                let _ = sender.send(true);
-            } else {
-                crate::render::errors::note(
-                    "interrupted twice: quitting now; `deployer apply` resumes",
-                );
-                std::process::exit(130);
-            }
-        }
-    });
-    receiver
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn run(global: &Global, args: &ScaleArgs) -> Result<i32, Failure> {
     if !early.is_empty() {
         return Err(refuse(early));
     }
-    let loaded = load(&global.profile)?;
+    let loaded = load(global.profile())?;
     let profile = &loaded.profile;
     let aws = super::connect(global, &loaded).await?;
     super::while_locked(&aws, &profile.stack, "scale", scale(&aws, profile, args)).await

@@ -20,7 +20,7 @@ use crate::resources::observed::Observed;
 use crate::resources::{Live, auto_scaling_group, image, launch_template, load_balancer, outputs};
 
 pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
-    let loaded = load(&global.profile)?;
+    let loaded = load(global.profile())?;
     let profile = &loaded.profile;
     let aws = super::connect(global, &loaded).await?;
     let vpc_id = ec2::resolve_vpc(&aws, &profile.network.vpc)

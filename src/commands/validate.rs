@@ -7,7 +7,7 @@ use crate::render::report::{ValidateReport, emit};
 use crate::stack::check;
 
 pub fn run(global: &Global, args: &ValidateArgs) -> Result<i32, Failure> {
-    let loaded = load(&global.profile)?;
+    let loaded = load(global.profile())?;
     let region = global
         .region
         .clone()

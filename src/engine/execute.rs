@@ -13,7 +13,7 @@ use crate::ids::tags::{TAG_APPLIED, TAG_GROUP};
 use crate::plan::{Action, Change, Step};
 use crate::resources::attributes::{Changes, Val, applied_digest, satisfies};
 use crate::resources::observed::Status;
-use crate::resources::wait::pace;
+use crate::resources::wait::{next_poll, pace};
 use crate::resources::{Handler, Known, Ledger, Live, Resource, StepContext, ownership_tags};
 
 /// One step to carry out, and what it may rely on.
@@ -229,7 +229,8 @@ where
                     "waiting: not visible yet ({}), trying again",
                     error.code.as_deref().unwrap_or("not found")
                 ));
-                ticks.tick().await;
+                next_poll(&mut ticks, context.id, "not visible yet")
+                    .await?;
             }
             result => return result,
         }

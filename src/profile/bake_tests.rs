@@ -116,7 +116,7 @@ fn image_and_bake_replace_each_other_across_extends() {
     );
     assert!(loaded.profile.node.bake.is_none());
 
-    let baking_child = format!("extends = \"child\"\n{BAKE}");
+    let baking_child = format!("extends = \"child\"\nstack = \"grandchild\"\n{BAKE}");
     std::fs::write(dir.path().join("profiles/grandchild.toml"), baking_child).unwrap();
     let loaded = load(
         dir.path()

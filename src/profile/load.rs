@@ -48,23 +48,67 @@ pub struct LoadedProfile {
     pub sources: Sources,
 }
 
-/// Where `--profile NAME` points: `profiles/NAME.toml`, or NAME itself when it is a path.
+/// Where `--profile NAME` points: `profiles/NAME.toml` of the project (the nearest directory,
+/// from here up, that has `profiles/`, as cargo finds `Cargo.toml`), or NAME itself when it is
+/// a path.
 pub fn profile_path(selector: &str) -> PathBuf {
     if selector.contains('/') || selector.ends_with(".toml") {
-        PathBuf::from(selector)
-    } else {
-        Path::new("profiles").join(format!("{selector}.toml"))
+        return PathBuf::from(selector);
     }
+    let file = format!("{selector}.toml");
+    let here = Path::new("profiles");
+    if here.is_dir() {
+        return here.join(file);
+    }
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| {
+            dir.ancestors()
+                .skip(1)
+                .map(|ancestor| ancestor.join("profiles"))
+                .find(|profiles| profiles.is_dir())
+        })
+        .unwrap_or_else(|| here.to_path_buf())
+        .join(file)
+}
+
+/// The name of the profile `selector` selects: itself, or the file stem of a path.
+pub fn profile_name(selector: &str) -> String {
+    profile_path(selector)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| selector.to_string())
 }
 
 /// Load, merge and validate the profile selected by `selector` (a name or a path).
 pub fn load(selector: &str) -> Result<LoadedProfile, ProfileErrors> {
     let first = profile_path(selector);
-    let name = first
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| selector.to_string());
+    let name = profile_name(selector);
     let chain = read_chain(&first)?;
+    if let [child, parent, ..] = chain.as_slice()
+        && !child.locations.contains_key("stack")
+    {
+        let parent_stack = parent
+            .table
+            .get("stack")
+            .and_then(Value::as_str)
+            .map(|stack| format!(" `{stack}`"))
+            .unwrap_or_default();
+        return Err(ProfileError::new(
+            &child.file.display,
+            format!(
+                "this profile extends {} but names no `stack` of its own: it would plan, change and destroy the stack{parent_stack} of the profile it extends",
+                parent.file.display
+            ),
+        )
+        .with_key("stack")
+        .at(&child.file.text, child.locations["extends"].value.clone())
+        .with_hint(format!(
+            "add `stack = \"{name}\"` (the stack this profile deploys) to {}",
+            child.file.display
+        ))
+        .into());
+    }
     let project_dir = project_dir_of(&first);
 
     let mut merged = Table::new();
@@ -204,9 +248,13 @@ impl Sources {
         }
         if let Some(rest) = message.strip_prefix("unknown field `") {
             let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+            let hint = match super::suggest::nearest(field, quoted(expected)) {
+                Some(meant) => format!("did you mean `{meant}`?"),
+                None => allowed_hint("allowed keys here", expected),
+            };
             return self
                 .error_at_key(&join(field), format!("unknown key `{field}`"))
-                .with_hint(allowed_hint("allowed keys here", expected));
+                .with_hint(hint);
         }
         if let Some(rest) = message.strip_prefix("missing field `") {
             let field = rest.trim_end_matches('`');
@@ -224,14 +272,18 @@ impl Sources {
     }
 }
 
-/// `expected one of `a`, `b`` -> `allowed keys here: a, b`.
-fn allowed_hint(label: &str, expected: &str) -> String {
-    let names: Vec<&str> = expected
+/// The names in backquotes of serde's `expected one of `a`, `b``.
+fn quoted(expected: &str) -> impl Iterator<Item = &str> {
+    expected
         .split('`')
         .enumerate()
         .filter(|(i, _)| i % 2 == 1)
         .map(|(_, name)| name)
-        .collect();
+}
+
+/// `expected one of `a`, `b`` -> `allowed keys here: a, b`.
+fn allowed_hint(label: &str, expected: &str) -> String {
+    let names: Vec<&str> = quoted(expected).collect();
     if names.is_empty() {
         format!("{label}: none")
     } else {
@@ -321,7 +373,7 @@ fn read_chain(first: &Path) -> Result<Vec<Link>, ProfileErrors> {
         let text: Arc<str> = match std::fs::read_to_string(&path) {
             Ok(text) => text.into(),
             Err(error) => {
-                let hint = available_profiles_hint(path.parent());
+                let hint = available_profiles_hint(path.parent(), &path);
                 let error = match chain.last() {
                     Some(child) => {
                         let location = &child.locations["extends"];
@@ -398,7 +450,8 @@ fn read_chain(first: &Path) -> Result<Vec<Link>, ProfileErrors> {
     Ok(chain)
 }
 
-fn available_profiles_hint(dir: Option<&Path>) -> String {
+/// What profiles there are beside `missing`: the one meant, if a name is close, else them all.
+fn available_profiles_hint(dir: Option<&Path>, missing: &Path) -> String {
     let dir = dir
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
@@ -412,6 +465,13 @@ fn available_profiles_hint(dir: Option<&Path>) -> String {
         })
         .collect();
     names.sort();
+    let wanted = missing
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(meant) = super::suggest::nearest(&wanted, names.iter().map(String::as_str)) {
+        return format!("did you mean `{meant}`? (profiles in {}: {})", dir.display(), names.join(", "));
+    }
     if names.is_empty() {
         format!("no profiles in {}", dir.display())
     } else {

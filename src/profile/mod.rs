@@ -4,6 +4,7 @@ pub mod error;
 pub mod load;
 mod load_balancer;
 pub mod scaling;
+pub mod suggest;
 pub mod schema;
 pub mod validate;
 pub mod values;

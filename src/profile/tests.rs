@@ -103,6 +103,10 @@ fn broken_profiles_get_located_messages() {
             "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling, groups",
         ),
         (
+            with("region = \"us-east-1\"", "regoin = \"us-east-1\""),
+            "profiles/t.toml:2:1: regoin: unknown key `regoin` | hint: did you mean `region`?",
+        ),
+        (
             with("[database]\n", "[database]\nsize = 100\n"),
             "profiles/t.toml:8:1: database.size: unknown key `size` | hint: allowed keys here: engine_version, instance_class, allocated_storage, storage_type, encrypted, multi_az, port, name, username, backup_retention_days, deletion_protection, auto_minor_version_upgrade",
         ),
@@ -131,7 +135,7 @@ fn broken_profiles_get_located_messages() {
         ),
         (
             with("region = \"us-east-1\"", "region = \"useast1\""),
-            "profiles/t.toml:2:10: region: `useast1` is not an AWS region name | hint: a region looks like us-east-1 or eu-west-2",
+            "profiles/t.toml:2:10: region: `useast1` is not an AWS region | hint: did you mean `us-east-1`? (a region newer than this deployer: set DEPLOYER_SKIP_REGION_VALIDATION=1)",
         ),
         (
             with("[database]\n", "[database]\nport = 80\n"),
@@ -371,6 +375,28 @@ fn extends_of_a_missing_profile_or_a_cycle_is_an_error() {
         "{errors:?}"
     );
     assert!(errors[0].starts_with("profiles/b.toml:1:11:"), "{errors:?}");
+}
+
+#[test]
+fn a_mistyped_extends_gets_the_name_meant_and_a_child_must_name_its_own_stack() {
+    let dir = project(&[
+        ("profiles/local.toml", "stack = \"local\"\n"),
+        ("profiles/a.toml", "extends = \"lcoal\"\nstack = \"a\"\n"),
+        ("profiles/copy.toml", "extends = \"local\"\n"),
+    ]);
+    let errors = errors_in(dir.path(), "a");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("| hint: did you mean `local`?"),
+        "{errors:?}"
+    );
+
+    // A copy of a profile that forgot its stack name would change the original's stack.
+    let errors = errors_in(dir.path(), "copy");
+    assert_eq!(
+        errors,
+        ["profiles/copy.toml:1:11: stack: this profile extends profiles/local.toml but names no `stack` of its own: it would plan, change and destroy the stack `local` of the profile it extends | hint: add `stack = \"copy\"` (the stack this profile deploys) to profiles/copy.toml"]
+    );
 }
 
 #[test]

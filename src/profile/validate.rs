@@ -50,13 +50,9 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
     let mut problems = Problems::default();
     stack(profile, &mut problems);
     if let Some(region) = &profile.region
-        && !is_region(region)
+        && let Some((message, hint)) = crate::aws::regions::problem(region)
     {
-        problems.add(
-            "region",
-            format!("`{region}` is not an AWS region name"),
-            Some("a region looks like us-east-1 or eu-west-2"),
-        );
+        problems.add("region", message, Some(&hint));
     }
     network(&profile.network, &mut problems);
     node(&profile.node, "node", &mut problems);
@@ -519,16 +515,6 @@ fn is_aws_id(text: &str, prefix: &str) -> bool {
         .is_some_and(|hex| {
             (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit())
         })
-}
-
-fn is_region(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
 }
 
 /// `m5.large`, `db.m4.large`, `cache.m3.medium`.

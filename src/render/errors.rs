@@ -8,16 +8,29 @@ use crate::profile::error::ProfileErrors;
 /// Print profile errors to stderr: with the offending line on a terminal, one line each
 /// elsewhere.
 pub fn profile_errors(errors: &ProfileErrors) {
-    let fancy = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    eprint!("{}", profile_errors_text(errors, fancy));
+    // NO_COLOR drops the colour, not the offending line.
+    let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    eprint!(
+        "{}",
+        profile_errors_text_with(errors, std::io::stderr().is_terminal(), colour)
+    );
 }
 
 /// Profile errors as text: miette's rendering with the offending line (`fancy`), or one line each
 /// with its hint.
 pub fn profile_errors_text(errors: &ProfileErrors, fancy: bool) -> String {
+    profile_errors_text_with(errors, fancy, true)
+}
+
+/// As [`profile_errors_text`], with or without colour.
+pub fn profile_errors_text_with(errors: &ProfileErrors, fancy: bool, colour: bool) -> String {
     let mut out = String::new();
-    let handler =
-        miette::GraphicalReportHandler::new().with_theme(miette::GraphicalTheme::unicode());
+    let theme = if colour {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new().with_theme(theme);
     for error in &errors.0 {
         if fancy {
             let mut rendered = String::new();

@@ -19,9 +19,26 @@ pub enum Format {
     Json,
 }
 
-/// Data on stdout, as given.
+/// Data on stdout, as given. A closed stdout (`deployer apply --yes | head -3`) is not an
+/// error: the run goes on to its end (nothing is left half done) and writes nothing more, as
+/// cargo and ripgrep do.
 pub fn out(text: &str) {
-    print!("{text}");
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        CLOSED.store(true, Ordering::Relaxed);
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            errors::warning(&format!("cannot write to stdout: {error}"));
+        }
+    }
 }
 
 /// A document (a man page, a completion script) on stdout.

@@ -21,8 +21,59 @@ pub trait Report: Serialize {
 pub fn emit<R: Report>(report: &R, format: Format) {
     match format {
         Format::Text => super::out(&report.text()),
-        Format::Json => super::out(&format!("{}\n", json_text(report))),
+        Format::Json => {
+            DOCUMENT_WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
+            super::out(&format!("{}\n", json_text(report)))
+        }
     }
+}
+
+/// Whether a JSON document is on stdout already (a failed run's report says what failed).
+static DOCUMENT_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// An error as the one JSON document on stdout, `{"error": {...}}`, unless the command's own
+/// report (which says what failed) is out already: a script reads one document whatever happened.
+pub fn emit_error(error: &ErrorReport) {
+    if !DOCUMENT_WRITTEN.load(std::sync::atomic::Ordering::Relaxed) {
+        #[derive(Serialize)]
+        struct Document<'a> {
+            error: &'a ErrorReport,
+        }
+        DOCUMENT_WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        super::out(&format!("{}\n", json_text(&Document { error })));
+    }
+}
+
+/// Why a command failed, for programs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorReport {
+    /// `profile`, `usage`, `refused`, or AWS's error code (`aws` when AWS gave none).
+    pub code: String,
+    pub message: String,
+    /// Where: in a profile (file, line, column, key), or the AWS call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Every problem of a profile, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ErrorReport>,
+}
+
+/// Where an error is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Location {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The AWS call (or step) that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
 }
 
 /// A report as the JSON renderer writes it.

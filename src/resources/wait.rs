@@ -30,6 +30,34 @@ pub fn pace(poll_interval: Duration) -> tokio::time::Interval {
     ticks
 }
 
+/// Wait for the next poll, or give the wait up when the run is told to stop (Ctrl-C, SIGTERM,
+/// the lock lost): what is waited for goes on in AWS, and the next run picks it up.
+pub async fn next_poll(
+    ticks: &mut tokio::time::Interval,
+    id: &ResourceId,
+    waiting_for: &str,
+) -> Result<(), AwsError> {
+    tokio::select! {
+        biased;
+        signal = crate::interrupt::stopped() => Err(abandoned(id, waiting_for, signal)),
+        _ = ticks.tick() => Ok(()),
+    }
+}
+
+/// The error of a wait given up because the run was told to stop.
+pub fn abandoned(id: &ResourceId, waiting_for: &str, signal: crate::interrupt::Signal) -> AwsError {
+    let mut error = AwsError::other(
+        format!("wait for {id}"),
+        format!("left waiting ({waiting_for}): the run was {}", signal.describe()),
+    )
+    .with_hint("the same command picks the wait up again");
+    error.code = Some(ABANDONED.into());
+    error
+}
+
+/// The code of a wait given up on an interrupt.
+pub const ABANDONED: &str = "Abandoned";
+
 /// Consecutive failed polls tolerated before the error counts.
 const TRANSIENT_LIMIT: u32 = 5;
 
@@ -91,7 +119,7 @@ pub async fn until_ready(
             return Err(timed_out(id, begun.elapsed(), &last));
         }
         waiter.progress.status(id, &format!("waiting: {last}"));
-        ticks.tick().await;
+        next_poll(&mut ticks, id, &last).await?;
     }
 }
 
@@ -124,7 +152,7 @@ pub async fn until_gone(waiter: Waiter<'_>, id: &ResourceId) -> Result<(), AwsEr
             return Err(timed_out(id, begun.elapsed(), &last));
         }
         waiter.progress.status(id, &format!("waiting: {last}"));
-        ticks.tick().await;
+        next_poll(&mut ticks, id, &last).await?;
     }
 }
 
@@ -153,6 +181,6 @@ where
         waiter
             .progress
             .status(id, &format!("waiting: {waiting_for}"));
-        ticks.tick().await;
+        next_poll(&mut ticks, id, waiting_for).await?;
     }
 }

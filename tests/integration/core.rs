@@ -48,7 +48,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     project.run(&["plan", "--out", "create.plan"]).ok();
     let applied = project.run_raw(&["apply", "create.plan"]).ok();
     assert!(
-        applied.stderr.contains("Apply complete: 13 to create."),
+        applied.stdout.contains("Apply complete: 13 to create."),
         "{}",
         applied.all()
     );
@@ -534,7 +534,7 @@ async fn a_stateless_stack_needs_no_data_tier_and_out_of_band_deletes_are_recrea
     let stack = project.stack.clone();
     let applied = project.run(&["apply", "--yes"]).ok();
     assert!(
-        applied.stderr.contains("Apply complete: 6 to create."),
+        applied.stdout.contains("Apply complete: 6 to create."),
         "{}",
         applied.all()
     );

@@ -149,3 +149,120 @@ async fn a_stale_lock_is_taken_over_when_its_holder_died_or_it_expired_or_by_unl
     let again = project.run(&["unlock", "--yes"]).ok();
     assert!(again.stdout.contains("is not locked"), "{}", again.stdout);
 }
+
+/// Start `deployer apply --yes` on `project` with its stderr captured.
+fn spawn_apply(project: &Project, env: &[(&str, &str)]) -> std::process::Child {
+    project
+        .command_for(&["apply", "--yes", "--profile", "test"])
+        .envs(env.iter().copied())
+        // As in CI jobs and containers: no $USER.
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the deployer binary starts")
+}
+
+/// Wait (up to `seconds`) for `child` to end; its exit code, the time it took and its stderr.
+fn ended(child: std::process::Child, seconds: u64) -> (i32, Duration, String) {
+    let begun = std::time::Instant::now();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let output = receiver
+        .recv_timeout(Duration::from_secs(seconds))
+        .expect("the run ended in time")
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        begun.elapsed(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn lock_exists(stack: &str) -> bool {
+    clients()
+        .await
+        .ssm
+        .get_parameter()
+        .name(format!("/deployer/{stack}/lock"))
+        .send()
+        .await
+        .is_ok()
+}
+
+/// `unlock` leaves a live run's lock alone unless forced; the run whose lock was removed stops
+/// at its next renewal; SIGTERM abandons the wait at once, exits 143 and gives the lock back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
+    let project = Project::new("holder", &SLOW.replace("30s", "120s"));
+    let stack = project.stack.clone();
+    let first = spawn_apply(&project, &[("DEPLOYER_LOCK_TTL", "3")]);
+    wait_for_lock(&stack).await;
+    let record = clients()
+        .await
+        .ssm
+        .get_parameter()
+        .name(format!("/deployer/{stack}/lock"))
+        .send()
+        .await
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(record.parameter().unwrap().value().unwrap()).unwrap();
+    let user = std::process::Command::new("id").arg("-un").output().unwrap();
+    let user = String::from_utf8(user.stdout).unwrap();
+    assert!(
+        record["holder"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}@", user.trim())),
+        "the holder does not name the user: {record}"
+    );
+
+    let refused = project.run(&["unlock", "--yes"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused
+            .stderr
+            .contains("is locked by a run that is still alive on this machine"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    assert!(lock_exists(&stack).await, "a refused unlock removed the lock");
+
+    project.run(&["unlock", "--yes", "--force"]).ok();
+    // Its next renewal (every second with a 3 s lock) finds the lock gone: it stops, without
+    // waiting out the 120 s bake.
+    let (code, took, stderr) = ended(first, 30);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("was removed (deployer unlock?) while this run held it"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}: {stderr}");
+
+    let second = spawn_apply(&project, &[]);
+    wait_for_lock(&stack).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = second.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, took, stderr) = ended(second, 30);
+    assert_eq!(code, 143, "{stderr}");
+    assert!(took < Duration::from_secs(15), "took {took:?}: {stderr}");
+    assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");
+    assert!(stderr.contains("run `deployer apply` again to resume"), "{stderr}");
+    assert!(!lock_exists(&stack).await, "SIGTERM left the lock");
+
+    project
+        .run(&["destroy", "--yes", "--skip-final-snapshot"])
+        .ok();
+}

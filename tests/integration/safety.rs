@@ -289,3 +289,81 @@ async fn plan_exits_2_only_for_changes_and_1_for_every_error() {
         assert!(help.stdout.contains(code), "{code}: {}", help.stdout);
     }
 }
+
+/// What a script reads: one JSON document on stdout whatever happened; a closed stdout ends
+/// quietly; a saved plan refuses a profile or region that is not its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_reads_one_document_and_a_saved_plan_keeps_to_its_own_stack() {
+    let project = Project::standalone("script", SMALL);
+    project.write("profiles/other.toml", &format!("stack = \"{}-b\"\n{SMALL}", project.stack));
+
+    let missing = project.run_raw(&["plan", "--output", "json", "--profile", "missing"]);
+    assert_eq!(missing.code, 1, "{}", missing.all());
+    let document: serde_json::Value = serde_json::from_str(&missing.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", missing.stdout));
+    assert_eq!(document["error"]["code"], "profile", "{document}");
+    assert!(
+        document["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read profile"),
+        "{document}"
+    );
+    assert_eq!(
+        document["error"]["location"]["file"], "profiles/missing.toml",
+        "{document}"
+    );
+
+    project.write(
+        "profiles/test.toml",
+        &format!("stack = \"{}\"\nregion = \"us-east1\"\n{SMALL}", project.stack),
+    );
+    let region = project.run(&["validate", "--output", "json"]);
+    assert_eq!(region.code, 1, "{}", region.all());
+    let document: serde_json::Value = serde_json::from_str(&region.stdout).unwrap();
+    assert_eq!(document["error"]["location"]["key"], "region", "{document}");
+    assert_eq!(document["error"]["location"]["line"], 2, "{document}");
+    assert!(
+        document["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `us-east-1`?"),
+        "{document}"
+    );
+    project.write(
+        "profiles/test.toml",
+        &format!("stack = \"{}\"\n{SMALL}", project.stack),
+    );
+
+    // A closed stdout: no panic, no exit 101.
+    let mut child = project
+        .command_for(&["plan", "--profile", "test"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    project.run(&["plan", "--out", "a.plan"]).ok();
+    for (args, expected) in [
+        (
+            vec!["apply", "a.plan", "--profile", "other"],
+            "is a plan for profile `test`",
+        ),
+        (
+            vec!["apply", "a.plan", "--region", "eu-west-1"],
+            "is a plan for region us-east-1",
+        ),
+    ] {
+        let refused = project.run_raw(&args);
+        assert_eq!(refused.code, 1, "{}", refused.all());
+        assert!(refused.stderr.contains(expected), "{}", refused.stderr);
+        assert!(refused.stderr.contains("nothing was changed"), "{}", refused.stderr);
+    }
+    let status = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(status.code, 2, "a refused saved plan changed something: {}", status.all());
+}

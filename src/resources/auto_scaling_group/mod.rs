@@ -393,6 +393,6 @@ async fn until_in_service(context: &StepContext<'_>) -> Result<(), AwsError> {
                 "its instances did not come into service in time; check the boot template and the health check",
             ));
         }
-        ticks.tick().await;
+        crate::resources::wait::next_poll(&mut ticks, context.id, "instances in service").await?;
     }
 }

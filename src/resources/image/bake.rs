@@ -134,7 +134,7 @@ async fn wait_for_power_off(
                 ),
             ));
         }
-        ticks.tick().await;
+        wait::next_poll(&mut ticks, context.id, &format!("builder {instance} to power off")).await?;
     }
 }
 
