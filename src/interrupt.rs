@@ -98,7 +98,8 @@ pub fn install() {
             "{} again: giving the lock back and quitting now; the same command resumes",
             second.describe()
         ));
-        let _ = tokio::time::timeout(Duration::from_secs(5), crate::aws::lock::release_held()).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(5), crate::aws::lock::release_held()).await;
         std::process::exit(second.exit_code());
     });
 }

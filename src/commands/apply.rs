@@ -1,8 +1,8 @@
 //! `deployer apply [FILE]`: show the plan, confirm, converge, print the outputs.
 
 use super::{
-    Failure, confirm, done_of, failed_of, make_plan, observe, poll_interval,
-    prepare, release, take_lock,
+    Failure, confirm, done_of, failed_of, make_plan, observe, poll_interval, prepare, release,
+    take_lock,
 };
 use crate::aws::lock::Lock;
 use crate::aws::{Aws, Connection};
@@ -48,7 +48,11 @@ async fn from_saved(global: &Global, args: &ApplyArgs) -> Result<Option<Locked>,
             saved.region
         )));
     }
-    if let Some(given) = global.region.as_deref().filter(|given| *given != saved.region) {
+    if let Some(given) = global
+        .region
+        .as_deref()
+        .filter(|given| *given != saved.region)
+    {
         return Err(Failure::Usage(format!(
             "{} is a plan for region {} (stack {}), not for --region {given}; nothing was changed",
             path.display(),
@@ -254,7 +258,13 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
                 ..Options::default()
             },
         };
-        let outcome = engine::apply(&context, &desired.resources, &plan, crate::interrupt::flag()).await;
+        let outcome = engine::apply(
+            &context,
+            &desired.resources,
+            &plan,
+            crate::interrupt::flag(),
+        )
+        .await;
         report.done = done_of(&outcome.done);
         // An interrupt that came after the last step had started leaves nothing to do.
         let left = !outcome.failed.is_empty() || !outcome.not_started.is_empty();
@@ -286,7 +296,10 @@ async fn converge(global: &Global, args: &ApplyArgs, ready: Ready) -> Result<i32
             ));
         }
         if text_mode {
-            render::out(&format!("Apply complete: {}.\n", crate::plan::summary(&plan)));
+            render::out(&format!(
+                "Apply complete: {}.\n",
+                crate::plan::summary(&plan)
+            ));
         }
         live = outcome.ledger;
     }

@@ -1,9 +1,7 @@
 //! `deployer bake`: only the image part of a plan: bake when the inputs changed, adopt or clean
 //! up what an interrupted bake left, and apply retention.
 
-use super::{
-    Failure, Prepared, confirm, make_plan, poll_interval, prepare, release, warn,
-};
+use super::{Failure, Prepared, confirm, make_plan, poll_interval, prepare, release, warn};
 use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
 use crate::ids::ResourceId;
@@ -76,7 +74,8 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
                 &format!("Bake and clean up the images of stack {}?", plan.stack),
                 "yes",
                 "--yes",
-            ).await?;
+            )
+            .await?;
         }
         let context = Context {
             aws: &prepared.aws,

@@ -103,7 +103,8 @@ async fn destroy(
                 ),
                 &plan.stack,
                 "--yes",
-            ).await?;
+            )
+            .await?;
         }
         let context = Context {
             aws,

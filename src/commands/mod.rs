@@ -15,7 +15,6 @@ use std::fmt;
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
 
-
 use crate::aws::lock::{self, Lock, LockError};
 use crate::aws::{Aws, AwsError, Connection, ec2};
 use crate::cli::Global;
@@ -25,8 +24,8 @@ use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
 use crate::profile::schema::BaseImage;
 use crate::render::report::{Done, Failed};
-use crate::resources::observed::{self, Observed};
 use crate::render::report::{ErrorReport, Location};
+use crate::resources::observed::{self, Observed};
 use crate::resources::{REGISTRY, Scope};
 use crate::stack::{Desired, Environment, build, check};
 
@@ -74,9 +73,10 @@ impl Failure {
                         ..plain("profile", &error.message, error.hint.as_deref())
                     })
                     .collect();
-                let mut first = problems.first().cloned().unwrap_or_else(|| {
-                    plain("profile", "the profile is not valid", None)
-                });
+                let mut first = problems
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| plain("profile", "the profile is not valid", None));
                 if problems.len() > 1 {
                     first.problems = problems;
                 }
@@ -472,7 +472,10 @@ pub async fn confirm(question: &str, expected: &str, flag: &str) -> Result<(), F
     crate::render::errors::prompt(question, expected);
     let read = tokio::task::spawn_blocking(|| {
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).map(|_| answer)
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
     });
     let answer = tokio::select! {
         answer = read => answer

@@ -229,8 +229,7 @@ where
                     "waiting: not visible yet ({}), trying again",
                     error.code.as_deref().unwrap_or("not found")
                 ));
-                next_poll(&mut ticks, context.id, "not visible yet")
-                    .await?;
+                next_poll(&mut ticks, context.id, "not visible yet").await?;
             }
             result => return result,
         }

@@ -470,7 +470,11 @@ fn available_profiles_hint(dir: Option<&Path>, missing: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     if let Some(meant) = super::suggest::nearest(&wanted, names.iter().map(String::as_str)) {
-        return format!("did you mean `{meant}`? (profiles in {}: {})", dir.display(), names.join(", "));
+        return format!(
+            "did you mean `{meant}`? (profiles in {}: {})",
+            dir.display(),
+            names.join(", ")
+        );
     }
     if names.is_empty() {
         format!("no profiles in {}", dir.display())

@@ -4,8 +4,8 @@ pub mod error;
 pub mod load;
 mod load_balancer;
 pub mod scaling;
-pub mod suggest;
 pub mod schema;
+pub mod suggest;
 pub mod validate;
 pub mod values;
 

@@ -395,7 +395,9 @@ fn a_mistyped_extends_gets_the_name_meant_and_a_child_must_name_its_own_stack() 
     let errors = errors_in(dir.path(), "copy");
     assert_eq!(
         errors,
-        ["profiles/copy.toml:1:11: stack: this profile extends profiles/local.toml but names no `stack` of its own: it would plan, change and destroy the stack `local` of the profile it extends | hint: add `stack = \"copy\"` (the stack this profile deploys) to profiles/copy.toml"]
+        [
+            "profiles/copy.toml:1:11: stack: this profile extends profiles/local.toml but names no `stack` of its own: it would plan, change and destroy the stack `local` of the profile it extends | hint: add `stack = \"copy\"` (the stack this profile deploys) to profiles/copy.toml"
+        ]
     );
 }
 

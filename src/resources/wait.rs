@@ -48,7 +48,10 @@ pub async fn next_poll(
 pub fn abandoned(id: &ResourceId, waiting_for: &str, signal: crate::interrupt::Signal) -> AwsError {
     let mut error = AwsError::other(
         format!("wait for {id}"),
-        format!("left waiting ({waiting_for}): the run was {}", signal.describe()),
+        format!(
+            "left waiting ({waiting_for}): the run was {}",
+            signal.describe()
+        ),
     )
     .with_hint("the same command picks the wait up again");
     error.code = Some(ABANDONED.into());

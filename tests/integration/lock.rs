@@ -211,7 +211,10 @@ async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
         .unwrap();
     let record: serde_json::Value =
         serde_json::from_str(record.parameter().unwrap().value().unwrap()).unwrap();
-    let user = std::process::Command::new("id").arg("-un").output().unwrap();
+    let user = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
     let user = String::from_utf8(user.stdout).unwrap();
     assert!(
         record["holder"]
@@ -231,7 +234,10 @@ async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
         refused.stderr
     );
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
-    assert!(lock_exists(&stack).await, "a refused unlock removed the lock");
+    assert!(
+        lock_exists(&stack).await,
+        "a refused unlock removed the lock"
+    );
 
     project.run(&["unlock", "--yes", "--force"]).ok();
     // Its next renewal (every second with a 3 s lock) finds the lock gone: it stops, without
@@ -259,7 +265,10 @@ async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
     assert_eq!(code, 143, "{stderr}");
     assert!(took < Duration::from_secs(15), "took {took:?}: {stderr}");
     assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");
-    assert!(stderr.contains("run `deployer apply` again to resume"), "{stderr}");
+    assert!(
+        stderr.contains("run `deployer apply` again to resume"),
+        "{stderr}"
+    );
     assert!(!lock_exists(&stack).await, "SIGTERM left the lock");
 
     project

@@ -295,7 +295,10 @@ async fn plan_exits_2_only_for_changes_and_1_for_every_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_script_reads_one_document_and_a_saved_plan_keeps_to_its_own_stack() {
     let project = Project::standalone("script", SMALL);
-    project.write("profiles/other.toml", &format!("stack = \"{}-b\"\n{SMALL}", project.stack));
+    project.write(
+        "profiles/other.toml",
+        &format!("stack = \"{}-b\"\n{SMALL}", project.stack),
+    );
 
     let missing = project.run_raw(&["plan", "--output", "json", "--profile", "missing"]);
     assert_eq!(missing.code, 1, "{}", missing.all());
@@ -316,7 +319,10 @@ async fn a_script_reads_one_document_and_a_saved_plan_keeps_to_its_own_stack() {
 
     project.write(
         "profiles/test.toml",
-        &format!("stack = \"{}\"\nregion = \"us-east1\"\n{SMALL}", project.stack),
+        &format!(
+            "stack = \"{}\"\nregion = \"us-east1\"\n{SMALL}",
+            project.stack
+        ),
     );
     let region = project.run(&["validate", "--output", "json"]);
     assert_eq!(region.code, 1, "{}", region.all());
@@ -362,8 +368,17 @@ async fn a_script_reads_one_document_and_a_saved_plan_keeps_to_its_own_stack() {
         let refused = project.run_raw(&args);
         assert_eq!(refused.code, 1, "{}", refused.all());
         assert!(refused.stderr.contains(expected), "{}", refused.stderr);
-        assert!(refused.stderr.contains("nothing was changed"), "{}", refused.stderr);
+        assert!(
+            refused.stderr.contains("nothing was changed"),
+            "{}",
+            refused.stderr
+        );
     }
     let status = project.run(&["plan", "--detailed-exitcode"]);
-    assert_eq!(status.code, 2, "a refused saved plan changed something: {}", status.all());
+    assert_eq!(
+        status.code,
+        2,
+        "a refused saved plan changed something: {}",
+        status.all()
+    );
 }

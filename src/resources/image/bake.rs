@@ -134,7 +134,12 @@ async fn wait_for_power_off(
                 ),
             ));
         }
-        wait::next_poll(&mut ticks, context.id, &format!("builder {instance} to power off")).await?;
+        wait::next_poll(
+            &mut ticks,
+            context.id,
+            &format!("builder {instance} to power off"),
+        )
+        .await?;
     }
 }
 
