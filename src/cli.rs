@@ -20,11 +20,10 @@ use crate::render::Format;
     name = "deployer",
     version,
     propagate_version = true,
-    max_term_width = 100,
-    after_help = EXIT_CODES
+    max_term_width = 100
 )]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
@@ -38,6 +37,20 @@ pub const EXIT_CODES: &str = "Exit codes:
   2    plan --detailed-exitcode only: the plan has changes
   130  interrupted (Ctrl-C); 143: terminated (SIGTERM). What was done is kept; the same command
        resumes";
+
+/// `--poll-interval`: a number of seconds from 0.05 to 300.
+fn parse_poll_interval(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !seconds.is_finite() || !(0.05..=300.0).contains(&seconds) {
+        return Err(format!(
+            "`{text}` is out of range: give a number of seconds from 0.05 to 300"
+        ));
+    }
+    Ok(seconds)
+}
 
 impl Global {
     /// The profile selected: `--profile`, `DEPLOYER_PROFILE`, else `default`.
@@ -62,11 +75,101 @@ impl Command {
     }
 }
 
+/// The top-level help's examples.
+const TOP_EXAMPLES: &str = "Examples:
+  deployer validate -p prod                 check the profile and templates, no AWS call
+  deployer plan -p prod --out prod.plan     see what would change, and keep the plan
+  deployer apply prod.plan                  apply exactly that plan
+  deployer apply -p prod                    plan, confirm, apply";
+
+/// The environment variables deployer reads, besides the AWS SDK's own.
+pub const ENVIRONMENT: &str = "Environment:
+  AWS_PROFILE, AWS_REGION, AWS_ACCESS_KEY_ID, ...  the AWS SDK's chain (credentials, region)
+  AWS_ENDPOINT_URL               the endpoint (as --endpoint-url), e.g. LocalStack's
+  DEPLOYER_PROFILE               the profile (as --profile)
+  DEPLOYER_POLL_INTERVAL         seconds between polls (as --poll-interval)
+  DEPLOYER_AWS_ATTEMPT_TIMEOUT   seconds one AWS call attempt may take (default 60)
+  DEPLOYER_LOCK_TTL              seconds the stack lock lives without renewal (default 300)
+  DEPLOYER_SKIP_REGION_VALIDATION=1  let through a region newer than deployer's list
+  NO_COLOR                       no colour (profile errors keep their source snippet)";
+
+/// Examples for a command's --help.
+fn examples(command: &str) -> &'static str {
+    match command {
+        "plan" => {
+            "Examples:
+  deployer plan -p prod                          what apply would change
+  deployer plan -p prod --detailed-exitcode      for drift jobs: 0 none, 2 changes, 1 error
+  deployer plan -p prod --out prod.plan          keep the plan for `deployer apply prod.plan`
+  deployer plan -p prod --output json | jq .summary"
+        }
+        "apply" => {
+            "Examples:
+  deployer apply -p prod                 show the plan, ask, apply
+  deployer apply -p prod --yes           no question (CI)
+  deployer apply prod.plan               apply a saved plan (refused if the stack changed)
+  deployer apply -p prod --reset-scale   go back to the profile's capacity after `scale`"
+        }
+        "destroy" => {
+            "Examples:
+  deployer destroy -p staging                          ask (type the stack name), then delete
+  deployer destroy -p staging --yes --skip-final-snapshot"
+        }
+        "scale" => {
+            "Examples:
+  deployer scale -p prod --min 2 --max 10
+  deployer scale -p prod --desired 6
+  deployer scale -p prod --group manager --max 4"
+        }
+        "bake" => {
+            "Examples:
+  deployer bake -p prod          bake the image if its inputs changed, else say so
+  deployer bake -p prod --yes    also deregister images beyond keep_images without asking"
+        }
+        "status" => {
+            "Examples:
+  deployer status -p prod
+  deployer status -p prod --output json | jq .outputs"
+        }
+        "unlock" => {
+            "Examples:
+  deployer unlock -p prod          say whose the lock is, ask, remove it
+  deployer unlock -p prod --yes    a dead run's lock on another machine, no question"
+        }
+        "validate" => {
+            "Examples:
+  deployer validate -p prod
+  deployer validate -p profiles/new.toml --output json"
+        }
+        "schema" => {
+            "Examples:
+  deployer schema > schema/profile.schema.json
+  deployer schema --format markdown"
+        }
+        "completions" => {
+            "Examples:
+  deployer completions bash > ~/.local/share/bash-completion/completions/deployer
+  deployer completions zsh > \"${fpath[1]}/_deployer\""
+        }
+        "man" => {
+            "Examples:
+  deployer man | man -l -
+  deployer man --dir man"
+        }
+        _ => "",
+    }
+}
+
 impl Cli {
-    /// The command line with the exit codes in every command's help.
+    /// The command line with examples and the exit codes in every command's help.
     pub fn command_line() -> clap::Command {
         use clap::CommandFactory;
-        Cli::command().mut_subcommands(|sub| sub.after_help(EXIT_CODES))
+        Cli::command()
+            .after_help(format!("{TOP_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))
+            .mut_subcommands(|sub| {
+                let examples = examples(sub.get_name());
+                sub.after_help(format!("{examples}\n\n{EXIT_CODES}"))
+            })
     }
 
     /// Parse the process's arguments.
@@ -94,8 +197,8 @@ pub struct Global {
     #[arg(long, global = true, value_name = "REGION", value_parser = crate::aws::regions::parse)]
     pub region: Option<String>,
 
-    /// AWS endpoint URL, e.g. http://127.0.0.1:4566 for LocalStack (AWS_ENDPOINT_URL works too)
-    #[arg(long, global = true, value_name = "URL")]
+    /// AWS endpoint URL, e.g. http://127.0.0.1:4566 for LocalStack
+    #[arg(long, global = true, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
     /// Seconds between polls while waiting for resources (steady, not exponential)
@@ -104,7 +207,8 @@ pub struct Global {
         global = true,
         env = "DEPLOYER_POLL_INTERVAL",
         default_value_t = 5.0,
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        value_parser = parse_poll_interval
     )]
     pub poll_interval: f64,
 }

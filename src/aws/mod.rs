@@ -30,6 +30,7 @@ pub struct Connection {
 /// Clients for every service deployer uses, sharing one configuration.
 #[derive(Clone)]
 pub struct Aws {
+    pub acm: aws_sdk_acm::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
     pub rds: aws_sdk_rds::Client,
@@ -40,6 +41,8 @@ pub struct Aws {
     pub ssm: aws_sdk_ssm::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
+    /// The endpoint, when not AWS's own (`--endpoint-url`, AWS_ENDPOINT_URL).
+    pub endpoint: Option<String>,
 }
 
 impl Aws {
@@ -81,6 +84,7 @@ impl Aws {
             )
         })?;
         Ok(Aws {
+            acm: aws_sdk_acm::Client::new(config),
             ec2: aws_sdk_ec2::Client::new(config),
             elb: aws_sdk_elasticloadbalancing::Client::new(config),
             rds: aws_sdk_rds::Client::new(config),
@@ -91,7 +95,27 @@ impl Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             region,
+            endpoint: config.endpoint_url().map(str::to_string),
         })
+    }
+
+    /// Wait for `future` (the first calls of a run), saying after two seconds of silence what
+    /// is being tried: a closed endpoint or a wrong region otherwise gives half a minute of
+    /// nothing while the SDK retries.
+    pub async fn patiently<F: std::future::Future>(&self, future: F) -> F::Output {
+        tokio::pin!(future);
+        tokio::select! {
+            output = &mut future => return output,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let at = match &self.endpoint {
+            Some(endpoint) => format!("{endpoint} (region {})", self.region),
+            None => format!("region {}", self.region),
+        };
+        crate::render::errors::note(&format!(
+            "waiting for AWS at {at}: no answer yet; retrying (up to 8 attempts, 10 s to connect, DEPLOYER_AWS_ATTEMPT_TIMEOUT s each)..."
+        ));
+        future.await
     }
 
     /// The account id and partition of the credentials in use.
@@ -219,10 +243,14 @@ where
         }
         source = cause.source();
     }
+    if credentials {
+        // What to do first; the SDK's long chain of what it tried after it.
+        return (
+            "no usable AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on EC2, give the instance a role".into(),
+            Some(format!("what the SDK's credential chain said: {}", parts.join(": "))),
+        );
+    }
     let hint = match error {
-        _ if credentials => Some(
-            "no usable AWS credentials: set AWS_PROFILE (after `aws configure` or `aws sso login`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; on EC2, give the instance a role",
-        ),
         SdkError::DispatchFailure(_) => Some(
             "no answer from AWS: check the network, the region, and AWS_ENDPOINT_URL or --endpoint-url if set",
         ),
@@ -287,9 +315,17 @@ mod tests {
             SdkError::dispatch_failure(ConnectorError::other(Box::new(missing), None));
         let (text, hint) = causes(&error);
         let hint = hint.unwrap();
-        assert!(text.contains("failed to load IMDS session token"), "{text}");
-        assert!(hint.contains("no usable AWS credentials"), "{hint}");
-        assert!(hint.contains("AWS_PROFILE"), "{hint}");
+        // What to do comes first; what the SDK tried after it.
+        assert!(
+            text.starts_with("no usable AWS credentials: set AWS_PROFILE"),
+            "{text}"
+        );
+        assert!(!text.contains("IMDS"), "{text}");
+        assert!(
+            hint.starts_with("what the SDK's credential chain said: "),
+            "{hint}"
+        );
+        assert!(hint.contains("failed to load IMDS session token"), "{hint}");
         assert!(!hint.contains("check the network"), "{hint}");
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
 use crate::ids::ResourceId;
 use crate::plan::{Action, Plan};
-use crate::render::plan::{Heading, text};
+use crate::render::plan::{Heading, text_saying};
 use crate::render::progress::Progress;
 use crate::render::report::{BakeReport, Image, emit};
 use crate::render::{self, Format, errors};
@@ -60,12 +60,13 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         .collect();
     let text_mode = args.output == Format::Text;
     if text_mode {
-        render::out(&text(
+        render::out(&text_saying(
             &plan,
             &Heading {
                 profile: &prepared.loaded.name,
                 region: &prepared.aws.region,
             },
+            "No bake needed: the images match the profile (bake looks at images only; `deployer plan` shows the rest of the stack).",
         ));
     }
     let live = if plan.has_changes() {
@@ -129,8 +130,8 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
         image: images.first().cloned(),
         images,
     };
-    // Nothing baked, nothing to say.
-    if report.image.is_some() {
+    // Text: the images, when there are any. JSON: the document, whatever it holds.
+    if report.image.is_some() || !text_mode {
         emit(&report, args.output);
     }
     Ok(0)

@@ -290,6 +290,7 @@ mod tests {
     fn calls_in(code: &str) -> std::collections::BTreeSet<String> {
         let code: String = code.split_whitespace().collect();
         let clients = [
+            "acm",
             "ec2",
             "elb",
             "rds",

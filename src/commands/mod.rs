@@ -171,16 +171,22 @@ pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Fai
 /// Resolve the account, network and image the profile names.
 pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environment, Failure> {
     let profile = &loaded.profile;
-    let (identity, network, image) = tokio::join!(
-        aws.identity(),
-        ec2::resolve_network(
-            aws,
-            &profile.network.vpc,
-            profile.network.subnets.as_deref()
-        ),
-        resolve_images(loaded, aws),
-    );
+    let (identity, network, image, certificates) = aws
+        .patiently(async {
+            tokio::join!(
+                aws.identity(),
+                ec2::resolve_network(
+                    aws,
+                    &profile.network.vpc,
+                    profile.network.subnets.as_deref()
+                ),
+                resolve_images(loaded, aws),
+                check_certificates(loaded, aws),
+            )
+        })
+        .await;
     let (account, partition) = identity?;
+    certificates?;
     let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
     let (base_image, group_base_images) = image?;
     Ok(Environment {
@@ -192,6 +198,53 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
         base_image,
         group_base_images,
     })
+}
+
+/// Check that each listener's ACM certificate exists (an IAM server certificate is left to
+/// the load balancer): a wrong ARN is found by plan, at its listener, not half-way into apply.
+async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Failure> {
+    let listeners = &loaded.profile.load_balancer.listeners;
+    let each = listeners.iter().enumerate().filter_map(|(i, listener)| {
+        let arn = listener.certificate.as_deref()?;
+        arn.contains(":acm:").then_some(async move {
+            let found = aws
+                .acm
+                .describe_certificate()
+                .certificate_arn(arn)
+                .send()
+                .await
+                .map_err(crate::aws::fail(format!("describe certificate {arn}")));
+            match found {
+                Ok(_) => Ok(()),
+                Err(error) if error.is("ResourceNotFoundException") => Err(loaded
+                    .error_at(
+                        &format!("load_balancer.listeners[{i}].certificate"),
+                        format!("no such certificate in {}: {arn}", aws.region),
+                    )
+                    .with_hint("`aws acm list-certificates` lists the region's certificates")),
+                Err(error) => Err(loaded
+                    .error_at(
+                        &format!("load_balancer.listeners[{i}].certificate"),
+                        format!("cannot read the certificate: {error}"),
+                    )
+                    .with_hint(error.hint.clone().unwrap_or_else(|| {
+                        "check the ARN and that acm:DescribeCertificate is allowed".into()
+                    }))),
+            }
+        })
+    });
+    let errors: Vec<_> = futures::future::join_all(each)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Profile(crate::profile::error::ProfileErrors(
+            errors,
+        )))
+    }
 }
 
 /// Check that each node group's image exists, or resolve its bake's base image: the main

@@ -128,9 +128,19 @@ impl Names {
         format!("deployer/{}/cache-auth-token", self.stack)
     }
 
-    /// IAM role and instance profile of the nodes.
-    pub fn node_role(&self) -> String {
-        format!("{}-node", self.stack)
+    /// IAM role and instance profile of the nodes in `region`. IAM is global: the same stack
+    /// name in two regions makes two stacks, and each must have (and touch) only its own role.
+    pub fn node_role(&self, region: &str) -> String {
+        format!("{}-node-{region}", self.stack)
+    }
+
+    /// Whether `role` (a role or instance profile under the stack's IAM path) is the node role
+    /// of another region than `region`: not this stack's to change, delete or report.
+    pub fn is_other_regions_role(&self, role: &str, region: &str) -> bool {
+        role != self.node_role(region)
+            && role
+                .strip_prefix(&format!("{}-node-", self.stack))
+                .is_some_and(|other| crate::aws::regions::REGIONS.contains(&other))
     }
 
     /// IAM path under which the stack's roles and instance profiles live.
@@ -176,7 +186,8 @@ impl Names {
             ("load balancer", self.load_balancer(), 32),
             ("cache replication group", self.cache(), 40),
             ("database", self.database(), 63),
-            ("IAM role", self.node_role(), 64),
+            // The longest region name, whatever the stack's region.
+            ("IAM role", self.node_role("ap-southeast-7"), 64),
         ]
     }
 
@@ -239,6 +250,17 @@ mod tests {
         assert_eq!(names.security_group(Tier::Nodes), "shop-nodes");
         assert_eq!(names.cache_auth_secret(), "deployer/shop/cache-auth-token");
         assert_eq!(names.max_stack_length(), 29);
+    }
+
+    #[test]
+    fn the_node_role_is_the_regions_and_another_regions_is_told_apart() {
+        let names = Names::new("shop");
+        assert_eq!(names.node_role("eu-west-1"), "shop-node-eu-west-1");
+        assert!(names.is_other_regions_role("shop-node-us-east-1", "eu-west-1"));
+        assert!(!names.is_other_regions_role("shop-node-eu-west-1", "eu-west-1"));
+        // Not a region's role: a legacy name, an image-like suffix, another stack's prefix.
+        assert!(!names.is_other_regions_role("shop-node", "eu-west-1"));
+        assert!(!names.is_other_regions_role("shop-node-0123456789ab", "eu-west-1"));
     }
 
     #[test]

@@ -455,7 +455,10 @@ fn removed_data_stores_are_kept_with_what_they_use() {
     }
     assert_eq!(plan.count(Action::Delete), 0);
     // The node role's policy no longer names the secrets, and the user data drops the endpoints.
-    assert_eq!(action(node_role::KIND, "shop-node"), Action::Update);
+    assert_eq!(
+        action(node_role::KIND, "shop-node-us-east-1"),
+        Action::Update
+    );
     assert_eq!(action(launch_template::KIND, "shop-node"), Action::Update);
 }
 

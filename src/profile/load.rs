@@ -189,6 +189,16 @@ impl LoadedProfile {
 }
 
 impl Sources {
+    /// Whether the profile (or one it extends) wrote `key`, rather than leaving it to a default.
+    pub fn wrote(&self, key: &str) -> bool {
+        self.locations.contains_key(key)
+    }
+
+    /// Whether the selected file itself wrote `key` (not a profile it extends).
+    pub fn wrote_here(&self, key: &str) -> bool {
+        self.locations.get(key).is_some_and(|l| l.file == 0)
+    }
+
     /// An error about `key` (a dotted path such as `database.port`), placed where the key was
     /// written, or at its nearest written parent when it was left to a default.
     pub fn error_at(&self, key: &str, message: impl Into<String>) -> ProfileError {

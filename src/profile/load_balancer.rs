@@ -6,6 +6,28 @@ use std::collections::BTreeSet;
 use super::schema::{LoadBalancer, Protocol};
 use super::validate::{Problems, is_certificate_arn, is_cidr};
 
+/// The network address of a CIDR block: `10.1.2.3/8` -> `10.0.0.0/8`.
+fn network_address(cidr: &str) -> Option<String> {
+    let (address, bits) = cidr.split_once('/')?;
+    let bits: u32 = bits.parse().ok()?;
+    match address.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            Some(format!(
+                "{}/{bits}",
+                std::net::Ipv4Addr::from(u32::from(v4) & mask)
+            ))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            Some(format!(
+                "{}/{bits}",
+                std::net::Ipv6Addr::from(u128::from(v6) & mask)
+            ))
+        }
+    }
+}
+
 pub(super) fn check(lb: &LoadBalancer, problems: &mut Problems) {
     if lb.listeners.is_empty() {
         problems.add(
@@ -88,6 +110,14 @@ pub(super) fn check(lb: &LoadBalancer, problems: &mut Problems) {
                     format!("{key}.allow[{j}]"),
                     format!("`{cidr}` is not a CIDR block"),
                     Some("CIDR blocks look like 203.0.113.0/24 or 0.0.0.0/0"),
+                );
+            } else if let Some(network) = network_address(cidr).filter(|n| n != cidr) {
+                // AWS keeps the network address only, so the rule would never match what
+                // plan reads back (the Terraform provider refuses it the same way).
+                problems.add(
+                    format!("{key}.allow[{j}]"),
+                    format!("`{cidr}` has host bits set: it is not a network address"),
+                    Some(&format!("did you mean `{network}`?")),
                 );
             }
         }

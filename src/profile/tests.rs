@@ -199,6 +199,17 @@ fn broken_profiles_get_located_messages() {
             "profiles/t.toml:14:12: load_balancer.listeners[0].protocol: `FTP` is not a valid value | hint: allowed values: HTTP, HTTPS, TCP, SSL",
         ),
         (
+            with("allow = [\"10.0.0.0/8\"]", "allow = [\"10.1.2.3/8\"]"),
+            "profiles/t.toml:24:10: load_balancer.listeners[1].allow[0]: `10.1.2.3/8` has host bits set: it is not a network address | hint: did you mean `10.0.0.0/8`?",
+        ),
+        (
+            with(
+                "certificate = \"arn:aws:acm:us-east-1:",
+                "certificate = \"arn:aws:acm:eu-west-1:",
+            ),
+            "profiles/t.toml:16:15: load_balancer.listeners[0].certificate: the certificate is in eu-west-1 and the stack in us-east-1: a load balancer can use an ACM certificate of its own region only | hint: request or import the certificate in us-east-1 and use its ARN",
+        ),
+        (
             with("allow = [\"10.0.0.0/8\"]", "allow = [\"10.0.0.0/33\"]"),
             "profiles/t.toml:24:10: load_balancer.listeners[1].allow[0]: `10.0.0.0/33` is not a CIDR block | hint: CIDR blocks look like 203.0.113.0/24 or 0.0.0.0/0",
         ),
@@ -375,6 +386,39 @@ fn extends_of_a_missing_profile_or_a_cycle_is_an_error() {
         "{errors:?}"
     );
     assert!(errors[0].starts_with("profiles/b.toml:1:11:"), "{errors:?}");
+}
+
+#[test]
+fn a_tls_policy_without_a_secure_listener_is_a_located_warning() {
+    let text = BASE
+        .replace("protocol = \"HTTPS\"", "protocol = \"HTTP\"")
+        .replace(
+            "certificate = \"arn:aws:acm:us-east-1:123456789012:certificate/abc\"\n",
+            "",
+        );
+    let plain = project(&[("profiles/t.toml", &text)]);
+    let loaded = load(plain.path().join("profiles/t.toml").to_str().unwrap()).unwrap();
+    let desired = crate::stack::check(&loaded, "us-east-1").unwrap();
+    assert!(desired.warnings.is_empty(), "{:?}", desired.warnings);
+
+    let with_policy = text.replace(
+        "[load_balancer]\n",
+        "[load_balancer]\ntls_policy = \"ELBSecurityPolicy-TLS-1-2-2017-01\"\n",
+    );
+    assert_ne!(
+        with_policy, text,
+        "the base profile has a [load_balancer] table"
+    );
+    let dir = project(&[("profiles/t.toml", &with_policy)]);
+    let loaded = load(dir.path().join("profiles/t.toml").to_str().unwrap()).unwrap();
+    let desired = crate::stack::check(&loaded, "us-east-1").unwrap();
+    assert_eq!(desired.warnings.len(), 1, "{:?}", desired.warnings);
+    assert!(
+        desired.warnings[0]
+            .contains("load_balancer.tls_policy: has no effect: no listener is HTTPS or SSL"),
+        "{:?}",
+        desired.warnings
+    );
 }
 
 #[test]

@@ -103,12 +103,12 @@ pub fn run_failures_text(
 
 /// Something that does not stop the run but deserves a look.
 pub fn warning(text: &str) {
-    eprintln!("warning: {text}");
+    super::progress::above(&format!("warning: {text}\n"));
 }
 
 /// A line about the run for people, on stderr.
 pub fn note(text: &str) {
-    eprintln!("{text}");
+    super::progress::above(&format!("{text}\n"));
 }
 
 /// Ask on stderr; the answer is read by the caller.

@@ -127,6 +127,12 @@ fn step_text(out: &mut String, step: &Step) {
 
 /// The plan for people.
 pub fn text(plan: &Plan, heading: &Heading<'_>) -> String {
+    text_saying(plan, heading, "No changes: the stack matches the profile.")
+}
+
+/// The plan for people, with what to say when it has no changes (a bake's plan is only the
+/// images' part of the stack).
+pub fn text_saying(plan: &Plan, heading: &Heading<'_>, no_changes: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -145,7 +151,7 @@ pub fn text(plan: &Plan, heading: &Heading<'_>) -> String {
         for step in changes {
             step_text(&mut out, step);
         }
-        let _ = writeln!(out, "No changes: the stack matches the profile.");
+        let _ = writeln!(out, "{no_changes}");
         return out;
     }
     for step in changes {

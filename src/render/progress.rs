@@ -32,8 +32,12 @@ impl Progress {
         let live = std::io::stderr().is_terminal()
             && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
         let inner = if live {
+            let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            if let Ok(mut active) = ACTIVE.lock() {
+                *active = Some(bars.clone());
+            }
             Inner::Live {
-                bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                bars,
                 lines: HashMap::new(),
             }
         } else {
@@ -111,6 +115,24 @@ impl Progress {
             Inner::Lines { .. } => line(text),
             Inner::Quiet => {}
         }
+    }
+}
+
+/// The live lines on the terminal, if any: what else is written to stderr goes above them.
+static ACTIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
+
+/// Write `text` to stderr without breaking live progress lines (an interrupt notice, a
+/// warning): the lines are cleared, the text written, the lines drawn again below it.
+pub fn above(text: &str) {
+    let write = || {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    };
+    let active = ACTIVE.lock().ok().and_then(|active| active.clone());
+    match active {
+        Some(bars) => bars.suspend(write),
+        None => write(),
     }
 }
 

@@ -12,6 +12,7 @@ use super::observed::{ObservedResource, Outputs, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext};
 use crate::aws::{Aws, AwsError, fail, tag_map};
 use crate::ids::names::NODE_POLICY;
+use crate::ids::tags::TAG_REGION;
 use crate::ids::{Kind, ResourceId};
 
 pub const KIND: Kind = Kind::new("node-role", "node role");
@@ -79,14 +80,24 @@ impl ResourceKind for NodeRoles {
     }
 
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
-        Ok(observe(scope.aws, &scope.names.node_role(), NODE_POLICY)
-            .await?
-            .into_iter()
-            .collect())
+        Ok(observe(
+            scope.aws,
+            &scope.names.node_role(&scope.aws.region),
+            NODE_POLICY,
+        )
+        .await?
+        .into_iter()
+        .collect())
     }
 
     async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
-        tagged(scope.aws, &scope.names.iam_path()).await
+        // Another region's stack of the same name has its role under the same path: not ours.
+        Ok(tagged(scope.aws, &scope.names.iam_path())
+            .await?
+            .into_iter()
+            .filter(|(_, _, name)| !scope.names.is_other_regions_role(name, &scope.aws.region))
+            .map(|(what, arn, _)| (what, arn))
+            .collect())
     }
 
     async fn create(
@@ -95,7 +106,7 @@ impl ResourceKind for NodeRoles {
         resource: &Resource,
         spec: &Spec,
     ) -> Result<Live, AwsError> {
-        create(context.aws(), &resource.id.name, spec, &context.tags).await?;
+        create(context.aws(), &resource.id.name, spec, &regional(context)).await?;
         Ok(Live::of(&context.until_ready().await?))
     }
 
@@ -107,7 +118,7 @@ impl ResourceKind for NodeRoles {
         _changes: Changes<'_>,
         live: Live,
     ) -> Result<Live, AwsError> {
-        update(context.aws(), &resource.id.name, spec, &context.tags).await?;
+        update(context.aws(), &resource.id.name, spec, &regional(context)).await?;
         Ok(live)
     }
 
@@ -148,6 +159,13 @@ impl ResourceKind for NodeRoles {
     fn not_visible_yet(&self, error: &AwsError) -> bool {
         absent(error)
     }
+}
+
+/// The tags of a role and its instance profile: the stack's, and the region it belongs to.
+fn regional(context: &StepContext<'_>) -> BTreeMap<String, String> {
+    let mut tags = context.tags.clone();
+    tags.insert(TAG_REGION.into(), context.aws().region.clone());
+    tags
 }
 
 const ASSUME_ROLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -438,8 +456,9 @@ async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
     )
 }
 
-/// Roles and instance profiles under the stack's IAM path, for destroy's final scan.
-async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String)>, AwsError> {
+/// Roles and instance profiles under the stack's IAM path, for destroy's final scan: (what, ARN,
+/// name).
+async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String, String)>, AwsError> {
     let (roles, profiles) = tokio::join!(
         aws.iam.list_roles().path_prefix(path).send(),
         aws.iam.list_instance_profiles().path_prefix(path).send(),
@@ -449,6 +468,7 @@ async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String)>, AwsError
         found.push((
             format!("IAM role {}", role.role_name()),
             role.arn().to_string(),
+            role.role_name().to_string(),
         ));
     }
     for profile in profiles
@@ -458,6 +478,7 @@ async fn tagged(aws: &Aws, path: &str) -> Result<Vec<(String, String)>, AwsError
         found.push((
             format!("instance profile {}", profile.instance_profile_name()),
             profile.arn().to_string(),
+            profile.instance_profile_name().to_string(),
         ));
     }
     Ok(found)

@@ -126,9 +126,44 @@ pub fn check(loaded: &LoadedProfile, region: &str) -> Result<Desired, ProfileErr
     build(loaded, &environment)
 }
 
+/// A Classic Load Balancer takes an ACM certificate of its own region only (IAM server
+/// certificates are global): refused here, before any AWS call.
+fn certificates_in_region(loaded: &LoadedProfile, region: &str) -> Result<(), ProfileErrors> {
+    let errors: Vec<_> = loaded
+        .profile
+        .load_balancer
+        .listeners
+        .iter()
+        .enumerate()
+        .filter_map(|(i, listener)| {
+            let arn = listener.certificate.as_deref()?;
+            let parts: Vec<&str> = arn.split(':').collect();
+            let theirs = *parts.get(3)?;
+            (parts.get(2) == Some(&"acm") && theirs != region).then(|| {
+                loaded
+                    .error_at(
+                        &format!("load_balancer.listeners[{i}].certificate"),
+                        format!(
+                            "the certificate is in {theirs} and the stack in {region}: a load balancer can use an ACM certificate of its own region only"
+                        ),
+                    )
+                    .with_hint(format!(
+                        "request or import the certificate in {region} and use its ARN"
+                    ))
+            })
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ProfileErrors(errors))
+    }
+}
+
 /// The desired resources of the loaded profile in `environment`, each with its dependencies.
 pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desired, ProfileErrors> {
     let profile = &loaded.profile;
+    certificates_in_region(loaded, &environment.region)?;
     let names = Names::new(&profile.stack);
     let lb = &profile.load_balancer;
     let health_port = lb.health_check.target.port;
@@ -271,7 +306,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     );
 
     resources.push(Resource::new::<node_role::NodeRoles>(
-        names.node_role(),
+        names.node_role(&environment.region),
         "node-role",
         &node_role::Spec {
             path: names.iam_path(),
@@ -281,6 +316,20 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     ));
 
     let mut warnings = Vec::new();
+    // Only where the selected file says it: a profile that extends one with HTTPS listeners and
+    // swaps them for HTTP ones (as local extends prod) inherits the policy harmlessly.
+    if loaded.sources.wrote_here("load_balancer.tls_policy")
+        && !lb.listeners.iter().any(|l| l.protocol.is_secure())
+    {
+        warnings.push(
+            loaded
+                .error_at(
+                    "load_balancer.tls_policy",
+                    "has no effect: no listener is HTTPS or SSL",
+                )
+                .to_string(),
+        );
+    }
     let main_group = auto_scaling_group::id(names.auto_scaling_group());
     for policy in &profile.scaling.target_tracking {
         resources.push(

@@ -77,7 +77,7 @@ pub(super) fn add(
     }
     let mut needs = vec![
         security_group::id(&names.security_group),
-        node_role::id(stack.node_role()),
+        node_role::id(stack.node_role(&environment.region)),
     ];
     let image = match (&node.image, &node.bake) {
         (Some(image), _) => NodeImage::Fixed(image.clone()),
@@ -143,7 +143,7 @@ pub(super) fn add(
             volume_size: node.volume_size,
             volume_type: node.volume_type.clone(),
             security_group: names.security_group.clone(),
-            instance_profile: stack.node_role(),
+            instance_profile: stack.node_role(&environment.region),
             boot,
             endpoints,
         },

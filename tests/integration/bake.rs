@@ -217,6 +217,24 @@ async fn retention_deregisters_old_images_and_their_snapshots_but_never_one_in_u
     // image (and the group's instances run it): that one is kept whatever keep_images says.
     edit_bake_template(&project, "echo two");
     project.run(&["bake", "--yes"]).ok();
+    // Baked: a second bake says so about the images alone (plan would show the launch
+    // template's update), and its JSON names the image.
+    let again = project.run(&["bake", "--yes"]).ok();
+    assert!(
+        again
+            .stdout
+            .contains("No bake needed: the images match the profile"),
+        "{}",
+        again.stdout
+    );
+    assert!(
+        !again.stdout.contains("the stack matches"),
+        "{}",
+        again.stdout
+    );
+    let json = project.run(&["bake", "--yes", "--output", "json"]).ok();
+    let json: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["images"].as_array().map(Vec::len), Some(1), "{json}");
     let second = images(&aws, &stack).await;
     assert_eq!(second.len(), 2, "{second:?}");
     let (second_name, (_, _, _, second_snapshots)) = second

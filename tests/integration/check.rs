@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::harness::Clients;
+use crate::harness::{Clients, REGION};
 
 /// Security groups of the stack by name: (id, canonical ingress rules, tags).
 pub type SecurityGroups = BTreeMap<String, (String, BTreeSet<String>, BTreeMap<String, String>)>;
@@ -137,7 +137,7 @@ pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
     if aws
         .iam
         .get_role()
-        .role_name(format!("{stack}-node"))
+        .role_name(format!("{stack}-node-{REGION}"))
         .send()
         .await
         .is_ok()

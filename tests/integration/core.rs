@@ -9,7 +9,7 @@ use crate::check::{
     certificate, database, decode, group, load_balancer, load_balancer_attributes, security_groups,
     tagged_leftovers, user_data,
 };
-use crate::harness::{Project, clients};
+use crate::harness::{Project, REGION, clients};
 
 /// The reference listeners (443 -> 80, 8443 -> 8080, HTTPS with a certificate).
 fn reference_listeners(certificate: &str) -> String {
@@ -285,7 +285,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     assert_eq!(ebs.volume_size(), Some(40));
     assert_eq!(
         data.iam_instance_profile().unwrap().name(),
-        Some(format!("{stack}-node").as_str())
+        Some(format!("{stack}-node-{REGION}").as_str())
     );
     let user_data = user_data(&aws, &stack).await;
     for expected in [
@@ -316,7 +316,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     let policy = aws
         .iam
         .get_role_policy()
-        .role_name(format!("{stack}-node"))
+        .role_name(format!("{stack}-node-{REGION}"))
         .policy_name("deployer-read-stack-secrets")
         .send()
         .await
@@ -340,13 +340,13 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     let profile = aws
         .iam
         .get_instance_profile()
-        .instance_profile_name(format!("{stack}-node"))
+        .instance_profile_name(format!("{stack}-node-{REGION}"))
         .send()
         .await
         .unwrap();
     assert_eq!(
         profile.instance_profile().unwrap().roles()[0].role_name(),
-        format!("{stack}-node")
+        format!("{stack}-node-{REGION}")
     );
 
     // The group: ELB health checks, the template version, the subnets, instances in service.

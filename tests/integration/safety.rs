@@ -278,6 +278,52 @@ async fn plan_exits_2_only_for_changes_and_1_for_every_error() {
     assert!(unknown.stderr.contains("--bogus"), "{}", unknown.stderr);
     let nothing = project.run_raw(&[]);
     assert_eq!(nothing.code, 1, "{}", nothing.all());
+    for bad in [
+        "--poll-interval=NaN",
+        "--poll-interval=-1",
+        "--poll-interval=0",
+    ] {
+        let refused = project.run(&["plan", bad]);
+        assert_eq!(refused.code, 1, "{bad}: {}", refused.all());
+        assert!(
+            refused
+                .stderr
+                .contains("a number of seconds from 0.05 to 300"),
+            "{bad}: {}",
+            refused.stderr
+        );
+    }
+    let region = project.run(&["plan", "--region", "mars-north-1"]);
+    assert_eq!(region.code, 1, "{}", region.all());
+    assert!(
+        region
+            .stderr
+            .contains("`mars-north-1` is not an AWS region"),
+        "{}",
+        region.stderr
+    );
+
+    // A certificate that does not exist is found by plan, at its listener.
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{}\"\n{}",
+            project.stack,
+            SMALL.replace(
+                "protocol = \"HTTP\"\n",
+                "protocol = \"HTTPS\"\ninstance_protocol = \"HTTP\"\ncertificate = \"arn:aws:acm:us-east-1:000000000000:certificate/00000000-0000-0000-0000-000000000000\"\n",
+            )
+        ),
+    );
+    let missing_certificate = project.run(&["plan"]);
+    assert_eq!(missing_certificate.code, 1, "{}", missing_certificate.all());
+    assert!(
+        missing_certificate
+            .stderr
+            .contains("load_balancer.listeners[0].certificate: no such certificate in us-east-1"),
+        "{}",
+        missing_certificate.stderr
+    );
 
     let help = project.run_raw(&["plan", "--help"]);
     assert_eq!(help.code, 0, "{}", help.all());
@@ -381,4 +427,77 @@ async fn a_script_reads_one_document_and_a_saved_plan_keeps_to_its_own_stack() {
         "a refused saved plan changed something: {}",
         status.all()
     );
+}
+
+/// IAM is global: the same stack name in a second region is a second stack, which plans,
+/// changes and deletes only its own role, never the first region's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_stack_in_a_second_region_leaves_the_first_regions_role_alone() {
+    let aws = clients().await;
+    let project = Project::standalone("regions", SMALL);
+    let stack = project.stack.clone();
+    project.run(&["apply", "--yes"]).ok();
+    let ours = format!("{stack}-node-us-east-1");
+
+    let plan = project.run(&["plan", "--region", "eu-west-1"]).ok();
+    assert!(!plan.stdout.contains(&ours), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains(&format!("+ node role {stack}-node-eu-west-1: create")),
+        "{}",
+        plan.stdout
+    );
+    let destroyed = project
+        .run(&["destroy", "--yes", "--region", "eu-west-1"])
+        .ok();
+    assert!(!destroyed.all().contains(&ours), "{}", destroyed.all());
+    aws.iam
+        .get_role()
+        .role_name(&ours)
+        .send()
+        .await
+        .expect("the first region's role is still there");
+    let again = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+
+    project.run(&["destroy", "--yes"]).ok();
+    assert!(aws.iam.get_role().role_name(&ours).send().await.is_err());
+}
+
+/// A closed endpoint does not mean half a minute of silence: after two seconds deployer says
+/// what it is trying.
+#[test]
+fn a_closed_endpoint_is_named_while_the_sdk_retries() {
+    use std::io::BufRead;
+    let mut project = Project::standalone("closed", SMALL);
+    project.endpoint = Some("http://127.0.0.1:9".into());
+    let mut child = project
+        .command_for(&["plan", "--profile", "test"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
+    let begun = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let found = loop {
+        match receiver.recv_timeout(std::time::Duration::from_secs(15)) {
+            Ok(line) if line.contains("waiting for AWS at http://127.0.0.1:9") => break true,
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "no word of the endpoint: {seen:?}");
+    assert!(begun.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -178,6 +178,8 @@ impl ResourceKind for LoadBalancers {
             "elasticloadbalancing:DetachLoadBalancerFromSubnets",
             "elasticloadbalancing:DeleteLoadBalancer",
             "elasticloadbalancing:DescribeInstanceHealth",
+            // Plan checks that each listener's ACM certificate exists.
+            "acm:DescribeCertificate",
         ]
     }
 
