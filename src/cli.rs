@@ -93,6 +93,16 @@ pub const ENVIRONMENT: &str = "Environment:
   DEPLOYER_SKIP_REGION_VALIDATION=1  let through a region newer than deployer's list
   NO_COLOR                       no colour (profile errors keep their source snippet)";
 
+/// The global options a command makes no use of (hidden from its help).
+fn unused_globals(command: &str) -> &'static [&'static str] {
+    match command {
+        "apply" | "destroy" | "bake" | "scale" => &[],
+        "plan" | "status" | "unlock" => &["poll_interval"],
+        "validate" => &["endpoint_url", "poll_interval"],
+        _ => &["profile", "region", "endpoint_url", "poll_interval"],
+    }
+}
+
 /// Examples for a command's --help.
 fn examples(command: &str) -> &'static str {
     match command {
@@ -164,12 +174,25 @@ impl Cli {
     /// The command line with examples and the exit codes in every command's help.
     pub fn command_line() -> clap::Command {
         use clap::CommandFactory;
-        Cli::command()
-            .after_help(format!("{TOP_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"))
-            .mut_subcommands(|sub| {
-                let examples = examples(sub.get_name());
-                sub.after_help(format!("{examples}\n\n{EXIT_CODES}"))
-            })
+        let command =
+            Cli::command().after_help(format!("{TOP_EXAMPLES}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}"));
+        // The global options reach every command (`deployer -p prod plan` works); a command's
+        // help shows only those that mean something to it: the others get a hidden copy, which
+        // clap then does not replace with the shown one.
+        let globals: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|arg| arg.is_global_set())
+            .cloned()
+            .collect();
+        command.mut_subcommands(|sub| {
+            let examples = examples(sub.get_name());
+            let unused = unused_globals(sub.get_name());
+            globals
+                .iter()
+                .filter(|arg| unused.contains(&arg.get_id().as_str()))
+                .fold(sub, |sub, arg| sub.arg(arg.clone().hide(true)))
+                .after_help(format!("{examples}\n\n{EXIT_CODES}"))
+        })
     }
 
     /// Parse the process's arguments.

@@ -129,10 +129,23 @@ async fn destroy(
             .map(|id| id.to_string())
             .collect();
         errors::run_failures(&outcome.failed, &[]);
-        if outcome.interrupted {
-            errors::note("interrupted: run `deployer destroy` again to finish");
+        // An interrupt that came after the last delete had started leaves nothing to do: the
+        // scan below says what remains.
+        let left = !outcome.failed.is_empty() || !outcome.not_started.is_empty();
+        if outcome.interrupted && left {
+            report.succeeded = false;
+            report.interrupted = true;
+            if !text_mode {
+                emit(&report, args.output);
+            }
+            let why = crate::interrupt::current().map_or("interrupted", |s| s.describe());
+            errors::note(&format!(
+                "{why} after {} deletion(s): run `deployer destroy` again to finish",
+                outcome.done.len()
+            ));
             return Ok(crate::interrupt::exit_code());
         }
+        report.interrupted = outcome.interrupted;
     }
 
     let scope = Scope::new(aws, &names, &vpc_id);

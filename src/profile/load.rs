@@ -465,6 +465,12 @@ fn available_profiles_hint(dir: Option<&Path>, missing: &Path) -> String {
     let dir = dir
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return format!(
+            "there is no {} directory here or above: run deployer in the project's directory (the one holding profiles/), or give the profile's path",
+            dir.display()
+        );
+    }
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

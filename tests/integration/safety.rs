@@ -334,6 +334,42 @@ async fn plan_exits_2_only_for_changes_and_1_for_every_error() {
     ] {
         assert!(help.stdout.contains(code), "{code}: {}", help.stdout);
     }
+    // Each command's help: an example, and only the global options that mean something to it,
+    // after its own.
+    assert!(
+        help.stdout.contains("Examples:\n  deployer plan"),
+        "{}",
+        help.stdout
+    );
+    assert!(!help.stdout.contains("--poll-interval"), "{}", help.stdout);
+    let options = help.stdout.find("--detailed-exitcode").unwrap();
+    let globals = help.stdout.find("Global options:").unwrap();
+    assert!(options < globals, "{}", help.stdout);
+    let apply = project.run_raw(&["apply", "--help"]).ok();
+    assert!(apply.stdout.contains("--poll-interval"), "{}", apply.stdout);
+    let schema = project.run_raw(&["schema", "--help"]).ok();
+    assert!(!schema.stdout.contains("--region"), "{}", schema.stdout);
+    let top = project.run_raw(&["--help"]).ok();
+    assert!(
+        top.stdout.contains("DEPLOYER_AWS_ATTEMPT_TIMEOUT"),
+        "{}",
+        top.stdout
+    );
+
+    // Below the project's directory, profiles/ is found by walking up.
+    let below = project.path().join("deep/er");
+    std::fs::create_dir_all(&below).unwrap();
+    let walked = project
+        .command_for(&["validate", "--profile", "test"])
+        .current_dir(&below)
+        .output()
+        .unwrap();
+    assert_eq!(
+        walked.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&walked.stderr)
+    );
 }
 
 /// What a script reads: one JSON document on stdout whatever happened; a closed stdout ends
