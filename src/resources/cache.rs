@@ -246,6 +246,12 @@ impl ResourceKind for Caches {
     ) -> Result<(), AwsError> {
         add_tag(context.aws(), context.id, physical_id, key, value).await
     }
+
+    /// The create reads the AUTH token from the secret its own step just made: Secrets Manager
+    /// may not show a new secret at once (ElastiCache's own codes are `...NotFoundFault`).
+    fn not_visible_yet(&self, error: &AwsError) -> bool {
+        error.is("ResourceNotFoundException")
+    }
 }
 
 /// Set one tag on an ElastiCache resource (by ARN).

@@ -294,7 +294,17 @@ async fn create(
         }
         match observe(aws, name, &spec.policy_name).await? {
             Some(live) if crate::aws::same_owner(&live, tags) => {}
-            _ => return Err(error),
+            // IAM says it exists (an earlier attempt made it) but does not show it yet: eventual
+            // consistency, tried again as any "not visible yet".
+            None => {
+                let mut late = AwsError::other(
+                    format!("create node role {name}"),
+                    "the role exists but IAM does not show it yet",
+                );
+                late.code = Some("NoSuchEntity".into());
+                return Err(late);
+            }
+            Some(_) => return Err(error),
         }
     }
     set_policy(aws, name, spec).await?;

@@ -3,6 +3,7 @@
 
 mod bake;
 mod check;
+mod consistency;
 mod contract;
 mod core;
 mod examples;

@@ -58,6 +58,24 @@ ERRORS = {
              "500": (500, "InternalFailure", "We encountered an internal error. Please try again."),
              "503": (503, "ServiceUnavailable", "Service is unavailable. Please try again.")},
 }
+# Eventual consistency (config "consistency"): for that many seconds after the simulator saw a create,
+# the calls that name what it created get the error AWS gives for something that does not exist yet.
+CONSISTENCY_KINDS = ("security_group", "instance", "image", "launch_template", "instance_profile", "role",
+                     "secret")
+LAUNCH_TEMPLATE_CALLS = {"DescribeLaunchTemplates", "DescribeLaunchTemplateVersions",
+                         "CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "DeleteLaunchTemplate",
+                         "DeleteLaunchTemplateVersions"}
+INSTANCE_CALLS = {"DescribeInstances", "TerminateInstances", "StopInstances", "StartInstances", "CreateImage",
+                  "GetConsoleOutput", "ModifyInstanceAttribute"}
+GROUP_CALLS = {"DescribeSecurityGroups", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+               "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup",
+               "DescribeSecurityGroupRules"}
+PROFILE_CALLS = {"GetInstanceProfile", "AddRoleToInstanceProfile", "RemoveRoleFromInstanceProfile",
+                 "DeleteInstanceProfile", "TagInstanceProfile"}
+ROLE_CALLS = {"GetRole", "GetRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "ListRolePolicies", "TagRole",
+              "AddRoleToInstanceProfile", "DeleteRole"}
+SECRET_CALLS = {"GetSecretValue", "DescribeSecret", "PutSecretValue", "UpdateSecret", "TagResource",
+                "DeleteSecret"}
 OOS_DESCRIPTION = "Instance has failed at least the UnhealthyThreshold number of health checks consecutively."
 CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
 
@@ -158,18 +176,8 @@ def is_mutating(action):
 def error_response(protocol, service, kind, request_id):
     """The protocol's error document for `kind` (throttle, 500, 503) -> (status, headers, body)."""
     status, code, message = ERRORS[protocol][kind]
-    if protocol == "json":
-        body = json.dumps({"__type": code, "message": message}).encode()
-        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], body
-    if protocol == "ec2":
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s'
-                '</Message></Error></Errors><RequestID>%s</RequestID></Response>' % (code, message, request_id))
-    else:
-        kind_type = "Sender" if kind == "throttle" else "Receiver"
-        xmlns = XMLNS.get(service, "https://%s.amazonaws.com/doc/" % service)
-        body = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>'
-                '<RequestId>%s</RequestId></ErrorResponse>' % (xmlns, kind_type, code, message, request_id))
-    return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode()
+    return error_document(protocol, service, status, code, message, request_id,
+                          "Sender" if kind == "throttle" else "Receiver")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,6 +238,8 @@ class World:
         # first showed it ready (None until then)}: the readiness lag of whoever is polling.
         self.readiness = {}
         self.replays = 0
+        # (kind, id) -> when the simulator saw it created; launch template -> its instance profile.
+        self.fresh, self.template_profiles, self.not_visible = {}, {}, {}
 
     def now(self):
         return round(time.monotonic() - self.t0, 3)
@@ -264,7 +274,31 @@ class World:
                     "by_action": json.loads(json.dumps(self.by_action)), "faults": dict(self.fault_counts),
                     "killed": self.killed, "client_token_replays": self.replays,
                     "log": list(self.log), "events": list(self.events),
-                    "readiness": [dict(r) for r in self.readiness.values()]}
+                    "readiness": [dict(r) for r in self.readiness.values()],
+                    "not_visible": dict(self.not_visible)}
+
+    # ---- eventual consistency ----------------------------------------------------------------------
+    def consistency(self, kind):
+        c = self.config.get("consistency")
+        if isinstance(c, (int, float)):
+            return float(c)
+        return float((c or {}).get(kind, (c or {}).get("default", 0)) or 0)
+
+    def created(self, kind, ids):
+        if self.consistency(kind) > 0:
+            with self.lock:
+                for rid in ids:
+                    if rid:
+                        self.fresh.setdefault((kind, rid), time.monotonic())
+
+    def unseen(self, kind, rid):
+        with self.lock:
+            since = self.fresh.get((kind, rid))
+        return since is not None and time.monotonic() - since < self.consistency(kind)
+
+    def count_not_visible(self, key):
+        with self.lock:
+            self.not_visible[key] = self.not_visible.get(key, 0) + 1
 
     # ---- holds -----------------------------------------------------------------------------------
     def hold(self, kind, ids):
@@ -427,6 +461,130 @@ REWRITERS = {
 }
 
 
+def profile_name(value):
+    """An instance profile's name, from its name or ARN (arn:aws:iam::1:instance-profile/path/name)."""
+    return (value or "").rsplit("/", 1)[-1]
+
+
+def created(world, key, params, answer):
+    """Note what a successful create made, for the eventual-consistency model."""
+    if key == "ec2:CreateSecurityGroup":
+        world.created("security_group", re.findall(r"<groupId>([^<]+)</groupId>", answer))
+    elif key == "ec2:RunInstances":
+        world.created("instance", re.findall(r"<instanceId>([^<]+)</instanceId>", answer))
+    elif key == "ec2:CreateImage":
+        world.created("image", re.findall(r"<imageId>([^<]+)</imageId>", answer))
+    elif key in ("ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion"):
+        names = [params.get("LaunchTemplateName", ""), params.get("LaunchTemplateId", "")]
+        names += re.findall(r"<launchTemplateId>([^<]+)</launchTemplateId>", answer)
+        names += re.findall(r"<launchTemplateName>([^<]+)</launchTemplateName>", answer)
+        if key == "ec2:CreateLaunchTemplate":
+            world.created("launch_template", names)
+        profile = profile_name(params.get("LaunchTemplateData.IamInstanceProfile.Name")
+                               or params.get("LaunchTemplateData.IamInstanceProfile.Arn"))
+        if profile:
+            with world.lock:
+                world.template_profiles.update({n: profile for n in names if n})
+    elif key == "iam:CreateInstanceProfile":
+        world.created("instance_profile", [params.get("InstanceProfileName", "")])
+    elif key == "iam:CreateRole":
+        world.created("role", [params.get("RoleName", "")])
+    elif key == "secretsmanager:CreateSecret":
+        try:
+            answer_json = json.loads(answer)
+        except ValueError:
+            answer_json = {}
+        world.created("secret", [answer_json.get("Name", ""), answer_json.get("ARN", "")])
+
+
+def numbered(params, pattern):
+    """The values of the numbered parameters matching `pattern` (e.g. r"GroupId\.\d+")."""
+    rx = re.compile(pattern + "$")
+    return [v for k, v in params.items() if rx.match(k)]
+
+
+def not_visible(world, service, action, params, body):
+    """(status, code, message) of AWS's answer to a call that names what was created too recently to
+    be visible, or None. The codes are those AWS documents and the Terraform AWS provider retries."""
+    if not world.config.get("consistency"):
+        return None
+    if service == "ec2":
+        groups = []
+        if action in GROUP_CALLS:
+            groups = numbered(params, r"GroupId\.\d+") + [params.get("GroupId", "")]
+            groups += numbered(params, r"IpPermissions\.\d+\.Groups\.\d+\.GroupId")
+        resources = numbered(params, r"ResourceId\.\d+") if action in ("CreateTags", "DeleteTags") else []
+        for gid in groups + [r for r in resources if r.startswith("sg-")]:
+            if world.unseen("security_group", gid):
+                return 400, "InvalidGroup.NotFound", f"The security group '{gid}' does not exist"
+        instances = numbered(params, r"InstanceId\.\d+") + [params.get("InstanceId", "")] \
+            if action in INSTANCE_CALLS else []
+        for iid in instances + [r for r in resources if r.startswith("i-")]:
+            if world.unseen("instance", iid):
+                return 400, "InvalidInstanceID.NotFound", f"The instance ID '{iid}' does not exist"
+        images = numbered(params, r"ImageId\.\d+") if action in ("DescribeImages", "DeregisterImage") else []
+        if action == "DeregisterImage":
+            images.append(params.get("ImageId", ""))
+        for image in images + [r for r in resources if r.startswith("ami-")]:
+            if world.unseen("image", image):
+                return 400, "InvalidAMIID.NotFound", f"The image id '[{image}]' does not exist"
+        if action in LAUNCH_TEMPLATE_CALLS:
+            for name in numbered(params, r"LaunchTemplateName\.\d+") + [params.get("LaunchTemplateName", "")]:
+                if world.unseen("launch_template", name):
+                    return (400, "InvalidLaunchTemplateName.NotFoundException",
+                            "At least one of the launch templates specified in the request does not exist.")
+            for tid in numbered(params, r"LaunchTemplateId\.\d+") + [params.get("LaunchTemplateId", "")]:
+                if world.unseen("launch_template", tid):
+                    return (400, "InvalidLaunchTemplateId.NotFound",
+                            f"The specified launch template, with template ID {tid}, does not exist.")
+        if action == "RunInstances":
+            profile = profile_name(params.get("IamInstanceProfile.Name") or params.get("IamInstanceProfile.Arn"))
+            if world.unseen("instance_profile", profile):
+                return (400, "InvalidParameterValue",
+                        f"Value ({profile}) for parameter iamInstanceProfile.name is invalid. "
+                        "Invalid IAM Instance Profile name")
+    elif service == "autoscaling" and action in ("CreateAutoScalingGroup", "UpdateAutoScalingGroup"):
+        template = params.get("LaunchTemplate.LaunchTemplateName") or params.get("LaunchTemplate.LaunchTemplateId")
+        if template and world.unseen("launch_template", template):
+            return (400, "ValidationError", "You must use a valid fully-formed launch template. The specified "
+                    f"launch template, with template name {template}, does not exist.")
+        with world.lock:
+            profile = world.template_profiles.get(template or "")
+        if profile and world.unseen("instance_profile", profile):
+            return (400, "ValidationError", "You must use a valid fully-formed launch template. Value "
+                    f"({profile}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name")
+    elif service == "iam":
+        profile = params.get("InstanceProfileName", "")
+        if action in PROFILE_CALLS and world.unseen("instance_profile", profile):
+            return 404, "NoSuchEntity", f"Instance Profile {profile} cannot be found."
+        role = params.get("RoleName", "")
+        if action in ROLE_CALLS and world.unseen("role", role):
+            return 404, "NoSuchEntity", f"The role with name {role} cannot be found."
+    elif service == "secretsmanager" and action in SECRET_CALLS:
+        try:
+            secret = (json.loads(body or b"{}") or {}).get("SecretId", "")
+        except ValueError:
+            secret = ""
+        if world.unseen("secret", secret):
+            return 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."
+    return None
+
+
+def error_document(protocol, service, status, code, message, request_id, kind_type="Sender"):
+    """An AWS error answer in the service's wire format -> (status, headers, body)."""
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], body
+    if protocol == "ec2":
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>%s</Code><Message>%s'
+                '</Message></Error></Errors><RequestID>%s</RequestID></Response>' % (code, message, request_id))
+    else:
+        xmlns = XMLNS.get(service, "https://%s.amazonaws.com/doc/" % service)
+        body = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>'
+                '<RequestId>%s</RequestId></ErrorResponse>' % (xmlns, kind_type, code, message, request_id))
+    return status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode()
+
+
 def is_builder(params):
     """Does a RunInstances request tag what it launches deployer:component=builder?"""
     for key, value in params.items():
@@ -472,8 +630,10 @@ class Simulator:
             return resp, False
 
     def observe(self, world, key, params, akid, region, body):
-        """Bookkeeping on a successful upstream answer: holds and scheduled power-offs."""
+        """Bookkeeping on a successful upstream answer: holds, scheduled power-offs, what a create
+        made (not visible for a while, with eventual consistency)."""
         xml = body.decode("utf-8", "replace")
+        created(world, key, params, xml)
         if key == "rds:CreateDBInstance":
             world.hold("db_instance", [params.get("DBInstanceIdentifier", "").lower()])
         elif key == "elasticache:CreateReplicationGroup":
@@ -639,6 +799,14 @@ class Handler(BaseHTTPRequestHandler):
             return self.drop_connection()
         if fault == "slow":
             time.sleep(float((config.get("faults") or {}).get("slow_seconds", 3.0)))
+
+        unseen = not_visible(world, service, action, params, body)
+        if unseen:
+            status, code, message = unseen
+            world.count_not_visible(f"{key}:{code}")
+            status, headers, payload = error_document(protocol, service, status, code, message, request_id)
+            world.record(service, action, mutating, status, "not_visible")
+            return self.send(status, headers, payload)
 
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
         if body and self.headers.get("Content-Length") is None:  # the client sent it chunked
