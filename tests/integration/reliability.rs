@@ -101,6 +101,8 @@ impl Drop for Simulator {
 #[derive(Default)]
 struct Tally {
     faults: (usize, usize),
+    /// First applies that converged in one run while AWS hid what they created (of how many).
+    consistency: (usize, usize),
     kills: (usize, usize),
     orphans: usize,
     duplicates: usize,
@@ -402,6 +404,8 @@ enum Job {
     Faults { seed: u64, rate: f64 },
     /// Kill deployer after its k-th change during apply, bake or destroy, then converge.
     Kill { command: &'static str, k: usize },
+    /// A first apply while what it creates stays invisible for `seconds`: it must converge alone.
+    Consistency { seconds: f64 },
 }
 
 async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<Tally>) {
@@ -421,6 +425,33 @@ async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<T
             let mut tally = tally.lock().unwrap();
             tally.faults.1 += 1;
             tally.faults.0 += usize::from(ok);
+        }
+        Job::Consistency { seconds } => {
+            let project = project(&format!("c{}", (seconds * 10.0) as u32), simulator);
+            simulator.configure(json!({
+                "consistency": {"default": seconds},
+                "builder_power_off": POWER_OFF,
+            }));
+            let first = tokio::task::block_in_place(|| run(&project, &["apply", "--yes"]));
+            simulator.configure(quiet);
+            let alone = first.code == 0;
+            if !alone {
+                tally.lock().unwrap().problem(format!(
+                    "{}: the first apply with {seconds}s of eventual consistency failed: {}",
+                    project.stack,
+                    first
+                        .stderr
+                        .lines()
+                        .rev()
+                        .take(5)
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
+            }
+            let ok = settle(aws, &project, vec![first], tally).await && alone;
+            let mut tally = tally.lock().unwrap();
+            tally.consistency.1 += 1;
+            tally.consistency.0 += usize::from(ok);
         }
         Job::Kill { command, k } => {
             let project = project(&format!("k{k}{}", &command[..1]), simulator);
@@ -591,6 +622,9 @@ async fn reliability_suite() {
     for k in 1..=6 {
         jobs.push(Job::Kill { command: "bake", k });
     }
+    for seconds in [1.0, 2.0, 3.0, 5.0] {
+        jobs.push(Job::Consistency { seconds });
+    }
     for k in 1..=12 {
         jobs.push(Job::Kill {
             command: "destroy",
@@ -636,9 +670,11 @@ async fn reliability_suite() {
     let bad = tokio::task::block_in_place(broken_profiles);
     let tally = tally.into_inner().unwrap();
     let summary = format!(
-        "reliability: faults {}/{} converged, kills {}/{} resumed, orphans {}, duplicates {}, leaks {}, secrets exposed {}, locks {}, bad profiles {} ({:.0}s)",
+        "reliability: faults {}/{} converged, consistency {}/{} first apply, kills {}/{} resumed, orphans {}, duplicates {}, leaks {}, secrets exposed {}, locks {}, bad profiles {} ({:.0}s)",
         tally.faults.0,
         tally.faults.1,
+        tally.consistency.0,
+        tally.consistency.1,
         tally.kills.0,
         tally.kills.1,
         tally.orphans,

@@ -91,6 +91,9 @@ async fn wait_for_power_off(
     let begun = Instant::now();
     let limit = Duration::from_secs(spec.timeout_seconds);
     let mut errors = 0;
+    // A builder just launched may not be visible for a while (EC2 is eventually consistent):
+    // until it has been seen, "not found" means "not yet", not "gone".
+    let mut seen = false;
     let mut ticks = wait::pace(context.options.poll_interval);
     loop {
         let failure = match builder::instance_state(aws, instance).await {
@@ -98,8 +101,13 @@ async fn wait_for_power_off(
             Ok(Some(state)) if state == "terminated" || state == "shutting-down" => Some(format!(
                 "builder {instance} was terminated before it was imaged"
             )),
+            Ok(None) if !seen && begun.elapsed() < context.options.visibility_timeout => {
+                context.status(&format!("waiting: builder {instance} not visible yet"));
+                None
+            }
             Ok(None) => Some(format!("builder {instance} no longer exists")),
             Ok(Some(state)) => {
+                seen = true;
                 errors = 0;
                 context.status(&format!(
                     "baking: builder {instance} {state}, waiting for it to power off (timeout {})",

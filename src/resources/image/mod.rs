@@ -250,8 +250,12 @@ impl ResourceKind for Images {
         ec2::set_tag(context.aws(), context.id, physical_id, key, value).await
     }
 
+    /// A bake creates its builder's security group and launches the builder before it images
+    /// it: any of the three may not be visible yet. Tried again, the bake adopts what it made.
     fn not_visible_yet(&self, error: &AwsError) -> bool {
         error.is("InvalidAMIID.NotFound")
+            || error.is("InvalidGroup.NotFound")
+            || error.is("InvalidInstanceID.NotFound")
     }
 }
 

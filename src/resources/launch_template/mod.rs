@@ -330,6 +330,7 @@ impl ResourceKind for LaunchTemplates {
     fn not_visible_yet(&self, error: &AwsError) -> bool {
         error.is("InvalidLaunchTemplateId.NotFound")
             || error.is("InvalidLaunchTemplateName.NotFoundException")
+            || error.is("InvalidAMIID.NotFound")
             || (error.is("InvalidParameterValue")
                 && error.message.contains("Invalid IAM Instance Profile name"))
     }
@@ -365,7 +366,15 @@ async fn launch_data(
     })?;
     let root_device = ec2::image_root_device(context.aws(), &image)
         .await?
-        .ok_or_else(|| AwsError::other(what.clone(), format!("image {image} does not exist")))?;
+        .ok_or_else(|| {
+            let mut error = AwsError::other(what.clone(), format!("image {image} does not exist"));
+            // An image this run just baked may not be visible yet (EC2 is eventually
+            // consistent); a given image was checked by plan, and its absence is final.
+            if matches!(template.image, NodeImage::Baked(_)) {
+                error.code = Some("InvalidAMIID.NotFound".into());
+            }
+            error
+        })?;
     Ok(calls::LaunchData {
         image,
         root_device,
