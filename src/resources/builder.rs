@@ -334,7 +334,7 @@ pub(super) async fn launch(
 }
 
 /// The last `lines` lines of the instance's console output (best effort).
-pub(super) async fn console_tail(aws: &Aws, instance: &str, lines: usize) -> Vec<String> {
+pub(crate) async fn console_tail(aws: &Aws, instance: &str, lines: usize) -> Vec<String> {
     let Ok(output) = aws
         .ec2
         .get_console_output()

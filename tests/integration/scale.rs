@@ -553,3 +553,30 @@ async fn status_shows_capacity_versions_and_instance_health() {
     );
     project.run(&["destroy", "--yes"]).ok();
 }
+
+/// An apply does not report success while the load balancer passes no node: the group's step
+/// waits for InService in the balancer, and fails naming the health target, the instances and
+/// their ELB reasons.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_fails_while_the_load_balancer_passes_no_node() {
+    let simulator = crate::reliability::Simulator::start();
+    simulator.configure(serde_json::json!({"out_of_service": "all"}));
+    let mut project = Project::standalone("unserved", &stateless("roll_timeout = \"10s\""));
+    project.endpoint = Some(simulator.url());
+    let run = project.run(&["apply", "--yes"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    for expected in [
+        &format!(
+            "the load balancer {}-lb did not pass its instances within 10.0s",
+            project.stack
+        ),
+        "(health check HTTP:80/",
+        "OutOfService (Instance: Instance has failed at least the UnhealthyThreshold",
+        "console:",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}: {}", run.stderr);
+    }
+    assert!(!run.all().contains("Apply complete"), "{}", run.all());
+
+    project.run(&["destroy", "--yes"]).ok();
+}

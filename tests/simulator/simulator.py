@@ -437,13 +437,15 @@ def rewrite_group_instances(xml, world):
 
 
 def rewrite_instance_health(xml, world):
-    out = set(world.config.get("out_of_service") or [])
-    if not out:
+    out = world.config.get("out_of_service") or []
+    every = out == "all"  # no node ever serves the health target
+    out = set() if every else set(out)
+    if not out and not every:
         return None
     edits = []
     for member in index_xml(xml).get("member", []):
         iid = text(xml, child(member, "InstanceId"))
-        if iid in out:
+        if every or iid in out:
             edits.append((member.inner, member.close,
                           f"<InstanceId>{iid}</InstanceId><State>OutOfService</State><ReasonCode>Instance"
                           f"</ReasonCode><Description>{OOS_DESCRIPTION}</Description>"))

@@ -17,11 +17,11 @@ use super::{
     About, Known, Live, NoteContext, Resource, ResourceKind, Scope, StepContext, launch_template,
     load_balancer,
 };
-use crate::aws::AwsError;
+use crate::aws::{Aws, AwsError};
 use crate::ids::tags::TAG_SCALE;
 use crate::ids::{Kind, ResourceId};
 use crate::profile::values::RollBatch;
-use crate::resources::wait::pace;
+use crate::resources::wait::{duration_text, pace};
 use capacity::ScaleOverride;
 
 pub use calls::{Capacity, Member, describe, set_capacity, set_tag};
@@ -271,7 +271,7 @@ impl ResourceKind for AutoScalingGroups {
         let name = &resource.id.name;
         let version = template_version(context.known, &resource.id, spec)?;
         calls::create(context.aws(), name, spec, version, &context.tags).await?;
-        until_in_service(context).await?;
+        until_in_service(context, spec).await?;
         Ok(Live::named(name.clone()))
     }
 
@@ -317,7 +317,7 @@ impl ResourceKind for AutoScalingGroups {
         if changes.has(SCALE_OVERRIDE) {
             calls::delete_tag(aws, name, TAG_SCALE).await?;
         }
-        until_in_service(context).await?;
+        until_in_service(context, spec).await?;
         Ok(live)
     }
 
@@ -354,6 +354,47 @@ impl ResourceKind for AutoScalingGroups {
     }
 }
 
+/// Why the group's instances are not in service in its load balancer, for the error.
+async fn not_in_service(
+    aws: &Aws,
+    id: &ResourceId,
+    balancer: &str,
+    health: &[load_balancer::InstanceHealth],
+    waited: Duration,
+) -> AwsError {
+    let target = load_balancer::health_target(aws, balancer)
+        .await
+        .unwrap_or_else(|| "its health check".into());
+    let mut lines = vec![format!(
+        "the load balancer {balancer} did not pass its instances within {} (health check {target}):",
+        duration_text(waited)
+    )];
+    for instance in health.iter().filter(|h| !h.in_service()) {
+        lines.push(format!(
+            "  {} {}{}",
+            instance.instance_id,
+            instance.state,
+            instance
+                .reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(first) = health.iter().find(|h| !h.in_service()) {
+        lines.push(format!(
+            "  the last lines of {}'s console:",
+            first.instance_id
+        ));
+        for line in crate::resources::builder::console_tail(aws, &first.instance_id, 10).await {
+            lines.push(format!("    {line}"));
+        }
+    }
+    AwsError::other(format!("wait for {id}"), lines.join("\n")).with_hint(format!(
+        "the nodes must answer {target}: check the boot template (what serves it, and on which port) and the node security group"
+    ))
+}
+
 /// The launch template version the group should run, once known.
 fn template_version(known: Known<'_>, user: &ResourceId, group: &Spec) -> Result<i64, AwsError> {
     launch_template::version(known, &group.launch_template).ok_or_else(|| {
@@ -364,28 +405,60 @@ fn template_version(known: Known<'_>, user: &ResourceId, group: &Spec) -> Result
     })
 }
 
-/// Wait until the group has its desired number of instances in service and healthy.
-async fn until_in_service(context: &StepContext<'_>) -> Result<(), AwsError> {
+/// Wait until the group has its desired number of instances in service and healthy, and, with a
+/// load balancer, InService in it: a node serves only once the balancer's health check passes it.
+/// A node the balancer never passes fails the step after `roll_timeout`, naming the health
+/// target, each instance's state and ELB reason, and the end of its console output.
+async fn until_in_service(context: &StepContext<'_>, spec: &Spec) -> Result<(), AwsError> {
     let id = context.id;
+    let aws = context.aws();
     let begun = std::time::Instant::now();
     let mut ticks = pace(context.options.poll_interval);
+    // When the group itself had its instances; from then on the balancer has roll_timeout.
+    let mut group_ready: Option<std::time::Instant> = None;
+    let balancer_limit = Duration::from_secs(spec.roll_timeout_seconds);
     loop {
-        if let Some((group, members)) = calls::describe(context.aws(), &id.name).await? {
+        if let Some((group, members)) = calls::describe(aws, &id.name).await? {
             let desired = group
                 .attributes
                 .get(DESIRED_CAPACITY)
                 .and_then(|v| v.as_i64())
                 .unwrap_or(0) as usize;
-            let healthy = members
+            let in_service: Vec<String> = members
                 .iter()
                 .filter(|m| m.lifecycle == "InService" && m.health == "Healthy")
-                .count();
-            if healthy >= desired {
-                return Ok(());
+                .map(|m| m.instance_id.clone())
+                .collect();
+            match (&spec.load_balancer, in_service.len() >= desired) {
+                (_, false) => {
+                    group_ready = None;
+                    context.status(&format!(
+                        "waiting: {}/{desired} instances in service",
+                        in_service.len()
+                    ));
+                }
+                (None, true) => return Ok(()),
+                (Some(balancer), true) => {
+                    let since = *group_ready.get_or_insert_with(std::time::Instant::now);
+                    let health = if in_service.is_empty() {
+                        vec![]
+                    } else {
+                        load_balancer::instance_health(aws, balancer, &in_service).await?
+                    };
+                    let passing = health.iter().filter(|h| h.in_service()).count();
+                    if passing >= desired {
+                        return Ok(());
+                    }
+                    if since.elapsed() > balancer_limit {
+                        return Err(
+                            not_in_service(aws, id, balancer, &health, balancer_limit).await
+                        );
+                    }
+                    context.status(&format!(
+                        "waiting: {passing}/{desired} instances InService in load balancer {balancer}"
+                    ));
+                }
             }
-            context.status(&format!(
-                "waiting: {healthy}/{desired} instances in service"
-            ));
         }
         if begun.elapsed() > WAIT_LIMIT {
             return Err(AwsError::other(

@@ -95,13 +95,7 @@ pub(super) async fn configure(
     let what = format!("configure load balancer {name}");
 
     if wants(LISTENERS) && only.is_some() {
-        let found = aws
-            .elb
-            .describe_load_balancers()
-            .load_balancer_names(name)
-            .send()
-            .await
-            .map_err(fail(what.clone()))?;
+        let found = describe(aws, name, &what).await?;
         let live: Vec<(i32, String)> = found
             .load_balancer_descriptions()
             .iter()
@@ -443,6 +437,34 @@ impl InstanceHealth {
     }
 }
 
+/// DescribeLoadBalancers of the one named.
+async fn describe(
+    aws: &Aws,
+    name: &str,
+    what: &str,
+) -> Result<
+    aws_sdk_elasticloadbalancing::operation::describe_load_balancers::DescribeLoadBalancersOutput,
+    AwsError,
+> {
+    aws.elb
+        .describe_load_balancers()
+        .load_balancer_names(name)
+        .send()
+        .await
+        .map_err(fail(what.to_string()))
+}
+
+/// The load balancer's health check target (`HTTP:80/health`), for messages.
+pub async fn health_target(aws: &Aws, name: &str) -> Option<String> {
+    describe(aws, name, "read the health check")
+        .await
+        .ok()?
+        .load_balancer_descriptions()
+        .first()?
+        .health_check()
+        .map(|check| check.target().to_string())
+}
+
 /// The health of the given instances (all registered ones when `instances` is empty).
 pub async fn instance_health(
     aws: &Aws,
@@ -466,10 +488,16 @@ pub async fn instance_health(
         .map(|state| InstanceHealth {
             instance_id: state.instance_id().unwrap_or_default().to_string(),
             state: state.state().unwrap_or("Unknown").to_string(),
+            // ELB's reason code (Instance, ELB) and its description.
             reason: state
                 .description()
                 .filter(|d| !d.is_empty() && *d != "N/A")
-                .map(str::to_string),
+                .map(
+                    |d| match state.reason_code().filter(|c| !c.is_empty() && *c != "N/A") {
+                        Some(code) => format!("{code}: {d}"),
+                        None => d.to_string(),
+                    },
+                ),
         })
         .collect())
 }
