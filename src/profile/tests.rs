@@ -492,6 +492,39 @@ fn the_shipped_profiles_are_valid() {
     }
 }
 
+/// The shipped bake sets up a web server that answers prod's health target on port 80 and every
+/// port prod's listeners forward to (443 -> 80, 8443 -> 8080): on AWS a node the balancer does not
+/// pass never serves, and apply waits for it.
+#[test]
+fn the_shipped_bake_serves_the_health_target_and_every_instance_port() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/prod.toml");
+    let loaded = load(path.to_str().unwrap()).unwrap();
+    let desired = crate::stack::check(&loaded, "us-east-1").unwrap();
+    let image = desired
+        .resources
+        .iter()
+        .find(|r| r.id.kind == crate::resources::image::KIND)
+        .expect("prod bakes its image");
+    let spec: crate::resources::image::Spec = serde_json::from_value(image.spec.clone()).unwrap();
+    let script = &spec.user_data;
+    let config = script
+        .split("<<'NGINX'\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nNGINX\n").next())
+        .unwrap_or_else(|| panic!("no nginx configuration in the bake:\n{script}"));
+    for port in [80, 8080] {
+        assert!(
+            config.contains(&format!("server {{\n    listen {port};\n    location = /health {{ return 200 \"ok\\n\"; }}\n")),
+            "port {port}:\n{config}"
+        );
+    }
+    assert_eq!(config.matches("server {").count(), 2, "{config}");
+    assert!(
+        script.contains("systemctl enable nginx.service"),
+        "{script}"
+    );
+}
+
 /// A deterministic stream of numbers (a linear congruential generator), so that a failing
 /// mutation can be found again from its index.
 struct Numbers(u64);
