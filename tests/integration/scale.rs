@@ -382,12 +382,23 @@ async fn a_new_version_rolls_every_instance_without_losing_capacity() {
     // Sample the load balancer's InService count through the roll.
     let lowest = Arc::new(AtomicUsize::new(usize::MAX));
     let done = Arc::new(AtomicBool::new(false));
+    // And whether Auto Scaling's zone rebalancing was held off meanwhile.
+    let suspended = Arc::new(AtomicBool::new(false));
     let sampler = {
         let (aws, stack, lowest, done) = (aws.clone(), stack.clone(), lowest.clone(), done.clone());
+        let suspended = suspended.clone();
         tokio::spawn(async move {
             let mut samples = 0;
             while !done.load(Ordering::SeqCst) {
                 lowest.fetch_min(in_service(&aws, &stack).await, Ordering::SeqCst);
+                if group(&aws, &stack)
+                    .await
+                    .suspended_processes()
+                    .iter()
+                    .any(|p| p.process_name() == Some("AZRebalance"))
+                {
+                    suspended.store(true, Ordering::SeqCst);
+                }
                 samples += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -418,6 +429,15 @@ async fn a_new_version_rolls_every_instance_without_losing_capacity() {
     assert_eq!(versions(&aws, &stack).await, vec!["2", "2", "2"]);
     let live = group(&aws, &stack).await;
     assert_eq!(capacity(&live), (2, 4, 3));
+    assert!(
+        suspended.load(Ordering::SeqCst),
+        "AZRebalance was never suspended during the roll"
+    );
+    assert!(
+        live.suspended_processes().is_empty(),
+        "the roll left processes suspended: {:?}",
+        live.suspended_processes()
+    );
     assert_eq!(tag_of(&live, "deployer:roll"), None);
     assert!(samples > 3, "only {samples} samples");
     assert!(

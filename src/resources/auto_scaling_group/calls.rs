@@ -477,6 +477,36 @@ pub async fn delete_tag(aws: &Aws, name: &str, key: &str) -> Result<(), AwsError
         .map_err(fail(format!("untag auto scaling group {name}")))
 }
 
+/// Suspend or resume some of the group's processes.
+pub async fn processes(
+    aws: &Aws,
+    name: &str,
+    processes: &[&str],
+    suspend: bool,
+) -> Result<(), AwsError> {
+    let names: Vec<String> = processes.iter().map(|p| p.to_string()).collect();
+    let verb = if suspend { "suspend" } else { "resume" };
+    // The two calls take the same arguments but are distinct SDK types.
+    macro_rules! send {
+        ($request:expr) => {
+            $request
+                .auto_scaling_group_name(name)
+                .set_scaling_processes(Some(names))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(fail(format!(
+                    "{verb} processes of auto scaling group {name}"
+                )))
+        };
+    }
+    if suspend {
+        send!(aws.autoscaling.suspend_processes())
+    } else {
+        send!(aws.autoscaling.resume_processes())
+    }
+}
+
 /// Set one tag on the group (not on its instances).
 pub async fn set_tag(aws: &Aws, name: &str, key: &str, value: &str) -> Result<(), AwsError> {
     aws.autoscaling

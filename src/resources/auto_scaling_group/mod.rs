@@ -103,6 +103,8 @@ impl ResourceKind for AutoScalingGroups {
             "autoscaling:TerminateInstanceInAutoScalingGroup",
             "autoscaling:DeleteTags",
             "autoscaling:DeleteAutoScalingGroup",
+            "autoscaling:SuspendProcesses",
+            "autoscaling:ResumeProcesses",
             "elasticloadbalancing:DescribeInstanceHealth",
             "iam:PassRole",
             "iam:CreateServiceLinkedRole",

@@ -52,7 +52,18 @@ pub trait Fleet: Sync {
     fn point_at(&self, version: i64) -> BoxFuture<'_, Result<(), AwsError>>;
     /// Record the roll on the group (None forgets it).
     fn record<'a>(&'a self, roll: Option<&'a RollState>) -> BoxFuture<'a, Result<(), AwsError>>;
+    /// Suspend (true) or resume (false) the group's `processes`.
+    fn processes<'a>(
+        &'a self,
+        processes: &'a [&'a str],
+        suspend: bool,
+    ) -> BoxFuture<'a, Result<(), AwsError>>;
 }
+
+/// What Auto Scaling must not do while a roll replaces instances, as AWS advises for a
+/// replacement it does not drive itself: rebalance zones (terminating instances the roll
+/// counts), replace instances on alarm notifications, or run scheduled capacity changes.
+pub const SUSPENDED: &[&str] = &["AZRebalance", "AlarmNotification", "ScheduledActions"];
 
 /// How a roll goes: batch size, how long a batch may take to become healthy, and where it
 /// reports.
@@ -72,8 +83,16 @@ fn on_version(member: &Member, version: i64) -> bool {
     member.launch_template_version.as_deref() == Some(version.to_string().as_str())
 }
 
-/// Replace every instance of the group not on `version`. Returns when all run it.
+/// Replace every instance of the group not on `version`. Returns when all run it. The group's
+/// [`SUSPENDED`] processes are suspended while instances are replaced and resumed after, also
+/// after a rollback, and by the next roll when an earlier one was killed half-way.
 pub async fn roll(fleet: &dyn Fleet, roll: &Roll<'_>, version: i64) -> Result<(), AwsError> {
+    let result = replace(fleet, roll, version).await;
+    let resumed = fleet.processes(SUSPENDED, false).await;
+    result.and(resumed)
+}
+
+async fn replace(fleet: &dyn Fleet, roll: &Roll<'_>, version: i64) -> Result<(), AwsError> {
     let id = roll.id;
     let what = format!("roll {id} to launch template version {version}");
     let Some(live) = fleet.describe().await? else {
@@ -101,6 +120,7 @@ pub async fn roll(fleet: &dyn Fleet, roll: &Roll<'_>, version: i64) -> Result<()
         to: version,
     };
     fleet.record(Some(&state)).await?;
+    fleet.processes(SUSPENDED, true).await?;
     settle(fleet, roll, &live.members, desired, version).await?;
 
     let batch = roll.batch.size(desired);
@@ -436,6 +456,14 @@ impl Fleet for AwsFleet<'_> {
                 None => calls::delete_tag(self.aws, self.name, TAG_ROLL).await,
             }
         })
+    }
+
+    fn processes<'a>(
+        &'a self,
+        processes: &'a [&'a str],
+        suspend: bool,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(calls::processes(self.aws, self.name, processes, suspend))
     }
 }
 

@@ -20,6 +20,9 @@ struct State {
     roll: Option<RollState>,
     launched: usize,
     retired: Vec<String>,
+    /// The processes suspended now, and every suspend/resume in order.
+    suspended: Vec<String>,
+    process_calls: Vec<String>,
 }
 
 impl Memory {
@@ -34,6 +37,8 @@ impl Memory {
             roll: None,
             launched: 0,
             retired: vec![],
+            suspended: vec![],
+            process_calls: vec![],
         };
         Memory {
             state: Mutex::new(state),
@@ -138,6 +143,27 @@ impl Fleet for Memory {
             Ok(())
         })
     }
+
+    fn processes<'a>(
+        &'a self,
+        processes: &'a [&'a str],
+        suspend: bool,
+    ) -> BoxFuture<'a, Result<(), AwsError>> {
+        Box::pin(async move {
+            let mut state = self.state.lock().unwrap();
+            let rolling = state.roll.is_some();
+            state.process_calls.push(format!(
+                "{} (roll recorded: {rolling})",
+                if suspend { "suspend" } else { "resume" }
+            ));
+            if suspend {
+                state.suspended = processes.iter().map(|p| p.to_string()).collect();
+            } else {
+                state.suspended.retain(|p| !processes.contains(&p.as_str()));
+            }
+            Ok(())
+        })
+    }
 }
 
 fn plan<'a>(id: &'a ResourceId, progress: &'a Progress, batch: &'a RollBatch) -> Roll<'a> {
@@ -174,6 +200,16 @@ async fn every_instance_is_replaced_batch_by_batch_without_losing_capacity() {
     // The surge raised max; the roll put it back and forgot itself.
     assert_eq!((state.desired, state.max), (3, 3));
     assert_eq!(state.roll, None);
+    // Zone rebalancing, alarm replacements and schedules were held off while it replaced
+    // instances, and are back.
+    assert_eq!(
+        state.process_calls,
+        [
+            "suspend (roll recorded: true)",
+            "resume (roll recorded: false)"
+        ]
+    );
+    assert!(state.suspended.is_empty(), "{:?}", state.suspended);
 }
 
 #[tokio::test]
@@ -213,4 +249,13 @@ async fn a_batch_that_never_becomes_healthy_is_rolled_back() {
         "the new instances are gone, the old ones kept"
     );
     assert_eq!(state.retired, ["i-new1"]);
+    assert!(
+        state.suspended.is_empty(),
+        "a rollback resumes the processes: {:?}",
+        state.process_calls
+    );
+    assert_eq!(
+        state.process_calls.first().map(String::as_str),
+        Some("suspend (roll recorded: true)")
+    );
 }
