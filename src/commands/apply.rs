@@ -128,7 +128,7 @@ async fn check_saved(
 pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
     if let Some((ready, lock)) = from_saved(global, args).await? {
         // A saved plan was confirmed when it was made: it runs under the lock it was checked under.
-        let result = match present(args, &ready) {
+        let result = match present(args, &ready.plan, &ready.profile, &ready.aws.region) {
             Ok(()) => converge(global, args, ready).await,
             Err(failure) => Err(failure),
         };
@@ -146,7 +146,7 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
     if ask {
         // The lock is taken once the answer is in, so that a person thinking it over (or a
         // Ctrl-C at the prompt) holds nobody up; what was shown must still be what applies.
-        present(args, &ready_of(&prepared, plan.clone()))?;
+        present(args, &plan, &prepared.loaded.name, &prepared.aws.region)?;
         confirm(
             &format!("Apply these changes to stack {}?", plan.stack),
             "yes",
@@ -172,36 +172,39 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
         }
         plan = replan;
     }
-    let ready = ready_of(&prepared, plan);
-    let result = match if ask { Ok(()) } else { present(args, &ready) } {
+    let shown = if ask {
+        Ok(())
+    } else {
+        present(args, &plan, &prepared.loaded.name, &prepared.aws.region)
+    };
+    let super::Prepared {
+        loaded,
+        aws,
+        desired,
+        observed,
+        lock,
+    } = prepared;
+    let ready = Ready {
+        aws,
+        desired,
+        observed,
+        plan,
+        profile: loaded.name,
+    };
+    let result = match shown {
         Ok(()) => converge(global, args, ready).await,
         Err(failure) => Err(failure),
     };
-    release(prepared.lock).await;
+    release(lock).await;
     result
 }
 
-fn ready_of(prepared: &super::Prepared, plan: Plan) -> Ready {
-    Ready {
-        aws: prepared.aws.clone(),
-        desired: prepared.desired.clone(),
-        observed: prepared.observed.clone(),
-        plan,
-        profile: prepared.loaded.name.clone(),
-    }
-}
-
 /// Show the plan; refuse one that would replace what holds data.
-fn present(args: &ApplyArgs, ready: &Ready) -> Result<(), Failure> {
-    let heading = Heading {
-        profile: &ready.profile,
-        region: &ready.aws.region,
-    };
+fn present(args: &ApplyArgs, plan: &Plan, profile: &str, region: &str) -> Result<(), Failure> {
     if args.output == Format::Text {
-        render::out(&text(&ready.plan, &heading));
+        render::out(&text(plan, &Heading { profile, region }));
     }
-    if let Some(step) = ready
-        .plan
+    if let Some(step) = plan
         .steps
         .iter()
         .find(|s| s.action == Action::Replace && handler(s.id.kind).about().holds_data)

@@ -68,7 +68,7 @@ impl Failure {
                             line: error.position.map(|(line, _)| line),
                             column: error.position.map(|(_, column)| column),
                             key: error.key.clone(),
-                            call: None,
+                            ..Location::default()
                         }),
                         ..plain("profile", &error.message, error.hint.as_deref())
                     })
@@ -86,11 +86,8 @@ impl Failure {
             Failure::Stop(message, hint) => plain("refused", message, hint.as_deref()),
             Failure::Aws(error) => ErrorReport {
                 location: Some(Location {
-                    file: None,
-                    line: None,
-                    column: None,
-                    key: None,
                     call: Some(error.what.clone()),
+                    ..Location::default()
                 }),
                 ..plain(
                     error.code.as_deref().unwrap_or("aws"),
@@ -204,39 +201,31 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
 /// the load balancer): a wrong ARN is found by plan, at its listener, not half-way into apply.
 async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Failure> {
     let listeners = &loaded.profile.load_balancer.listeners;
-    let each = listeners.iter().enumerate().filter_map(|(i, listener)| {
-        let arn = listener.certificate.as_deref()?;
-        arn.contains(":acm:").then_some(async move {
-            let found = aws
-                .acm
-                .describe_certificate()
-                .certificate_arn(arn)
-                .send()
-                .await
-                .map_err(crate::aws::fail(format!("describe certificate {arn}")));
-            match found {
-                Ok(_) => Ok(()),
-                Err(error) if error.is("ResourceNotFoundException") => Err(loaded
+    let arns: Vec<Option<&str>> = listeners.iter().map(|l| l.certificate.as_deref()).collect();
+    let found =
+        crate::resources::load_balancer::certificates(aws, arns.iter().flatten().copied()).await;
+    let errors: Vec<_> = arns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, arn)| {
+            let arn = (*arn)?;
+            let error = found.get(arn)?.as_ref()?;
+            let key = format!("load_balancer.listeners[{i}].certificate");
+            Some(if error.is("ResourceNotFoundException") {
+                loaded
                     .error_at(
-                        &format!("load_balancer.listeners[{i}].certificate"),
+                        &key,
                         format!("no such certificate in {}: {arn}", aws.region),
                     )
-                    .with_hint("`aws acm list-certificates` lists the region's certificates")),
-                Err(error) => Err(loaded
-                    .error_at(
-                        &format!("load_balancer.listeners[{i}].certificate"),
-                        format!("cannot read the certificate: {error}"),
-                    )
+                    .with_hint("`aws acm list-certificates` lists the region's certificates")
+            } else {
+                loaded
+                    .error_at(&key, format!("cannot read the certificate: {error}"))
                     .with_hint(error.hint.clone().unwrap_or_else(|| {
                         "check the ARN and that acm:DescribeCertificate is allowed".into()
-                    }))),
-            }
+                    }))
+            })
         })
-    });
-    let errors: Vec<_> = futures::future::join_all(each)
-        .await
-        .into_iter()
-        .filter_map(Result::err)
         .collect();
     if errors.is_empty() {
         Ok(())

@@ -13,6 +13,15 @@ pub fn image_prefix(image: &str) -> &str {
 /// Group names that would collide with the main group's or the data tier's names.
 pub const RESERVED_GROUPS: &[&str] = &["lb", "nodes", "node", "db", "cache", "builder"];
 
+/// The longest AWS region name: what a name that carries the region must leave room for.
+fn longest_region() -> &'static str {
+    crate::aws::regions::REGIONS
+        .iter()
+        .copied()
+        .max_by_key(|region| region.len())
+        .unwrap_or("ap-southeast-7")
+}
+
 /// The names of one stack's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Names {
@@ -186,8 +195,8 @@ impl Names {
             ("load balancer", self.load_balancer(), 32),
             ("cache replication group", self.cache(), 40),
             ("database", self.database(), 63),
-            // The longest region name, whatever the stack's region.
-            ("IAM role", self.node_role("ap-southeast-7"), 64),
+            // With the longest region name, whatever the stack's region.
+            ("IAM role", self.node_role(longest_region()), 64),
         ]
     }
 

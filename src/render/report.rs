@@ -34,12 +34,11 @@ static DOCUMENT_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 /// An error as the one JSON document on stdout, `{"error": {...}}`, unless the command's own
 /// report (which says what failed) is out already: a script reads one document whatever happened.
 pub fn emit_error(error: &ErrorReport) {
-    if !DOCUMENT_WRITTEN.load(std::sync::atomic::Ordering::Relaxed) {
-        #[derive(Serialize)]
-        struct Document<'a> {
-            error: &'a ErrorReport,
-        }
-        DOCUMENT_WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
+    #[derive(Serialize)]
+    struct Document<'a> {
+        error: &'a ErrorReport,
+    }
+    if !DOCUMENT_WRITTEN.swap(true, std::sync::atomic::Ordering::Relaxed) {
         super::out(&format!("{}\n", json_text(&Document { error })));
     }
 }
@@ -61,7 +60,7 @@ pub struct ErrorReport {
 }
 
 /// Where an error is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Location {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,

@@ -12,18 +12,23 @@ base_image = "ami-760aaa0f"
 timeout = "30s"
 "#;
 
+/// The stack's lock as its parameter holds it, if there is one.
+async fn lock_record(stack: &str) -> Option<serde_json::Value> {
+    let found = clients()
+        .await
+        .ssm
+        .get_parameter()
+        .name(format!("/deployer/{stack}/lock"))
+        .send()
+        .await
+        .ok()?;
+    serde_json::from_str(found.parameter()?.value()?).ok()
+}
+
 /// Wait until the stack's lock parameter exists.
 async fn wait_for_lock(stack: &str) {
-    let aws = clients().await;
     for _ in 0..200 {
-        if aws
-            .ssm
-            .get_parameter()
-            .name(format!("/deployer/{stack}/lock"))
-            .send()
-            .await
-            .is_ok()
-        {
+        if lock_record(stack).await.is_some() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -182,17 +187,6 @@ fn ended(child: std::process::Child, seconds: u64) -> (i32, Duration, String) {
     )
 }
 
-async fn lock_exists(stack: &str) -> bool {
-    clients()
-        .await
-        .ssm
-        .get_parameter()
-        .name(format!("/deployer/{stack}/lock"))
-        .send()
-        .await
-        .is_ok()
-}
-
 /// `unlock` leaves a live run's lock alone unless forced; the run whose lock was removed stops
 /// at its next renewal; SIGTERM abandons the wait at once, exits 143 and gives the lock back.
 #[tokio::test(flavor = "multi_thread")]
@@ -201,16 +195,7 @@ async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
     let stack = project.stack.clone();
     let first = spawn_apply(&project, &[("DEPLOYER_LOCK_TTL", "3")]);
     wait_for_lock(&stack).await;
-    let record = clients()
-        .await
-        .ssm
-        .get_parameter()
-        .name(format!("/deployer/{stack}/lock"))
-        .send()
-        .await
-        .unwrap();
-    let record: serde_json::Value =
-        serde_json::from_str(record.parameter().unwrap().value().unwrap()).unwrap();
+    let record = lock_record(&stack).await.expect("the lock is held");
     let user = std::process::Command::new("id")
         .arg("-un")
         .output()
@@ -235,7 +220,7 @@ async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
     );
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     assert!(
-        lock_exists(&stack).await,
+        lock_record(&stack).await.is_some(),
         "a refused unlock removed the lock"
     );
 
@@ -269,7 +254,28 @@ async fn a_live_holder_keeps_its_lock_and_every_way_out_gives_it_back() {
         stderr.contains("run `deployer apply` again to resume"),
         "{stderr}"
     );
-    assert!(!lock_exists(&stack).await, "SIGTERM left the lock");
+    assert!(lock_record(&stack).await.is_none(), "SIGTERM left the lock");
+
+    // Ctrl-C twice in a row quits at once, and still gives the lock back.
+    let third = spawn_apply(&project, &[]);
+    wait_for_lock(&stack).await;
+    let pid = third.id().to_string();
+    for _ in 0..2 {
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let (code, _, stderr) = ended(third, 30);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("giving the lock back"), "{stderr}");
+    assert!(
+        lock_record(&stack).await.is_none(),
+        "a double Ctrl-C left the lock"
+    );
 
     project
         .run(&["destroy", "--yes", "--skip-final-snapshot"])

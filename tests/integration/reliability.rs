@@ -379,16 +379,15 @@ async fn settle(
         tally.problem(format!(
             "{stack}: destroy left {leaks:?} (exit {}: {})",
             destroy.code,
-            destroy
-                .stderr
-                .lines()
-                .rev()
-                .take(5)
-                .collect::<Vec<_>>()
-                .join(" | ")
+            tail(&destroy.stderr)
         ));
     }
     converged
+}
+
+/// The last lines of a run's stderr, newest first, on one line.
+fn tail(stderr: &str) -> String {
+    stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
 }
 
 fn project(prefix: &str, simulator: &Simulator) -> Project {
@@ -439,13 +438,7 @@ async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<T
                 tally.lock().unwrap().problem(format!(
                     "{}: the first apply with {seconds}s of eventual consistency failed: {}",
                     project.stack,
-                    first
-                        .stderr
-                        .lines()
-                        .rev()
-                        .take(5)
-                        .collect::<Vec<_>>()
-                        .join(" | ")
+                    tail(&first.stderr)
                 ));
             }
             let ok = settle(aws, &project, vec![first], tally).await && alone;

@@ -469,13 +469,10 @@ def profile_name(value):
 
 
 def created(world, key, params, answer):
-    """Note what a successful create made, for the eventual-consistency model."""
+    """Note what a successful create made, for the eventual-consistency model (instances and
+    images are noted by Simulator.observe, which reads their ids for holds too)."""
     if key == "ec2:CreateSecurityGroup":
         world.created("security_group", re.findall(r"<groupId>([^<]+)</groupId>", answer))
-    elif key == "ec2:RunInstances":
-        world.created("instance", re.findall(r"<instanceId>([^<]+)</instanceId>", answer))
-    elif key == "ec2:CreateImage":
-        world.created("image", re.findall(r"<imageId>([^<]+)</imageId>", answer))
     elif key in ("ec2:CreateLaunchTemplate", "ec2:CreateLaunchTemplateVersion"):
         names = [params.get("LaunchTemplateName", ""), params.get("LaunchTemplateId", "")]
         names += re.findall(r"<launchTemplateId>([^<]+)</launchTemplateId>", answer)
@@ -641,10 +638,13 @@ class Simulator:
         elif key == "elasticache:CreateReplicationGroup":
             world.hold("replication_group", [params.get("ReplicationGroupId", "").lower()])
         elif key == "ec2:CreateImage":
-            world.hold("image", re.findall(r"<imageId>([^<]+)</imageId>", xml))
+            images = re.findall(r"<imageId>([^<]+)</imageId>", xml)
+            world.hold("image", images)
+            world.created("image", images)
         elif key == "ec2:RunInstances":
             ids = list(dict.fromkeys(re.findall(r"<instanceId>([^<]+)</instanceId>", xml)))
             world.hold("instance", ids)
+            world.created("instance", ids)
             delay = world.config.get("builder_power_off")
             if delay is not None and ids and is_builder(params):
                 # The node powers itself off whatever happens to deployer: the timer belongs to the

@@ -442,11 +442,13 @@ async fn until_in_service(context: &StepContext<'_>, spec: &Spec) -> Result<(), 
                 (None, true) => return Ok(()),
                 (Some(balancer), true) => {
                     let since = *group_ready.get_or_insert_with(std::time::Instant::now);
-                    let health = if in_service.is_empty() {
-                        vec![]
-                    } else {
-                        load_balancer::instance_health(aws, balancer, &in_service).await?
-                    };
+                    // Every instance the balancer has: naming one it has not registered yet
+                    // is an InvalidInstance error on AWS, not an OutOfService.
+                    let health: Vec<_> = load_balancer::instance_health(aws, balancer, &[])
+                        .await?
+                        .into_iter()
+                        .filter(|h| in_service.contains(&h.instance_id))
+                        .collect();
                     let passing = health.iter().filter(|h| h.in_service()).count();
                     if passing >= desired {
                         return Ok(());

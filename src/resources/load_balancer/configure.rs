@@ -437,6 +437,28 @@ impl InstanceHealth {
     }
 }
 
+/// Each distinct ACM certificate among `arns`, looked up once: None when it exists, else why
+/// not (`ResourceNotFoundException` when it does not). IAM server certificates are left out:
+/// CreateLoadBalancerListeners checks them.
+pub async fn certificates<'a>(
+    aws: &Aws,
+    arns: impl Iterator<Item = &'a str>,
+) -> std::collections::BTreeMap<&'a str, Option<AwsError>> {
+    let distinct: std::collections::BTreeSet<&str> =
+        arns.filter(|arn| arn.contains(":acm:")).collect();
+    let each = distinct.into_iter().map(|arn| async move {
+        let found = aws
+            .acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .map_err(fail(format!("describe certificate {arn}")));
+        (arn, found.err())
+    });
+    futures::future::join_all(each).await.into_iter().collect()
+}
+
 /// DescribeLoadBalancers of the one named.
 async fn describe(
     aws: &Aws,
