@@ -174,6 +174,12 @@ pub async fn release_held() {
 
 /// The current lock of `stack`, if any.
 pub async fn read(aws: &Aws, stack: &str) -> Result<Option<LockRecord>, AwsError> {
+    Ok(read_versioned(aws, stack).await?.map(|(record, _)| record))
+}
+
+/// The current lock of `stack` and the parameter's version (each write adds one; a parameter
+/// deleted and written again starts over at 1).
+async fn read_versioned(aws: &Aws, stack: &str) -> Result<Option<(LockRecord, i64)>, AwsError> {
     let name = parameter(stack);
     let found = aws
         .ssm
@@ -184,15 +190,20 @@ pub async fn read(aws: &Aws, stack: &str) -> Result<Option<LockRecord>, AwsError
         .map_err(fail(format!("read the lock {name}")));
     Ok(
         unless_absent(found, "ParameterNotFound")?.and_then(|found| {
-            found
-                .parameter()
-                .and_then(|p| p.value())
-                .and_then(|v| serde_json::from_str(v).ok())
+            let parameter = found.parameter()?;
+            let record = serde_json::from_str(parameter.value()?).ok()?;
+            Some((record, parameter.version()))
         }),
     )
 }
 
-async fn put(aws: &Aws, stack: &str, record: &LockRecord, overwrite: bool) -> Result<(), AwsError> {
+/// Write the lock; returns the parameter's new version.
+async fn put(
+    aws: &Aws,
+    stack: &str,
+    record: &LockRecord,
+    overwrite: bool,
+) -> Result<i64, AwsError> {
     let name = parameter(stack);
     let mut request = aws
         .ssm
@@ -215,7 +226,7 @@ async fn put(aws: &Aws, stack: &str, record: &LockRecord, overwrite: bool) -> Re
     request
         .send()
         .await
-        .map(|_| ())
+        .map(|written| written.version())
         .map_err(fail(format!("take the lock {name}")))
 }
 
@@ -247,7 +258,7 @@ pub async fn acquire(aws: &Aws, stack: &str, command: &str) -> Result<Lock, Lock
     let mut took_over = None;
     for _ in 0..3 {
         match put(aws, stack, &record, false).await {
-            Ok(()) => return Ok(held(took_over)),
+            Ok(_) => return Ok(held(took_over)),
             Err(error) if error.is("ParameterAlreadyExists") => {
                 match read(aws, stack).await? {
                     // A retried put whose first attempt went through: the lock is ours.
@@ -300,29 +311,35 @@ fn renew(aws: Aws, stack: String, record: LockRecord, ttl: Duration) -> JoinHand
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(ttl / 3).await;
-            match read(&aws, &stack).await {
-                Ok(Some(current)) if current.token == record.token => {
+            let lost = match read_versioned(&aws, &stack).await {
+                Ok(Some((current, version))) if current.token == record.token => {
                     let renewed = LockRecord {
                         expires: expiry(ttl),
                         ..record.clone()
                     };
-                    let _ = put(&aws, &stack, &renewed, true).await;
+                    match put(&aws, &stack, &renewed, true).await {
+                        // Removed (or written) between the read and this write, which then
+                        // made the lock anew: give that back rather than hold it unawares.
+                        Ok(written) if written != version + 1 => {
+                            let _ = delete_if(&aws, &stack, &record.token).await;
+                            Some("removed (deployer unlock?)".to_string())
+                        }
+                        // A failed renewal is tried again at the next turn.
+                        _ => None,
+                    }
                 }
-                Ok(other) => {
-                    let by = match other {
-                        Some(current) => format!("taken over by {}", current.describe()),
-                        None => "removed (deployer unlock?)".to_string(),
-                    };
-                    crate::render::errors::warning(&format!(
-                        "the lock of stack {stack} was {by} while this run held it: starting no new step; \
-                         what is running finishes"
-                    ));
-                    forget(&record.token);
-                    crate::interrupt::stop(crate::interrupt::Signal::LockLost);
-                    return;
-                }
-                // A failed renewal is tried again at the next turn.
-                Err(_) => {}
+                Ok(Some((current, _))) => Some(format!("taken over by {}", current.describe())),
+                Ok(None) => Some("removed (deployer unlock?)".to_string()),
+                Err(_) => None,
+            };
+            if let Some(by) = lost {
+                crate::render::errors::warning(&format!(
+                    "the lock of stack {stack} was {by} while this run held it: starting no new step; \
+                     what is running finishes"
+                ));
+                forget(&record.token);
+                crate::interrupt::stop(crate::interrupt::Signal::LockLost);
+                return;
             }
         }
     })
