@@ -212,7 +212,7 @@ where
         // AWS's own code and message say it all; without them (timeouts, connection errors) the
         // whole chain of causes does.
         let (message, hint) = match (error.code(), error.message()) {
-            (Some(code), Some(message)) => (format!("{code}: {message}"), None),
+            (Some(code), Some(message)) => (format!("{code}: {message}"), denied_hint(code)),
             _ => causes(&error),
         };
         AwsError {
@@ -223,6 +223,20 @@ where
             source: Some(Arc::new(error)),
         }
     }
+}
+
+/// What to do when AWS refuses a call for want of a permission.
+fn denied_hint(code: &str) -> Option<String> {
+    matches!(
+        code,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
+    )
+    .then(|| {
+        "the credentials deployer runs with lack that permission: attach iam/deployer-policy.json \
+         (shipped with deployer) to their role or user; an organization's SCP or a permissions \
+         boundary may also refuse it"
+            .to_string()
+    })
 }
 
 /// An error without AWS's code and message (no answer, a timeout): its chain of causes, each

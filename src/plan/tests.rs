@@ -146,13 +146,22 @@ pub(crate) fn matching(desired: &Desired) -> Observed {
         .resources
         .iter()
         .map(|resource| {
-            let attributes = attributes_of(desired, resource)
+            let mut attributes: serde_json::Map<String, Value> = attributes_of(desired, resource)
                 .into_iter()
                 .map(|a| match a.value {
                     Val::Known(v) => (a.key, v),
                     Val::Unknown => panic!("{} unknown with full knowledge", a.key),
                 })
                 .collect();
+            // What observation adds to a live group: its balancer passes all its instances.
+            if let Ok(group) = resource.spec::<auto_scaling_group::AutoScalingGroups>()
+                && let Some(balancer) = &group.load_balancer
+            {
+                attributes.insert(
+                    auto_scaling_group::IN_SERVICE.into(),
+                    serde_json::json!(format!("all InService in {balancer}")),
+                );
+            }
             ObservedResource {
                 id: resource.id.clone(),
                 physical_id: physical_id(&resource.id),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{InstanceProfile, Role, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -82,6 +82,7 @@ impl ResourceKind for NodeRoles {
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
         Ok(observe(
             scope.aws,
+            &scope.names.iam_path(),
             &scope.names.node_role(&scope.aws.region),
             NODE_POLICY,
         )
@@ -127,7 +128,7 @@ impl ResourceKind for NodeRoles {
         context: &StepContext<'_>,
         _live: Option<&Live>,
     ) -> Result<(), AwsError> {
-        delete(context.aws(), &context.id.name).await
+        delete(context.aws(), &context.names().iam_path(), &context.id.name).await
     }
 
     async fn tag(
@@ -211,22 +212,61 @@ fn parse_policy(document: &str) -> Value {
         .unwrap_or_else(|_| Value::String(document.to_string()))
 }
 
+/// What exists of the role and of its instance profile, found by listing the stack's IAM path.
+/// IAM authorizes a call that names a role or profile that does not exist against an ARN without
+/// the path, which the shipped policy (scoped to the path) does not grant: AWS answers AccessDenied,
+/// not NoSuchEntity. So nothing is read by name until a list has shown it exists.
+async fn find(
+    aws: &Aws,
+    path: &str,
+    name: &str,
+) -> Result<(Option<Role>, Option<InstanceProfile>), AwsError> {
+    let what = format!("describe node role {name}");
+    let (roles, profiles) = tokio::join!(
+        aws.iam
+            .list_roles()
+            .path_prefix(path)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        aws.iam
+            .list_instance_profiles()
+            .path_prefix(path)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+    );
+    let role = roles
+        .map_err(fail(what.clone()))?
+        .into_iter()
+        .find(|r| r.role_name() == name);
+    let profile = profiles
+        .map_err(fail(what))?
+        .into_iter()
+        .find(|p| p.instance_profile_name() == name);
+    Ok((role, profile))
+}
+
 async fn observe(
     aws: &Aws,
+    path: &str,
     name: &str,
     policy_name: &str,
 ) -> Result<Option<ObservedResource>, AwsError> {
     let what = format!("describe node role {name}");
-    let (role, policy, profile) = tokio::join!(
+    let (listed, profile) = find(aws, path, name).await?;
+    if listed.is_none() {
+        return Ok(None);
+    }
+    // ListRoles leaves tags out: GetRole has them.
+    let (role, policy) = tokio::join!(
         aws.iam.get_role().role_name(name).send(),
         aws.iam
             .get_role_policy()
             .role_name(name)
             .policy_name(policy_name)
-            .send(),
-        aws.iam
-            .get_instance_profile()
-            .instance_profile_name(name)
             .send(),
     );
     let role = match role.map_err(fail(what.clone())) {
@@ -237,14 +277,9 @@ async fn observe(
     let Some(role) = role.role() else {
         return Ok(None);
     };
-    let policy = match policy.map_err(fail(what.clone())) {
+    let policy = match policy.map_err(fail(what)) {
         Ok(found) => parse_policy(found.policy_document()),
         Err(error) if absent(&error) => Value::Null,
-        Err(error) => return Err(error),
-    };
-    let profile = match profile.map_err(fail(what)) {
-        Ok(found) => found.instance_profile().cloned(),
-        Err(error) if absent(&error) => None,
         Err(error) => return Err(error),
     };
     let profile_with_role = profile
@@ -292,7 +327,7 @@ async fn create(
         if !exists(&error) {
             return Err(error);
         }
-        match observe(aws, name, &spec.policy_name).await? {
+        match observe(aws, &spec.path, name, &spec.policy_name).await? {
             Some(live) if crate::aws::same_owner(&live, tags) => {}
             // IAM says it exists (an earlier attempt made it) but does not show it yet: eventual
             // consistency, tried again as any "not visible yet".
@@ -407,32 +442,41 @@ async fn ensure_instance_profile(
     Ok(())
 }
 
-/// Delete the instance profile, the role's inline policies and the role.
-async fn delete(aws: &Aws, name: &str) -> Result<(), AwsError> {
+/// Delete the instance profile, the role's inline policies and the role: what a list shows of
+/// them (a name that does not exist is AccessDenied under the shipped policy, see `find`).
+async fn delete(aws: &Aws, path: &str, name: &str) -> Result<(), AwsError> {
     let what = format!("delete node role {name}");
     let ok_if_absent = |result: Result<(), AwsError>| match result {
         Err(error) if absent(&error) => Ok(()),
         other => other,
     };
-    ok_if_absent(
-        aws.iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(name)
-            .role_name(name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(fail(what.clone())),
-    )?;
-    ok_if_absent(
-        aws.iam
-            .delete_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(fail(what.clone())),
-    )?;
+    let (role, profile) = find(aws, path, name).await?;
+    if let Some(profile) = profile {
+        if profile.roles().iter().any(|r| r.role_name() == name) {
+            ok_if_absent(
+                aws.iam
+                    .remove_role_from_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(fail(what.clone())),
+            )?;
+        }
+        ok_if_absent(
+            aws.iam
+                .delete_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(fail(what.clone())),
+        )?;
+    }
+    if role.is_none() {
+        return Ok(());
+    }
     let policies = match aws.iam.list_role_policies().role_name(name).send().await {
         Ok(found) => found.policy_names().to_vec(),
         Err(error) => {

@@ -199,10 +199,11 @@ static PLAN_REQUESTS: std::sync::Mutex<
 > = std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 /// Actions AWS serves one resource at a time (no batch form): a second node group's balancer
-/// and launch template each need one more.
+/// (its attributes, its instances' health) and launch template each need one more.
 const PER_RESOURCE: &[&str] = &[
     "elasticloadbalancing:DescribeLoadBalancerAttributes",
     "ec2:DescribeLaunchTemplateVersions",
+    "elasticloadbalancing:DescribeInstanceHealth",
 ];
 
 /// Plan through a simulator and record the requests. Once both krakend profiles are recorded:

@@ -9,6 +9,7 @@ mod core;
 mod examples;
 mod groups;
 mod harness;
+mod iam;
 mod lock;
 mod reliability;
 mod safety;

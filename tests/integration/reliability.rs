@@ -42,6 +42,9 @@ impl Simulator {
         let mut child = Command::new(python)
             .arg(root().join("tests/simulator/simulator.py"))
             .args(["--port", "0", "--upstream", endpoint()])
+            // Every request is authorized against the shipped policy, as AWS would.
+            .arg("--iam-policy")
+            .arg(root().join("iam/deployer-policy.json"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -88,6 +91,18 @@ impl Simulator {
     pub fn stats(&self) -> Value {
         self.request("GET", "/_sim/stats", "")
     }
+
+    /// Every request the IAM policy refused since the simulator started: (call, action, resource).
+    pub fn denials(&self) -> Vec<String> {
+        self.stats()["iam_denials"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|d| format!("{} needs {} on {}", d["call"], d["action"], d["resource"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Simulator {
@@ -103,6 +118,8 @@ struct Tally {
     faults: (usize, usize),
     /// First applies that converged in one run while AWS hid what they created (of how many).
     consistency: (usize, usize),
+    /// Applies that failed, as they must, while the load balancer passed no node (of how many).
+    unhealthy: (usize, usize),
     kills: (usize, usize),
     orphans: usize,
     duplicates: usize,
@@ -405,6 +422,9 @@ enum Job {
     Kill { command: &'static str, k: usize },
     /// A first apply while what it creates stays invisible for `seconds`: it must converge alone.
     Consistency { seconds: f64 },
+    /// Applies while no node passes the load balancer's health check: the first and the next must
+    /// both fail naming it (never "Apply complete"), then converge once the nodes serve.
+    Unhealthy { n: usize },
 }
 
 async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<Tally>) {
@@ -445,6 +465,38 @@ async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<T
             let mut tally = tally.lock().unwrap();
             tally.consistency.1 += 1;
             tally.consistency.0 += usize::from(ok);
+        }
+        Job::Unhealthy { n } => {
+            let mut project = Project::new(
+                &format!("u{n}"),
+                &format!("{STACK}\n[scaling]\nroll_timeout = \"10s\"\n"),
+            );
+            project.endpoint = Some(simulator.url());
+            simulator.configure(json!({"out_of_service": "all", "builder_power_off": POWER_OFF}));
+            let first = tokio::task::block_in_place(|| run(&project, &["apply", "--yes"]));
+            let again = tokio::task::block_in_place(|| run(&project, &["apply", "--yes"]));
+            simulator.configure(quiet);
+            let refused = |r: &Run| {
+                r.code == 1
+                    && r.stderr.contains("did not pass its instances")
+                    && r.stderr.contains("(health check HTTP:")
+                    && !r.all().contains("Apply complete")
+            };
+            let failed = refused(&first) && refused(&again);
+            if !failed {
+                tally.lock().unwrap().problem(format!(
+                    "{}: an apply while no node passes the health check did not fail as it must: exits {} and {}: {} / {}",
+                    project.stack,
+                    first.code,
+                    again.code,
+                    tail(&first.stderr),
+                    tail(&again.stderr)
+                ));
+            }
+            let ok = settle(aws, &project, vec![first, again], tally).await && failed;
+            let mut tally = tally.lock().unwrap();
+            tally.unhealthy.1 += 1;
+            tally.unhealthy.0 += usize::from(ok);
         }
         Job::Kill { command, k } => {
             let project = project(&format!("k{k}{}", &command[..1]), simulator);
@@ -618,6 +670,9 @@ async fn reliability_suite() {
     for seconds in [1.0, 2.0, 3.0, 5.0] {
         jobs.push(Job::Consistency { seconds });
     }
+    for n in 1..=2 {
+        jobs.push(Job::Unhealthy { n });
+    }
     for k in 1..=12 {
         jobs.push(Job::Kill {
             command: "destroy",
@@ -662,12 +717,17 @@ async fn reliability_suite() {
     let locks = concurrent_applies(&simulators[0]).await;
     let bad = tokio::task::block_in_place(broken_profiles);
     let tally = tally.into_inner().unwrap();
+    // Every job ran with the shipped IAM policy enforced: what it refused, from every simulator.
+    let denials: Vec<String> = simulators.iter().flat_map(Simulator::denials).collect();
     let summary = format!(
-        "reliability: faults {}/{} converged, consistency {}/{} first apply, kills {}/{} resumed, orphans {}, duplicates {}, leaks {}, secrets exposed {}, locks {}, bad profiles {} ({:.0}s)",
+        "reliability: faults {}/{} converged, consistency {}/{} first apply, iam denials {}, unhealthy-node applies failed {}/{}, kills {}/{} resumed, orphans {}, duplicates {}, leaks {}, secrets exposed {}, locks {}, bad profiles {} ({:.0}s)",
         tally.faults.0,
         tally.faults.1,
         tally.consistency.0,
         tally.consistency.1,
+        denials.len(),
+        tally.unhealthy.0,
+        tally.unhealthy.1,
         tally.kills.0,
         tally.kills.1,
         tally.orphans,
@@ -690,6 +750,9 @@ async fn reliability_suite() {
     );
     assert_eq!(tally.faults.0, tally.faults.1, "{summary}");
     assert_eq!(tally.kills.0, tally.kills.1, "{summary}");
+    assert_eq!(tally.consistency.0, tally.consistency.1, "{summary}");
+    assert_eq!(tally.unhealthy.0, tally.unhealthy.1, "{summary}");
+    assert!(denials.is_empty(), "{summary}\n{denials:#?}");
     assert_eq!(
         (tally.orphans, tally.duplicates, tally.leaks, tally.secrets),
         (0, 0, 0, 0),

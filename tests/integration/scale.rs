@@ -598,5 +598,30 @@ async fn an_apply_fails_while_the_load_balancer_passes_no_node() {
     }
     assert!(!run.all().contains("Apply complete"), "{}", run.all());
 
+    // The group it left is not done: plan shows its instances out of service, and the next apply
+    // waits for them again rather than reporting a stack that serves nothing as complete.
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains(&format!("0 of 2 InService in {}-lb", project.stack)),
+        "{}",
+        plan.stdout
+    );
+    let again = project.run(&["apply", "--yes"]);
+    assert_eq!(again.code, 1, "{}", again.all());
+    assert!(
+        again.stderr.contains("did not pass its instances"),
+        "{}",
+        again.stderr
+    );
+
+    // Once the nodes serve the health target, apply converges and the plan is empty.
+    simulator.configure(serde_json::json!({}));
+    let served = project.run(&["apply", "--yes"]);
+    assert_eq!(served.code, 0, "{}", served.all());
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+
     project.run(&["destroy", "--yes"]).ok();
 }

@@ -335,6 +335,38 @@ def main():
               and states[plain]["ReasonCode"] == "Instance" and "UnhealthyThreshold" in states[plain]["Description"]
               and states[iid]["State"] == "InService", states)
 
+        # ---- IAM enforced -------------------------------------------------------------------------
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["ssm:PutParameter", "ssm:GetParameter"],
+             "Resource": f"arn:aws:ssm:*:*:parameter/{RUN}/*"},
+            {"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"},
+            {"Effect": "Allow", "Action": ["iam:GetRole"], "Resource": "arn:aws:iam::*:role/simtest/*"}]}
+        sim.config(iam={"policy": policy})
+        check("iam: allowed call forwarded", error_of(put, c["ssm"], "iam-ok") is None
+              and param_exists(up["ssm"], pname("iam-ok")))
+        made["params"].append(pname("iam-tagged"))
+        denied = error_of(c["ssm"].put_parameter, Name=pname("iam-tagged"), Value="v", Type="String",
+                          Tags=[{"Key": "simtest", "Value": RUN}])
+        check("iam: tags at create need ssm:AddTagsToResource", denied == ("AccessDeniedException", 400)
+              and not param_exists(up["ssm"], pname("iam-tagged")), denied)
+        check("iam: resource scope (another parameter path)",
+              error_of(c["ssm"].put_parameter, Name=f"/other-{RUN}", Value="v", Type="String")
+              == ("AccessDeniedException", 400))
+        check("iam: EC2 answers UnauthorizedOperation",
+              error_of(one["ec2"].run_instances, ImageId=AMI, MinCount=1, MaxCount=1) == ("UnauthorizedOperation", 403))
+        check("iam: wildcard actions", error_of(c["ec2"].describe_vpcs) is None)
+        iam_c = client("iam", sim.url)
+        check("iam: a role that does not exist is refused, not reported missing",
+              error_of(iam_c.get_role, RoleName=f"{RUN}-none") == ("AccessDenied", 403))
+        st = sim.stats()
+        actions = [d["action"] for d in st["iam_denials"]]
+        check("iam: denials recorded with the implicit action",
+              "ssm:AddTagsToResource" in actions and "ec2:RunInstances" in actions and "iam:GetRole" in actions,
+              st["iam_denials"])
+        sim.config(iam=False)
+        check("iam: off", error_of(one["ec2"].describe_instances) is None
+              and len(sim.stats()["iam_denials"]) == len(st["iam_denials"]))
+
         # ---- stats and determinism --------------------------------------------------------------
         faults = {"probability": 0.5, "kinds": ["throttle", "500", "503", "reset", "after_commit"],
                   "actions": ["ec2:DescribeVpcs", "ssm:PutParameter"]}

@@ -25,6 +25,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import iam  # noqa: E402  (beside this file)
+
 VERBOSE = False
 
 # Headers that belong to one connection, not to the message: never forwarded either way.
@@ -497,7 +500,7 @@ def created(world, key, params, answer):
 
 
 def numbered(params, pattern):
-    """The values of the numbered parameters matching `pattern` (e.g. r"GroupId\.\d+")."""
+    r"""The values of the numbered parameters matching `pattern` (e.g. r"GroupId\.\d+")."""
     rx = re.compile(pattern + "$")
     return [v for k, v in params.items() if rx.match(k)]
 
@@ -598,18 +601,107 @@ def is_builder(params):
 # The proxy
 
 class Simulator:
-    def __init__(self, upstream):
+    def __init__(self, upstream, iam_policy=None):
         self.upstream = Upstream(upstream)
+        # The policy every request is authorized against unless a config says otherwise (None: off).
+        self.iam_policy = iam_policy
+        # Every denial since the simulator started: kept across configs, so a suite can read them last.
+        self.denials, self.denials_lock = [], threading.Lock()
         self.world = World({})
+        self.world.policy = self.policy_for({})
         self.world_lock = threading.Lock()
         # ClientToken -> upstream answer of the first RunInstances. Kept across configs on purpose:
         # it is state of the (simulated) AWS account, like the instances themselves.
         self.tokens, self.token_locks, self.tokens_lock = {}, {}, threading.Lock()
 
+    def policy_for(self, config):
+        """-> (Policy, account) or None: config "iam" ({"policy": path or document, "account": id},
+        or false for off) over the --iam-policy default."""
+        setting = config.get("iam", {"policy": self.iam_policy} if self.iam_policy else None)
+        if not setting or not setting.get("policy"):
+            return None
+        return iam.Policy(setting["policy"]), str(setting.get("account", "000000000000"))
+
     def configure(self, config):
+        world = World(config)
+        world.policy = self.policy_for(config)
         with self.world_lock:
-            old, self.world = self.world, World(config)
+            old, self.world = self.world, world
         old.close()
+
+    def ask(self, service, form, akid, region):
+        """A query-protocol call the simulator itself sends upstream -> (status, body text)."""
+        body = urlencode(form).encode()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        headers = [("Host", f"{self.upstream.host}:{self.upstream.port}"),
+                   ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+                   ("X-Amz-Date", stamp), ("Content-Length", str(len(body))),
+                   ("Authorization", f"AWS4-HMAC-SHA256 Credential={akid}/{stamp[:8]}/{region}/{service}/aws4_request, "
+                                     f"SignedHeaders=content-type;host;x-amz-date, Signature={'0' * 64}")]
+        status, _, resp_headers, data = self.upstream.request("POST", "/", headers, body)
+        if any(k.lower() == "content-encoding" and v.lower() == "gzip" for k, v in resp_headers):
+            data = gzip.decompress(data)
+        return status, data.decode("utf-8", "replace")
+
+    def lookup(self, akid, region):
+        """lookup(kind, name) for iam.checks: what the account holds, read from the upstream."""
+        def iam_call(action, **params):
+            status, xml = self.ask("iam", {"Action": action, "Version": "2010-05-08", **params}, akid, "us-east-1")
+            return xml if status == 200 else None
+
+        def lookup(kind, name):
+            if kind == "role":
+                xml = iam_call("GetRole", RoleName=name)
+                m = xml and re.search(r"<Path>([^<]*)</Path>", xml)
+                return m.group(1) if m else None
+            if kind in ("instance-profile", "profile-role"):
+                xml = iam_call("GetInstanceProfile", InstanceProfileName=name)
+                if not xml:
+                    return None
+                roles = re.search(r"<Roles>(.*)</Roles>", xml, re.S)
+                if kind == "profile-role":
+                    inner = roles.group(1) if roles else ""
+                    role, path = re.search(r"<RoleName>([^<]*)</RoleName>", inner), re.search(r"<Path>([^<]*)</Path>", inner)
+                    return (role.group(1), path.group(1) if path else "/") if role else None
+                own = xml.replace(roles.group(0), "") if roles else xml
+                m = re.search(r"<Path>([^<]*)</Path>", own)
+                return m.group(1) if m else "/"
+            if kind == "template-profile":
+                template, version = name.split("|", 1)
+                key = "LaunchTemplateId" if template.startswith("lt-") else "LaunchTemplateName"
+                status, xml = self.ask("ec2", {"Action": "DescribeLaunchTemplateVersions", "Version": "2016-11-15",
+                                               key: template, "LaunchTemplateVersion.1": version}, akid, region)
+                m = status == 200 and re.search(r"<iamInstanceProfile>(.*?)</iamInstanceProfile>", xml, re.S)
+                if not m:
+                    return None
+                found = re.search(r"<name>([^<]*)</name>", m.group(1)) or re.search(r"<arn>([^<]*)</arn>", m.group(1))
+                return found.group(1).rsplit("/", 1)[-1] if found else None
+            return None
+        return lookup
+
+    def authorize(self, world, service, action, params, body, akid, region):
+        """-> None, or (status, code, message) of AWS's answer to a request the policy does not allow."""
+        if world.policy is None:
+            return None
+        policy, account = world.policy
+        request = iam.Request(service, action, params, body, region, account)
+        try:
+            wanted = iam.checks(request, self.lookup(akid, region))
+        except OSError:
+            return None
+        for needed, resource, context in wanted:
+            if policy.allows(needed, resource, context):
+                continue
+            with self.denials_lock:
+                self.denials.append({"t": world.now(), "call": f"{service}:{action}", "action": needed,
+                                     "resource": resource})
+            message = iam.denial(needed, resource, account)
+            if service == "ec2":
+                return 403, "UnauthorizedOperation", f"You are not authorized to perform this operation. {message}"
+            if service in JSON_SERVICES:
+                return 400, "AccessDeniedException", message
+            return 403, "AccessDenied", message
+        return None
 
     def forward(self, world, key, params, method, path, headers, body):
         """Forward, answering a repeated RunInstances ClientToken from memory. -> (response, replayed)"""
@@ -657,15 +749,8 @@ class Simulator:
         """Play the bake template's `poweroff`: StopInstances, sent by the simulator itself."""
         form = {"Action": "StopInstances", "Version": "2016-11-15"}
         form.update({f"InstanceId.{i + 1}": iid for i, iid in enumerate(ids)})
-        body = urlencode(form).encode()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        headers = [("Host", f"{self.upstream.host}:{self.upstream.port}"),
-                   ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
-                   ("X-Amz-Date", stamp), ("Content-Length", str(len(body))),
-                   ("Authorization", f"AWS4-HMAC-SHA256 Credential={akid}/{stamp[:8]}/{region}/ec2/aws4_request, "
-                                     f"SignedHeaders=content-type;host;x-amz-date, Signature={'0' * 64}")]
         try:
-            status = self.upstream.request("POST", "/", headers, body)[0]
+            status = self.ask("ec2", form, akid, region)[0]
         except OSError as e:
             status = f"error: {e}"
         log(f"builder_power_off {ids} -> {status}")
@@ -749,6 +834,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = {"ok": True}
         elif path == "/_sim/stats":
             answer = sim.world.stats()
+            with sim.denials_lock:
+                answer["iam_denials"] = list(sim.denials)
         else:
             return self.send(404, [("Content-Type", "application/json")], b'{"error": "unknown control path"}')
         self.send(200, [("Content-Type", "application/json")], json.dumps(answer).encode())
@@ -801,6 +888,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.drop_connection()
         if fault == "slow":
             time.sleep(float((config.get("faults") or {}).get("slow_seconds", 3.0)))
+
+        denied = sim.authorize(world, service, action, params, body, akid, region)
+        if denied:
+            status, code, message = denied
+            status, headers, payload = error_document(protocol, service, status, code, message, request_id)
+            world.record(service, action, mutating, status, "denied")
+            return self.send(status, headers, payload)
 
         unseen = not_visible(world, service, action, params, body)
         if unseen:
@@ -864,12 +958,13 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--upstream", default="http://127.0.0.1:4566")
     parser.add_argument("--config", help="initial config: a JSON string or a path to a JSON file")
+    parser.add_argument("--iam-policy", help="authorize every request against this IAM policy file")
     parser.add_argument("--verbose", action="store_true", help="log to stderr")
     args = parser.parse_args()
     VERBOSE = args.verbose
 
     server = Server((args.host, args.port), Handler)
-    server.sim = Simulator(args.upstream)
+    server.sim = Simulator(args.upstream, args.iam_policy)
     if args.config:
         source = args.config if args.config.lstrip().startswith("{") else open(args.config).read()
         server.sim.configure(json.loads(source))

@@ -44,6 +44,9 @@ pub const LAUNCH_TEMPLATE: &str = "launch_template";
 /// Observed only: the versions the instances run, and a roll in progress.
 pub const INSTANCE_VERSIONS: &str = "instance_versions";
 pub const ROLLING: &str = "rolling";
+/// How many of the group's instances its load balancer passes: an apply that failed waiting for
+/// them leaves a group the next apply must wait for again, not report done.
+pub const IN_SERVICE: &str = "in_service";
 
 /// How long the group may take to have its instances in service.
 const WAIT_LIMIT: Duration = Duration::from_secs(20 * 60);
@@ -140,7 +143,7 @@ impl ResourceKind for AutoScalingGroups {
                 .load_balancer
                 .as_ref()
                 .is_some_and(|lb| known.is_fresh(&load_balancer::id(lb.as_str())));
-        Attributes::new()
+        let mut attributes = Attributes::new()
             .set(MIN_SIZE, min, Mode::InPlace)
             .set(MAX_SIZE, max, Mode::InPlace)
             .live(DESIRED_CAPACITY, Some(json!(desired)))
@@ -177,7 +180,19 @@ impl ResourceKind for AutoScalingGroups {
                 version.map(|v| json!(format!("{} v{v}", group.launch_template))),
                 Mode::InPlace,
             )
-            .build()
+            .build();
+        // An existing group behind its balancer: all its instances must pass the health check.
+        if let Some(balancer) = group.load_balancer.as_ref().filter(|_| live.is_some()) {
+            attributes.extend(
+                Attributes::new()
+                    .live(
+                        IN_SERVICE,
+                        (!new_load_balancer).then(|| json!(all_in_service(balancer))),
+                    )
+                    .build(),
+            );
+        }
+        attributes
     }
 
     /// What happens to the group's capacity and instances: a capacity `deployer scale` set is
@@ -243,11 +258,13 @@ impl ResourceKind for AutoScalingGroups {
             .into_iter()
             .map(|group| group.auto_scaling_group)
             .collect();
-        Ok(calls::describe_many(scope.aws, &names)
-            .await?
-            .into_iter()
-            .map(|(group, _)| group)
-            .collect())
+        let groups = calls::describe_many(scope.aws, &names).await?;
+        let mut observed = Vec::new();
+        for (mut group, members) in groups {
+            with_balancer_health(scope.aws, &mut group, &members).await;
+            observed.push(group);
+        }
+        Ok(observed)
     }
 
     async fn observe_one(
@@ -255,9 +272,11 @@ impl ResourceKind for AutoScalingGroups {
         scope: Scope<'_>,
         id: &ResourceId,
     ) -> Result<Option<ObservedResource>, AwsError> {
-        Ok(calls::describe(scope.aws, &id.name)
-            .await?
-            .map(|(group, _)| group))
+        let Some((mut group, members)) = calls::describe(scope.aws, &id.name).await? else {
+            return Ok(None);
+        };
+        with_balancer_health(scope.aws, &mut group, &members).await;
+        Ok(Some(group))
     }
 
     async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
@@ -354,6 +373,46 @@ impl ResourceKind for AutoScalingGroups {
                 && (message.contains("does not exist") || message.contains("fully-formed")))
                 || message.contains("Invalid IAM Instance Profile name"))
     }
+}
+
+/// The `in_service` value of a group whose load balancer passes all its instances.
+fn all_in_service(balancer: &str) -> String {
+    format!("all InService in {balancer}")
+}
+
+/// Record how many of the group's in-service instances its (first) load balancer passes. Left
+/// out when the balancer cannot be read (gone, being replaced): plan then shows the change and
+/// apply waits for the instances.
+async fn with_balancer_health(aws: &Aws, group: &mut ObservedResource, members: &[Member]) {
+    let Some(balancer) = group
+        .attributes
+        .get(LOAD_BALANCERS)
+        .and_then(Value::as_array)
+        .and_then(|names| names.first())
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let desired = number(Some(group), DESIRED_CAPACITY).unwrap_or(0).max(0) as usize;
+    let Ok(health) = load_balancer::instance_health(aws, &balancer, &[]).await else {
+        return;
+    };
+    let passing = members
+        .iter()
+        .filter(|m| m.lifecycle == "InService")
+        .filter(|m| {
+            health
+                .iter()
+                .any(|h| h.instance_id == m.instance_id && h.in_service())
+        })
+        .count();
+    let value = if passing >= desired {
+        all_in_service(&balancer)
+    } else {
+        format!("{passing} of {desired} InService in {balancer}")
+    };
+    group.attributes.insert(IN_SERVICE.into(), json!(value));
 }
 
 /// Why the group's instances are not in service in its load balancer, for the error.
