@@ -537,3 +537,93 @@ fn a_closed_endpoint_is_named_while_the_sdk_retries() {
     assert!(found, "no word of the endpoint: {seen:?}");
     assert!(begun.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// A Classic ELB takes one subnet per Availability Zone (the simulator refuses a second, as AWS
+/// does): moving the balancer to another subnet of a zone it already serves detaches the old one
+/// before attaching the new.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_balancer_moves_to_another_subnet_in_the_same_zone() {
+    let aws = clients().await;
+    let defaults = aws
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut defaults: Vec<_> = defaults.subnets().to_vec();
+    defaults.sort_by_key(|s| s.availability_zone().unwrap_or_default().to_string());
+    let (first, second) = (&defaults[0], &defaults[1]);
+    let zone = first.availability_zone().unwrap().to_string();
+    // A second subnet in the first zone (kept between runs on one emulator).
+    let cidr = "172.31.250.0/24";
+    let existing = aws
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("cidr-block")
+                .values(cidr)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let other = match existing.subnets().first() {
+        Some(subnet) => subnet.subnet_id().unwrap().to_string(),
+        None => aws
+            .ec2
+            .create_subnet()
+            .vpc_id(first.vpc_id().unwrap())
+            .cidr_block(cidr)
+            .availability_zone(&zone)
+            .send()
+            .await
+            .unwrap()
+            .subnet()
+            .unwrap()
+            .subnet_id()
+            .unwrap()
+            .to_string(),
+    };
+    let simulator = crate::reliability::Simulator::start();
+    let network = |a: &str, b: &str| format!("{SMALL}\n[network]\nsubnets = [\"{a}\", \"{b}\"]\n");
+    let mut project = Project::standalone(
+        "subnets",
+        &network(first.subnet_id().unwrap(), second.subnet_id().unwrap()),
+    );
+    project.endpoint = Some(simulator.url());
+    let applied = project.run(&["apply", "--yes"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+
+    project.write(
+        "profiles/test.toml",
+        &format!(
+            "stack = \"{}\"\n{}",
+            project.stack,
+            network(&other, second.subnet_id().unwrap())
+        ),
+    );
+    let moved = project.run(&["apply", "--yes"]);
+    assert_eq!(moved.code, 0, "{}", moved.all());
+    let balancer = aws
+        .elb
+        .describe_load_balancers()
+        .load_balancer_names(format!("{}-lb", project.stack))
+        .send()
+        .await
+        .unwrap();
+    let mut attached = balancer.load_balancer_descriptions()[0].subnets().to_vec();
+    attached.sort();
+    let mut wanted = vec![other.clone(), second.subnet_id().unwrap().to_string()];
+    wanted.sort();
+    assert_eq!(attached, wanted);
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    project.run(&["destroy", "--yes"]).ok();
+}

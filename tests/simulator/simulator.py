@@ -679,6 +679,31 @@ class Simulator:
             return None
         return lookup
 
+    def elb_zone_conflict(self, action, params, akid, region):
+        """Classic ELB takes one subnet per Availability Zone: -> (status, code, message) of AWS's
+        refusal of a CreateLoadBalancer or AttachLoadBalancerToSubnets that would attach two, or None."""
+        if action not in ("CreateLoadBalancer", "AttachLoadBalancerToSubnets"):
+            return None
+        subnets = numbered(params, r"Subnets\.member\.\d+")
+        if action == "AttachLoadBalancerToSubnets":
+            status, xml = self.ask("elasticloadbalancing", {
+                "Action": "DescribeLoadBalancers", "Version": "2012-06-01",
+                "LoadBalancerNames.member.1": params.get("LoadBalancerName", "")}, akid, region)
+            block = re.search(r"<Subnets>(.*?)</Subnets>", xml, re.S) if status == 200 else None
+            subnets += re.findall(r"<member>([^<]+)</member>", block.group(1)) if block else []
+        subnets = list(dict.fromkeys(subnets))
+        if len(subnets) < 2:
+            return None
+        form = {"Action": "DescribeSubnets", "Version": "2016-11-15"}
+        form.update({f"SubnetId.{i + 1}": sid for i, sid in enumerate(subnets)})
+        status, xml = self.ask("ec2", form, akid, region)
+        if status != 200:
+            return None
+        zones = re.findall(r"<availabilityZone>([^<]+)</availabilityZone>", xml)
+        if len(zones) != len(set(zones)):
+            return 409, "InvalidConfigurationRequest", "ELB cannot be attached to multiple subnets in the same AZ."
+        return None
+
     def authorize(self, world, service, action, params, body, akid, region):
         """-> None, or (status, code, message) of AWS's answer to a request the policy does not allow."""
         if world.policy is None:
@@ -894,6 +919,14 @@ class Handler(BaseHTTPRequestHandler):
             status, code, message = denied
             status, headers, payload = error_document(protocol, service, status, code, message, request_id)
             world.record(service, action, mutating, status, "denied")
+            return self.send(status, headers, payload)
+
+        refused = self.server.sim.elb_zone_conflict(action, params, akid, region) \
+            if service == "elasticloadbalancing" else None
+        if refused:
+            status, code, message = refused
+            status, headers, payload = error_document(protocol, service, status, code, message, request_id)
+            world.record(service, action, mutating, status, "refused")
             return self.send(status, headers, payload)
 
         unseen = not_visible(world, service, action, params, body)

@@ -267,23 +267,29 @@ pub(super) async fn configure(
         let wanted: BTreeSet<String> = spec.subnets.iter().cloned().collect();
         let attach: Vec<String> = wanted.difference(&live).cloned().collect();
         let detach: Vec<String> = live.difference(&wanted).cloned().collect();
-        if !attach.is_empty() {
-            aws.elb
-                .attach_load_balancer_to_subnets()
-                .load_balancer_name(name)
-                .set_subnets(Some(attach))
-                .send()
-                .await
-                .map_err(fail(what.clone()))?;
-        }
-        if !detach.is_empty() {
-            aws.elb
-                .detach_load_balancer_from_subnets()
-                .load_balancer_name(name)
-                .set_subnets(Some(detach))
-                .send()
-                .await
-                .map_err(fail(what.clone()))?;
+        let zones = if attach.is_empty() || detach.is_empty() {
+            BTreeMap::new()
+        } else {
+            subnet_zones(aws, attach.iter().chain(&detach)).await?
+        };
+        for (attaching, subnets) in subnet_steps(&attach, &detach, &zones) {
+            if attaching {
+                aws.elb
+                    .attach_load_balancer_to_subnets()
+                    .load_balancer_name(name)
+                    .set_subnets(Some(subnets))
+                    .send()
+                    .await
+                    .map_err(fail(what.clone()))?;
+            } else {
+                aws.elb
+                    .detach_load_balancer_from_subnets()
+                    .load_balancer_name(name)
+                    .set_subnets(Some(subnets))
+                    .send()
+                    .await
+                    .map_err(fail(what.clone()))?;
+            }
         }
     }
     Ok(())
@@ -488,6 +494,61 @@ pub async fn health_target(aws: &Aws, name: &str) -> Option<String> {
 }
 
 /// The health of the given instances (all registered ones when `instances` is empty).
+/// The Availability Zone of each subnet.
+async fn subnet_zones(
+    aws: &Aws,
+    subnets: impl Iterator<Item = &String>,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let found = aws
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(subnets.cloned().collect()))
+        .send()
+        .await
+        .map_err(fail("describe the load balancer's subnets"))?;
+    Ok(found
+        .subnets()
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.subnet_id()?.to_string(),
+                s.availability_zone()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// The order of a balancer's subnet changes: (attach?, subnets) steps. A Classic ELB takes one
+/// subnet per Availability Zone (two are InvalidConfigurationRequest), so a subnet replacing
+/// another in the same zone is attached only after the old one is detached; new zones are
+/// attached first, so the balancer keeps serving where it can.
+pub fn subnet_steps(
+    attach: &[String],
+    detach: &[String],
+    zones: &BTreeMap<String, String>,
+) -> Vec<(bool, Vec<String>)> {
+    let zone = |s: &String| zones.get(s).cloned();
+    let leaving: BTreeSet<Option<String>> = detach.iter().map(zone).collect();
+    let arriving: BTreeSet<Option<String>> = attach.iter().map(zone).collect();
+    let (replacing, new): (Vec<String>, Vec<String>) = attach
+        .iter()
+        .cloned()
+        .partition(|s| zone(s).is_some() && leaving.contains(&zone(s)));
+    let (replaced, rest): (Vec<String>, Vec<String>) = detach
+        .iter()
+        .cloned()
+        .partition(|s| zone(s).is_some() && arriving.contains(&zone(s)));
+    [
+        (true, new),
+        (false, replaced),
+        (true, replacing),
+        (false, rest),
+    ]
+    .into_iter()
+    .filter(|(_, subnets)| !subnets.is_empty())
+    .collect()
+}
+
 pub async fn instance_health(
     aws: &Aws,
     name: &str,
@@ -522,4 +583,49 @@ pub async fn instance_health(
                 ),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_subnet_replacing_another_in_its_zone_is_attached_after_the_old_one_goes() {
+        let zones: BTreeMap<String, String> = [
+            ("old-a", "us-east-1a"),
+            ("new-a", "us-east-1a"),
+            ("old-b", "us-east-1b"),
+            ("new-c", "us-east-1c"),
+        ]
+        .into_iter()
+        .map(|(s, z)| (s.to_string(), z.to_string()))
+        .collect();
+        let steps = subnet_steps(
+            &names(&["new-a", "new-c"]),
+            &names(&["old-a", "old-b"]),
+            &zones,
+        );
+        assert_eq!(
+            steps,
+            vec![
+                (true, names(&["new-c"])),
+                (false, names(&["old-a"])),
+                (true, names(&["new-a"])),
+                (false, names(&["old-b"])),
+            ]
+        );
+        // Nothing to swap: attach, then detach, as before.
+        assert_eq!(
+            subnet_steps(&names(&["new-c"]), &names(&["old-b"]), &zones),
+            vec![(true, names(&["new-c"])), (false, names(&["old-b"]))]
+        );
+        assert_eq!(
+            subnet_steps(&names(&["new-c"]), &[], &BTreeMap::new()),
+            vec![(true, names(&["new-c"]))]
+        );
+    }
 }

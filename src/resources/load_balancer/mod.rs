@@ -178,6 +178,7 @@ impl ResourceKind for LoadBalancers {
             "elasticloadbalancing:DetachLoadBalancerFromSubnets",
             "elasticloadbalancing:DeleteLoadBalancer",
             "elasticloadbalancing:DescribeInstanceHealth",
+            "ec2:DescribeSubnets",
             // Plan checks that each listener's ACM certificate exists.
             "acm:DescribeCertificate",
         ]
