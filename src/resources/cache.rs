@@ -216,15 +216,8 @@ impl ResourceKind for Caches {
             .and_then(|o| o.attributes.get(NUM_CACHE_CLUSTERS))
             .and_then(|v| v.as_i64())
             .unwrap_or(1);
-        modify_replication_group(
-            context.aws(),
-            &resource.id.name,
-            spec,
-            &group,
-            changes,
-            clusters,
-        )
-        .await?;
+        modify_replication_group(context, &resource.id.name, spec, &group, changes, clusters)
+            .await?;
         Ok(Live::of(&context.until_ready().await?))
     }
 
@@ -233,7 +226,10 @@ impl ResourceKind for Caches {
         context: &StepContext<'_>,
         _live: Option<&Live>,
     ) -> Result<(), AwsError> {
-        delete_replication_group(context.aws(), &context.id.name).await?;
+        while_busy(context, "delete", || {
+            delete_replication_group(context.aws(), &context.id.name)
+        })
+        .await?;
         context.until_gone().await
     }
 
@@ -462,39 +458,52 @@ async fn create_replication_group(
     }
 }
 
-/// Apply the changed attributes in place, immediately.
+/// ElastiCache refuses changes to a group that is snapshotting (an automatic backup) or still
+/// modifying (InvalidReplicationGroupState): `attempt` is tried again, with progress, until the
+/// group is free or the kind's wait limit passes.
+async fn while_busy<F, Fut>(
+    context: &StepContext<'_>,
+    doing: &str,
+    mut attempt: F,
+) -> Result<(), AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), AwsError>>,
+{
+    let begun = std::time::Instant::now();
+    let limit = Caches.about().wait_limit;
+    let mut ticks = super::wait::pace(context.options.poll_interval);
+    loop {
+        match attempt().await {
+            Err(error) if busy(&error) && begun.elapsed() < limit => {
+                context.status(&format!(
+                    "waiting: the cache is busy ({}); {doing} again",
+                    error.message
+                ));
+                super::wait::next_poll(&mut ticks, context.id, "the cache to be free").await?;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn busy(error: &AwsError) -> bool {
+    error.is("InvalidReplicationGroupState") || error.is("InvalidReplicationGroupStateFault")
+}
+
+/// Apply the changed attributes in place, immediately: the replica count first, then (once the
+/// group is available again: AWS refuses a change while one is in progress) the rest.
 async fn modify_replication_group(
-    aws: &Aws,
+    context: &StepContext<'_>,
     id: &str,
     spec: &Spec,
     security_group_id: &str,
     changes: Changes<'_>,
     live_clusters: i64,
 ) -> Result<(), AwsError> {
+    let aws = context.aws();
     let has = |a: &str| changes.has(a);
     let what = format!("modify cache {id}");
-    if has(NUM_CACHE_CLUSTERS) {
-        let replicas = spec.num_cache_clusters - 1;
-        if i64::from(spec.num_cache_clusters) > live_clusters {
-            aws.elasticache
-                .increase_replica_count()
-                .replication_group_id(id)
-                .new_replica_count(replicas)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(fail(what.clone()))?;
-        } else {
-            aws.elasticache
-                .decrease_replica_count()
-                .replication_group_id(id)
-                .new_replica_count(replicas)
-                .apply_immediately(true)
-                .send()
-                .await
-                .map_err(fail(what.clone()))?;
-        }
-    }
     let in_modify = [
         ENGINE_VERSION,
         NODE_TYPE,
@@ -502,6 +511,37 @@ async fn modify_replication_group(
         MULTI_AZ,
         SECURITY_GROUPS,
     ];
+    if has(NUM_CACHE_CLUSTERS) {
+        let replicas = spec.num_cache_clusters - 1;
+        let increase = i64::from(spec.num_cache_clusters) > live_clusters;
+        while_busy(context, "modify", || async {
+            if increase {
+                aws.elasticache
+                    .increase_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(replicas)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(fail(what.clone()))
+            } else {
+                aws.elasticache
+                    .decrease_replica_count()
+                    .replication_group_id(id)
+                    .new_replica_count(replicas)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(fail(what.clone()))
+            }
+        })
+        .await?;
+        if in_modify.iter().any(|a| has(a)) {
+            context.until_ready().await?;
+        }
+    }
     if !in_modify.iter().any(|a| has(a)) {
         return Ok(());
     }
@@ -525,7 +565,12 @@ async fn modify_replication_group(
     if has(SECURITY_GROUPS) {
         request = request.security_group_ids(security_group_id);
     }
-    request.send().await.map(|_| ()).map_err(fail(what))
+    while_busy(context, "modify", || {
+        let request = request.clone();
+        let what = what.clone();
+        async move { request.send().await.map(|_| ()).map_err(fail(what)) }
+    })
+    .await
 }
 
 async fn delete_replication_group(aws: &Aws, id: &str) -> Result<(), AwsError> {
@@ -540,13 +585,29 @@ async fn delete_replication_group(aws: &Aws, id: &str) -> Result<(), AwsError> {
         Ok(_) => Ok(()),
         Err(error) => {
             let error = fail(format!("delete cache {id}"))(error);
-            if error.is("ReplicationGroupNotFoundFault")
-                || error.is("InvalidReplicationGroupState")
-                || error.is("InvalidReplicationGroupStateFault")
-            {
-                Ok(())
-            } else {
-                Err(error)
+            if error.is("ReplicationGroupNotFoundFault") {
+                return Ok(());
+            }
+            if !busy(&error) {
+                return Err(error);
+            }
+            // Already being deleted is done; snapshotting or modifying is busy (tried again).
+            let state = aws
+                .elasticache
+                .describe_replication_groups()
+                .replication_group_id(id)
+                .send()
+                .await
+                .ok()
+                .and_then(|found| {
+                    found
+                        .replication_groups()
+                        .first()
+                        .and_then(|g| g.status().map(str::to_string))
+                });
+            match state.as_deref() {
+                None | Some("deleting") => Ok(()),
+                Some(_) => Err(error),
             }
         }
     }

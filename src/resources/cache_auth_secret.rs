@@ -110,13 +110,20 @@ impl ResourceKind for CacheAuthSecrets {
             .map_err(fail(format!("tag {}", context.id)))
     }
 
+    /// A new secret not shown yet; or the name of one force-deleted a moment ago (a destroy
+    /// just before), which AWS frees only once the deletion completes.
     fn not_visible_yet(&self, error: &AwsError) -> bool {
-        error.is("ResourceNotFoundException")
+        error.is("ResourceNotFoundException") || being_deleted(error)
     }
 }
 
 fn not_found(error: &AwsError) -> bool {
     error.is("ResourceNotFoundException")
+}
+
+/// CreateSecret of a name whose secret is still being deleted.
+fn being_deleted(error: &AwsError) -> bool {
+    error.is("InvalidRequestException") && error.message.contains("scheduled for deletion")
 }
 
 /// The secret, unless absent or scheduled for deletion (a create restores those).
@@ -183,25 +190,36 @@ async fn create(
             if !(error.is("ResourceExistsException") || error.is("InvalidRequestException")) {
                 return Err(error);
             }
-            let described = aws
-                .secrets
-                .describe_secret()
-                .secret_id(name)
-                .send()
-                .await
-                .map_err(fail(what.clone()))?;
+            let described = match aws.secrets.describe_secret().secret_id(name).send().await {
+                Ok(found) => found,
+                // Force-deleted a moment ago: gone, but its name is not free yet (tried again).
+                Err(described) if being_deleted(&error) => {
+                    let described = fail(what.clone())(described);
+                    return Err(if not_found(&described) {
+                        error
+                    } else {
+                        described
+                    });
+                }
+                Err(described) => return Err(fail(what.clone())(described)),
+            };
             let live_tags = tag_map(described.tags().iter().map(|t| (t.key(), t.value())));
             let key = crate::ids::tags::TAG_STACK;
             if live_tags.get(key) != tags.get(key) {
                 return Err(error);
             }
-            if described.deleted_date().is_some() {
-                aws.secrets
-                    .restore_secret()
-                    .secret_id(name)
-                    .send()
-                    .await
-                    .map_err(fail(what))?;
+            if described.deleted_date().is_some()
+                && let Err(restore) = aws.secrets.restore_secret().secret_id(name).send().await
+            {
+                let restore = fail(what)(restore);
+                // A force-deleted secret cannot be restored: wait for its name instead.
+                return Err(
+                    if being_deleted(&error) && restore.is("InvalidRequestException") {
+                        error
+                    } else {
+                        restore
+                    },
+                );
             }
             Ok(described.arn().unwrap_or_default().to_string())
         }

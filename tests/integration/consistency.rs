@@ -50,3 +50,57 @@ async fn a_first_apply_converges_while_what_it_creates_is_not_visible_yet() {
         .run(&["destroy", "--yes", "--skip-final-snapshot"])
         .ok();
 }
+
+/// What AWS keeps busy for a while: a replication group snapshotting (it refuses delete and
+/// modify) or still modifying after a change, and the name of a secret force-deleted a moment ago
+/// (CreateSecret: "already scheduled for deletion"). A change, a destroy and an apply at once after
+/// it all wait.
+#[tokio::test(flavor = "multi_thread")]
+async fn busy_caches_and_a_secret_name_still_being_deleted_are_waited_for() {
+    let simulator = Simulator::start();
+    let mut project = Project::new("busy", "");
+    project.endpoint = Some(simulator.url());
+    let applied = project.run(&["apply", "--yes"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+
+    // A node type change while the group is snapshotting: ModifyReplicationGroup is refused until
+    // the snapshot ends, then goes through.
+    simulator.configure(json!({"busy": {"snapshotting": 3.0}}));
+    project.write_profile("[cache]\nnode_type = \"cache.t3.small\"\n");
+    let changed = project.run(&["apply", "--yes"]);
+    assert_eq!(changed.code, 0, "{}", changed.all());
+    assert!(
+        changed.stderr.contains("the cache is busy"),
+        "{}",
+        changed.stderr
+    );
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+
+    simulator.configure(json!({"busy": {"snapshotting": 8.0, "secret_deletion": 8.0}}));
+    let destroyed = project.run(&["destroy", "--yes", "--skip-final-snapshot"]);
+    assert_eq!(destroyed.code, 0, "{}", destroyed.all());
+    assert!(
+        destroyed.stderr.contains("the cache is busy"),
+        "{}",
+        destroyed.stderr
+    );
+    let again = project.run(&["apply", "--yes"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    let refused: Vec<String> = simulator.stats()["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["fault"] == "busy")
+        .map(|entry| entry["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for action in ["DeleteReplicationGroup", "CreateSecret"] {
+        assert!(
+            refused.iter().any(|a| a == action),
+            "{action} was never refused as busy: {refused:?}"
+        );
+    }
+    project
+        .run(&["destroy", "--yes", "--skip-final-snapshot"])
+        .ok();
+}

@@ -243,6 +243,8 @@ class World:
         self.replays = 0
         # (kind, id) -> when the simulator saw it created; launch template -> its instance profile.
         self.fresh, self.template_profiles, self.not_visible = {}, {}, {}
+        # Busy states: replication group -> when a modify was seen; secret name -> when it was force-deleted.
+        self.modified, self.deleted_secrets = {}, {}
 
     def now(self):
         return round(time.monotonic() - self.t0, 3)
@@ -302,6 +304,26 @@ class World:
     def count_not_visible(self, key):
         with self.lock:
             self.not_visible[key] = self.not_visible.get(key, 0) + 1
+
+    # ---- busy states -------------------------------------------------------------------------------
+    def busy_seconds(self, key):
+        return float((self.config.get("busy") or {}).get(key, 0) or 0)
+
+    def busy_group(self, name):
+        """"snapshotting" (for busy.snapshotting seconds after the config) or "modifying" (for
+        busy.modifying seconds after a modify the simulator saw) for a replication group, or None."""
+        if time.monotonic() - self.t0 < self.busy_seconds("snapshotting"):
+            return "snapshotting"
+        with self.lock:
+            since = self.modified.get(name)
+        if since is not None and time.monotonic() - since < self.busy_seconds("modifying"):
+            return "modifying"
+        return None
+
+    def deleting_secret(self, name):
+        with self.lock:
+            since = self.deleted_secrets.get(name)
+        return since is not None and time.monotonic() - since < self.busy_seconds("secret_deletion")
 
     # ---- holds -----------------------------------------------------------------------------------
     def hold(self, kind, ids):
@@ -366,15 +388,17 @@ def rewrite_db_instances(xml, world):
 
 def rewrite_replication_groups(xml, world):
     tracked = world.tracked("replication_group")
-    if not tracked:
-        return None
-    held = world.held("replication_group")
     edits = []
     for group in index_xml(xml).get("ReplicationGroup", []):
         status = child(group, "Status")
         name = (text(xml, child(group, "ReplicationGroupId")) or "").lower()
+        busy = world.busy_group(name)
+        if busy and status is not None and text(xml, status) == "available":
+            edits.append((status.inner, status.close, busy))
+            continue
         if name not in tracked or status is None or text(xml, status) != "available":
             continue
+        held = world.held("replication_group")
         if name not in held:
             world.seen_ready("replication_group", name)
             continue
@@ -570,6 +594,47 @@ def not_visible(world, service, action, params, body):
         if world.unseen("secret", secret):
             return 400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."
     return None
+
+
+GROUP_CHANGES = {"ModifyReplicationGroup", "IncreaseReplicaCount", "DecreaseReplicaCount", "DeleteReplicationGroup"}
+
+
+def busy(world, service, action, params, body):
+    """(status, code, message) of AWS's refusal of a call on something busy, or None: a replication
+    group snapshotting or modifying refuses changes; a force-deleted secret's name cannot be used
+    again until its deletion completes."""
+    if service == "elasticache" and action in GROUP_CHANGES:
+        group = params.get("ReplicationGroupId", "").lower()
+        state = world.busy_group(group)
+        if state:
+            return (400, "InvalidReplicationGroupState",
+                    f"Replication group {group} is not in available state. It is {state}.")
+    elif service == "secretsmanager" and action == "CreateSecret":
+        try:
+            name = (json.loads(body or b"{}") or {}).get("Name", "")
+        except ValueError:
+            name = ""
+        if name and world.deleting_secret(name):
+            return (400, "InvalidRequestException", "You can't create this secret because a secret with "
+                    "this name is already scheduled for deletion.")
+    return None
+
+
+def note_busy(world, key, params, body):
+    """After a successful change: a modified replication group is modifying for a while; a
+    force-deleted secret is being deleted for a while."""
+    if key in ("elasticache:ModifyReplicationGroup", "elasticache:IncreaseReplicaCount",
+               "elasticache:DecreaseReplicaCount") and world.busy_seconds("modifying") > 0:
+        with world.lock:
+            world.modified[params.get("ReplicationGroupId", "").lower()] = time.monotonic()
+    elif key == "secretsmanager:DeleteSecret" and world.busy_seconds("secret_deletion") > 0:
+        try:
+            request = json.loads(body or b"{}") or {}
+        except ValueError:
+            request = {}
+        if request.get("ForceDeleteWithoutRecovery"):
+            with world.lock:
+                world.deleted_secrets[request.get("SecretId", "")] = time.monotonic()
 
 
 def error_document(protocol, service, status, code, message, request_id, kind_type="Sender"):
@@ -929,6 +994,13 @@ class Handler(BaseHTTPRequestHandler):
             world.record(service, action, mutating, status, "refused")
             return self.send(status, headers, payload)
 
+        refused = refused or busy(world, service, action, params, body)
+        if refused:
+            status, code, message = refused
+            status, headers, payload = error_document(protocol, service, status, code, message, request_id)
+            world.record(service, action, mutating, status, "busy")
+            return self.send(status, headers, payload)
+
         unseen = not_visible(world, service, action, params, body)
         if unseen:
             status, code, message = unseen
@@ -949,6 +1021,7 @@ class Handler(BaseHTTPRequestHandler):
 
         if status == 200 and not replayed:
             sim.observe(world, key, params, akid, region, resp_body)
+            note_busy(world, key, params, body)
         rewriter = REWRITERS.get(key)
         if rewriter and status == 200:
             encoding = next((v for k, v in resp_headers if k.lower() == "content-encoding"), "")
