@@ -104,3 +104,46 @@ async fn busy_caches_and_a_secret_name_still_being_deleted_are_waited_for() {
         .run(&["destroy", "--yes", "--skip-final-snapshot"])
         .ok();
 }
+
+/// A certificate ACM issued a moment ago is not known to ELB yet (CertificateNotFound): the load
+/// balancer's create waits for it instead of failing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_just_issued_is_waited_for() {
+    let simulator = Simulator::start();
+    // The test issues the certificate itself: deployer's policy rightly does not allow that.
+    simulator.configure(json!({"consistency": {"certificate": 3.0}, "iam": false}));
+    let config = crate::harness::sdk_config().await;
+    let acm = aws_sdk_acm::Client::from_conf(
+        aws_sdk_acm::config::Builder::from(&config)
+            .endpoint_url(simulator.url())
+            .build(),
+    );
+    let arn = acm
+        .request_certificate()
+        .domain_name("fresh.deployer.example")
+        .send()
+        .await
+        .unwrap()
+        .certificate_arn()
+        .unwrap()
+        .to_string();
+    let listeners = format!(
+        "[[load_balancer.listeners]]\nport = 443\nprotocol = \"HTTPS\"\ninstance_port = 80\ncertificate = \"{arn}\"\nallow = [\"0.0.0.0/0\"]\n"
+    );
+    let mut project = Project::new("cert", &listeners);
+    project.endpoint = Some(simulator.url());
+    let applied = project.run(&["apply", "--yes"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    let hidden = simulator.stats()["not_visible"].clone();
+    assert!(
+        hidden
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with(":CertificateNotFound")),
+        "ELB never answered CertificateNotFound: {hidden}"
+    );
+    project
+        .run(&["destroy", "--yes", "--skip-final-snapshot"])
+        .ok();
+}

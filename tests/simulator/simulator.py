@@ -64,7 +64,9 @@ ERRORS = {
 # Eventual consistency (config "consistency"): for that many seconds after the simulator saw a create,
 # the calls that name what it created get the error AWS gives for something that does not exist yet.
 CONSISTENCY_KINDS = ("security_group", "instance", "image", "launch_template", "instance_profile", "role",
-                     "secret")
+                     "secret", "certificate")
+# Classic ELB calls that name a listener's certificate.
+CERTIFICATE_CALLS = {"CreateLoadBalancer", "CreateLoadBalancerListeners", "SetLoadBalancerListenerSSLCertificate"}
 LAUNCH_TEMPLATE_CALLS = {"DescribeLaunchTemplates", "DescribeLaunchTemplateVersions",
                          "CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "DeleteLaunchTemplate",
                          "DeleteLaunchTemplateVersions"}
@@ -521,6 +523,12 @@ def created(world, key, params, answer):
         except ValueError:
             answer_json = {}
         world.created("secret", [answer_json.get("Name", ""), answer_json.get("ARN", "")])
+    elif key in ("acm:RequestCertificate", "acm:ImportCertificate"):
+        try:
+            answer_json = json.loads(answer)
+        except ValueError:
+            answer_json = {}
+        world.created("certificate", [answer_json.get("CertificateArn", "")])
 
 
 def numbered(params, pattern):
@@ -586,6 +594,10 @@ def not_visible(world, service, action, params, body):
         role = params.get("RoleName", "")
         if action in ROLE_CALLS and world.unseen("role", role):
             return 404, "NoSuchEntity", f"The role with name {role} cannot be found."
+    elif service == "elasticloadbalancing" and action in CERTIFICATE_CALLS:
+        for arn in numbered(params, r"Listeners\.member\.\d+\.SSLCertificateId") + [params.get("SSLCertificateId", "")]:
+            if world.unseen("certificate", arn):
+                return 400, "CertificateNotFound", f"Server Certificate not found for the key: {arn}"
     elif service == "secretsmanager" and action in SECRET_CALLS:
         try:
             secret = (json.loads(body or b"{}") or {}).get("SecretId", "")
@@ -769,7 +781,7 @@ class Simulator:
             return 409, "InvalidConfigurationRequest", "ELB cannot be attached to multiple subnets in the same AZ."
         return None
 
-    def authorize(self, world, service, action, params, body, akid, region):
+    def authorize(self, world, service, action, params, body, akid, region, protocol):
         """-> None, or (status, code, message) of AWS's answer to a request the policy does not allow."""
         if world.policy is None:
             return None
@@ -788,7 +800,7 @@ class Simulator:
             message = iam.denial(needed, resource, account)
             if service == "ec2":
                 return 403, "UnauthorizedOperation", f"You are not authorized to perform this operation. {message}"
-            if service in JSON_SERVICES:
+            if protocol == "json":
                 return 400, "AccessDeniedException", message
             return 403, "AccessDenied", message
         return None
@@ -979,7 +991,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(float((config.get("faults") or {}).get("slow_seconds", 3.0)))
 
-        denied = sim.authorize(world, service, action, params, body, akid, region)
+        denied = sim.authorize(world, service, action, params, body, akid, region, protocol)
         if denied:
             status, code, message = denied
             status, headers, payload = error_document(protocol, service, status, code, message, request_id)

@@ -334,4 +334,11 @@ impl ResourceKind for LoadBalancers {
             .map(|_| ())
             .map_err(fail(what))
     }
+
+    /// A certificate ACM has just issued or imported is not known to ELB at once: plan already
+    /// checked it exists, so ELB's CertificateNotFound here means "not visible yet" (the Terraform
+    /// AWS provider retries it on create for the same reason).
+    fn not_visible_yet(&self, error: &AwsError) -> bool {
+        error.is("CertificateNotFound")
+    }
 }
