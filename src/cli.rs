@@ -118,7 +118,9 @@ fn examples(command: &str) -> &'static str {
   deployer apply -p prod                 show the plan, ask, apply
   deployer apply -p prod --yes           no question (CI)
   deployer apply prod.plan               apply a saved plan (refused if the stack changed)
-  deployer apply -p prod --reset-scale   go back to the profile's capacity after `scale`"
+  deployer apply -p prod --reset-scale   go back to the profile's capacity after `scale`
+  deployer apply -p prod --yes --allow-disruption
+                                         also make changes marked ! (a database reboot, a cache failover)"
         }
         "destroy" => {
             "Examples:
@@ -356,6 +358,12 @@ pub struct ApplyArgs {
     /// Return the group to the profile's capacity, undoing `deployer scale`
     #[arg(long)]
     pub reset_scale: bool,
+
+    /// Allow changes that reboot or fail over the running database or cache (instance or node
+    /// type, engine version, database port, Multi-AZ) without a person confirming them: needed
+    /// with --yes or a saved plan when the plan marks such a change with !
+    #[arg(long)]
+    pub allow_disruption: bool,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]

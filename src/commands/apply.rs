@@ -128,7 +128,10 @@ async fn check_saved(
 pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
     if let Some((ready, lock)) = from_saved(global, args).await? {
         // A saved plan was confirmed when it was made: it runs under the lock it was checked under.
-        let result = match present(args, &ready.plan, &ready.profile, &ready.aws.region) {
+        // Nobody is asked: a disruptive saved plan needs --allow-disruption.
+        let result = match present(args, &ready.plan, &ready.profile, &ready.aws.region)
+            .and_then(|()| disruption_allowed(args, &ready.plan))
+        {
             Ok(()) => converge(global, args, ready).await,
             Err(failure) => Err(failure),
         };
@@ -147,12 +150,33 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
         // The lock is taken once the answer is in, so that a person thinking it over (or a
         // Ctrl-C at the prompt) holds nobody up; what was shown must still be what applies.
         present(args, &plan, &prepared.loaded.name, &prepared.aws.region)?;
-        confirm(
-            &format!("Apply these changes to stack {}?", plan.stack),
-            "yes",
-            "--yes",
-        )
-        .await?;
+        let disruptions = plan.disruptions();
+        if disruptions.is_empty() {
+            confirm(
+                &format!("Apply these changes to stack {}?", plan.stack),
+                "yes",
+                "--yes",
+            )
+            .await?;
+        } else {
+            // A reboot or failover of the data tier is confirmed by name, not by habit.
+            confirm(
+                &format!(
+                    "These changes interrupt or slow the running data tier:\n  {}\nType the stack name ({}) to apply them",
+                    disruptions.join("\n  "),
+                    plan.stack
+                ),
+                &plan.stack,
+                "--yes --allow-disruption",
+            )
+            .await?;
+        }
+    } else if plan.has_changes() {
+        // Refused before the lock is taken: nothing changes.
+        if let Err(failure) = disruption_allowed(args, &plan) {
+            let _ = present(args, &plan, &prepared.loaded.name, &prepared.aws.region);
+            return Err(failure);
+        }
     }
     if plan.has_changes() {
         prepared.lock_and_reread("apply").await?;
@@ -197,6 +221,22 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
     };
     release(lock).await;
     result
+}
+
+/// Without a person asked (--yes, a saved plan), a change that reboots or fails over the data
+/// tier needs --allow-disruption.
+fn disruption_allowed(args: &ApplyArgs, plan: &Plan) -> Result<(), Failure> {
+    let disruptions = plan.disruptions();
+    if disruptions.is_empty() || args.allow_disruption {
+        return Ok(());
+    }
+    Err(Failure::stop(
+        format!(
+            "the plan interrupts or slows the running data tier and nobody was asked: {}. Nothing was changed.",
+            disruptions.join("; ")
+        ),
+        "apply it at a quiet time with --allow-disruption (with --yes or a saved plan), or run `deployer apply` on a terminal to confirm it by name",
+    ))
 }
 
 /// Show the plan; refuse one that would replace what holds data.

@@ -133,6 +133,10 @@ impl Handler for Memory {
         true
     }
 
+    fn disruption(&self, _change: &Change) -> Option<&'static str> {
+        None
+    }
+
     fn note(&self, context: &NoteContext<'_>) -> Option<String> {
         context.note.map(str::to_string)
     }

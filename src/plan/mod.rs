@@ -43,6 +43,13 @@ pub struct Step {
 }
 
 impl Step {
+    /// What `change` does to the running resource, when AWS applies it with an interruption.
+    pub fn disruption(&self, change: &Change) -> Option<&'static str> {
+        (self.action == Action::Update)
+            .then(|| handler(self.id.kind).disruption(change))
+            .flatten()
+    }
+
     /// A step on a live resource with nothing to compare: a delete, a retain, a kept leftover.
     pub fn bare(id: ResourceId, action: Action, note: Option<String>) -> Self {
         Step {
@@ -73,6 +80,20 @@ pub struct Plan {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps.iter().any(|s| s.action.is_change())
+    }
+
+    /// The changes AWS applies to a running database or cache with an interruption (a reboot,
+    /// a failover) or a slowdown: "resource: attribute (what it does)".
+    pub fn disruptions(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .flat_map(|step| {
+                step.changes.iter().filter_map(move |change| {
+                    step.disruption(change)
+                        .map(|what| format!("{}: {} ({what})", step.id, change.attribute))
+                })
+            })
+            .collect()
     }
 
     pub fn count(&self, action: Action) -> usize {

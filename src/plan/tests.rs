@@ -266,6 +266,65 @@ fn a_changed_attribute_is_an_update_with_old_and_new() {
 }
 
 #[test]
+fn a_database_class_or_cache_node_type_change_is_marked_as_disruptive_and_others_are_not() {
+    let desired = desired();
+    let mut observed = matching(&desired);
+    set(
+        &mut observed,
+        load_balancer::KIND,
+        "idle_timeout",
+        json!(60),
+    );
+    assert!(plan(&desired, &observed).unwrap().disruptions().is_empty());
+
+    set(
+        &mut observed,
+        database::KIND,
+        database::INSTANCE_CLASS,
+        json!("db.t3.micro"),
+    );
+    set(
+        &mut observed,
+        cache::KIND,
+        cache::NODE_TYPE,
+        json!("cache.t3.micro"),
+    );
+    let plan = plan(&desired, &observed).unwrap();
+    let disruptions = plan.disruptions();
+    assert_eq!(disruptions.len(), 2, "{disruptions:?}");
+    assert!(
+        disruptions
+            .iter()
+            .any(|d| d.contains("instance_class (reboots the database")),
+        "{disruptions:?}"
+    );
+    assert!(
+        disruptions
+            .iter()
+            .any(|d| d.contains("node_type (replaces the nodes")),
+        "{disruptions:?}"
+    );
+    let heading = crate::render::plan::Heading {
+        profile: "shop",
+        region: "us-east-1",
+    };
+    let text = crate::render::plan::text(&plan, &heading);
+    assert!(
+        text.contains("! reboots the database") && text.contains("2 change(s) marked !"),
+        "{text}"
+    );
+    let json = crate::render::plan::json(&plan, &heading);
+    let marked: Vec<&serde_json::Value> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["changes"].as_array().unwrap().iter())
+        .filter(|c| !c["disruption"].is_null())
+        .collect();
+    assert_eq!(marked.len(), 2, "{json}");
+}
+
+#[test]
 fn an_immutable_attribute_means_replace_and_data_is_never_replaced_silently() {
     let desired = desired();
     let mut observed = matching(&desired);

@@ -53,7 +53,7 @@ pub fn value_text(value: Option<&Value>) -> String {
     }
 }
 
-fn change_lines(out: &mut String, change: &Change, creating: bool) {
+fn change_lines(out: &mut String, change: &Change, creating: bool, disruption: Option<&str>) {
     let old = change.old.as_ref();
     let new = change.new.as_ref();
     let multiline = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| s.contains('\n'));
@@ -63,10 +63,13 @@ fn change_lines(out: &mut String, change: &Change, creating: bool) {
     }
     let _ = writeln!(
         out,
-        "      {}: {} -> {}",
+        "      {}: {} -> {}{}",
         change.attribute,
         value_text(old),
-        value_text(new)
+        value_text(new),
+        disruption
+            .map(|what| format!("  {}", style(format!("! {what}")).yellow().bold()))
+            .unwrap_or_default()
     );
     if multiline(old) || multiline(new) {
         let before = old.and_then(Value::as_str).unwrap_or("");
@@ -121,7 +124,12 @@ fn step_text(out: &mut String, step: &Step) {
         }
     }
     for change in &step.changes {
-        change_lines(out, change, step.action == Action::Create);
+        change_lines(
+            out,
+            change,
+            step.action == Action::Create,
+            step.disruption(change),
+        );
     }
 }
 
@@ -169,6 +177,18 @@ pub fn text_saying(plan: &Plan, heading: &Heading<'_>, no_changes: &str) -> Stri
             String::new()
         }
     );
+    let disruptions = plan.disruptions().len();
+    if disruptions > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            style(format!(
+                "{disruptions} change(s) marked ! interrupt or slow a running database or cache: apply asks before it makes them (with --yes, it needs --allow-disruption)."
+            ))
+            .yellow()
+            .bold()
+        );
+    }
     if plan.steps.iter().any(Step::is_destructive) {
         let _ = writeln!(
             out,
@@ -210,6 +230,7 @@ pub fn json(plan: &Plan, heading: &Heading<'_>) -> Value {
                     "new": c.new,
                     "known_after_apply": c.new.is_none(),
                     "mode": c.mode,
+                    "disruption": step.disruption(c),
                 })).collect::<Vec<_>>(),
                 "reasons": step.reasons,
                 "depends_on": step.depends_on.iter().map(|d| d.to_string()).collect::<Vec<_>>(),

@@ -120,6 +120,19 @@ impl ResourceKind for Caches {
         !changes.iter().any(|c| c.attribute == PORT)
     }
 
+    /// What ElastiCache's scaling and upgrade guides say of each change applied immediately.
+    fn disruption(&self, change: &Change) -> Option<&'static str> {
+        match change.attribute.as_str() {
+            NODE_TYPE => {
+                Some("replaces the nodes: connections drop when the primary endpoint switches over")
+            }
+            ENGINE_VERSION => {
+                Some("upgrades the nodes one at a time with a failover: connections drop briefly")
+            }
+            _ => None,
+        }
+    }
+
     /// Its security group, its subnet group and the AUTH token secret go after it.
     fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
         let mut uses = super::names_in(live, SECURITY_GROUPS, security_group::KIND, observed);

@@ -87,6 +87,12 @@ pub trait ResourceKind: Send + Sync + 'static {
         true
     }
 
+    /// When AWS applies `change` with an interruption (a reboot, a failover): what it does, for
+    /// the plan's label; apply asks for confirmation of such changes (`--allow-disruption`).
+    fn disruption(&self, _change: &Change) -> Option<&'static str> {
+        None
+    }
+
     /// What the plan should say of the resource besides its changes (by default, what it says
     /// already).
     fn note(&self, context: &NoteContext<'_>, _spec: &Self::Spec) -> Option<String> {
@@ -222,6 +228,7 @@ pub trait Handler: Send + Sync {
         live: Option<&ObservedResource>,
     ) -> Vec<Attribute>;
     fn keeps_outputs(&self, changes: &[Change]) -> bool;
+    fn disruption(&self, change: &Change) -> Option<&'static str>;
     fn note(&self, context: &NoteContext<'_>) -> Option<String>;
     fn leftover(
         &self,
@@ -305,6 +312,10 @@ impl<T: ResourceKind> Handler for T {
 
     fn keeps_outputs(&self, changes: &[Change]) -> bool {
         ResourceKind::keeps_outputs(self, changes)
+    }
+
+    fn disruption(&self, change: &Change) -> Option<&'static str> {
+        ResourceKind::disruption(self, change)
     }
 
     fn note(&self, context: &NoteContext<'_>) -> Option<String> {

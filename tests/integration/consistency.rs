@@ -67,7 +67,7 @@ async fn busy_caches_and_a_secret_name_still_being_deleted_are_waited_for() {
     // the snapshot ends, then goes through.
     simulator.configure(json!({"busy": {"snapshotting": 3.0}}));
     project.write_profile("[cache]\nnode_type = \"cache.t3.small\"\n");
-    let changed = project.run(&["apply", "--yes"]);
+    let changed = project.run(&["apply", "--yes", "--allow-disruption"]);
     assert_eq!(changed.code, 0, "{}", changed.all());
     assert!(
         changed.stderr.contains("the cache is busy"),

@@ -473,7 +473,28 @@ async fn a_changed_profile_value_is_planned_and_applied_in_place() {
         ]
     );
 
-    project.run(&["apply", "--yes"]).ok();
+    // The node type change replaces the cache's nodes (a failover): with --yes alone, nobody
+    // confirmed it, so nothing at all is changed.
+    let refused = project.run(&["apply", "--yes"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains(&format!(
+            "cache {stack}-cache: node_type (replaces the nodes"
+        )) && refused.stderr.contains("--allow-disruption")
+            && refused.stdout.contains("! replaces the nodes"),
+        "{}",
+        refused.all()
+    );
+    assert_eq!(
+        load_balancer_attributes(&aws, &stack)
+            .await
+            .connection_settings()
+            .unwrap()
+            .idle_timeout(),
+        300
+    );
+
+    project.run(&["apply", "--yes", "--allow-disruption"]).ok();
     let attributes = load_balancer_attributes(&aws, &stack).await;
     assert_eq!(
         attributes.connection_settings().unwrap().idle_timeout(),

@@ -135,6 +135,25 @@ impl ResourceKind for Databases {
         !changes.iter().any(|c| c.attribute == PORT)
     }
 
+    /// What RDS's "Settings for DB instances" says of each change applied immediately.
+    fn disruption(&self, change: &Change) -> Option<&'static str> {
+        match change.attribute.as_str() {
+            INSTANCE_CLASS => Some(
+                "reboots the database: an outage of minutes (with Multi-AZ, a failover of a minute or two)",
+            ),
+            ENGINE_VERSION => Some(
+                "upgrades and reboots the database: an outage (a major version upgrades the standby at the same time)",
+            ),
+            PORT => {
+                Some("reboots the database at once: an outage, and clients must use the new port")
+            }
+            MULTI_AZ if change.new == Some(serde_json::Value::Bool(true)) => {
+                Some("creates a standby from a snapshot: no outage, but I/O can slow for a while")
+            }
+            _ => None,
+        }
+    }
+
     fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
         let mut uses = super::names_in(live, SECURITY_GROUPS, security_group::KIND, observed);
         uses.extend(super::names_in(
