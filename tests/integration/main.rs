@@ -1,6 +1,7 @@
 //! Integration tests: the built `deployer` binary against the LocalStack emulator, each test on
 //! its own stack name so they run in parallel against one emulator.
 
+mod acceptance;
 mod bake;
 mod check;
 mod consistency;
