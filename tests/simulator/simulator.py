@@ -492,6 +492,42 @@ REWRITERS = {
 }
 
 
+# Filtered lists that leave out what was created too recently (eventual consistency): the list
+# element, the id inside each item, and the kind.
+FILTERED_LISTS = {
+    "ec2:DescribeSecurityGroups": ("securityGroupInfo", "groupId", "security_group"),
+    "ec2:DescribeImages": ("imagesSet", "imageId", "image"),
+    "ec2:DescribeLaunchTemplates": ("launchTemplates", "launchTemplateId", "launch_template"),
+    "ec2:DescribeInstances": ("instancesSet", "instanceId", "instance"),
+}
+
+
+def omit_fresh(key, params, xml, world):
+    """A Describe by filter (not by id) leaves out what is not visible yet, as AWS's lists do.
+    -> (new xml, how many were left out), or None."""
+    if key not in FILTERED_LISTS or not world.config.get("consistency"):
+        return None
+    if not any(k.startswith("Filter.") for k in params):
+        return None
+    container, id_tag, kind = FILTERED_LISTS[key]
+    index = index_xml(xml)
+    edits, omitted = [], 0
+    for listing in index.get(container, []):
+        items = [c for c in listing.children if c.name == "item" and c.end is not None]
+        gone = [i for i in items if world.unseen(kind, text(xml, child(i, id_tag)) or "")]
+        if not gone:
+            continue
+        omitted += len(gone)
+        if key == "ec2:DescribeInstances" and len(gone) == len(items):
+            # A reservation with no instance left: leave the reservation out too.
+            reservation = next((r for r in index.get("item", []) if listing in r.children), None)
+            if reservation is not None:
+                edits.append((reservation.start, reservation.end, ""))
+                continue
+        edits.extend((i.start, i.end, "") for i in gone)
+    return (apply_edits(xml, edits), omitted) if omitted else None
+
+
 def profile_name(value):
     """An instance profile's name, from its name or ARN (arn:aws:iam::1:instance-profile/path/name)."""
     return (value or "").rsplit("/", 1)[-1]
@@ -1042,6 +1078,16 @@ class Handler(BaseHTTPRequestHandler):
             if new is not None:
                 resp_body = new.encode("utf-8")
                 resp_headers = [(k, v) for k, v in resp_headers if k.lower() != "content-encoding"]
+        if key in FILTERED_LISTS and status == 200:
+            encoding = next((v for k, v in resp_headers if k.lower() == "content-encoding"), "")
+            raw = gzip.decompress(resp_body) if encoding.lower() == "gzip" else resp_body
+            left_out = omit_fresh(key, params, raw.decode("utf-8"), world)
+            if left_out is not None:
+                new, omitted = left_out
+                resp_body = new.encode("utf-8")
+                resp_headers = [(k, v) for k, v in resp_headers if k.lower() != "content-encoding"]
+                for _ in range(omitted):
+                    world.count_not_visible(f"{key}:omitted")
 
         if kill_now:  # the change is committed upstream; the client never hears back
             world.record(service, action, mutating, None, "kill:" + kill.get("mode", "kill"))

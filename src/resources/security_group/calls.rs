@@ -176,7 +176,17 @@ pub(super) async fn create(
             let found = describe(aws, vpc_id, &[name.to_string()]).await?;
             match found.into_iter().next() {
                 Some(group) if crate::aws::same_owner(&group, tags) => Ok(group.physical_id),
-                _ => Err(error),
+                // EC2 says it exists (an earlier attempt made it) but its list does not show it
+                // yet: eventual consistency, tried again as any "not visible yet".
+                None => {
+                    let mut late = AwsError::other(
+                        format!("create security group {name}"),
+                        "the group exists but EC2 does not list it yet",
+                    );
+                    late.code = Some("InvalidGroup.NotFound".into());
+                    Err(late)
+                }
+                Some(_) => Err(error),
             }
         }
     }
