@@ -167,7 +167,11 @@ fn broken_profiles_get_located_messages() {
         ),
         (
             with("[cache]\n", "[cache]\nnode_type = \"m3.medium\"\n"),
-            "profiles/t.toml:10:13: cache.node_type: `m3.medium` is not an ElastiCache node type | hint: node types look like cache.m3.medium or cache.r6g.large",
+            "profiles/t.toml:10:13: cache.node_type: `m3.medium` is not an ElastiCache node type | hint: node types look like cache.m6g.large or cache.r6g.large",
+        ),
+        (
+            with("[cache]\n", "[cache]\nnode_type = \"cache.m3.medium\"\n"),
+            "profiles/t.toml:10:13: cache.node_type: `cache.m3.medium` is a previous-generation node type: ElastiCache no longer creates clusters of it | hint: use a current-generation type, such as cache.m6g.large (the smallest current general-purpose type)",
         ),
         (
             with("min = 2\nmax = 6", "min = 7\nmax = 6"),

@@ -382,7 +382,7 @@ fn database(database: &Database, problems: &mut Problems) {
         problems.add(
             "database.instance_class",
             format!("`{}` is not an RDS instance class", database.instance_class),
-            Some("instance classes look like db.m4.large or db.r6g.xlarge"),
+            Some("instance classes look like db.m6i.large or db.r6g.xlarge"),
         );
     }
     const STORAGE_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "standard"];
@@ -476,7 +476,16 @@ fn cache(cache: &Cache, problems: &mut Problems) {
         problems.add(
             "cache.node_type",
             format!("`{}` is not an ElastiCache node type", cache.node_type),
-            Some("node types look like cache.m3.medium or cache.r6g.large"),
+            Some("node types look like cache.m6g.large or cache.r6g.large"),
+        );
+    } else if let Some(current) = previous_generation_cache(&cache.node_type) {
+        problems.add(
+            "cache.node_type",
+            format!(
+                "`{}` is a previous-generation node type: ElastiCache no longer creates clusters of it",
+                cache.node_type
+            ),
+            Some(&format!("use a current-generation type, such as {current}")),
         );
     }
     problems.range(
@@ -503,6 +512,20 @@ fn cache(cache: &Cache, problems: &mut Problems) {
     }
 }
 
+/// For a previous-generation ElastiCache node type (T1, M1, M2, M3, C1, R3: "existing clusters are
+/// still supported but creation of new clusters is not", ElastiCache API reference, CacheNode), a
+/// current-generation type of the same use.
+fn previous_generation_cache(node_type: &str) -> Option<&'static str> {
+    let family = node_type.strip_prefix("cache.")?.split('.').next()?;
+    match family {
+        "t1" => Some("cache.t4g.micro"),
+        "m1" | "m3" => Some("cache.m6g.large (the smallest current general-purpose type)"),
+        "m2" | "r3" => Some("cache.r6g.large"),
+        "c1" => Some("cache.m6g.xlarge"),
+        _ => None,
+    }
+}
+
 /// `16.4` -> [16, 4]; None unless every part is a number.
 pub fn parse_version(text: &str) -> Option<Vec<u32>> {
     let parts: Option<Vec<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
@@ -517,7 +540,7 @@ fn is_aws_id(text: &str, prefix: &str) -> bool {
         })
 }
 
-/// `m5.large`, `db.m4.large`, `cache.m3.medium`.
+/// `m5.large`, `db.m6i.large`, `cache.m6g.large`.
 fn is_instance_type(text: &str, prefix: Option<&str>) -> bool {
     let rest = match prefix {
         Some(prefix) => match text.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) {

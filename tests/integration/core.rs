@@ -100,7 +100,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     // Database: the reference configuration and the baseline.
     let db = &database(&aws, &stack).await;
     assert_eq!(db.engine(), Some("postgres"));
-    assert_eq!(db.db_instance_class(), Some("db.m4.large"));
+    assert_eq!(db.db_instance_class(), Some("db.m6i.large"));
     assert_eq!(db.allocated_storage(), Some(250));
     assert_eq!(db.storage_type(), Some("gp2"));
     assert_eq!(db.storage_encrypted(), Some(true));
@@ -143,7 +143,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
         .unwrap();
     let cache = &cache.replication_groups()[0];
     assert_eq!(cache.member_clusters().len(), 2);
-    assert_eq!(cache.cache_node_type(), Some("cache.m3.medium"));
+    assert_eq!(cache.cache_node_type(), Some("cache.m6g.large"));
     assert_eq!(
         cache.automatic_failover().map(|s| s.as_str()),
         Some("enabled")
@@ -437,7 +437,7 @@ async fn a_changed_profile_value_is_planned_and_applied_in_place() {
     project.run(&["apply", "--yes"]).ok();
 
     project.write_profile(
-        "[load_balancer]\nidle_timeout = 120\n[database]\nbackup_retention_days = 10\n[cache]\nnode_type = \"cache.m5.large\"\n[scaling]\nmax = 8\n",
+        "[load_balancer]\nidle_timeout = 120\n[database]\nbackup_retention_days = 10\n[cache]\nnode_type = \"cache.m7g.large\"\n[scaling]\nmax = 8\n",
     );
     let plan = project.run(&["plan", "--output", "json", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{}", plan.all());
@@ -466,7 +466,7 @@ async fn a_changed_profile_value_is_planned_and_applied_in_place() {
         vec![
             format!("update auto scaling group {stack}-nodes: max_size 6 -> 8"),
             format!(
-                "update cache {stack}-cache: node_type \"cache.m3.medium\" -> \"cache.m5.large\""
+                "update cache {stack}-cache: node_type \"cache.m6g.large\" -> \"cache.m7g.large\""
             ),
             format!("update database {stack}-db: backup_retention_days 7 -> 10"),
             format!("update load balancer {stack}-lb: idle_timeout 300 -> 120"),
@@ -517,7 +517,7 @@ async fn a_changed_profile_value_is_planned_and_applied_in_place() {
         .unwrap();
     assert_eq!(
         cache.replication_groups()[0].cache_node_type(),
-        Some("cache.m5.large")
+        Some("cache.m7g.large")
     );
     assert_eq!(group(&aws, &stack).await.max_size(), Some(8));
 

@@ -46,7 +46,7 @@ pub(super) fn default_postgres_version() -> String {
     "16.4".into()
 }
 pub(super) fn default_db_instance_class() -> String {
-    "db.m4.large".into()
+    "db.m6i.large".into()
 }
 pub(super) fn default_db_storage() -> i32 {
     250
@@ -70,7 +70,7 @@ pub(super) fn default_redis_version() -> String {
     "7.1".into()
 }
 pub(super) fn default_cache_node_type() -> String {
-    "cache.m3.medium".into()
+    "cache.m6g.large".into()
 }
 pub(super) fn default_cache_port() -> u16 {
     6379
