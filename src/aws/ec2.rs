@@ -1,7 +1,7 @@
 //! EC2: the network the stack lives in, the images it starts from, and the tag helpers the EC2
 //! resource kinds share.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Filter, Tag};
 use serde::{Deserialize, Serialize};
@@ -142,6 +142,50 @@ pub async fn resolve_network(
         .map(|(zone, id)| Subnet { id, zone })
         .collect();
     Ok((vpc_id, subnets))
+}
+
+/// The Availability Zones of the region that offer each of `types` (a type offered nowhere maps
+/// to an empty set): DescribeInstanceTypeOfferings, in pages.
+pub async fn offerings(
+    aws: &Aws,
+    types: &BTreeSet<String>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, AwsError> {
+    let mut found: BTreeMap<String, BTreeSet<String>> =
+        types.iter().map(|t| (t.clone(), BTreeSet::new())).collect();
+    if types.is_empty() {
+        return Ok(found);
+    }
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .ec2
+            .describe_instance_type_offerings()
+            .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+            .filters(
+                Filter::builder()
+                    .name("instance-type")
+                    .set_values(Some(types.iter().cloned().collect()))
+                    .build(),
+            )
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(fail(
+                "find the Availability Zones that offer the instance types",
+            ))?;
+        for offering in page.instance_type_offerings() {
+            if let (Some(kind), Some(zone)) = (offering.instance_type(), offering.location()) {
+                found
+                    .entry(kind.as_str().to_string())
+                    .or_default()
+                    .insert(zone.to_string());
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(found);
+        }
+    }
 }
 
 /// Resolve `network.vpc` ("default" or an id) to a VPC id that exists.

@@ -168,7 +168,15 @@ pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Fai
 /// Resolve the account, network and image the profile names.
 pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environment, Failure> {
     let profile = &loaded.profile;
-    let (identity, network, image, certificates) = aws
+    // Every instance type a group or a builder launches: where AWS offers it.
+    let types: std::collections::BTreeSet<String> = std::iter::once(&profile.node)
+        .chain(profile.groups.values().map(|g| &g.node))
+        .flat_map(|node| {
+            std::iter::once(node.instance_type.clone())
+                .chain(node.bake.iter().map(|b| b.instance_type.clone()))
+        })
+        .collect();
+    let (identity, network, image, certificates, offerings) = aws
         .patiently(async {
             tokio::join!(
                 aws.identity(),
@@ -179,11 +187,13 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
                 ),
                 resolve_images(loaded, aws),
                 check_certificates(loaded, aws),
+                ec2::offerings(aws, &types),
             )
         })
         .await;
     let (account, partition) = identity?;
     certificates?;
+    let offerings = offerings?;
     let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
     let (base_image, group_base_images) = image?;
     Ok(Environment {
@@ -194,6 +204,7 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
         subnets,
         base_image,
         group_base_images,
+        offerings,
     })
 }
 
@@ -459,6 +470,9 @@ pub async fn release(lock: Option<Lock>) {
 pub fn warn(desired: &Desired) {
     for warning in &desired.warnings {
         crate::render::errors::warning(warning);
+    }
+    for note in &desired.notes {
+        crate::render::errors::note(&format!("note: {note}"));
     }
 }
 

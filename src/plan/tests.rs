@@ -691,3 +691,63 @@ fn a_plan_survives_its_file_format() {
     let back: super::Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(back, plan);
 }
+
+/// The stack of PROFILE built where the node type is offered only in `zones` of the three.
+fn built_where_offered(zones: &[&str]) -> Result<Desired, crate::profile::error::ProfileErrors> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/boot.sh.j2"), BOOT).unwrap();
+    let path = dir.path().join("profiles/shop.toml");
+    std::fs::write(&path, PROFILE).unwrap();
+    let loaded = load(path.to_str().unwrap()).unwrap();
+    let mut environment = Environment::offline("us-east-1");
+    environment.subnets.push(crate::stack::Subnet {
+        id: "subnet-0000000e".into(),
+        zone: "us-east-1e".into(),
+    });
+    let offered = zones.iter().map(|z| format!("us-east-1{z}")).collect();
+    environment
+        .offerings
+        .insert(loaded.profile.node.instance_type.clone(), offered);
+    build(&loaded, &environment)
+}
+
+#[test]
+fn a_group_leaves_out_the_zones_that_do_not_offer_its_instance_type_and_needs_two() {
+    let desired = built_where_offered(&["a", "b"]).unwrap();
+    let group = desired
+        .resources
+        .iter()
+        .find(|r| r.id.kind == auto_scaling_group::KIND)
+        .unwrap()
+        .spec::<auto_scaling_group::AutoScalingGroups>()
+        .unwrap();
+    assert_eq!(group.subnets, vec!["subnet-0000000a", "subnet-0000000b"]);
+    assert_eq!(desired.notes.len(), 1, "{:?}", desired.notes);
+    assert!(
+        desired.notes[0].contains("is not offered in us-east-1e")
+            && desired.notes[0].contains("node.instance_type"),
+        "{:?}",
+        desired.notes
+    );
+    // The load balancer and the data tier keep every zone.
+    let balancer = desired
+        .resources
+        .iter()
+        .find(|r| r.id.kind == load_balancer::KIND)
+        .unwrap()
+        .spec::<load_balancer::LoadBalancers>()
+        .unwrap();
+    assert_eq!(balancer.subnets.len(), 3);
+
+    let Err(errors) = built_where_offered(&["a"]) else {
+        panic!("one zone is refused");
+    };
+    let text = errors.to_string();
+    assert!(
+        text.contains("node.instance_type")
+            && text.contains("is offered in 1 of the stack's Availability Zones"),
+        "{text}"
+    );
+}

@@ -45,6 +45,10 @@ pub struct Environment {
     /// Each extra node group's bake base image, by group name, resolved the same way.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_base_images: BTreeMap<String, String>,
+    /// Instance type -> the Availability Zones that offer it (DescribeInstanceTypeOfferings). A
+    /// type not in the map counts as offered everywhere (offline).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub offerings: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 impl Environment {
@@ -67,7 +71,24 @@ impl Environment {
             ],
             base_image: Some("ami-00000000".into()),
             group_base_images: BTreeMap::new(),
+            offerings: BTreeMap::new(),
         }
+    }
+
+    /// Whether `zone` offers `instance_type`.
+    pub(crate) fn offers(&self, instance_type: &str, zone: &str) -> bool {
+        self.offerings
+            .get(instance_type)
+            .is_none_or(|zones| zones.contains(zone))
+    }
+
+    /// The subnets whose zone offers `instance_type`: a group's instances launch only there.
+    pub(crate) fn subnet_ids_offering(&self, instance_type: &str) -> Vec<String> {
+        self.subnets
+            .iter()
+            .filter(|s| self.offers(instance_type, &s.zone))
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     pub(crate) fn subnet_ids(&self) -> Vec<String> {
@@ -90,6 +111,9 @@ pub struct Desired {
     /// Things worth a look that do not stop the run, located like errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What deployer decided for the account's sake (a subnet left out of a group), located.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Images kept when the profile does not say (or bakes nothing).
@@ -316,6 +340,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     ));
 
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     // Only where the selected file says it: a profile that extends one with HTTPS listeners and
     // swaps them for HTTP ones (as local extends prod) inherits the policy harmlessly.
     if loaded.sources.wrote_here("load_balancer.tls_policy")
@@ -390,6 +415,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             .map(|(name, _)| (name.clone(), names.group(Some(name)).load_balancer))
             .collect(),
     };
+    offered_where_needed(loaded, environment, &mut notes)?;
     nodes::add(
         loaded,
         environment,
@@ -446,7 +472,96 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         groups: profile.groups.keys().cloned().collect(),
         retention,
         warnings,
+        notes,
     })
+}
+
+/// Each node group's instance type, and its bake's, must be offered where it launches: a group
+/// leaves out the subnets whose zone lacks its type (noted), and needs two zones left; a builder
+/// needs one. AWS would otherwise fail the group's launches minutes into the apply
+/// (terraform-provider-aws#27752: "not supported in your requested Availability Zone").
+fn offered_where_needed(
+    loaded: &LoadedProfile,
+    environment: &Environment,
+    notes: &mut Vec<String>,
+) -> Result<(), ProfileErrors> {
+    let profile = &loaded.profile;
+    let mut nodes: Vec<(String, &crate::profile::schema::Node)> =
+        vec![("node".to_string(), &profile.node)];
+    nodes.extend(
+        profile
+            .groups
+            .iter()
+            .map(|(name, group)| (format!("groups.{name}.node"), &group.node)),
+    );
+    let zones = |instance_type: &str| -> (Vec<&Subnet>, Vec<&Subnet>) {
+        environment
+            .subnets
+            .iter()
+            .partition(|s| environment.offers(instance_type, &s.zone))
+    };
+    let listed = |subnets: &[&Subnet]| {
+        subnets
+            .iter()
+            .map(|s| s.zone.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut errors = Vec::new();
+    for (at, node) in nodes {
+        let key = format!("{at}.instance_type");
+        let (kept, left) = zones(&node.instance_type);
+        if kept.len() < 2 {
+            errors.push(
+                loaded
+                    .error_at(
+                        &key,
+                        format!(
+                            "{} is offered in {} of the stack's Availability Zones ({}); a group needs two",
+                            node.instance_type,
+                            kept.len(),
+                            listed(&environment.subnets.iter().collect::<Vec<_>>())
+                        ),
+                    )
+                    .with_hint("choose an instance type offered in two of them, or subnets in zones that offer it"),
+            );
+        } else if !left.is_empty() {
+            notes.push(
+                loaded
+                    .error_at(
+                        &key,
+                        format!(
+                            "{} is not offered in {}: the group's instances launch in {} only",
+                            node.instance_type,
+                            listed(&left),
+                            listed(&kept)
+                        ),
+                    )
+                    .to_string(),
+            );
+        }
+        if let Some(bake) = &node.bake
+            && zones(&bake.instance_type).0.is_empty()
+        {
+            errors.push(
+                loaded
+                    .error_at(
+                        &format!("{at}.bake.instance_type"),
+                        format!(
+                            "{} is offered in none of the stack's Availability Zones ({})",
+                            bake.instance_type,
+                            listed(&environment.subnets.iter().collect::<Vec<_>>())
+                        ),
+                    )
+                    .with_hint("choose a builder instance type offered in the region's zones"),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ProfileErrors(errors))
+    }
 }
 
 /// A security group; it needs the groups its rules name to exist first.

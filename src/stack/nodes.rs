@@ -159,7 +159,7 @@ pub(super) fn add(
             max: scaling.max,
             desired: scaling.effective_desired(),
             health_check_grace_period: scaling.health_check_grace_period,
-            subnets: environment.subnet_ids(),
+            subnets: environment.subnet_ids_offering(&node.instance_type),
             load_balancer,
             launch_template: names.launch_template.clone(),
             roll_batch: scaling.roll_batch.clone(),

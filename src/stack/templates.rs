@@ -130,7 +130,12 @@ pub(super) fn bake_spec(
         volume_type: bake.volume_type.clone(),
         timeout_seconds: timeout.as_secs(),
         vpc_id: environment.vpc_id.clone(),
-        subnet: environment.subnets[0].id.clone(),
+        // The first subnet whose zone offers the builder's type (checked when the stack is built).
+        subnet: environment
+            .subnet_ids_offering(&bake.instance_type)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| environment.subnets[0].id.clone()),
         inputs,
     })
 }
