@@ -215,13 +215,20 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
     let arns: Vec<Option<&str>> = listeners.iter().map(|l| l.certificate.as_deref()).collect();
     let found =
         crate::resources::load_balancer::certificates(aws, arns.iter().flatten().copied()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let errors: Vec<_> = arns
         .iter()
         .enumerate()
         .filter_map(|(i, arn)| {
             let arn = (*arn)?;
-            let error = found.get(arn)?.as_ref()?;
             let key = format!("load_balancer.listeners[{i}].certificate");
+            let error = match found.get(arn)? {
+                Ok(certificate) => return certificate_problem(loaded, &key, arn, certificate, now),
+                Err(error) => error,
+            };
             Some(if error.is("ResourceNotFoundException") {
                 loaded
                     .error_at(
@@ -245,6 +252,60 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
             errors,
         )))
     }
+}
+
+/// A certificate ELB cannot use (not ISSUED) is an error at its listener; one that expires within
+/// 30 days is a warning; otherwise a note says which domain the listener serves.
+fn certificate_problem(
+    loaded: &LoadedProfile,
+    key: &str,
+    arn: &str,
+    certificate: &crate::resources::load_balancer::Certificate,
+    now: i64,
+) -> Option<crate::profile::error::ProfileError> {
+    const DAY: i64 = 24 * 60 * 60;
+    if certificate.status != "ISSUED" {
+        let hint = if certificate.status == "PENDING_VALIDATION" {
+            "ACM issues it once its validation (the DNS record or the e-mail) is done: run again then"
+        } else {
+            "request or import a certificate, and put its ARN here"
+        };
+        return Some(
+            loaded
+                .error_at(
+                    key,
+                    format!(
+                        "certificate {arn} ({}) is {}, not ISSUED: the load balancer cannot use it",
+                        certificate.domain, certificate.status
+                    ),
+                )
+                .with_hint(hint),
+        );
+    }
+    let expires = certificate.not_after.map(|at| (at - now) / DAY);
+    let text = match expires {
+        Some(days) if days < 30 => {
+            crate::render::errors::warning(
+                &loaded
+                    .error_at(
+                        key,
+                        format!(
+                            "the certificate for {} expires in {days} day(s): renew it, or the listener serves an expired one",
+                            certificate.domain
+                        ),
+                    )
+                    .to_string(),
+            );
+            return None;
+        }
+        Some(days) => format!(
+            "serves {} (ISSUED, expires in {days} days)",
+            certificate.domain
+        ),
+        None => format!("serves {} (ISSUED)", certificate.domain),
+    };
+    crate::render::errors::note(&format!("note: {}", loaded.error_at(key, text)));
+    None
 }
 
 /// Check that each node group's image exists, or resolve its bake's base image: the main

@@ -361,8 +361,17 @@ pub async fn images(aws: &Clients, stack: &str) -> Images {
         .collect()
 }
 
-/// A certificate the emulator issues (HTTPS listeners need one it knows).
+/// A certificate the emulator issues (HTTPS listeners need one it knows), once it is ISSUED:
+/// like ACM, the emulator validates a requested certificate after a few seconds, and plan
+/// refuses one that is still pending.
 pub async fn certificate(aws: &Clients, domain: &str) -> String {
+    let arn = pending_certificate(aws, domain).await;
+    issued(&aws.acm, &arn).await;
+    arn
+}
+
+/// A certificate just requested: PENDING_VALIDATION for a few seconds.
+pub async fn pending_certificate(aws: &Clients, domain: &str) -> String {
     aws.acm
         .request_certificate()
         .domain_name(domain)
@@ -372,4 +381,25 @@ pub async fn certificate(aws: &Clients, domain: &str) -> String {
         .certificate_arn()
         .unwrap()
         .to_string()
+}
+
+/// Wait (up to a minute) until ACM shows the certificate ISSUED.
+pub async fn issued(acm: &aws_sdk_acm::Client, arn: &str) {
+    for _ in 0..120 {
+        let found = acm
+            .describe_certificate()
+            .certificate_arn(arn)
+            .send()
+            .await
+            .unwrap();
+        if found
+            .certificate()
+            .and_then(|c| c.status())
+            .is_some_and(|s| s.as_str() == "ISSUED")
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("certificate {arn} was never issued");
 }

@@ -108,12 +108,13 @@ async fn busy_caches_and_a_secret_name_still_being_deleted_are_waited_for() {
 }
 
 /// A certificate ACM issued a moment ago is not known to ELB yet (CertificateNotFound): the load
-/// balancer's create waits for it instead of failing.
+/// balancer's create waits for it instead of failing. A certificate still pending validation is
+/// refused by plan at its listener.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_just_issued_is_waited_for() {
     let simulator = Simulator::start();
     // The test issues the certificate itself: deployer's policy rightly does not allow that.
-    simulator.configure(json!({"consistency": {"certificate": 3.0}, "iam": false}));
+    simulator.configure(json!({"consistency": {"certificate": 8.0}, "iam": false}));
     let config = crate::harness::sdk_config().await;
     let acm = aws_sdk_acm::Client::from_conf(
         aws_sdk_acm::config::Builder::from(&config)
@@ -129,6 +130,8 @@ async fn a_certificate_just_issued_is_waited_for() {
         .certificate_arn()
         .unwrap()
         .to_string();
+    // Issued (ACM validates it after a few seconds): from then on, ELB lags behind.
+    crate::check::issued(&acm, &arn).await;
     let listeners = format!(
         "[[load_balancer.listeners]]\nport = 443\nprotocol = \"HTTPS\"\ninstance_port = 80\ncertificate = \"{arn}\"\nallow = [\"0.0.0.0/0\"]\n"
     );

@@ -627,3 +627,34 @@ async fn a_balancer_moves_to_another_subnet_in_the_same_zone() {
     assert_eq!(plan.code, 0, "{}", plan.all());
     project.run(&["destroy", "--yes"]).ok();
 }
+
+/// ELB cannot use a certificate ACM has not issued: plan refuses it at its listener, before any
+/// change, saying what to do; once issued, plan names the domain the listener serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_not_issued_yet_is_refused_at_its_listener() {
+    let aws = clients().await;
+    let arn = crate::check::pending_certificate(&aws, "pending.deployer.example").await;
+    let listeners = format!(
+        "[[load_balancer.listeners]]\nport = 443\nprotocol = \"HTTPS\"\ninstance_port = 80\ncertificate = \"{arn}\"\nallow = [\"0.0.0.0/0\"]\n"
+    );
+    let project = Project::new("pending", &listeners);
+    let plan = project.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr
+            .contains("load_balancer.listeners[0].certificate")
+            && plan.stderr.contains("is PENDING_VALIDATION, not ISSUED")
+            && plan.stderr.contains("validation"),
+        "{}",
+        plan.stderr
+    );
+    crate::check::issued(&aws.acm, &arn).await;
+    let plan = project.run(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stderr
+            .contains("serves pending.deployer.example (ISSUED, expires in"),
+        "{}",
+        plan.stderr
+    );
+}

@@ -559,12 +559,18 @@ def created(world, key, params, answer):
         except ValueError:
             answer_json = {}
         world.created("secret", [answer_json.get("Name", ""), answer_json.get("ARN", "")])
-    elif key in ("acm:RequestCertificate", "acm:ImportCertificate"):
+    elif key in ("acm:ImportCertificate", "acm:DescribeCertificate"):
+        # ELB lags behind from issuance: an import is issued at once, a requested certificate
+        # when a DescribeCertificate first shows it ISSUED (ACM validates it after a while).
         try:
             answer_json = json.loads(answer)
         except ValueError:
             answer_json = {}
-        world.created("certificate", [answer_json.get("CertificateArn", "")])
+        certificate = answer_json.get("Certificate") or {}
+        if key == "acm:ImportCertificate":
+            world.created("certificate", [answer_json.get("CertificateArn", "")])
+        elif certificate.get("Status") == "ISSUED":
+            world.created("certificate", [certificate.get("CertificateArn", "")])
 
 
 def numbered(params, pattern):

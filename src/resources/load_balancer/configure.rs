@@ -443,13 +443,23 @@ impl InstanceHealth {
     }
 }
 
-/// Each distinct ACM certificate among `arns`, looked up once: None when it exists, else why
-/// not (`ResourceNotFoundException` when it does not). IAM server certificates are left out:
+/// What ACM says of a certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Certificate {
+    /// ISSUED, PENDING_VALIDATION, EXPIRED, REVOKED, FAILED, ...
+    pub status: String,
+    pub domain: String,
+    /// Seconds since the epoch.
+    pub not_after: Option<i64>,
+}
+
+/// Each distinct ACM certificate among `arns`, looked up once, or why not
+/// (`ResourceNotFoundException` when it does not exist). IAM server certificates are left out:
 /// CreateLoadBalancerListeners checks them.
 pub async fn certificates<'a>(
     aws: &Aws,
     arns: impl Iterator<Item = &'a str>,
-) -> std::collections::BTreeMap<&'a str, Option<AwsError>> {
+) -> std::collections::BTreeMap<&'a str, Result<Certificate, AwsError>> {
     let distinct: std::collections::BTreeSet<&str> =
         arns.filter(|arn| arn.contains(":acm:")).collect();
     let each = distinct.into_iter().map(|arn| async move {
@@ -459,8 +469,22 @@ pub async fn certificates<'a>(
             .certificate_arn(arn)
             .send()
             .await
-            .map_err(fail(format!("describe certificate {arn}")));
-        (arn, found.err())
+            .map_err(fail(format!("describe certificate {arn}")))
+            .map(|out| {
+                let certificate = out.certificate();
+                Certificate {
+                    status: certificate
+                        .and_then(|c| c.status())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_else(|| "UNKNOWN".into()),
+                    domain: certificate
+                        .and_then(|c| c.domain_name())
+                        .unwrap_or_default()
+                        .to_string(),
+                    not_after: certificate.and_then(|c| c.not_after()).map(|t| t.secs()),
+                }
+            });
+        (arn, found)
     });
     futures::future::join_all(each).await.into_iter().collect()
 }

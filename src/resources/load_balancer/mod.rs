@@ -15,7 +15,7 @@ use crate::aws::{AwsError, fail};
 use crate::ids::{Kind, ResourceId};
 use crate::profile::schema::{DesyncMitigation, Protocol, Scheme};
 
-pub use configure::{InstanceHealth, certificates, health_target, instance_health};
+pub use configure::{Certificate, InstanceHealth, certificates, health_target, instance_health};
 
 pub const KIND: Kind = Kind::new("load-balancer", "load balancer");
 
