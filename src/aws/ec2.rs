@@ -188,6 +188,81 @@ pub async fn offerings(
     }
 }
 
+/// The architecture of each of `images` (x86_64, arm64); images not found are left out (the
+/// image checks report them).
+pub async fn image_architectures(
+    aws: &Aws,
+    images: &BTreeSet<String>,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    if images.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let found = aws
+        .ec2
+        .describe_images()
+        .set_image_ids(Some(images.iter().cloned().collect()))
+        .send()
+        .await
+        .map_err(fail("read the images' architecture"))?;
+    Ok(found
+        .images()
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.image_id()?.to_string(),
+                i.architecture()?.as_str().to_string(),
+            ))
+        })
+        .collect())
+}
+
+/// The architectures each of `types` runs (DescribeInstanceTypes: ProcessorInfo).
+pub async fn type_architectures(
+    aws: &Aws,
+    types: &BTreeSet<String>,
+) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+    let mut found = BTreeMap::new();
+    let wanted: Vec<aws_sdk_ec2::types::InstanceType> = types
+        .iter()
+        .map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str()))
+        .collect();
+    // AWS takes up to 100 types a request; a type AWS does not know fails the whole request
+    // (InvalidInstanceType), which the offerings check already reports at its key.
+    for chunk in wanted.chunks(100) {
+        let page = match aws
+            .ec2
+            .describe_instance_types()
+            .set_instance_types(Some(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                let error = fail("read the instance types' architectures")(error);
+                if error.is("InvalidInstanceType") {
+                    continue;
+                }
+                return Err(error);
+            }
+        };
+        for info in page.instance_types() {
+            if let Some(kind) = info.instance_type() {
+                let architectures = info
+                    .processor_info()
+                    .map(|p| {
+                        p.supported_architectures()
+                            .iter()
+                            .map(|a| a.as_str().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                found.insert(kind.as_str().to_string(), architectures);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Resolve `network.vpc` ("default" or an id) to a VPC id that exists.
 pub async fn resolve_vpc(aws: &Aws, vpc: &str) -> Result<String, NetworkError> {
     let vpc_id = if vpc == "default" {

@@ -196,6 +196,14 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
     let offerings = offerings?;
     let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
     let (base_image, group_base_images) = image?;
+    check_architectures(
+        loaded,
+        aws,
+        &types,
+        base_image.as_deref(),
+        &group_base_images,
+    )
+    .await?;
     Ok(Environment {
         account,
         partition,
@@ -245,6 +253,85 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
             })
         })
         .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Profile(crate::profile::error::ProfileErrors(
+            errors,
+        )))
+    }
+}
+
+/// Each group's image (its own, or its bake's base image) must be of an architecture its
+/// instance type runs, and so must the builder's: an arm64 type (t4g, m7g) cannot boot an x86_64
+/// image, and RunInstances says so only at launch.
+async fn check_architectures(
+    loaded: &LoadedProfile,
+    aws: &Aws,
+    types: &std::collections::BTreeSet<String>,
+    base_image: Option<&str>,
+    group_base_images: &BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    let profile = &loaded.profile;
+    let groups: Vec<(String, &crate::profile::schema::Node, Option<&str>)> =
+        std::iter::once(("node".to_string(), &profile.node, base_image))
+            .chain(profile.groups.iter().map(|(name, g)| {
+                (
+                    format!("groups.{name}.node"),
+                    &g.node,
+                    group_base_images.get(name).map(String::as_str),
+                )
+            }))
+            .collect();
+    // The image each group's instances run: its own, else what its bake starts from.
+    let images: std::collections::BTreeSet<String> = groups
+        .iter()
+        .filter_map(|(_, node, base)| node.image.as_deref().or(*base))
+        .map(str::to_string)
+        .collect();
+    let (architectures, runs) = aws
+        .patiently(async {
+            tokio::join!(
+                ec2::image_architectures(aws, &images),
+                ec2::type_architectures(aws, types)
+            )
+        })
+        .await;
+    let (architectures, runs) = (architectures?, runs?);
+    let mut errors = Vec::new();
+    for (at, node, base) in &groups {
+        let Some(image) = node.image.as_deref().or(*base) else {
+            continue;
+        };
+        let Some(architecture) = architectures.get(image) else {
+            continue;
+        };
+        let mut check = |key: String, instance_type: &str| {
+            if let Some(supported) = runs.get(instance_type)
+                && !supported.contains(architecture)
+            {
+                errors.push(
+                    loaded
+                        .error_at(
+                            &key,
+                            format!(
+                                "{instance_type} runs {}, but image {image} is {architecture}",
+                                supported.join(", ")
+                            ),
+                        )
+                        .with_hint(if architecture == "arm64" {
+                            "choose a Graviton type (t4g, m7g, c7g, ...) or an x86_64 image"
+                        } else {
+                            "choose an x86_64 type (t3, m6i, c6i, ...) or an arm64 image"
+                        }),
+                );
+            }
+        };
+        check(format!("{at}.instance_type"), &node.instance_type);
+        if let Some(bake) = &node.bake {
+            check(format!("{at}.bake.instance_type"), &bake.instance_type);
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

@@ -658,3 +658,31 @@ async fn a_certificate_not_issued_yet_is_refused_at_its_listener() {
         plan.stderr
     );
 }
+
+/// An arm64 instance type cannot boot an x86_64 image (RunInstances says so only at launch):
+/// plan refuses it at the instance type, for the nodes and for a bake's builder.
+#[test]
+fn an_image_of_another_architecture_than_its_instance_type_is_refused() {
+    let project = Project::new("arch", "[node]\ninstance_type = \"t4g.micro\"\n");
+    let plan = project.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr
+            .contains("node.instance_type: t4g.micro runs arm64, but image ami-760aaa0f is x86_64"),
+        "{}",
+        plan.stderr
+    );
+    let baking = Project::new(
+        "archbake",
+        "[node.bake]\nbase_image = \"ami-760aaa0f\"\ninstance_type = \"m7g.medium\"\n",
+    );
+    let plan = baking.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr.contains(
+            "node.bake.instance_type: m7g.medium runs arm64, but image ami-760aaa0f is x86_64"
+        ) && !plan.stderr.contains("node.instance_type:"),
+        "{}",
+        plan.stderr
+    );
+}
