@@ -188,34 +188,6 @@ pub async fn offerings(
     }
 }
 
-/// The architecture of each of `images` (x86_64, arm64); images not found are left out (the
-/// image checks report them).
-pub async fn image_architectures(
-    aws: &Aws,
-    images: &BTreeSet<String>,
-) -> Result<BTreeMap<String, String>, AwsError> {
-    if images.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let found = aws
-        .ec2
-        .describe_images()
-        .set_image_ids(Some(images.iter().cloned().collect()))
-        .send()
-        .await
-        .map_err(fail("read the images' architecture"))?;
-    Ok(found
-        .images()
-        .iter()
-        .filter_map(|i| {
-            Some((
-                i.image_id()?.to_string(),
-                i.architecture()?.as_str().to_string(),
-            ))
-        })
-        .collect())
-}
-
 /// The architectures each of `types` runs (DescribeInstanceTypes: ProcessorInfo).
 pub async fn type_architectures(
     aws: &Aws,
@@ -307,13 +279,36 @@ fn vpc_missing(vpc: &str, region: &str) -> NetworkError {
     )
 }
 
+/// An AMI as deployer needs it: which, and the architecture it runs on (x86_64, arm64).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageFacts {
+    pub id: String,
+    pub architecture: Option<String>,
+}
+
+impl ImageFacts {
+    fn of(image: &aws_sdk_ec2::types::Image) -> Option<Self> {
+        Some(ImageFacts {
+            id: image.image_id()?.to_string(),
+            architecture: image.architecture().map(|a| a.as_str().to_string()),
+        })
+    }
+}
+
 /// Whether an AMI exists (and is visible to this account), and its root device name.
 pub async fn image_root_device(aws: &Aws, image: &str) -> Result<Option<String>, AwsError> {
+    Ok(describe_image(aws, image)
+        .await?
+        .map(|i| i.root_device_name().unwrap_or("/dev/xvda").to_string()))
+}
+
+/// The AMI, if it exists and is visible to this account.
+async fn describe_image(
+    aws: &Aws,
+    image: &str,
+) -> Result<Option<aws_sdk_ec2::types::Image>, AwsError> {
     match aws.ec2.describe_images().image_ids(image).send().await {
-        Ok(found) => Ok(found
-            .images()
-            .first()
-            .map(|i| i.root_device_name().unwrap_or("/dev/xvda").to_string())),
+        Ok(found) => Ok(found.images().first().cloned()),
         Err(error) => {
             let error = fail(format!("describe image {image}"))(error);
             if error.is("InvalidAMIID.NotFound") || error.is("InvalidAMIID.Malformed") {
@@ -356,11 +351,22 @@ pub async fn set_tag(
         .map_err(fail(format!("tag {id}")))
 }
 
-/// The base image as an AMI id: checked to exist, or the newest available match of a lookup.
-/// None when there is no such image.
-pub async fn resolve_base_image(aws: &Aws, base: &BaseImage) -> Result<Option<String>, AwsError> {
+/// An image the profile names, checked to exist.
+pub async fn image_facts(aws: &Aws, image: &str) -> Result<Option<ImageFacts>, AwsError> {
+    Ok(describe_image(aws, image)
+        .await?
+        .as_ref()
+        .and_then(ImageFacts::of))
+}
+
+/// The base image: checked to exist, or the newest available match of a lookup. None when
+/// there is no such image.
+pub async fn resolve_base_image(
+    aws: &Aws,
+    base: &BaseImage,
+) -> Result<Option<ImageFacts>, AwsError> {
     match base {
-        BaseImage::Id(id) => Ok(image_root_device(aws, id).await?.map(|_| id.clone())),
+        BaseImage::Id(id) => image_facts(aws, id).await,
         BaseImage::Lookup(lookup) => {
             let found = aws
                 .ec2
@@ -378,7 +384,7 @@ pub async fn resolve_base_image(aws: &Aws, base: &BaseImage) -> Result<Option<St
                 .images()
                 .iter()
                 .max_by(|a, b| a.creation_date().cmp(&b.creation_date()))
-                .and_then(|image| image.image_id().map(str::to_string)))
+                .and_then(ImageFacts::of))
         }
     }
 }

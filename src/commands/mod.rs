@@ -169,14 +169,15 @@ pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Fai
 pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environment, Failure> {
     let profile = &loaded.profile;
     // Every instance type a group or a builder launches: where AWS offers it.
-    let types: std::collections::BTreeSet<String> = std::iter::once(&profile.node)
-        .chain(profile.groups.values().map(|g| &g.node))
-        .flat_map(|node| {
+    let types: std::collections::BTreeSet<String> = profile
+        .node_tables()
+        .into_iter()
+        .flat_map(|(_, _, node)| {
             std::iter::once(node.instance_type.clone())
                 .chain(node.bake.iter().map(|b| b.instance_type.clone()))
         })
         .collect();
-    let (identity, network, image, certificates, offerings) = aws
+    let (identity, network, image, certificates, offerings, runs) = aws
         .patiently(async {
             tokio::join!(
                 aws.identity(),
@@ -188,6 +189,7 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
                 resolve_images(loaded, aws),
                 check_certificates(loaded, aws),
                 ec2::offerings(aws, &types),
+                ec2::type_architectures(aws, &types),
             )
         })
         .await;
@@ -195,15 +197,14 @@ pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environmen
     certificates?;
     let offerings = offerings?;
     let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
-    let (base_image, group_base_images) = image?;
+    let (base_image, group_base_images, architectures) = image?;
     check_architectures(
         loaded,
-        aws,
-        &types,
         base_image.as_deref(),
         &group_base_images,
-    )
-    .await?;
+        &architectures,
+        &runs?,
+    )?;
     Ok(Environment {
         account,
         partition,
@@ -264,43 +265,23 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
 
 /// Each group's image (its own, or its bake's base image) must be of an architecture its
 /// instance type runs, and so must the builder's: an arm64 type (t4g, m7g) cannot boot an x86_64
-/// image, and RunInstances says so only at launch.
-async fn check_architectures(
+/// image, and RunInstances says so only at launch. `architectures`: image -> architecture;
+/// `runs`: instance type -> the architectures it runs.
+fn check_architectures(
     loaded: &LoadedProfile,
-    aws: &Aws,
-    types: &std::collections::BTreeSet<String>,
     base_image: Option<&str>,
     group_base_images: &BTreeMap<String, String>,
+    architectures: &BTreeMap<String, String>,
+    runs: &BTreeMap<String, Vec<String>>,
 ) -> Result<(), Failure> {
-    let profile = &loaded.profile;
-    let groups: Vec<(String, &crate::profile::schema::Node, Option<&str>)> =
-        std::iter::once(("node".to_string(), &profile.node, base_image))
-            .chain(profile.groups.iter().map(|(name, g)| {
-                (
-                    format!("groups.{name}.node"),
-                    &g.node,
-                    group_base_images.get(name).map(String::as_str),
-                )
-            }))
-            .collect();
-    // The image each group's instances run: its own, else what its bake starts from.
-    let images: std::collections::BTreeSet<String> = groups
-        .iter()
-        .filter_map(|(_, node, base)| node.image.as_deref().or(*base))
-        .map(str::to_string)
-        .collect();
-    let (architectures, runs) = aws
-        .patiently(async {
-            tokio::join!(
-                ec2::image_architectures(aws, &images),
-                ec2::type_architectures(aws, types)
-            )
-        })
-        .await;
-    let (architectures, runs) = (architectures?, runs?);
     let mut errors = Vec::new();
-    for (at, node, base) in &groups {
-        let Some(image) = node.image.as_deref().or(*base) else {
+    for (group, at, node) in loaded.profile.node_tables() {
+        let base = match group {
+            None => base_image,
+            Some(name) => group_base_images.get(name).map(String::as_str),
+        };
+        // The image the group's instances run: its own, else what its bake starts from.
+        let Some(image) = node.image.as_deref().or(base) else {
             continue;
         };
         let Some(architecture) = architectures.get(image) else {
@@ -395,22 +376,18 @@ fn certificate_problem(
     None
 }
 
+/// The main group's bake base image, each extra group's by name, and the architecture of every
+/// image a group runs or bakes from.
+type ResolvedImages = (
+    Option<String>,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+);
+
 /// Check that each node group's image exists, or resolve its bake's base image: the main
 /// group's, and each extra group's by name. Each distinct image or lookup is asked for once.
-async fn resolve_images(
-    loaded: &LoadedProfile,
-    aws: &Aws,
-) -> Result<(Option<String>, BTreeMap<String, String>), Failure> {
-    let profile = &loaded.profile;
-    let nodes: Vec<(Option<&String>, String, &crate::profile::schema::Node)> =
-        std::iter::once((None, "node".to_string(), &profile.node))
-            .chain(
-                profile
-                    .groups
-                    .iter()
-                    .map(|(name, g)| (Some(name), format!("groups.{name}.node"), &g.node)),
-            )
-            .collect();
+async fn resolve_images(loaded: &LoadedProfile, aws: &Aws) -> Result<ResolvedImages, Failure> {
+    let nodes = loaded.profile.node_tables();
     // The first node table naming each image or lookup is where an error about it points.
     let mut distinct: Vec<(&str, &crate::profile::schema::Node)> = Vec::new();
     let key = |node: &crate::profile::schema::Node| {
@@ -425,33 +402,44 @@ async fn resolve_images(
     let each = distinct.iter().map(|(at, node)| async move {
         Ok::<_, Failure>((key(node), resolve_image(loaded, aws, node, at).await?))
     });
-    let resolved: BTreeMap<String, Option<String>> = futures::future::try_join_all(each)
+    let resolved: BTreeMap<String, Option<ec2::ImageFacts>> = futures::future::try_join_all(each)
         .await?
         .into_iter()
+        .collect();
+    let architectures = resolved
+        .values()
+        .flatten()
+        .filter_map(|image| Some((image.id.clone(), image.architecture.clone()?)))
         .collect();
     let mut main = None;
     let mut groups = BTreeMap::new();
     for (group, _, node) in &nodes {
-        let base = resolved.get(&key(node)).cloned().flatten();
+        // A bake's base image; a group with its own image has none.
+        let base = resolved
+            .get(&key(node))
+            .cloned()
+            .flatten()
+            .filter(|_| node.image.is_none())
+            .map(|image| image.id);
         match (group, base) {
             (None, base) => main = base,
             (Some(name), Some(base)) => {
-                groups.insert((*name).clone(), base);
+                groups.insert(name.to_string(), base);
             }
             (Some(_), None) => {}
         }
     }
-    Ok((main, groups))
+    Ok((main, groups, architectures))
 }
 
 /// Check that the node image exists, or resolve the bake's base image (the newest match of a
-/// lookup). Returns the base image of a bake. `at` is the node table's key.
+/// lookup). Returns the image the group runs or bakes from. `at` is the node table's key.
 async fn resolve_image(
     loaded: &LoadedProfile,
     aws: &Aws,
     node: &crate::profile::schema::Node,
     at: &str,
-) -> Result<Option<String>, Failure> {
+) -> Result<Option<ec2::ImageFacts>, Failure> {
     let missing = |key: &str, message: String, hint: &str| {
         Failure::Profile(
             loaded
@@ -461,8 +449,8 @@ async fn resolve_image(
         )
     };
     match (&node.image, &node.bake) {
-        (Some(image), _) => match ec2::image_root_device(aws, image).await? {
-            Some(_) => Ok(None),
+        (Some(image), _) => match ec2::image_facts(aws, image).await? {
+            Some(found) => Ok(Some(found)),
             None => Err(missing(
                 "image",
                 format!(
@@ -473,7 +461,7 @@ async fn resolve_image(
             )),
         },
         (None, Some(bake)) => match ec2::resolve_base_image(aws, &bake.base_image).await? {
-            Some(id) => Ok(Some(id)),
+            Some(found) => Ok(Some(found)),
             None => Err(match &bake.base_image {
                 BaseImage::Id(id) => missing(
                     "bake.base_image",

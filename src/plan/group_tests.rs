@@ -1,13 +1,12 @@
 //! Extra node groups in the desired stack and the plan: their own tier, the order the graph
 //! gives them, the main nodes pointing at them, and a group the profile drops.
 
-use super::tests::{PROFILE, bakes_of, desired_with, matching};
+use super::tests::{PROFILE, bakes_of, desired_with, matching, spec};
 use super::{Action, plan};
 use crate::ids::{Kind, ResourceId};
 use crate::resources::observed::Observed;
 use crate::resources::{
-    Resource, ResourceKind, auto_scaling_group, database, launch_template, load_balancer,
-    security_group,
+    auto_scaling_group, database, launch_template, load_balancer, security_group,
 };
 use crate::stack::Desired;
 
@@ -45,13 +44,6 @@ fn with_groups() -> Desired {
             ("templates/worker.sh.j2", "db={{ database.host }}\n"),
         ],
     )
-}
-
-fn spec<K: ResourceKind>(desired: &Desired, name: &str) -> K::Spec {
-    let resource: &Resource = desired
-        .get(&ResourceId::new(K::KIND, name))
-        .unwrap_or_else(|| panic!("no {:?} {name}", K::KIND));
-    resource.spec::<K>().unwrap()
 }
 
 fn depends(desired: &Desired, kind: Kind, name: &str) -> Vec<ResourceId> {

@@ -692,6 +692,14 @@ fn a_plan_survives_its_file_format() {
     assert_eq!(back, plan);
 }
 
+/// The spec of the desired resource of kind `K` named `name`.
+pub(crate) fn spec<K: crate::resources::ResourceKind>(desired: &Desired, name: &str) -> K::Spec {
+    let resource: &crate::resources::Resource = desired
+        .get(&ResourceId::new(K::KIND, name))
+        .unwrap_or_else(|| panic!("no {:?} {name}", K::KIND));
+    resource.spec::<K>().unwrap()
+}
+
 /// The stack of PROFILE built where the node type is offered only in `zones` of the three.
 fn built_where_offered(zones: &[&str]) -> Result<Desired, crate::profile::error::ProfileErrors> {
     let dir = tempfile::tempdir().unwrap();
@@ -716,13 +724,7 @@ fn built_where_offered(zones: &[&str]) -> Result<Desired, crate::profile::error:
 #[test]
 fn a_group_leaves_out_the_zones_that_do_not_offer_its_instance_type_and_needs_two() {
     let desired = built_where_offered(&["a", "b"]).unwrap();
-    let group = desired
-        .resources
-        .iter()
-        .find(|r| r.id.kind == auto_scaling_group::KIND)
-        .unwrap()
-        .spec::<auto_scaling_group::AutoScalingGroups>()
-        .unwrap();
+    let group = spec::<auto_scaling_group::AutoScalingGroups>(&desired, "shop-nodes");
     assert_eq!(group.subnets, vec!["subnet-0000000a", "subnet-0000000b"]);
     assert_eq!(desired.notes.len(), 1, "{:?}", desired.notes);
     assert!(
@@ -732,13 +734,7 @@ fn a_group_leaves_out_the_zones_that_do_not_offer_its_instance_type_and_needs_tw
         desired.notes
     );
     // The load balancer and the data tier keep every zone.
-    let balancer = desired
-        .resources
-        .iter()
-        .find(|r| r.id.kind == load_balancer::KIND)
-        .unwrap()
-        .spec::<load_balancer::LoadBalancers>()
-        .unwrap();
+    let balancer = spec::<load_balancer::LoadBalancers>(&desired, "shop-lb");
     assert_eq!(balancer.subnets.len(), 3);
 
     let Err(errors) = built_where_offered(&["a"]) else {

@@ -483,21 +483,18 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), AwsError>>,
 {
-    let begun = std::time::Instant::now();
-    let limit = Caches.about().wait_limit;
-    let mut ticks = super::wait::pace(context.options.poll_interval);
-    loop {
-        match attempt().await {
-            Err(error) if busy(&error) && begun.elapsed() < limit => {
-                context.status(&format!(
-                    "waiting: the cache is busy ({}); {doing} again",
-                    error.message
-                ));
-                super::wait::next_poll(&mut ticks, context.id, "the cache to be free").await?;
+    context
+        .retry(&format!("the cache is busy; {doing} again"), || {
+            let tried = attempt();
+            async move {
+                match tried.await {
+                    Ok(()) => Ok(true),
+                    Err(error) if busy(&error) => Ok(false),
+                    Err(error) => Err(error),
+                }
             }
-            other => return other,
-        }
-    }
+        })
+        .await
 }
 
 fn busy(error: &AwsError) -> bool {

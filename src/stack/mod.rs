@@ -485,15 +485,6 @@ fn offered_where_needed(
     environment: &Environment,
     notes: &mut Vec<String>,
 ) -> Result<(), ProfileErrors> {
-    let profile = &loaded.profile;
-    let mut nodes: Vec<(String, &crate::profile::schema::Node)> =
-        vec![("node".to_string(), &profile.node)];
-    nodes.extend(
-        profile
-            .groups
-            .iter()
-            .map(|(name, group)| (format!("groups.{name}.node"), &group.node)),
-    );
     let zones = |instance_type: &str| -> (Vec<&Subnet>, Vec<&Subnet>) {
         environment
             .subnets
@@ -508,7 +499,7 @@ fn offered_where_needed(
             .join(", ")
     };
     let mut errors = Vec::new();
-    for (at, node) in nodes {
+    for (_, at, node) in loaded.profile.node_tables() {
         let key = format!("{at}.instance_type");
         let (kept, left) = zones(&node.instance_type);
         if kept.len() < 2 {

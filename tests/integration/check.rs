@@ -4,6 +4,30 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::harness::{Clients, REGION};
 
+/// The subnets matching one EC2 filter (`default-for-az` = `true`, `cidr-block` = ...), in
+/// Availability Zone order.
+pub async fn subnets_where(
+    aws: &Clients,
+    name: &str,
+    value: &str,
+) -> Vec<aws_sdk_ec2::types::Subnet> {
+    let found = aws
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(name)
+                .values(value)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut subnets = found.subnets().to_vec();
+    subnets.sort_by_key(|s| s.availability_zone().unwrap_or_default().to_string());
+    subnets
+}
+
 /// Security groups of the stack by name: (id, canonical ingress rules, tags).
 pub type SecurityGroups = BTreeMap<String, (String, BTreeSet<String>, BTreeMap<String, String>)>;
 

@@ -1,7 +1,7 @@
 //! What deployer refuses to do: touch what it does not own, act on a broken profile, apply a
 //! stale saved plan, or change anything without confirmation.
 
-use crate::check::{group, tagged_leftovers};
+use crate::check::{group, subnets_where, tagged_leftovers};
 use crate::harness::{Project, clients};
 
 const SMALL: &str = r#"
@@ -25,19 +25,8 @@ async fn a_same_named_resource_that_is_not_ours_is_never_touched() {
     let aws = clients().await;
     let project = Project::standalone("foreign", SMALL);
     let stack = project.stack.clone();
-    let subnets = aws
-        .ec2
-        .describe_subnets()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let subnet = subnets.subnets()[0].subnet_id().unwrap().to_string();
+    let subnets = subnets_where(&aws, "default-for-az", "true").await;
+    let subnet = subnets[0].subnet_id().unwrap().to_string();
     aws.elb
         .create_load_balancer()
         .load_balancer_name(format!("{stack}-lb"))
@@ -544,37 +533,13 @@ fn a_closed_endpoint_is_named_while_the_sdk_retries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_balancer_moves_to_another_subnet_in_the_same_zone() {
     let aws = clients().await;
-    let defaults = aws
-        .ec2
-        .describe_subnets()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut defaults: Vec<_> = defaults.subnets().to_vec();
-    defaults.sort_by_key(|s| s.availability_zone().unwrap_or_default().to_string());
+    let defaults = subnets_where(&aws, "default-for-az", "true").await;
     let (first, second) = (&defaults[0], &defaults[1]);
     let zone = first.availability_zone().unwrap().to_string();
     // A second subnet in the first zone (kept between runs on one emulator).
     let cidr = "172.31.250.0/24";
-    let existing = aws
-        .ec2
-        .describe_subnets()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("cidr-block")
-                .values(cidr)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let other = match existing.subnets().first() {
+    let existing = subnets_where(&aws, "cidr-block", cidr).await;
+    let other = match existing.first() {
         Some(subnet) => subnet.subnet_id().unwrap().to_string(),
         None => aws
             .ec2

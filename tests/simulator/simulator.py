@@ -1040,20 +1040,15 @@ class Handler(BaseHTTPRequestHandler):
             world.record(service, action, mutating, status, "denied")
             return self.send(status, headers, payload)
 
-        refused = self.server.sim.elb_zone_conflict(action, params, akid, region) \
-            if service == "elasticloadbalancing" else None
-        if refused:
-            status, code, message = refused
-            status, headers, payload = error_document(protocol, service, status, code, message, request_id)
-            world.record(service, action, mutating, status, "refused")
-            return self.send(status, headers, payload)
-
-        refused = refused or busy(world, service, action, params, body)
-        if refused:
-            status, code, message = refused
-            status, headers, payload = error_document(protocol, service, status, code, message, request_id)
-            world.record(service, action, mutating, status, "busy")
-            return self.send(status, headers, payload)
+        # What AWS refuses outright (one subnet per zone), then what is busy for a while.
+        for refused, kind in ((sim.elb_zone_conflict(action, params, akid, region)
+                               if service == "elasticloadbalancing" else None, "refused"),
+                              (busy(world, service, action, params, body), "busy")):
+            if refused:
+                status, code, message = refused
+                status, headers, payload = error_document(protocol, service, status, code, message, request_id)
+                world.record(service, action, mutating, status, kind)
+                return self.send(status, headers, payload)
 
         unseen = not_visible(world, service, action, params, body)
         if unseen:

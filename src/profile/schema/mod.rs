@@ -46,6 +46,20 @@ pub struct Profile {
     pub groups: BTreeMap<String, Group>,
 }
 
+impl Profile {
+    /// Every node table with its group's name and its profile key: the main group's (`node`),
+    /// then each extra group's (`groups.<name>.node`).
+    pub fn node_tables(&self) -> Vec<(Option<&str>, String, &Node)> {
+        std::iter::once((None, "node".to_string(), &self.node))
+            .chain(
+                self.groups
+                    .iter()
+                    .map(|(name, g)| (Some(name.as_str()), format!("groups.{name}.node"), &g.node)),
+            )
+            .collect()
+    }
+}
+
 /// An extra node group: `[groups.<name>]`. Its resources are named `<stack>-<name>` (security
 /// group, launch template, Auto Scaling Group) and `<stack>-<name>-lb` (its load balancer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

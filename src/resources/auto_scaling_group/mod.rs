@@ -259,12 +259,14 @@ impl ResourceKind for AutoScalingGroups {
             .map(|group| group.auto_scaling_group)
             .collect();
         let groups = calls::describe_many(scope.aws, &names).await?;
-        let mut observed = Vec::new();
-        for (mut group, members) in groups {
-            with_balancer_health(scope.aws, &mut group, &members).await;
-            observed.push(group);
-        }
-        Ok(observed)
+        // Each group's balancer is asked at the same time.
+        Ok(
+            futures::future::join_all(groups.into_iter().map(|(mut group, members)| async move {
+                with_balancer_health(scope.aws, &mut group, &members).await;
+                group
+            }))
+            .await,
+        )
     }
 
     async fn observe_one(
