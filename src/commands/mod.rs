@@ -1,5 +1,6 @@
 //! The commands: thin sequences of the layers below (profile, stack, aws, plan, engine, render).
 
+pub mod account;
 pub mod apply;
 pub mod bake;
 pub mod destroy;
@@ -10,7 +11,6 @@ pub mod status;
 pub mod unlock;
 pub mod validate;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, IsTerminal};
 use std::time::Duration;
@@ -22,12 +22,11 @@ use crate::ids::names::Names;
 use crate::plan::{Plan, plan};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
-use crate::profile::schema::BaseImage;
 use crate::render::report::{Done, Failed};
 use crate::render::report::{ErrorReport, Location};
 use crate::resources::observed::{self, Observed};
 use crate::resources::{REGISTRY, Scope};
-use crate::stack::{Desired, Environment, build, check};
+use crate::stack::{Desired, build, check};
 
 /// Why a command failed. Every failure exits 1 (2 is only `plan --detailed-exitcode`'s
 /// "changes"), so that a script can tell breakage from drift.
@@ -70,7 +69,11 @@ impl Failure {
                             key: error.key.clone(),
                             ..Location::default()
                         }),
-                        ..plain("profile", &error.message, error.hint.as_deref())
+                        ..plain(
+                            error.code.unwrap_or("profile"),
+                            &error.message,
+                            error.hint.as_deref(),
+                        )
                     })
                     .collect();
                 let mut first = problems
@@ -165,337 +168,25 @@ pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Fai
     .await?)
 }
 
-/// Resolve the account, network and image the profile names.
-pub async fn environment(loaded: &LoadedProfile, aws: &Aws) -> Result<Environment, Failure> {
-    let profile = &loaded.profile;
-    // Every instance type a group or a builder launches: where AWS offers it.
-    let types: std::collections::BTreeSet<String> = profile
-        .node_tables()
-        .into_iter()
-        .flat_map(|(_, _, node)| {
-            std::iter::once(node.instance_type.clone())
-                .chain(node.bake.iter().map(|b| b.instance_type.clone()))
-        })
-        .collect();
-    let (identity, network, image, certificates, offerings, runs) = aws
-        .patiently(async {
-            tokio::join!(
-                aws.identity(),
-                ec2::resolve_network(
-                    aws,
-                    &profile.network.vpc,
-                    profile.network.subnets.as_deref()
-                ),
-                resolve_images(loaded, aws),
-                check_certificates(loaded, aws),
-                ec2::offerings(aws, &types),
-                ec2::type_architectures(aws, &types),
-            )
-        })
-        .await;
-    let (account, partition) = identity?;
-    certificates?;
-    let offerings = offerings?;
-    let (vpc_id, subnets) = network.map_err(|e| network_failure(loaded, e))?;
-    let (base_image, group_base_images, architectures) = image?;
-    check_architectures(
-        loaded,
-        base_image.as_deref(),
-        &group_base_images,
-        &architectures,
-        &runs?,
-    )?;
-    Ok(Environment {
-        account,
-        partition,
-        region: aws.region.clone(),
-        vpc_id,
-        subnets,
-        base_image,
-        group_base_images,
-        offerings,
-    })
-}
-
-/// Check that each listener's ACM certificate exists (an IAM server certificate is left to
-/// the load balancer): a wrong ARN is found by plan, at its listener, not half-way into apply.
-async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Failure> {
-    let listeners = &loaded.profile.load_balancer.listeners;
-    let arns: Vec<Option<&str>> = listeners.iter().map(|l| l.certificate.as_deref()).collect();
-    let found =
-        crate::resources::load_balancer::certificates(aws, arns.iter().flatten().copied()).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let errors: Vec<_> = arns
-        .iter()
-        .enumerate()
-        .filter_map(|(i, arn)| {
-            let arn = (*arn)?;
-            let key = format!("load_balancer.listeners[{i}].certificate");
-            let error = match found.get(arn)? {
-                Ok(certificate) => return certificate_problem(loaded, &key, arn, certificate, now),
-                Err(error) => error,
-            };
-            Some(if error.is("ResourceNotFoundException") {
-                loaded
-                    .error_at(
-                        &key,
-                        format!("no such certificate in {}: {arn}", aws.region),
-                    )
-                    .with_hint("`aws acm list-certificates` lists the region's certificates")
-            } else {
-                loaded
-                    .error_at(&key, format!("cannot read the certificate: {error}"))
-                    .with_hint(error.hint.clone().unwrap_or_else(|| {
-                        "check the ARN and that acm:DescribeCertificate is allowed".into()
-                    }))
-            })
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Profile(crate::profile::error::ProfileErrors(
-            errors,
-        )))
-    }
-}
-
-/// Each group's image (its own, or its bake's base image) must be of an architecture its
-/// instance type runs, and so must the builder's: an arm64 type (t4g, m7g) cannot boot an x86_64
-/// image, and RunInstances says so only at launch. `architectures`: image -> architecture;
-/// `runs`: instance type -> the architectures it runs.
-fn check_architectures(
-    loaded: &LoadedProfile,
-    base_image: Option<&str>,
-    group_base_images: &BTreeMap<String, String>,
-    architectures: &BTreeMap<String, String>,
-    runs: &BTreeMap<String, Vec<String>>,
-) -> Result<(), Failure> {
-    let mut errors = Vec::new();
-    for (group, at, node) in loaded.profile.node_tables() {
-        let base = match group {
-            None => base_image,
-            Some(name) => group_base_images.get(name).map(String::as_str),
-        };
-        // The image the group's instances run: its own, else what its bake starts from.
-        let Some(image) = node.image.as_deref().or(base) else {
-            continue;
-        };
-        let Some(architecture) = architectures.get(image) else {
-            continue;
-        };
-        let mut check = |key: String, instance_type: &str| {
-            if let Some(supported) = runs.get(instance_type)
-                && !supported.contains(architecture)
-            {
-                errors.push(
-                    loaded
-                        .error_at(
-                            &key,
-                            format!(
-                                "{instance_type} runs {}, but image {image} is {architecture}",
-                                supported.join(", ")
-                            ),
-                        )
-                        .with_hint(if architecture == "arm64" {
-                            "choose a Graviton type (t4g, m7g, c7g, ...) or an x86_64 image"
-                        } else {
-                            "choose an x86_64 type (t3, m6i, c6i, ...) or an arm64 image"
-                        }),
-                );
-            }
-        };
-        check(format!("{at}.instance_type"), &node.instance_type);
-        if let Some(bake) = &node.bake {
-            check(format!("{at}.bake.instance_type"), &bake.instance_type);
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Profile(crate::profile::error::ProfileErrors(
-            errors,
-        )))
-    }
-}
-
-/// A certificate ELB cannot use (not ISSUED) is an error at its listener; one that expires within
-/// 30 days is a warning; otherwise a note says which domain the listener serves.
-fn certificate_problem(
-    loaded: &LoadedProfile,
-    key: &str,
-    arn: &str,
-    certificate: &crate::resources::load_balancer::Certificate,
-    now: i64,
-) -> Option<crate::profile::error::ProfileError> {
-    const DAY: i64 = 24 * 60 * 60;
-    if certificate.status != "ISSUED" {
-        let hint = if certificate.status == "PENDING_VALIDATION" {
-            "ACM issues it once its validation (the DNS record or the e-mail) is done: run again then"
-        } else {
-            "request or import a certificate, and put its ARN here"
-        };
-        return Some(
-            loaded
-                .error_at(
-                    key,
-                    format!(
-                        "certificate {arn} ({}) is {}, not ISSUED: the load balancer cannot use it",
-                        certificate.domain, certificate.status
-                    ),
-                )
-                .with_hint(hint),
-        );
-    }
-    let expires = certificate.not_after.map(|at| (at - now) / DAY);
-    let text = match expires {
-        Some(days) if days < 30 => {
-            crate::render::errors::warning(
-                &loaded
-                    .error_at(
-                        key,
-                        format!(
-                            "the certificate for {} expires in {days} day(s): renew it, or the listener serves an expired one",
-                            certificate.domain
-                        ),
-                    )
-                    .to_string(),
-            );
-            return None;
-        }
-        Some(days) => format!(
-            "serves {} (ISSUED, expires in {days} days)",
-            certificate.domain
-        ),
-        None => format!("serves {} (ISSUED)", certificate.domain),
-    };
-    crate::render::errors::note(&format!("note: {}", loaded.error_at(key, text)));
-    None
-}
-
-/// The main group's bake base image, each extra group's by name, and the architecture of every
-/// image a group runs or bakes from.
-type ResolvedImages = (
-    Option<String>,
-    BTreeMap<String, String>,
-    BTreeMap<String, String>,
-);
-
-/// Check that each node group's image exists, or resolve its bake's base image: the main
-/// group's, and each extra group's by name. Each distinct image or lookup is asked for once.
-async fn resolve_images(loaded: &LoadedProfile, aws: &Aws) -> Result<ResolvedImages, Failure> {
-    let nodes = loaded.profile.node_tables();
-    // The first node table naming each image or lookup is where an error about it points.
-    let mut distinct: Vec<(&str, &crate::profile::schema::Node)> = Vec::new();
-    let key = |node: &crate::profile::schema::Node| {
-        serde_json::to_string(&(&node.image, node.bake.as_ref().map(|b| &b.base_image)))
-            .unwrap_or_default()
-    };
-    for (_, at, node) in &nodes {
-        if !distinct.iter().any(|(_, seen)| key(seen) == key(node)) {
-            distinct.push((at, node));
-        }
-    }
-    let each = distinct.iter().map(|(at, node)| async move {
-        Ok::<_, Failure>((key(node), resolve_image(loaded, aws, node, at).await?))
-    });
-    let resolved: BTreeMap<String, Option<ec2::ImageFacts>> = futures::future::try_join_all(each)
-        .await?
-        .into_iter()
-        .collect();
-    let architectures = resolved
-        .values()
-        .flatten()
-        .filter_map(|image| Some((image.id.clone(), image.architecture.clone()?)))
-        .collect();
-    let mut main = None;
-    let mut groups = BTreeMap::new();
-    for (group, _, node) in &nodes {
-        // A bake's base image; a group with its own image has none.
-        let base = resolved
-            .get(&key(node))
-            .cloned()
-            .flatten()
-            .filter(|_| node.image.is_none())
-            .map(|image| image.id);
-        match (group, base) {
-            (None, base) => main = base,
-            (Some(name), Some(base)) => {
-                groups.insert(name.to_string(), base);
-            }
-            (Some(_), None) => {}
-        }
-    }
-    Ok((main, groups, architectures))
-}
-
-/// Check that the node image exists, or resolve the bake's base image (the newest match of a
-/// lookup). Returns the image the group runs or bakes from. `at` is the node table's key.
-async fn resolve_image(
-    loaded: &LoadedProfile,
-    aws: &Aws,
-    node: &crate::profile::schema::Node,
-    at: &str,
-) -> Result<Option<ec2::ImageFacts>, Failure> {
-    let missing = |key: &str, message: String, hint: &str| {
-        Failure::Profile(
-            loaded
-                .error_at(&format!("{at}.{key}"), message)
-                .with_hint(hint)
-                .into(),
-        )
-    };
-    match (&node.image, &node.bake) {
-        (Some(image), _) => match ec2::image_facts(aws, image).await? {
-            Some(found) => Ok(Some(found)),
-            None => Err(missing(
-                "image",
-                format!(
-                    "image {image} does not exist in {} (or is not visible to this account)",
-                    aws.region
-                ),
-                "give an AMI id from this region",
-            )),
-        },
-        (None, Some(bake)) => match ec2::resolve_base_image(aws, &bake.base_image).await? {
-            Some(found) => Ok(Some(found)),
-            None => Err(match &bake.base_image {
-                BaseImage::Id(id) => missing(
-                    "bake.base_image",
-                    format!(
-                        "image {id} does not exist in {} (or is not visible to this account)",
-                        aws.region
-                    ),
-                    "give an AMI id from this region, or a lookup { owner, name }",
-                ),
-                BaseImage::Lookup(lookup) => missing(
-                    "bake.base_image",
-                    format!(
-                        "no available image of owner {} matches `{}` in {}",
-                        lookup.owner, lookup.name, aws.region
-                    ),
-                    "check the owner and the name pattern (* and ? are wildcards)",
-                ),
-            }),
-        },
-        (None, None) => Ok(None),
-    }
-}
-
 /// Everything plan and apply need. With `lock_for`, the stack's lock is taken (for that
 /// command) before the live state is read, and is held in `Prepared::lock`.
 pub async fn prepare(global: &Global, lock_for: Option<&str>) -> Result<Prepared, Failure> {
     let (loaded, aws) = load_and_connect(global).await?;
-    let environment = environment(&loaded, &aws).await?;
-    let desired = build(&loaded, &environment)?;
+    let (environment, mut problems) = account::environment(&loaded, &aws).await?;
+    let built = environment.map(|environment| build(&loaded, &environment));
+    let desired = match built {
+        Some(Ok(desired)) if problems.is_empty() => desired,
+        Some(Ok(_)) | None => return Err(Failure::Profile(ProfileErrors(problems))),
+        Some(Err(errors)) => {
+            problems.extend(errors.0);
+            return Err(Failure::Profile(ProfileErrors(problems)));
+        }
+    };
     let lock = match lock_for {
         Some(command) => Some(take_lock(&aws, &desired.stack, command).await?),
         None => None,
     };
-    let observed = match observe(&aws, &desired.names(), &environment.vpc_id).await {
+    let observed = match observe(&aws, &desired.names(), &desired.environment.vpc_id).await {
         Ok(observed) => observed,
         Err(error) => {
             release(lock).await;
@@ -618,8 +309,9 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
 }
 
 /// The plan, or a refusal naming every live resource that has our name but is not ours.
+/// Refused too when the plan would send AWS what it no longer creates (`Desired::refusals`).
 pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure> {
-    plan(desired, observed).map_err(|foreign| {
+    let made = plan(desired, observed).map_err(|foreign| {
         let list: Vec<String> = foreign.iter().map(|f| format!("  {f}")).collect();
         Failure::stop(
             format!(
@@ -629,7 +321,27 @@ pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure
             ),
             "choose another stack name, or delete (or tag deployer:stack) those resources yourself",
         )
-    })
+    })?;
+    let refused: Vec<_> = desired
+        .refusals
+        .iter()
+        .filter(|refusal| {
+            made.steps.iter().any(|step| {
+                step.id == refusal.resource
+                    && (step.action.creates()
+                        || step
+                            .changes
+                            .iter()
+                            .any(|c| refusal.attributes.contains(&c.attribute.as_str())))
+            })
+        })
+        .map(|refusal| refusal.error.clone())
+        .collect();
+    if refused.is_empty() {
+        Ok(made)
+    } else {
+        Err(Failure::Profile(ProfileErrors(refused)))
+    }
 }
 
 /// What a run changed, for a report.

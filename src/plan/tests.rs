@@ -178,7 +178,7 @@ pub(crate) fn matching(desired: &Desired) -> Observed {
     Observed { resources }
 }
 
-fn set(observed: &mut Observed, kind: Kind, key: &str, value: Value) {
+pub(crate) fn set(observed: &mut Observed, kind: Kind, key: &str, value: Value) {
     let resource = observed
         .resources
         .iter_mut()

@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 /// One problem found in a profile (or in a template it names).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProfileError {
     /// The file as the user named it, e.g. `profiles/prod.toml`.
     pub file: String,
@@ -15,6 +15,9 @@ pub struct ProfileError {
     pub key: Option<String>,
     pub message: String,
     pub hint: Option<String>,
+    /// A stable code for the checks made against the account (`database.version-not-creatable`):
+    /// scripts match on it, and the README lists them. Profile syntax errors have none.
+    pub code: Option<&'static str>,
     pub(crate) snippet: Option<(Arc<str>, Range<usize>)>,
 }
 
@@ -26,12 +29,18 @@ impl ProfileError {
             key: None,
             message: message.into(),
             hint: None,
+            code: None,
             snippet: None,
         }
     }
 
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
+        self
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
         self
     }
 
@@ -69,6 +78,10 @@ impl fmt::Display for ProfileError {
 impl std::error::Error for ProfileError {}
 
 impl miette::Diagnostic for ProfileError {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.code.map(|c| Box::new(c) as Box<dyn fmt::Display>)
+    }
+
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.hint
             .as_ref()
@@ -103,6 +116,9 @@ impl fmt::Display for ProfileErrors {
                 writeln!(f)?;
             }
             write!(f, "{error}")?;
+            if let Some(code) = error.code {
+                write!(f, " [{code}]")?;
+            }
             if let Some(hint) = &error.hint {
                 write!(f, "\n  hint: {hint}")?;
             }

@@ -143,7 +143,7 @@ fn broken_profiles_get_located_messages() {
         ),
         (
             with("[database]\n", "[database]\nengine_version = \"9.3\"\n"),
-            "profiles/t.toml:8:18: database.engine_version: PostgreSQL 9.3 is older than RDS supports | hint: use PostgreSQL 9.4 or later; current versions are 15, 16 and 17",
+            "profiles/t.toml:8:18: database.engine_version: PostgreSQL 9.3 is older than RDS supports | hint: use a version RDS creates: 14 to 18 (plan checks the region)",
         ),
         (
             with("[database]\n", "[database]\nbackup_retention_days = 3\n"),

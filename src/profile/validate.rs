@@ -366,7 +366,7 @@ fn database(database: &Database, problems: &mut Problems) {
         None => problems.add(
             "database.engine_version",
             format!("`{}` is not a PostgreSQL version", database.engine_version),
-            Some("give a version such as \"16.4\""),
+            Some("give a major (\"16\") or an exact version (\"16.11\")"),
         ),
         Some(version) if version < vec![9, 4] => problems.add(
             "database.engine_version",
@@ -374,7 +374,7 @@ fn database(database: &Database, problems: &mut Problems) {
                 "PostgreSQL {} is older than RDS supports",
                 database.engine_version
             ),
-            Some("use PostgreSQL 9.4 or later; current versions are 15, 16 and 17"),
+            Some("use a version RDS creates: 14 to 18 (plan checks the region)"),
         ),
         Some(_) => {}
     }
@@ -453,7 +453,7 @@ fn cache(cache: &Cache, problems: &mut Problems) {
         None => problems.add(
             "cache.engine_version",
             format!("`{}` is not a Redis version", cache.engine_version),
-            Some("give a version such as \"7.1\""),
+            Some("give a major (\"7\") or an exact version (\"7.1\")"),
         ),
         Some(version) if version < vec![3, 2, 4] => problems.add(
             "cache.engine_version",

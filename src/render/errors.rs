@@ -39,10 +39,11 @@ pub fn profile_errors_text_with(errors: &ProfileErrors, fancy: bool, colour: boo
                 continue;
             }
         }
-        out.push_str(&error_text(
-            &error.to_string(),
-            error.hint.as_deref().filter(|_| !fancy),
-        ));
+        let text = match error.code {
+            Some(code) => format!("{error} [{code}]"),
+            None => error.to_string(),
+        };
+        out.push_str(&error_text(&text, error.hint.as_deref().filter(|_| !fancy)));
     }
     if errors.0.len() > 1 {
         out.push_str(&format!(

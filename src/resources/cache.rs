@@ -37,7 +37,12 @@ pub const SECURITY_GROUPS: &str = "security_groups";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
     pub description: String,
+    /// The profile's version, compared with the live one (`7` is satisfied by any 7.x).
     pub engine_version: String,
+    /// The exact version a create (or an upgrade) sends: the newest ElastiCache creates that
+    /// `engine_version` names, as plan found it; `None`: `engine_version` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_version: Option<String>,
     pub node_type: String,
     /// The primary plus its replicas.
     pub num_cache_clusters: i32,
@@ -51,6 +56,15 @@ pub struct Spec {
     pub auth_secret: String,
     pub subnet_group: String,
     pub security_group: String,
+}
+
+impl Spec {
+    /// The version sent to ElastiCache.
+    pub fn version(&self) -> &str {
+        self.create_version
+            .as_deref()
+            .unwrap_or(&self.engine_version)
+    }
 }
 
 pub fn id(name: impl Into<String>) -> ResourceId {
@@ -76,6 +90,7 @@ impl ResourceKind for Caches {
         &[
             "elasticache:DescribeReplicationGroups",
             "elasticache:DescribeCacheClusters",
+            "elasticache:DescribeCacheEngineVersions",
             "elasticache:ListTagsForResource",
             "elasticache:CreateReplicationGroup",
             "elasticache:AddTagsToResource",
@@ -304,6 +319,31 @@ pub(super) async fn tags_of(
     ))
 }
 
+/// The Redis versions ElastiCache creates in the region (DescribeCacheEngineVersions).
+pub async fn creatable_versions(aws: &Aws) -> Result<Vec<String>, AwsError> {
+    let mut versions = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = aws
+            .elasticache
+            .describe_cache_engine_versions()
+            .engine("redis")
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(fail("list the Redis versions ElastiCache creates"))?;
+        versions.extend(
+            page.cache_engine_versions()
+                .iter()
+                .filter_map(|v| v.engine_version().map(str::to_string)),
+        );
+        marker = page.marker().map(str::to_string);
+        if marker.is_none() {
+            return Ok(versions);
+        }
+    }
+}
+
 async fn observe_replication_group(
     aws: &Aws,
     id: &str,
@@ -440,7 +480,7 @@ async fn create_replication_group(
         .replication_group_id(id)
         .replication_group_description(&spec.description)
         .engine("redis")
-        .engine_version(&spec.engine_version)
+        .engine_version(spec.version())
         .cache_node_type(&spec.node_type)
         .num_cache_clusters(spec.num_cache_clusters)
         .automatic_failover_enabled(spec.automatic_failover)
@@ -561,7 +601,7 @@ async fn modify_replication_group(
         .replication_group_id(id)
         .apply_immediately(true);
     if has(ENGINE_VERSION) {
-        request = request.engine_version(&spec.engine_version);
+        request = request.engine_version(spec.version());
     }
     if has(NODE_TYPE) {
         request = request.cache_node_type(&spec.node_type);

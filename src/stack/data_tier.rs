@@ -12,6 +12,7 @@ use crate::resources::{
 /// The database's subnet group and instance.
 pub(super) fn database(
     db: &schema::Database,
+    create_version: Option<String>,
     names: &Names,
     environment: &Environment,
     stack: &str,
@@ -31,6 +32,7 @@ pub(super) fn database(
             "database",
             &database::Spec {
                 engine_version: db.engine_version.clone(),
+                create_version,
                 instance_class: db.instance_class.clone(),
                 allocated_storage: db.allocated_storage,
                 storage_type: db.storage_type.clone(),
@@ -57,6 +59,7 @@ pub(super) fn database(
 /// The cache's subnet group, AUTH token secret and replication group.
 pub(super) fn cache(
     cache: &schema::Cache,
+    create_version: Option<String>,
     names: &Names,
     environment: &Environment,
     stack: &str,
@@ -92,6 +95,7 @@ pub(super) fn cache(
             &cache::Spec {
                 description: format!("deployer {}: Redis", stack),
                 engine_version: cache.engine_version.clone(),
+                create_version,
                 node_type: cache.node_type.clone(),
                 num_cache_clusters: cache.replicas + 1,
                 automatic_failover: cache.automatic_failover,

@@ -1,6 +1,7 @@
 //! From a validated profile and the facts of the account (region, VPC, subnets) to the list of
 //! desired resources with their dependencies. Pure: no AWS calls.
 
+pub mod catalog;
 mod data_tier;
 mod groups;
 mod nodes;
@@ -49,6 +50,9 @@ pub struct Environment {
     /// type not in the map counts as offered everywhere (offline).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub offerings: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// What AWS creates for the data tier (read by plan; not kept in a saved plan).
+    #[serde(skip)]
+    pub catalog: catalog::Catalog,
 }
 
 impl Environment {
@@ -72,6 +76,7 @@ impl Environment {
             base_image: Some("ami-00000000".into()),
             group_base_images: BTreeMap::new(),
             offerings: BTreeMap::new(),
+            catalog: catalog::Catalog::default(),
         }
     }
 
@@ -114,6 +119,10 @@ pub struct Desired {
     /// What deployer decided for the account's sake (a subnet left out of a group), located.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What AWS would refuse if the plan sent it (a version AWS no longer creates): checked
+    /// against the plan (see `catalog`). Not kept in a saved plan, which was checked when made.
+    #[serde(skip)]
+    pub refusals: Vec<catalog::Refusal>,
 }
 
 /// Images kept when the profile does not say (or bakes nothing).
@@ -171,6 +180,7 @@ fn certificates_in_region(loaded: &LoadedProfile, region: &str) -> Result<(), Pr
                             "the certificate is in {theirs} and the stack in {region}: a load balancer can use an ACM certificate of its own region only"
                         ),
                     )
+                    .with_code("certificate.other-region")
                     .with_hint(format!(
                         "request or import the certificate in {region} and use its ARN"
                     ))
@@ -268,13 +278,29 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             .collect::<Vec<_>>()
     };
 
+    let mut notes = Vec::new();
+    let mut refusals = Vec::new();
     if let Some(db) = &profile.database {
         resources.push(security_group(
             Tier::Db,
             "database",
             from_nodes(db.port.into()),
         ));
-        resources.extend(data_tier::database(db, &names, environment, &profile.stack));
+        let version = catalog::database(
+            loaded,
+            &environment.catalog,
+            &environment.region,
+            &crate::resources::database::id(names.database()),
+            &mut notes,
+            &mut refusals,
+        );
+        resources.extend(data_tier::database(
+            db,
+            version,
+            &names,
+            environment,
+            &profile.stack,
+        ));
     }
 
     if let Some(cache) = &profile.cache {
@@ -283,7 +309,21 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             "cache",
             from_nodes(cache.port.into()),
         ));
-        resources.extend(data_tier::cache(cache, &names, environment, &profile.stack));
+        let version = catalog::cache(
+            loaded,
+            &environment.catalog,
+            &environment.region,
+            &crate::resources::cache::id(names.cache()),
+            &mut notes,
+            &mut refusals,
+        );
+        resources.extend(data_tier::cache(
+            cache,
+            version,
+            &names,
+            environment,
+            &profile.stack,
+        ));
     }
 
     let listeners: Vec<ListenerSpec> = lb
@@ -340,7 +380,6 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     ));
 
     let mut warnings = Vec::new();
-    let mut notes = Vec::new();
     // Only where the selected file says it: a profile that extends one with HTTPS listeners and
     // swaps them for HTTP ones (as local extends prod) inherits the policy harmlessly.
     if loaded.sources.wrote_here("load_balancer.tls_policy")
@@ -473,6 +512,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         retention,
         warnings,
         notes,
+        refusals,
     })
 }
 
@@ -514,6 +554,7 @@ fn offered_where_needed(
                             listed(&environment.subnets.iter().collect::<Vec<_>>())
                         ),
                     )
+                    .with_code("instance-type.too-few-zones")
                     .with_hint("choose an instance type offered in two of them, or subnets in zones that offer it"),
             );
         } else if !left.is_empty() {
@@ -544,6 +585,7 @@ fn offered_where_needed(
                             listed(&environment.subnets.iter().collect::<Vec<_>>())
                         ),
                     )
+                    .with_code("instance-type.not-offered")
                     .with_hint("choose a builder instance type offered in the region's zones"),
             );
         }

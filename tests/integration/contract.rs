@@ -37,9 +37,11 @@ async fn connect() -> Aws {
 async fn state(aws: &Aws, project: &Project) -> (Desired, Observed) {
     let path = project.path().join("profiles/test.toml");
     let loaded = load(path.to_str().unwrap()).unwrap();
-    let environment = deployer::commands::environment(&loaded, aws)
+    let (environment, problems) = deployer::commands::account::environment(&loaded, aws)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let environment = environment.unwrap();
     let desired = build(&loaded, &environment).unwrap();
     let observed = deployer::commands::observe(aws, &desired.names(), &environment.vpc_id)
         .await

@@ -100,6 +100,22 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     // Database: the reference configuration and the baseline.
     let db = &database(&aws, &stack).await;
     assert_eq!(db.engine(), Some("postgres"));
+    // The profile's major, created as the newest 16.x RDS lists.
+    let creatable = aws
+        .rds
+        .describe_db_engine_versions()
+        .engine("postgres")
+        .send()
+        .await
+        .unwrap();
+    let newest_16 = creatable
+        .db_engine_versions()
+        .iter()
+        .filter_map(|v| v.engine_version())
+        .filter(|v| v.starts_with("16."))
+        .max_by_key(|v| v[3..].parse::<u32>().unwrap())
+        .unwrap();
+    assert_eq!(db.engine_version(), Some(newest_16));
     assert_eq!(db.db_instance_class(), Some("db.m6i.large"));
     assert_eq!(db.allocated_storage(), Some(250));
     assert_eq!(db.storage_type(), Some("gp2"));

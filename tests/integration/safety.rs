@@ -651,3 +651,107 @@ fn an_image_of_another_architecture_than_its_instance_type_is_refused() {
         plan.stderr
     );
 }
+
+/// The shipped prod profile, with a certificate the emulator holds in place of its placeholder,
+/// plans on the emulator with the current defaults (the engine majors resolved to the newest
+/// versions AWS creates), and refuses the reference's old values at their lines, all at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prod_profile_plans_and_its_old_values_are_refused_at_their_lines() {
+    let aws = clients().await;
+    let arn = crate::check::certificate(&aws, "prod.deployer.example").await;
+    let project = Project::new("prod", "");
+    let shipped = std::fs::read_to_string(project.path().join("profiles/prod.toml")).unwrap();
+    let placeholder =
+        "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000";
+    assert!(shipped.contains(placeholder));
+    let prod = shipped.replace(placeholder, &arn).replace(
+        "stack = \"prod\"",
+        &format!("stack = \"{}\"", project.stack),
+    );
+    project.write("profiles/prod.toml", &prod);
+
+    let plan = project.run_raw(&["plan", "--profile", "prod"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    let newest = |major: &str, versions: &[String]| {
+        versions
+            .iter()
+            .filter(|v| v.split('.').next() == Some(major))
+            .max_by_key(|v| {
+                v.split('.')
+                    .map(|p| p.parse::<u32>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .cloned()
+            .unwrap()
+    };
+    let postgres: Vec<String> = aws
+        .rds
+        .describe_db_engine_versions()
+        .engine("postgres")
+        .send()
+        .await
+        .unwrap()
+        .db_engine_versions()
+        .iter()
+        .map(|v| v.engine_version().unwrap().to_string())
+        .collect();
+    assert!(
+        plan.stderr.contains(&format!(
+            "database.engine_version: PostgreSQL 16 is {}, the newest RDS creates in us-east-1",
+            newest("16", &postgres)
+        )),
+        "{}",
+        plan.stderr
+    );
+
+    // The reference's values: a version RDS no longer creates, on a class it runs no PostgreSQL
+    // it creates on.
+    let old = prod
+        .replace("engine_version = \"16\"", "engine_version = \"16.4\"")
+        .replace(
+            "instance_class = \"db.m6i.large\"",
+            "instance_class = \"db.m4.large\"",
+        );
+    project.write("profiles/prod.toml", &old);
+    let line = |key: &str| {
+        1 + old
+            .lines()
+            .position(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key}"))
+    };
+    let plan = project.run_raw(&["plan", "--profile", "prod"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    for expected in [
+        format!(
+            "profiles/prod.toml:{}:18: database.engine_version: RDS no longer creates PostgreSQL 16.4 in us-east-1 [database.version-not-creatable]",
+            line("engine_version = \"16.4\"")
+        ),
+        format!(
+            "profiles/prod.toml:{}:18: database.instance_class: RDS runs no PostgreSQL on db.m4.large in us-east-1 [database.class-not-orderable]",
+            line("instance_class"),
+        ),
+        "hint: use db.m6i.large, the current-generation class of the same size".into(),
+        "2 problems in the profile; nothing was changed.".into(),
+    ] {
+        assert!(
+            plan.stderr.contains(&expected),
+            "{expected}\n{}",
+            plan.stderr
+        );
+    }
+    let old = prod.replace(
+        "node_type = \"cache.m6g.large\"",
+        "node_type = \"cache.m3.medium\"",
+    );
+    project.write("profiles/prod.toml", &old);
+    let plan = project.run_raw(&["plan", "--profile", "prod"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr.contains(&format!(
+            "profiles/prod.toml:{}:13: cache.node_type: `cache.m3.medium` is a previous-generation node type",
+            line("node_type")
+        )),
+        "{}",
+        plan.stderr
+    );
+}

@@ -327,7 +327,35 @@ def modify_cache_subnet_group(context: RequestContext, request: dict):
     return {"CacheSubnetGroup": answer["CacheSubnetGroups"][0]}
 
 
+def describe_cache_engine_versions(context: RequestContext, request: dict):
+    # moto: "not implemented". The catalog's Redis OSS versions, oldest first.
+    from . import catalog
+
+    engine = request.get("Engine")
+    if engine not in (None, "redis"):
+        return {"CacheEngineVersions": []}
+    wanted = request.get("EngineVersion")
+    versions = [
+        {
+            "Engine": "redis",
+            "EngineVersion": version,
+            "CacheParameterGroupFamily": catalog.redis_family(version),
+            "CacheEngineDescription": "Redis",
+            "CacheEngineVersionDescription": f"redis version {version}",
+        }
+        for version in catalog.REDIS_VERSIONS
+        if not wanted or version == wanted
+    ]
+    start = int(request.get("Marker") or 0)
+    size = int(request.get("MaxRecords") or 100)
+    answer = {"CacheEngineVersions": versions[start : start + size]}
+    if start + size < len(versions):
+        answer["Marker"] = str(start + size)
+    return answer
+
+
 OVERRIDES = {
+    "DescribeCacheEngineVersions": describe_cache_engine_versions,
     "CreateReplicationGroup": create_replication_group,
     "ModifyReplicationGroup": modify_replication_group,
     "DeleteReplicationGroup": delete_replication_group,

@@ -3,6 +3,7 @@
 from localstack.aws.api import RequestContext
 from localstack.services.moto import call_moto
 
+from . import catalog
 from .common import aws_error, backend
 
 
@@ -75,7 +76,136 @@ def delete_db_instance(context: RequestContext, request: dict):
     return call_moto(context)
 
 
+def _page(items: list, request: dict, key: str) -> dict:
+    """One page of `items`: Marker is the offset of the first, MaxRecords the page size."""
+    start = int(request.get("Marker") or 0)
+    size = int(request.get("MaxRecords") or 100)
+    if not 20 <= size <= 1000 and key == "OrderableDBInstanceOptions":
+        raise aws_error("InvalidParameterValue", "Invalid value for MaxRecords: must be between 20 and 1000.")
+    answer = {key: items[start : start + size]}
+    if start + size < len(items):
+        answer["Marker"] = str(start + size)
+    return answer
+
+
+def describe_db_engine_versions(context: RequestContext, request: dict):
+    # moto: "not implemented". The catalog's PostgreSQL versions; IncludeAll adds the deprecated
+    # ones (which CreateDBInstance refuses).
+    engine = request.get("Engine")
+    if engine not in (None, "postgres"):
+        return {"DBEngineVersions": []}
+    wanted = request.get("EngineVersion")
+    versions = []
+    for version, status in catalog.postgres_versions(bool(request.get("IncludeAll"))):
+        if wanted and version != wanted:
+            continue
+        major = version.split(".")[0]
+        versions.append(
+            {
+                "Engine": "postgres",
+                "EngineVersion": version,
+                "DBParameterGroupFamily": f"postgres{major}",
+                "DBEngineDescription": "PostgreSQL",
+                "DBEngineVersionDescription": f"PostgreSQL {version}-R1",
+                "Status": status,
+                "SupportsReadReplica": True,
+                "ValidUpgradeTarget": [],
+            }
+        )
+    if request.get("DefaultOnly"):
+        versions = versions[-1:]
+    return _page(versions, request, "DBEngineVersions")
+
+
+def _orderable(engine_version: str | None, instance_class: str | None, zones: list[str]) -> list[dict]:
+    options = []
+    for major, versions in catalog.POSTGRES_VERSIONS.items():
+        for version in versions:
+            if engine_version and version != engine_version:
+                continue
+            for db_class in catalog.POSTGRES_CLASSES:
+                if instance_class and db_class != instance_class:
+                    continue
+                for storage in catalog.storage_types(db_class):
+                    options.append(
+                        {
+                            "Engine": "postgres",
+                            "EngineVersion": version,
+                            "DBInstanceClass": db_class,
+                            "LicenseModel": "postgresql-license",
+                            "AvailabilityZones": [{"Name": zone} for zone in zones],
+                            "MultiAZCapable": True,
+                            "ReadReplicaCapable": True,
+                            "Vpc": True,
+                            "SupportsStorageEncryption": True,
+                            "StorageType": storage,
+                            "SupportsIops": storage in ("io1", "io2", "gp3"),
+                        }
+                    )
+    return options
+
+
+def _zones(context: RequestContext) -> list[str]:
+    return [f"{context.region}{letter}" for letter in "abcdef"]
+
+
+def describe_orderable_db_instance_options(context: RequestContext, request: dict):
+    # moto answers an empty list. The catalog's classes, for every creatable version.
+    if request.get("Engine") != "postgres":
+        return {"OrderableDBInstanceOptions": []}
+    options = _orderable(request.get("EngineVersion"), request.get("DBInstanceClass"), _zones(context))
+    return _page(options, request, "OrderableDBInstanceOptions")
+
+
+def _refuse_unorderable(engine_version: str, instance_class: str, storage_type: str | None) -> None:
+    options = _orderable(engine_version, instance_class, [])
+    if storage_type and options and not any(o["StorageType"] == storage_type for o in options):
+        raise aws_error(
+            "InvalidParameterCombination",
+            f"Invalid storage type for DB engine postgres: {storage_type}",
+        )
+    if not options:
+        raise aws_error(
+            "InvalidParameterCombination",
+            "RDS does not support creating a DB instance with the following combination: "
+            f"DBInstanceClass={instance_class}, Engine=postgres, EngineVersion={engine_version}, "
+            "LicenseModel=postgresql-license. For supported combinations of instance class and "
+            "database engine version, see the documentation.",
+        )
+
+
+def create_db_instance(context: RequestContext, request: dict):
+    # moto creates any class and version. AWS refuses a version it no longer creates ("Cannot find
+    # version 16.4 for postgres"), and a class the version is not orderable on. A major alone
+    # ("16") takes that major's default minor, as on AWS.
+    if request.get("Engine") == "postgres":
+        version = request.get("EngineVersion") or catalog.POSTGRES_VERSIONS["17"][-1]
+        if version in catalog.POSTGRES_VERSIONS:
+            version = catalog.POSTGRES_VERSIONS[version][-1]
+        if not catalog.creatable_postgres(version):
+            raise aws_error("InvalidParameterCombination", f"Cannot find version {version} for postgres")
+        _refuse_unorderable(version, request.get("DBInstanceClass") or "", request.get("StorageType"))
+    return call_moto(context)
+
+
+def modify_db_instance(context: RequestContext, request: dict):
+    # The new class (or version) must be orderable with the instance's version (or class).
+    database = _rds(context).databases.get(request.get("DBInstanceIdentifier"))
+    if database is not None and getattr(database, "engine", None) == "postgres":
+        version = request.get("EngineVersion") or database.engine_version
+        instance_class = request.get("DBInstanceClass") or database.db_instance_class
+        if request.get("EngineVersion") and not catalog.creatable_postgres(version):
+            raise aws_error("InvalidParameterCombination", f"Cannot find version {version} for postgres")
+        if request.get("EngineVersion") or request.get("DBInstanceClass"):
+            _refuse_unorderable(version, instance_class, None)
+    return call_moto(context)
+
+
 OVERRIDES = {
+    "DescribeDBEngineVersions": describe_db_engine_versions,
+    "DescribeOrderableDBInstanceOptions": describe_orderable_db_instance_options,
+    "CreateDBInstance": create_db_instance,
+    "ModifyDBInstance": modify_db_instance,
     "CreateDBSubnetGroup": create_db_subnet_group,
     "ModifyDBSubnetGroup": modify_db_subnet_group,
     "DeleteDBSubnetGroup": delete_db_subnet_group,

@@ -43,7 +43,7 @@ pub(super) fn default_keep_images() -> i32 {
     3
 }
 pub(super) fn default_postgres_version() -> String {
-    "16.4".into()
+    "16".into()
 }
 pub(super) fn default_db_instance_class() -> String {
     "db.m6i.large".into()
@@ -67,7 +67,7 @@ pub(super) fn default_backup_days() -> i32 {
     7
 }
 pub(super) fn default_redis_version() -> String {
-    "7.1".into()
+    "7".into()
 }
 pub(super) fn default_cache_node_type() -> String {
     "cache.m6g.large".into()

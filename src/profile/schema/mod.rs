@@ -249,8 +249,9 @@ pub struct ImageLookup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
-    /// The PostgreSQL version, 9.4 or later; a newer minor version on the live instance is
-    /// not drift.
+    /// The PostgreSQL version: a major (`16`: the newest 16.x RDS creates in the region, which
+    /// plan shows) or an exact version RDS still creates (plan refuses one it no longer does,
+    /// naming the newest). A newer minor version on the live instance is not drift.
     #[serde(default = "default_postgres_version")]
     pub engine_version: String,
     /// The RDS instance class.
@@ -292,7 +293,8 @@ pub struct Database {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
-    /// The Redis version, 3.2.4 or later (3.2.6 or later with encryption).
+    /// The Redis version: a major (`7`: the newest 7.x ElastiCache creates in the region) or a
+    /// version ElastiCache lists (`7.1`, `6.2`, `5.0.6`); 3.2.6 or later with encryption.
     #[serde(default = "default_redis_version")]
     pub engine_version: String,
     /// The ElastiCache node type.

@@ -174,7 +174,7 @@ pub(super) async fn create_instance(
         .create_db_instance()
         .db_instance_identifier(identifier)
         .engine("postgres")
-        .engine_version(&spec.engine_version)
+        .engine_version(spec.version())
         .db_instance_class(&spec.instance_class)
         .allocated_storage(spec.allocated_storage)
         .storage_type(&spec.storage_type)
@@ -227,9 +227,9 @@ pub(super) async fn modify_instance(
     if has(ENGINE_VERSION) {
         let major = |v: &str| v.split('.').next().unwrap_or("").to_string();
         let major_upgrade =
-            live_engine_version.is_some_and(|live| major(live) != major(&spec.engine_version));
+            live_engine_version.is_some_and(|live| major(live) != major(spec.version()));
         request = request
-            .engine_version(&spec.engine_version)
+            .engine_version(spec.version())
             .allow_major_version_upgrade(major_upgrade);
     }
     if has(INSTANCE_CLASS) {

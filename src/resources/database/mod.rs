@@ -3,6 +3,7 @@
 //! deleted only by a confirmed destroy, with a final snapshot unless told otherwise.
 
 mod calls;
+pub mod catalog;
 
 use calls::*;
 
@@ -43,7 +44,12 @@ pub const SECURITY_GROUPS: &str = "security_groups";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
+    /// The profile's version, compared with the live one (`16` is satisfied by any 16.x).
     pub engine_version: String,
+    /// The exact version a create (or an upgrade) sends: the newest RDS creates that
+    /// `engine_version` names, as plan found it; `None`: `engine_version` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_version: Option<String>,
     pub instance_class: String,
     pub allocated_storage: i32,
     pub storage_type: String,
@@ -57,6 +63,15 @@ pub struct Spec {
     pub auto_minor_version_upgrade: bool,
     pub subnet_group: String,
     pub security_group: String,
+}
+
+impl Spec {
+    /// The version sent to RDS.
+    pub fn version(&self) -> &str {
+        self.create_version
+            .as_deref()
+            .unwrap_or(&self.engine_version)
+    }
 }
 
 pub fn id(name: impl Into<String>) -> ResourceId {
@@ -81,6 +96,8 @@ impl ResourceKind for Databases {
     fn permissions(&self) -> &'static [&'static str] {
         &[
             "rds:DescribeDBInstances",
+            "rds:DescribeDBEngineVersions",
+            "rds:DescribeOrderableDBInstanceOptions",
             "rds:CreateDBInstance",
             "rds:AddTagsToResource",
             "rds:ModifyDBInstance",

@@ -1,0 +1,505 @@
+//! What AWS creates for the data tier: the engine version a profile's version resolves to (a
+//! major takes the newest minor AWS still creates) and whether the database's class, storage
+//! type and Multi-AZ are orderable with it. Problems are refusals that count only when the plan
+//! would send the value to AWS (a create, or a change of one of those attributes): a running
+//! database on a version AWS no longer creates is not broken.
+
+use std::collections::BTreeSet;
+
+use crate::ids::ResourceId;
+use crate::profile::error::ProfileError;
+use crate::profile::load::LoadedProfile;
+use crate::resources::database::catalog::Orderable;
+use crate::resources::{cache, database};
+
+/// What the account says AWS creates for the data tier; `None` where it was not read (offline).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Catalog {
+    /// The PostgreSQL versions RDS creates in the region.
+    pub database_versions: Option<Vec<String>>,
+    /// Every combination the profile's instance class is orderable with.
+    pub database_orderable: Option<Vec<Orderable>>,
+    /// The classes the resolved version is orderable on (read only when the profile's is not).
+    pub database_classes: Option<BTreeSet<String>>,
+    /// The Redis versions ElastiCache creates in the region.
+    pub cache_versions: Option<Vec<String>>,
+}
+
+/// A problem that stops the run only when the plan creates `resource`, or changes one of
+/// `attributes` on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub resource: ResourceId,
+    pub attributes: Vec<&'static str>,
+    pub error: ProfileError,
+}
+
+fn parts(version: &str) -> Vec<u64> {
+    version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+fn newest<'a>(versions: impl Iterator<Item = &'a String>) -> Option<&'a String> {
+    versions.max_by_key(|v| parts(v))
+}
+
+/// `requested` as AWS would create it: itself when AWS lists it, else the newest listed version
+/// it is a prefix of (`16` -> `16.11`, `7` -> `7.1`). `Err(newest of its major)` when AWS lists
+/// neither.
+pub fn resolve(requested: &str, creatable: &[String]) -> Result<String, Option<String>> {
+    if creatable.iter().any(|v| v == requested) {
+        return Ok(requested.to_string());
+    }
+    let prefix = format!("{requested}.");
+    if let Some(found) = newest(creatable.iter().filter(|v| v.starts_with(&prefix))) {
+        return Ok(found.clone());
+    }
+    let major = format!("{}.", requested.split('.').next().unwrap_or(requested));
+    Err(newest(creatable.iter().filter(|v| v.starts_with(&major))).cloned())
+}
+
+/// The majors among `versions`, oldest first (`14, 15, 16`).
+fn majors(versions: &[String]) -> String {
+    let mut found: Vec<u64> = versions.iter().map(|v| parts(v)[0]).collect();
+    found.sort();
+    found.dedup();
+    let found: Vec<String> = found.iter().map(u64::to_string).collect();
+    found.join(", ")
+}
+
+/// The version of an engine to create, or the refusal saying why AWS would not.
+fn version(
+    loaded: &LoadedProfile,
+    key: &str,
+    (engine, service, code): (&str, &str, &'static str),
+    requested: &str,
+    creatable: &[String],
+    region: &str,
+    notes: &mut Vec<String>,
+) -> Result<String, Box<ProfileError>> {
+    match resolve(requested, creatable) {
+        Ok(found) => {
+            if found != requested {
+                notes.push(
+                    loaded
+                        .error_at(
+                            key,
+                            format!(
+                                "{engine} {requested} is {found}, the newest {service} creates in {region}"
+                            ),
+                        )
+                        .to_string(),
+                );
+            }
+            Ok(found)
+        }
+        Err(Some(newer)) => Err(Box::new(loaded
+            .error_at(
+                key,
+                format!(
+                    "{service} {} {engine} {requested} in {region}",
+                    if parts(requested) < parts(&newer) {
+                        "no longer creates"
+                    } else {
+                        "does not create"
+                    }
+                ),
+            )
+            .with_code(code)
+            .with_hint(format!(
+                "use {newer}, the newest {} it creates, or the major alone (\"{}\") for the newest at each create",
+                newer.split('.').next().unwrap_or(&newer),
+                newer.split('.').next().unwrap_or(&newer),
+            )))),
+        Err(None) => Err(Box::new(loaded
+            .error_at(
+                key,
+                format!("{service} creates no {engine} {requested} in {region}"),
+            )
+            .with_code(code)
+            .with_hint(format!(
+                "{service} creates {engine} {} here",
+                majors(creatable)
+            )))),
+    }
+}
+
+/// The PostgreSQL version to create the database with (`None`: not checked, the profile's own),
+/// and the refusals of its version, class, storage type and Multi-AZ.
+pub(super) fn database(
+    loaded: &LoadedProfile,
+    catalog: &Catalog,
+    region: &str,
+    resource: &ResourceId,
+    notes: &mut Vec<String>,
+    refusals: &mut Vec<Refusal>,
+) -> Option<String> {
+    let db = loaded.profile.database.as_ref()?;
+    let creatable = catalog.database_versions.as_ref()?;
+    let mut refuse = |attributes: Vec<&'static str>, error: ProfileError| {
+        refusals.push(Refusal {
+            resource: resource.clone(),
+            attributes,
+            error,
+        })
+    };
+    let resolved = match version(
+        loaded,
+        "database.engine_version",
+        ("PostgreSQL", "RDS", "database.version-not-creatable"),
+        &db.engine_version,
+        creatable,
+        region,
+        notes,
+    ) {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            refuse(vec![database::ENGINE_VERSION], *error);
+            // The class is checked against the version the hint names, so that one plan
+            // reports both.
+            match resolve(&db.engine_version, creatable) {
+                Err(Some(newest)) => newest,
+                _ => return None,
+            }
+        }
+    };
+    let Some(orderable) = &catalog.database_orderable else {
+        return Some(resolved);
+    };
+    let combos: Vec<&Orderable> = orderable.iter().filter(|o| o.version == resolved).collect();
+    let class = &db.instance_class;
+    let changed = vec![
+        database::ENGINE_VERSION,
+        database::INSTANCE_CLASS,
+        database::STORAGE_TYPE,
+        database::MULTI_AZ,
+    ];
+    if combos.is_empty() {
+        let message = if orderable.is_empty() {
+            format!("RDS runs no PostgreSQL on {class} in {region}")
+        } else {
+            format!("RDS does not run PostgreSQL {resolved} on {class} in {region}")
+        };
+        let hint = match same_size(class, catalog.database_classes.as_ref()) {
+            Some(other) => format!(
+                "use {other}, the current-generation class of the same size that PostgreSQL {resolved} runs on"
+            ),
+            None => format!(
+                "`aws rds describe-orderable-db-instance-options --engine postgres --engine-version {resolved}` lists the classes it runs on"
+            ),
+        };
+        refuse(
+            changed,
+            loaded
+                .error_at("database.instance_class", message)
+                .with_code("database.class-not-orderable")
+                .with_hint(hint),
+        );
+        return Some(resolved);
+    }
+    let storage = &db.storage_type;
+    if !combos.iter().any(|o| &o.storage_type == storage) {
+        let offered: BTreeSet<&str> = combos.iter().map(|o| o.storage_type.as_str()).collect();
+        refuse(
+            changed,
+            loaded
+                .error_at(
+                    "database.storage_type",
+                    format!("RDS offers no {storage} storage for PostgreSQL {resolved} on {class}"),
+                )
+                .with_code("database.storage-not-orderable")
+                .with_hint(format!(
+                    "storage types offered: {}",
+                    offered.into_iter().collect::<Vec<_>>().join(", ")
+                )),
+        );
+    } else if db.multi_az
+        && !combos
+            .iter()
+            .any(|o| &o.storage_type == storage && o.multi_az)
+    {
+        refuse(
+            changed,
+            loaded
+                .error_at(
+                    "database.multi_az",
+                    format!("RDS offers no Multi-AZ PostgreSQL {resolved} on {class} with {storage} storage"),
+                )
+                .with_code("database.multi-az-not-orderable")
+                .with_hint("choose a class that is Multi-AZ capable, or multi_az = false"),
+        );
+    }
+    Some(resolved)
+}
+
+/// The Redis version to create the cache with (`None`: not checked), or its refusal.
+pub(super) fn cache(
+    loaded: &LoadedProfile,
+    catalog: &Catalog,
+    region: &str,
+    resource: &ResourceId,
+    notes: &mut Vec<String>,
+    refusals: &mut Vec<Refusal>,
+) -> Option<String> {
+    let cache = loaded.profile.cache.as_ref()?;
+    let creatable = catalog.cache_versions.as_ref()?;
+    match version(
+        loaded,
+        "cache.engine_version",
+        ("Redis", "ElastiCache", "cache.version-not-creatable"),
+        &cache.engine_version,
+        creatable,
+        region,
+        notes,
+    ) {
+        Ok(resolved) => Some(resolved),
+        Err(error) => {
+            refusals.push(Refusal {
+                resource: resource.clone(),
+                attributes: vec![cache::ENGINE_VERSION],
+                error: *error,
+            });
+            None
+        }
+    }
+}
+
+/// The families a class of a family gives way to, newest first, by its letter (m, r, t).
+const CURRENT: &[&str] = &[
+    "m6i", "m7g", "m6g", "m5", "r6i", "r7g", "r6g", "r5", "t3", "t4g",
+];
+
+/// A current-generation class of the same size as `class` that `offered` holds, of the same
+/// kind (general purpose, memory, burstable) where one is.
+fn same_size(class: &str, offered: Option<&BTreeSet<String>>) -> Option<String> {
+    let offered = offered?;
+    let mut parts = class.splitn(3, '.');
+    let (_, family, size) = (parts.next()?, parts.next()?, parts.next()?);
+    let letter = family.chars().next()?;
+    let candidates = CURRENT
+        .iter()
+        .filter(|f| f.starts_with(letter))
+        .chain(CURRENT.iter().filter(|f| !f.starts_with(letter)));
+    candidates
+        .map(|f| format!("db.{f}.{size}"))
+        .find(|c| offered.contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::load::load;
+    use crate::resources::observed::Observed;
+    use crate::stack::{Desired, Environment, build};
+
+    /// What the fixture account orders: `class` -> (storage types, Multi-AZ) for every version.
+    fn catalog_for(class: &str) -> Catalog {
+        let versions = list(&["15.15", "16.9", "16.11", "17.7"]);
+        let (storage, multi_az): (&[&str], bool) = match class {
+            "db.m6i.large" => (&["gp2", "gp3", "standard"], true),
+            "db.m6g.large" => (&["gp2", "gp3"], true),
+            "db.t3.micro" => (&["gp2"], false),
+            _ => (&[], false),
+        };
+        let orderable = versions
+            .iter()
+            .flat_map(|v| {
+                storage.iter().map(move |s| Orderable {
+                    version: v.clone(),
+                    storage_type: s.to_string(),
+                    multi_az,
+                })
+            })
+            .collect();
+        Catalog {
+            database_versions: Some(versions),
+            database_orderable: Some(orderable),
+            database_classes: Some(["db.m6i.large", "db.m6g.large"].map(String::from).into()),
+            cache_versions: Some(list(&["5.0.6", "6.2", "7.0", "7.1"])),
+        }
+    }
+
+    /// The plan tests' stack with `database` and `cache` lines, built against the fixture.
+    fn built(database: &str, cache: &str) -> Desired {
+        let profile = crate::plan::tests::PROFILE
+            .replace("[database]\n", &format!("[database]\n{database}"))
+            .replace("[cache]\n", &format!("[cache]\n{cache}"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+        std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/boot.sh.j2"), "boot\n").unwrap();
+        let path = dir.path().join("profiles/shop.toml");
+        std::fs::write(&path, profile).unwrap();
+        let loaded = load(path.to_str().unwrap()).unwrap();
+        let mut environment = Environment::offline("us-east-1");
+        let class = loaded
+            .profile
+            .database
+            .as_ref()
+            .map(|d| d.instance_class.clone())
+            .unwrap_or_default();
+        environment.catalog = catalog_for(&class);
+        build(&loaded, &environment).unwrap()
+    }
+
+    /// Every data-tier check: what it refuses, with its code, at its key, naming what would do.
+    #[test]
+    fn each_data_tier_check_refuses_what_aws_would_at_its_key_with_its_code() {
+        // A version and a class AWS would refuse: both at once.
+        let desired = built(
+            "engine_version = \"16.4\"\ninstance_class = \"db.m4.large\"\n",
+            "",
+        );
+        let codes: Vec<_> = desired.refusals.iter().map(|r| r.error.code).collect();
+        assert_eq!(
+            codes,
+            [
+                Some("database.version-not-creatable"),
+                Some("database.class-not-orderable")
+            ]
+        );
+        for (database, cache, code, key, says) in [
+            (
+                "engine_version = \"16.4\"\n",
+                "",
+                "database.version-not-creatable",
+                "database.engine_version",
+                "use 16.11",
+            ),
+            (
+                "engine_version = \"12\"\n",
+                "",
+                "database.version-not-creatable",
+                "database.engine_version",
+                "creates PostgreSQL 15, 16, 17",
+            ),
+            (
+                "instance_class = \"db.m4.large\"\n",
+                "",
+                "database.class-not-orderable",
+                "database.instance_class",
+                "use db.m6i.large",
+            ),
+            (
+                "instance_class = \"db.m6g.large\"\nstorage_type = \"standard\"\n",
+                "",
+                "database.storage-not-orderable",
+                "database.storage_type",
+                "gp2, gp3",
+            ),
+            (
+                "instance_class = \"db.t3.micro\"\n",
+                "",
+                "database.multi-az-not-orderable",
+                "database.multi_az",
+                "multi_az = false",
+            ),
+            (
+                "",
+                "engine_version = \"6.0\"\n",
+                "cache.version-not-creatable",
+                "cache.engine_version",
+                "use 6.2",
+            ),
+        ] {
+            let desired = built(database, cache);
+            let [refusal] = &desired.refusals[..] else {
+                panic!("{database}{cache}: {:?}", desired.refusals);
+            };
+            let error = &refusal.error;
+            assert_eq!(error.code, Some(code), "{error}");
+            assert_eq!(error.key.as_deref(), Some(key), "{error}");
+            let text = format!("{error} {}", error.hint.as_deref().unwrap_or(""));
+            assert!(text.contains(says), "{text}");
+            // Nothing live: the plan creates it, so the refusal stops the plan.
+            let Err(crate::commands::Failure::Profile(errors)) =
+                crate::commands::make_plan(&desired, &Observed::default())
+            else {
+                panic!("{code}: the plan went ahead");
+            };
+            assert_eq!(errors.0.len(), 1);
+        }
+    }
+
+    #[test]
+    fn the_shipped_defaults_resolve_to_the_newest_and_are_orderable() {
+        let desired = built("", "");
+        assert!(desired.refusals.is_empty(), "{:?}", desired.refusals);
+        let db = crate::plan::tests::spec::<database::Databases>(&desired, "shop-db");
+        assert_eq!((db.engine_version.as_str(), db.version()), ("16", "16.11"));
+        let redis = crate::plan::tests::spec::<cache::Caches>(&desired, "shop-cache");
+        assert_eq!(redis.version(), "7.1");
+        assert!(
+            desired
+                .notes
+                .iter()
+                .any(|n| n.contains("PostgreSQL 16 is 16.11")),
+            "{:?}",
+            desired.notes
+        );
+    }
+
+    /// A running database on a version RDS no longer creates is not broken: the refusal counts
+    /// only when the plan would send the version (create, or change it).
+    #[test]
+    fn a_live_database_on_a_version_no_longer_created_is_left_alone() {
+        let desired = built("engine_version = \"16.4\"\n", "");
+        let mut observed = crate::plan::tests::matching(&desired);
+        crate::plan::tests::set(
+            &mut observed,
+            database::KIND,
+            database::ENGINE_VERSION,
+            serde_json::json!("16.4"),
+        );
+        let plan = crate::commands::make_plan(&desired, &observed).unwrap();
+        assert!(!plan.has_changes(), "{plan:#?}");
+        // Live on 15: the plan would upgrade to 16.4, which RDS refuses.
+        crate::plan::tests::set(
+            &mut observed,
+            database::KIND,
+            database::ENGINE_VERSION,
+            serde_json::json!("15.15"),
+        );
+        assert!(crate::commands::make_plan(&desired, &observed).is_err());
+    }
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_version_resolves_to_itself_or_the_newest_it_prefixes() {
+        let creatable = list(&["15.15", "16.9", "16.10", "16.11", "17.7"]);
+        for (requested, expected) in [
+            ("16.10", Ok("16.10".to_string())),
+            ("16", Ok("16.11".into())),
+            ("17", Ok("17.7".into())),
+            ("16.4", Err(Some("16.11".into()))),
+            ("16.1", Err(Some("16.11".into()))),
+            ("12", Err(None)),
+        ] {
+            assert_eq!(resolve(requested, &creatable), expected, "{requested}");
+        }
+        let redis = list(&["6.2", "7.0", "7.1"]);
+        assert_eq!(resolve("7", &redis), Ok("7.1".into()));
+        assert_eq!(resolve("7.1", &redis), Ok("7.1".into()));
+        assert_eq!(resolve("6.0", &redis), Err(Some("6.2".into())));
+    }
+
+    #[test]
+    fn the_same_size_in_a_current_generation_family_of_the_same_kind() {
+        let offered: BTreeSet<String> = ["db.m6i.large", "db.r6i.large", "db.m6i.xlarge"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            same_size("db.m4.large", Some(&offered)).as_deref(),
+            Some("db.m6i.large")
+        );
+        assert_eq!(
+            same_size("db.r4.large", Some(&offered)).as_deref(),
+            Some("db.r6i.large")
+        );
+        assert_eq!(same_size("db.m4.4xlarge", Some(&offered)), None);
+        assert_eq!(same_size("db.m4.large", None), None);
+    }
+}
