@@ -236,6 +236,12 @@ pub struct Global {
         value_parser = parse_poll_interval
     )]
     pub poll_interval: f64,
+
+    /// plan, apply, bake: bake from the newest image a base image lookup or SSM parameter names,
+    /// even when the stack's image was baked from an older one (which is otherwise kept, so that
+    /// an AWS release does not rebake and roll every node by surprise)
+    #[arg(long, global = true, env = "DEPLOYER_REFRESH_BASE_IMAGE")]
+    pub refresh_base_image: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -367,6 +367,24 @@ pub async fn resolve_base_image(
 ) -> Result<Option<ImageFacts>, AwsError> {
     match base {
         BaseImage::Id(id) => image_facts(aws, id).await,
+        BaseImage::Parameter(parameter) => {
+            let found = aws.ssm.get_parameter().name(&parameter.ssm).send().await;
+            match found {
+                Ok(found) => match found.parameter().and_then(|p| p.value()) {
+                    Some(id) => image_facts(aws, id).await,
+                    None => Ok(None),
+                },
+                Err(error) => {
+                    let error =
+                        fail(format!("read the base image parameter {}", parameter.ssm))(error);
+                    if error.is("ParameterNotFound") {
+                        Ok(None)
+                    } else {
+                        Err(error)
+                    }
+                }
+            }
+        }
         BaseImage::Lookup(lookup) => {
             let found = aws
                 .ec2

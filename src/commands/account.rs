@@ -20,6 +20,7 @@ use crate::stack::catalog::Catalog;
 pub async fn environment(
     loaded: &LoadedProfile,
     aws: &Aws,
+    refresh_base_image: bool,
 ) -> Result<(Option<Environment>, Vec<ProfileError>), Failure> {
     let profile = &loaded.profile;
     // Every instance type a group or a builder launches: where AWS offers it.
@@ -31,7 +32,19 @@ pub async fn environment(
                 .chain(node.bake.iter().map(|b| b.instance_type.clone()))
         })
         .collect();
-    let (identity, network, image, certificates, offerings, runs, catalog) = aws
+    // A bake from a moving base image stays on the one its group's image was baked from.
+    let pinned = async {
+        let moves = profile
+            .node_tables()
+            .iter()
+            .any(|(_, _, node)| node.bake.as_ref().is_some_and(|b| b.base_image.moves()));
+        if moves && !refresh_base_image {
+            crate::resources::image::baked_from(aws, &profile.stack).await
+        } else {
+            Ok(BTreeMap::new())
+        }
+    };
+    let (identity, network, image, certificates, offerings, runs, catalog, pinned) = aws
         .patiently(async {
             tokio::join!(
                 aws.identity(),
@@ -45,6 +58,7 @@ pub async fn environment(
                 ec2::offerings(aws, &types),
                 ec2::type_architectures(aws, &types),
                 data_tier_catalog(loaded, aws),
+                pinned,
             )
         })
         .await;
@@ -71,7 +85,41 @@ pub async fn environment(
         }
     };
     let (vpc_id, subnets) = network;
-    let (base_image, group_base_images, architectures) = images;
+    let (mut base_image, mut group_base_images, architectures) = images;
+    let mut notes = Vec::new();
+    let names = crate::ids::names::Names::new(&profile.stack);
+    for (group, at, node) in profile.node_tables() {
+        if !node.bake.as_ref().is_some_and(|b| b.base_image.moves()) {
+            continue;
+        }
+        let Some(baked) = pinned
+            .as_ref()
+            .ok()
+            .and_then(|p| p.get(&names.group(group).image_prefix))
+        else {
+            continue;
+        };
+        let current = match group {
+            None => base_image.as_mut(),
+            Some(name) => group_base_images.get_mut(name),
+        };
+        if let Some(current) = current
+            && current != baked
+        {
+            notes.push(
+                loaded
+                    .error_at(
+                        &format!("{at}.bake.base_image"),
+                        format!(
+                            "a newer base image is out ({current}); the nodes stay on {baked}, which their image was baked from: `apply --refresh-base-image` bakes from the new one and rolls the nodes"
+                        ),
+                    )
+                    .to_string(),
+            );
+            *current = baked.clone();
+        }
+    }
+    pinned?;
     keep(check_architectures(
         loaded,
         base_image.as_deref(),
@@ -90,6 +138,7 @@ pub async fn environment(
             group_base_images,
             offerings,
             catalog,
+            notes,
         }),
         problems,
     ))
@@ -399,6 +448,14 @@ async fn resolve_image(
                         aws.region
                     ),
                     "give an AMI id from this region, or a lookup { owner, name }",
+                ),
+                BaseImage::Parameter(parameter) => missing(
+                    "bake.base_image.ssm",
+                    format!(
+                        "SSM parameter {} does not exist in {}, or names no image",
+                        parameter.ssm, aws.region
+                    ),
+                    "`aws ssm get-parameters-by-path --path /aws/service/ami-amazon-linux-latest` lists AWS's",
                 ),
                 BaseImage::Lookup(lookup) => missing(
                     "bake.base_image",

@@ -172,7 +172,8 @@ pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Fai
 /// command) before the live state is read, and is held in `Prepared::lock`.
 pub async fn prepare(global: &Global, lock_for: Option<&str>) -> Result<Prepared, Failure> {
     let (loaded, aws) = load_and_connect(global).await?;
-    let (environment, mut problems) = account::environment(&loaded, &aws).await?;
+    let (environment, mut problems) =
+        account::environment(&loaded, &aws, global.refresh_base_image).await?;
     let built = environment.map(|environment| build(&loaded, &environment));
     let desired = match built {
         Some(Ok(desired)) if problems.is_empty() => desired,

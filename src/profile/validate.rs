@@ -273,7 +273,7 @@ fn bake(bake: &Bake, node: &Node, at: &str, problems: &mut Problems) {
         BaseImage::Id(id) if !is_aws_id(id, "ami") => problems.add(
             format!("{at}.bake.base_image"),
             format!("`{id}` is not an AMI id"),
-            Some("give an AMI id, or a lookup: base_image = { owner = \"amazon\", name = \"al2023-ami-2023.*-x86_64\" }"),
+            Some("give an AMI id, a parameter (base_image = { ssm = \"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64\" }) or a lookup { owner, name }"),
         ),
         BaseImage::Lookup(lookup) => {
             let named_owner = ["amazon", "aws-marketplace", "self"].contains(&lookup.owner.as_str());
@@ -293,7 +293,12 @@ fn bake(bake: &Bake, node: &Node, at: &str, problems: &mut Problems) {
                 );
             }
         }
-        BaseImage::Id(_) => {}
+        BaseImage::Parameter(parameter) if !parameter.ssm.starts_with('/') => problems.add(
+            format!("{at}.bake.base_image.ssm"),
+            format!("`{}` is not an SSM parameter name", parameter.ssm),
+            Some("give the parameter's full name, e.g. /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64"),
+        ),
+        BaseImage::Id(_) | BaseImage::Parameter(_) => {}
     }
     if bake.template.trim().is_empty() || bake.template.starts_with('/') {
         problems.add(

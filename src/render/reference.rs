@@ -188,7 +188,14 @@ impl<'a> Walk<'a> {
                 Shape::TableArray(_) => "array of tables".into(),
             })
             .collect();
-        words.join(" or ")
+        // Two table shapes (an SSM parameter or a lookup) read as one "table".
+        let mut distinct: Vec<String> = Vec::new();
+        for word in words {
+            if !distinct.contains(&word) {
+                distinct.push(word);
+            }
+        }
+        distinct.join(" or ")
     }
 
     /// A row for each key of `table`, its plain keys first, then its sub-tables with their keys.

@@ -53,6 +53,9 @@ pub struct Environment {
     /// What AWS creates for the data tier (read by plan; not kept in a saved plan).
     #[serde(skip)]
     pub catalog: catalog::Catalog,
+    /// What reading the account decided (a base image kept), located; shown with the plan.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl Environment {
@@ -77,6 +80,7 @@ impl Environment {
             group_base_images: BTreeMap::new(),
             offerings: BTreeMap::new(),
             catalog: catalog::Catalog::default(),
+            notes: Vec::new(),
         }
     }
 
@@ -278,7 +282,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             .collect::<Vec<_>>()
     };
 
-    let mut notes = Vec::new();
+    let mut notes = environment.notes.clone();
     let mut refusals = Vec::new();
     if let Some(db) = &profile.database {
         resources.push(security_group(

@@ -355,3 +355,59 @@ async fn a_stack_destroyed_and_applied_again_bakes_anew() {
         .run(&["destroy", "--yes", "--skip-final-snapshot"])
         .ok();
 }
+
+/// A base image from AWS's public SSM parameter moves with each Amazon Linux release; once the
+/// stack has an image, a newer release is noted and not baked (no rebake, no roll by surprise)
+/// until `--refresh-base-image`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_base_image_is_noted_and_baked_only_when_asked() {
+    let aws = clients().await;
+    let project = Project::new("pin", BAKE);
+    let stack = project.stack.clone();
+    let player = play_node(&aws, &stack);
+    project.run(&["apply", "--yes"]).ok();
+    player.abort();
+
+    let parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64";
+    let newer = aws
+        .ssm
+        .get_parameter()
+        .name(parameter)
+        .send()
+        .await
+        .unwrap()
+        .parameter()
+        .unwrap()
+        .value()
+        .unwrap()
+        .to_string();
+    assert_ne!(newer, "ami-760aaa0f");
+    project.write_profile(&BAKE.replace(
+        "base_image = \"ami-760aaa0f\"",
+        &format!("base_image = {{ ssm = \"{parameter}\" }}"),
+    ));
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(
+        plan.stderr.contains(&format!(
+            "node.bake.base_image: a newer base image is out ({newer}); the nodes stay on ami-760aaa0f"
+        )),
+        "{}",
+        plan.stderr
+    );
+
+    let plan = project.run(&["plan", "--detailed-exitcode", "--refresh-base-image"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(
+        plan.stdout
+            .contains(&format!("base image ami-760aaa0f -> {newer}")),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        !plan.stderr.contains("a newer base image"),
+        "{}",
+        plan.stderr
+    );
+    project.run(&["destroy", "--yes"]).ok();
+}

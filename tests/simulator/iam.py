@@ -140,6 +140,9 @@ def primary_resource(req, lookup):
         return None
     if req.service == "ssm":
         name = req.json.get("Name", "")
+        if name and name.startswith("/aws/service/"):
+            # AWS's public parameters belong to no account: arn:aws:ssm:<region>::parameter/aws/...
+            return f"arn:aws:ssm:{req.region}::parameter/{name.lstrip('/')}"
         return req.arn("parameter/", name.lstrip("/")) if name else None
     if req.service == "secretsmanager":
         secret = req.json.get("SecretId") or req.json.get("Name")

@@ -205,7 +205,10 @@ pub struct Node {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bake {
-    /// An AMI id, or a lookup `{ owner = "...", name = "pattern-*" }` (the newest match wins).
+    /// An AMI id; an SSM parameter `{ ssm = "/aws/service/ami-amazon-linux-latest/..." }` (AWS's
+    /// public parameter for one line of images); or a lookup `{ owner = "...", name =
+    /// "pattern-*" }` (the newest match wins). A parameter or lookup that names a newer image
+    /// than the stack's image was baked from is noted, not baked, until `--refresh-base-image`.
     pub base_image: BaseImage,
     /// Rendered into the builder's user data: installs and configures, then powers off.
     #[serde(default = "default_bake_template")]
@@ -233,6 +236,25 @@ pub struct Bake {
 pub enum BaseImage {
     Id(String),
     Lookup(ImageLookup),
+    Parameter(ImageParameter),
+}
+
+/// The image an SSM parameter names: AWS's public ones follow one line of images
+/// (`/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64`: Amazon Linux 2023, kernel
+/// 6.1). Once the stack has an image, a newer release is noted, not baked: `apply
+/// --refresh-base-image` takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageParameter {
+    /// The parameter's name, starting with `/`.
+    pub ssm: String,
+}
+
+impl BaseImage {
+    /// Whether the image it names changes when AWS releases one (a lookup, a parameter).
+    pub fn moves(&self) -> bool {
+        !matches!(self, BaseImage::Id(_))
+    }
 }
 
 /// The newest available image of `owner` whose name matches `name` (wildcards `*` and `?`).

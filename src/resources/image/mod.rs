@@ -86,6 +86,35 @@ pub fn baking(plan: &PlanScope<'_>) -> Vec<Spec> {
         .collect()
 }
 
+/// The base image each group's newest available image was baked from (its
+/// `deployer:base-image` tag), by image prefix: what a bake from a moving base image (a lookup, a
+/// parameter) stays on until told to refresh.
+pub async fn baked_from(
+    aws: &crate::aws::Aws,
+    stack: &str,
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let images = calls::observe_images(aws, stack).await?;
+    let mut newest: BTreeMap<String, &ObservedResource> = BTreeMap::new();
+    for image in images
+        .iter()
+        .filter(|i| i.status == crate::resources::observed::Status::Ready)
+    {
+        let prefix = crate::ids::names::image_prefix(&image.id.name).to_string();
+        if newest
+            .get(&prefix)
+            .is_none_or(|seen| created_at(seen) < created_at(image))
+        {
+            newest.insert(prefix, image);
+        }
+    }
+    Ok(newest
+        .into_iter()
+        .filter_map(|(prefix, image)| {
+            Some((prefix, image.tags.get("deployer:base-image")?.clone()))
+        })
+        .collect())
+}
+
 fn created_at(image: &ObservedResource) -> &str {
     image
         .attributes
