@@ -188,51 +188,67 @@ pub async fn offerings(
     }
 }
 
-/// The architectures each of `types` runs (DescribeInstanceTypes: ProcessorInfo).
+/// The architectures each of `types` runs (DescribeInstanceTypes: ProcessorInfo). A type AWS
+/// does not know (or does not offer in the region) is left out: the offerings check reports it at
+/// its key.
 pub async fn type_architectures(
     aws: &Aws,
     types: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
-    let mut found = BTreeMap::new();
     let wanted: Vec<aws_sdk_ec2::types::InstanceType> = types
         .iter()
         .map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str()))
         .collect();
-    // AWS takes up to 100 types a request; a type AWS does not know fails the whole request
-    // (InvalidInstanceType), which the offerings check already reports at its key.
+    let mut found = BTreeMap::new();
+    // AWS takes up to 100 types a request. One it does not know fails the whole request
+    // (InvalidInstanceType): that request's types are then asked for one by one, so that the
+    // others keep their architectures.
     for chunk in wanted.chunks(100) {
-        let page = match aws
-            .ec2
-            .describe_instance_types()
-            .set_instance_types(Some(chunk.to_vec()))
-            .send()
-            .await
-        {
-            Ok(page) => page,
-            Err(error) => {
-                let error = fail("read the instance types' architectures")(error);
-                if error.is("InvalidInstanceType") {
-                    continue;
+        match architectures_of(aws, chunk).await {
+            Ok(some) => found.extend(some),
+            Err(error) if error.is("InvalidInstanceType") => {
+                for one in chunk {
+                    match architectures_of(aws, std::slice::from_ref(one)).await {
+                        Ok(some) => found.extend(some),
+                        Err(error) if error.is("InvalidInstanceType") => {}
+                        Err(error) => return Err(error),
+                    }
                 }
-                return Err(error);
             }
-        };
-        for info in page.instance_types() {
-            if let Some(kind) = info.instance_type() {
-                let architectures = info
-                    .processor_info()
-                    .map(|p| {
-                        p.supported_architectures()
-                            .iter()
-                            .map(|a| a.as_str().to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                found.insert(kind.as_str().to_string(), architectures);
-            }
+            Err(error) => return Err(error),
         }
     }
     Ok(found)
+}
+
+/// One DescribeInstanceTypes request: type -> the architectures it runs.
+async fn architectures_of(
+    aws: &Aws,
+    types: &[aws_sdk_ec2::types::InstanceType],
+) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+    let page = aws
+        .ec2
+        .describe_instance_types()
+        .set_instance_types(Some(types.to_vec()))
+        .send()
+        .await
+        .map_err(fail("read the instance types' architectures"))?;
+    Ok(page
+        .instance_types()
+        .iter()
+        .filter_map(|info| {
+            let architectures = info
+                .processor_info()
+                .map(|p| {
+                    p.supported_architectures()
+                        .iter()
+                        .map(|a| a.as_str().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some((info.instance_type()?.as_str().to_string(), architectures))
+        })
+        .collect())
 }
 
 /// Resolve `network.vpc` ("default" or an id) to a VPC id that exists.

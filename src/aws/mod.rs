@@ -147,6 +147,9 @@ pub struct AwsError {
     pub hint: Option<String>,
     /// The SDK's error, whose causes the message sums up.
     source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// What AWS said means that what it names is not visible yet, whatever the resource kind
+    /// takes for that (see [`AwsError::not_visible_yet`]).
+    late: bool,
 }
 
 impl AwsError {
@@ -161,7 +164,23 @@ impl AwsError {
             message: message.into(),
             hint: None,
             source: None,
+            late: false,
         }
+    }
+
+    /// AWS's answers disagree because a change has not reached every part of it yet (a create
+    /// answered "already exists" whose list does not show the resource): the engine tries the
+    /// call again, as for a kind's own "not visible yet" codes.
+    pub fn not_visible_yet(what: impl Into<String>, message: impl Into<String>) -> Self {
+        AwsError {
+            late: true,
+            ..AwsError::other(what, message)
+        }
+    }
+
+    /// Whether this is [`AwsError::not_visible_yet`].
+    pub fn is_late(&self) -> bool {
+        self.late
     }
 
     /// An error AWS answered with `code` and `message`, as [`fail`] makes them.
@@ -221,6 +240,7 @@ where
             message,
             hint,
             source: Some(Arc::new(error)),
+            late: false,
         }
     }
 }

@@ -20,7 +20,6 @@ use crate::stack::catalog::Catalog;
 pub async fn environment(
     loaded: &LoadedProfile,
     aws: &Aws,
-    refresh_base_image: bool,
 ) -> Result<(Option<Environment>, Vec<ProfileError>), Failure> {
     let profile = &loaded.profile;
     // Every instance type a group or a builder launches: where AWS offers it.
@@ -32,19 +31,7 @@ pub async fn environment(
                 .chain(node.bake.iter().map(|b| b.instance_type.clone()))
         })
         .collect();
-    // A bake from a moving base image stays on the one its group's image was baked from.
-    let pinned = async {
-        let moves = profile
-            .node_tables()
-            .iter()
-            .any(|(_, _, node)| node.bake.as_ref().is_some_and(|b| b.base_image.moves()));
-        if moves && !refresh_base_image {
-            crate::resources::image::baked_from(aws, &profile.stack).await
-        } else {
-            Ok(BTreeMap::new())
-        }
-    };
-    let (identity, network, image, certificates, offerings, runs, catalog, pinned) = aws
+    let (identity, network, image, certificates, offerings, runs, catalog) = aws
         .patiently(async {
             tokio::join!(
                 aws.identity(),
@@ -58,7 +45,6 @@ pub async fn environment(
                 ec2::offerings(aws, &types),
                 ec2::type_architectures(aws, &types),
                 data_tier_catalog(loaded, aws),
-                pinned,
             )
         })
         .await;
@@ -72,7 +58,13 @@ pub async fn environment(
         Err(other) => Err(other),
     };
     let (account, partition) = identity?;
-    keep(certificates)?;
+    let said = match certificates {
+        Ok(said) => said,
+        Err(failure) => {
+            keep(Err(failure))?;
+            Said::default()
+        }
+    };
     let offerings = offerings?;
     let catalog = catalog?;
     let network = network.map_err(|e| network_failure(loaded, e));
@@ -85,41 +77,7 @@ pub async fn environment(
         }
     };
     let (vpc_id, subnets) = network;
-    let (mut base_image, mut group_base_images, architectures) = images;
-    let mut notes = Vec::new();
-    let names = crate::ids::names::Names::new(&profile.stack);
-    for (group, at, node) in profile.node_tables() {
-        if !node.bake.as_ref().is_some_and(|b| b.base_image.moves()) {
-            continue;
-        }
-        let Some(baked) = pinned
-            .as_ref()
-            .ok()
-            .and_then(|p| p.get(&names.group(group).image_prefix))
-        else {
-            continue;
-        };
-        let current = match group {
-            None => base_image.as_mut(),
-            Some(name) => group_base_images.get_mut(name),
-        };
-        if let Some(current) = current
-            && current != baked
-        {
-            notes.push(
-                loaded
-                    .error_at(
-                        &format!("{at}.bake.base_image"),
-                        format!(
-                            "a newer base image is out ({current}); the nodes stay on {baked}, which their image was baked from: `apply --refresh-base-image` bakes from the new one and rolls the nodes"
-                        ),
-                    )
-                    .to_string(),
-            );
-            *current = baked.clone();
-        }
-    }
-    pinned?;
+    let (base_image, group_base_images, architectures) = images;
     keep(check_architectures(
         loaded,
         base_image.as_deref(),
@@ -138,10 +96,51 @@ pub async fn environment(
             group_base_images,
             offerings,
             catalog,
-            notes,
+            notes: said.notes,
+            warnings: said.warnings,
         }),
         problems,
     ))
+}
+
+/// A bake from a moving base image (a lookup, a parameter) stays on the base image its group's
+/// newest image was baked from (`observed`), unless `refresh`: an AWS release does not rebake and
+/// roll every node by surprise. A newer one is noted.
+pub fn keep_base_images(
+    loaded: &LoadedProfile,
+    environment: &mut Environment,
+    observed: &crate::resources::observed::Observed,
+    refresh: bool,
+) {
+    let baked = crate::resources::image::baked_from(observed);
+    let names = crate::ids::names::Names::new(&loaded.profile.stack);
+    for (group, at, node) in loaded.profile.node_tables() {
+        if refresh || !node.bake.as_ref().is_some_and(|b| b.base_image.moves()) {
+            continue;
+        }
+        let Some(baked) = baked.get(&names.group(group).image_prefix) else {
+            continue;
+        };
+        let current = match group {
+            None => environment.base_image.as_mut(),
+            Some(name) => environment.group_base_images.get_mut(name),
+        };
+        if let Some(current) = current
+            && current != baked
+        {
+            environment.notes.push(
+                loaded
+                    .error_at(
+                        &format!("{at}.bake.base_image"),
+                        format!(
+                            "a newer base image is out ({current}); the nodes stay on {baked}, which their image was baked from: `apply --refresh-base-image` bakes from the new one and rolls the nodes"
+                        ),
+                    )
+                    .to_string(),
+            );
+            *current = baked.clone();
+        }
+    }
 }
 
 /// What RDS and ElastiCache create, for the profile's data tier: the versions, and the
@@ -192,7 +191,8 @@ async fn data_tier_catalog(loaded: &LoadedProfile, aws: &Aws) -> Result<Catalog,
 
 /// Check that each listener's ACM certificate exists (an IAM server certificate is left to
 /// the load balancer): a wrong ARN is found by plan, at its listener, not half-way into apply.
-async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Failure> {
+/// What it says besides errors goes into `said` (notes, warnings).
+async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<Said, Failure> {
     let listeners = &loaded.profile.load_balancer.listeners;
     let arns: Vec<Option<&str>> = listeners.iter().map(|l| l.certificate.as_deref()).collect();
     let found =
@@ -201,6 +201,7 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let mut said = Said::default();
     let errors: Vec<_> = arns
         .iter()
         .enumerate()
@@ -208,7 +209,9 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
             let arn = (*arn)?;
             let key = format!("load_balancer.listeners[{i}].certificate");
             let error = match found.get(arn)? {
-                Ok(certificate) => return certificate_problem(loaded, &key, arn, certificate, now),
+                Ok(certificate) => {
+                    return certificate_problem(loaded, &key, arn, certificate, now, &mut said);
+                }
                 Err(error) => error,
             };
             Some(if error.is("ResourceNotFoundException") {
@@ -230,12 +233,19 @@ async fn check_certificates(loaded: &LoadedProfile, aws: &Aws) -> Result<(), Fai
         })
         .collect();
     if errors.is_empty() {
-        Ok(())
+        Ok(said)
     } else {
         Err(Failure::Profile(crate::profile::error::ProfileErrors(
             errors,
         )))
     }
+}
+
+/// What a check says that stops nothing, located: shown with the plan.
+#[derive(Default)]
+struct Said {
+    notes: Vec<String>,
+    warnings: Vec<String>,
 }
 
 /// Each group's image (its own, or its bake's base image) must be of an architecture its
@@ -306,6 +316,7 @@ fn certificate_problem(
     arn: &str,
     certificate: &crate::resources::load_balancer::Certificate,
     now: i64,
+    said: &mut Said,
 ) -> Option<crate::profile::error::ProfileError> {
     const DAY: i64 = 24 * 60 * 60;
     if certificate.status != "ISSUED" {
@@ -330,8 +341,8 @@ fn certificate_problem(
     let expires = certificate.not_after.map(|at| (at - now) / DAY);
     let text = match expires {
         Some(days) if days < 30 => {
-            crate::render::errors::warning(
-                &loaded
+            said.warnings.push(
+                loaded
                     .error_at(
                         key,
                         format!(
@@ -349,7 +360,7 @@ fn certificate_problem(
         ),
         None => format!("serves {} (ISSUED)", certificate.domain),
     };
-    crate::render::errors::note(&format!("note: {}", loaded.error_at(key, text)));
+    said.notes.push(loaded.error_at(key, text).to_string());
     None
 }
 
@@ -376,13 +387,26 @@ async fn resolve_images(loaded: &LoadedProfile, aws: &Aws) -> Result<ResolvedIma
             distinct.push((at, node));
         }
     }
-    let each = distinct.iter().map(|(at, node)| async move {
-        Ok::<_, Failure>((key(node), resolve_image(loaded, aws, node, at).await?))
-    });
-    let resolved: BTreeMap<String, Option<ec2::ImageFacts>> = futures::future::try_join_all(each)
-        .await?
-        .into_iter()
-        .collect();
+    let each = distinct
+        .iter()
+        .map(|(at, node)| async move { (key(node), resolve_image(loaded, aws, node, at).await) });
+    // Every image's problem at once; an AWS failure stops.
+    let mut resolved: BTreeMap<String, Option<ec2::ImageFacts>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (key, result) in futures::future::join_all(each).await {
+        match result {
+            Ok(found) => {
+                resolved.insert(key, found);
+            }
+            Err(Failure::Profile(errors)) => problems.extend(errors.0),
+            Err(other) => return Err(other),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::Profile(crate::profile::error::ProfileErrors(
+            problems,
+        )));
+    }
     let architectures = resolved
         .values()
         .flatten()

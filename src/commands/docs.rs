@@ -316,6 +316,67 @@ mod tests {
         called
     }
 
+    /// Every stable check code the code gives (`with_code("...")`, an engine's `code: "..."`, a
+    /// warning's `[...]`) is in the README's table of codes, and the table lists no other.
+    #[test]
+    fn the_readme_lists_every_check_code() {
+        let mut given = std::collections::BTreeSet::new();
+        for (path, text) in sources(&root().join("src")) {
+            if path.ends_with("commands/docs.rs") {
+                continue;
+            }
+            for marker in ["with_code(\"", "code: \"", " [certificate."] {
+                for piece in text.split(marker).skip(1) {
+                    let end = piece.find(['"', ']']).unwrap_or(0);
+                    let code = if marker.starts_with(" [") {
+                        format!("certificate.{}", &piece[..end])
+                    } else {
+                        piece[..end].to_string()
+                    };
+                    if code.contains('.') && !code.contains(' ') {
+                        given.insert(code);
+                    }
+                }
+            }
+        }
+        assert!(given.len() >= 12, "{given:?}");
+        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let listed: std::collections::BTreeSet<String> = readme
+            .lines()
+            .filter(|l| l.starts_with("| `") && l.contains('.') && !l.contains("] "))
+            .filter_map(|l| l.split('|').nth(1))
+            .flat_map(|cell| cell.split(',').map(str::trim).map(str::to_string))
+            .filter_map(|c| {
+                let c = c.strip_prefix('`')?.strip_suffix('`')?;
+                (c.contains('.') && !c.contains(' ')).then(|| c.to_string())
+            })
+            .collect();
+        let missing: Vec<_> = given.difference(&listed).collect();
+        assert!(
+            missing.is_empty(),
+            "README.md's table of check codes lacks {missing:?}"
+        );
+        let stale: Vec<_> = listed
+            .iter()
+            .filter(|c| {
+                [
+                    "certificate.",
+                    "image.",
+                    "instance-type.",
+                    "database.",
+                    "cache.",
+                ]
+                .iter()
+                .any(|p| c.starts_with(p))
+            })
+            .filter(|c| !given.contains(*c))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "README.md lists codes the code never gives: {stale:?}"
+        );
+    }
+
     /// The text of every `.rs` file under `dir`, by path.
     fn sources(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
         let mut found = Vec::new();

@@ -172,26 +172,44 @@ pub async fn connect(global: &Global, loaded: &LoadedProfile) -> Result<Aws, Fai
 /// command) before the live state is read, and is held in `Prepared::lock`.
 pub async fn prepare(global: &Global, lock_for: Option<&str>) -> Result<Prepared, Failure> {
     let (loaded, aws) = load_and_connect(global).await?;
-    let (environment, mut problems) =
-        account::environment(&loaded, &aws, global.refresh_base_image).await?;
-    let built = environment.map(|environment| build(&loaded, &environment));
-    let desired = match built {
-        Some(Ok(desired)) if problems.is_empty() => desired,
-        Some(Ok(_)) | None => return Err(Failure::Profile(ProfileErrors(problems))),
-        Some(Err(errors)) => {
-            problems.extend(errors.0);
-            return Err(Failure::Profile(ProfileErrors(problems)));
-        }
+    let (environment, mut problems) = account::environment(&loaded, &aws).await?;
+    let Some(mut environment) = environment else {
+        return Err(Failure::Profile(ProfileErrors(problems)));
     };
+    if !problems.is_empty() {
+        // What the stack itself finds wrong comes in the same report.
+        if let Err(errors) = build(&loaded, &environment) {
+            problems.extend(errors.0);
+        }
+        return Err(Failure::Profile(ProfileErrors(problems)));
+    }
+    let groups: Vec<String> = loaded.profile.groups.keys().cloned().collect();
+    let names = Names::with_groups(&loaded.profile.stack, &groups);
     let lock = match lock_for {
-        Some(command) => Some(take_lock(&aws, &desired.stack, command).await?),
+        Some(command) => Some(take_lock(&aws, &loaded.profile.stack, command).await?),
         None => None,
     };
-    let observed = match observe(&aws, &desired.names(), &desired.environment.vpc_id).await {
-        Ok(observed) => observed,
-        Err(error) => {
+    // The live state comes before the stack is built: a bake keeps the base image its group's
+    // live image was baked from.
+    let built = match observe(&aws, &names, &environment.vpc_id).await {
+        Ok(observed) => {
+            account::keep_base_images(
+                &loaded,
+                &mut environment,
+                &observed,
+                global.refresh_base_image,
+            );
+            build(&loaded, &environment)
+                .map(|desired| (desired, observed))
+                .map_err(Failure::Profile)
+        }
+        Err(error) => Err(error.into()),
+    };
+    let (desired, observed) = match built {
+        Ok(built) => built,
+        Err(failure) => {
             release(lock).await;
-            return Err(error.into());
+            return Err(failure);
         }
     };
     Ok(Prepared {

@@ -221,13 +221,13 @@ where
     loop {
         match attempt().await {
             Err(error)
-                if context.handler.not_visible_yet(&error)
+                if (error.is_late() || context.handler.not_visible_yet(&error))
                     && first.get_or_insert_with(Instant::now).elapsed()
                         < context.options.visibility_timeout =>
             {
                 context.status(&format!(
                     "waiting: not visible yet ({}), trying again",
-                    error.code.as_deref().unwrap_or("not found")
+                    error.code.as_deref().unwrap_or(error.message.as_str())
                 ));
                 next_poll(&mut ticks, context.id, "not visible yet").await?;
             }

@@ -456,6 +456,28 @@ async fn a_call_answered_not_visible_yet_is_tried_again_until_it_succeeds() {
     );
 }
 
+/// AWS's answers that disagree (a create "already exists" whose list shows nothing yet) are tried
+/// again whatever codes the kind takes for "not visible yet".
+#[tokio::test]
+async fn an_error_marked_not_visible_yet_is_tried_again_whatever_the_kind() {
+    let world = World::new();
+    world.cloud.fail(
+        "group",
+        AwsError::not_visible_yet("create group", "exists but not listed yet"),
+    );
+    let desired = vec![resource(PLAIN, "group", &[])];
+    let outcome = world
+        .run(&desired, &creates(&desired), no_interrupt())
+        .await;
+    assert!(outcome.succeeded(), "{outcome:?}");
+    let log = world.cloud.log();
+    assert_eq!(
+        log.iter().filter(|l| *l == "create group").count(),
+        2,
+        "{log:?}"
+    );
+}
+
 #[tokio::test]
 async fn not_visible_yet_for_longer_than_the_visibility_timeout_fails() {
     let world = World::new();

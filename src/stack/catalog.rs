@@ -66,17 +66,37 @@ fn majors(versions: &[String]) -> String {
     found.join(", ")
 }
 
-/// The version of an engine to create, or the refusal saying why AWS would not.
+/// An engine whose version plan checks: where the profile says it, how messages name it, its
+/// refusal's code, and the resource and attribute that send it to AWS.
+struct Engine<'a> {
+    key: &'static str,
+    name: &'static str,
+    service: &'static str,
+    code: &'static str,
+    resource: &'a ResourceId,
+    attribute: &'static str,
+}
+
+/// The version to create with: the profile's as AWS lists it (noted when a major resolves to a
+/// minor); or, when AWS would refuse it (a refusal is added), the newest of its major, which the
+/// rest is checked against. None: AWS creates nothing of that major.
 fn version(
     loaded: &LoadedProfile,
-    key: &str,
-    (engine, service, code): (&str, &str, &'static str),
+    engine: Engine<'_>,
     requested: &str,
     creatable: &[String],
     region: &str,
     notes: &mut Vec<String>,
-) -> Result<String, Box<ProfileError>> {
-    match resolve(requested, creatable) {
+    refusals: &mut Vec<Refusal>,
+) -> Option<String> {
+    let Engine {
+        key,
+        name,
+        service,
+        code,
+        ..
+    } = engine;
+    let (error, newest) = match resolve(requested, creatable) {
         Ok(found) => {
             if found != requested {
                 notes.push(
@@ -84,43 +104,52 @@ fn version(
                         .error_at(
                             key,
                             format!(
-                                "{engine} {requested} is {found}, the newest {service} creates in {region}"
+                                "{name} {requested} is {found}, the newest {service} creates in {region}"
                             ),
                         )
                         .to_string(),
                 );
             }
-            Ok(found)
+            return Some(found);
         }
-        Err(Some(newer)) => Err(Box::new(loaded
-            .error_at(
-                key,
-                format!(
-                    "{service} {} {engine} {requested} in {region}",
-                    if parts(requested) < parts(&newer) {
-                        "no longer creates"
-                    } else {
-                        "does not create"
-                    }
-                ),
-            )
-            .with_code(code)
-            .with_hint(format!(
-                "use {newer}, the newest {} it creates, or the major alone (\"{}\") for the newest at each create",
-                newer.split('.').next().unwrap_or(&newer),
-                newer.split('.').next().unwrap_or(&newer),
-            )))),
-        Err(None) => Err(Box::new(loaded
-            .error_at(
-                key,
-                format!("{service} creates no {engine} {requested} in {region}"),
-            )
-            .with_code(code)
-            .with_hint(format!(
-                "{service} creates {engine} {} here",
-                majors(creatable)
-            )))),
-    }
+        Err(Some(newest)) => {
+            let major = newest.split('.').next().unwrap_or(&newest);
+            let error = loaded
+                .error_at(
+                    key,
+                    format!(
+                        "{service} {} {name} {requested} in {region}",
+                        if parts(requested) < parts(&newest) {
+                            "no longer creates"
+                        } else {
+                            "does not create"
+                        }
+                    ),
+                )
+                .with_hint(format!(
+                    "use {newest}, the newest {major} it creates, or the major alone (\"{major}\") for the newest at each create"
+                ));
+            (error, Some(newest))
+        }
+        Err(None) => (
+            loaded
+                .error_at(
+                    key,
+                    format!("{service} creates no {name} {requested} in {region}"),
+                )
+                .with_hint(format!(
+                    "{service} creates {name} {} here",
+                    majors(creatable)
+                )),
+            None,
+        ),
+    };
+    refusals.push(Refusal {
+        resource: engine.resource.clone(),
+        attributes: vec![engine.attribute],
+        error: error.with_code(code),
+    });
+    newest
 }
 
 /// The PostgreSQL version to create the database with (`None`: not checked, the profile's own),
@@ -135,35 +164,33 @@ pub(super) fn database(
 ) -> Option<String> {
     let db = loaded.profile.database.as_ref()?;
     let creatable = catalog.database_versions.as_ref()?;
+    // A refused version is followed by the class checks against the newest of its major, so
+    // that one plan reports both.
+    let resolved = version(
+        loaded,
+        Engine {
+            key: "database.engine_version",
+            name: "PostgreSQL",
+            service: "RDS",
+            code: "database.version-not-creatable",
+            resource,
+            attribute: database::ENGINE_VERSION,
+        },
+        &db.engine_version,
+        creatable,
+        region,
+        notes,
+        refusals,
+    )?;
+    let Some(orderable) = &catalog.database_orderable else {
+        return Some(resolved);
+    };
     let mut refuse = |attributes: Vec<&'static str>, error: ProfileError| {
         refusals.push(Refusal {
             resource: resource.clone(),
             attributes,
             error,
         })
-    };
-    let resolved = match version(
-        loaded,
-        "database.engine_version",
-        ("PostgreSQL", "RDS", "database.version-not-creatable"),
-        &db.engine_version,
-        creatable,
-        region,
-        notes,
-    ) {
-        Ok(resolved) => resolved,
-        Err(error) => {
-            refuse(vec![database::ENGINE_VERSION], *error);
-            // The class is checked against the version the hint names, so that one plan
-            // reports both.
-            match resolve(&db.engine_version, creatable) {
-                Err(Some(newest)) => newest,
-                _ => return None,
-            }
-        }
-    };
-    let Some(orderable) = &catalog.database_orderable else {
-        return Some(resolved);
     };
     let combos: Vec<&Orderable> = orderable.iter().filter(|o| o.version == resolved).collect();
     let class = &db.instance_class;
@@ -242,25 +269,22 @@ pub(super) fn cache(
 ) -> Option<String> {
     let cache = loaded.profile.cache.as_ref()?;
     let creatable = catalog.cache_versions.as_ref()?;
-    match version(
+    version(
         loaded,
-        "cache.engine_version",
-        ("Redis", "ElastiCache", "cache.version-not-creatable"),
+        Engine {
+            key: "cache.engine_version",
+            name: "Redis",
+            service: "ElastiCache",
+            code: "cache.version-not-creatable",
+            resource,
+            attribute: cache::ENGINE_VERSION,
+        },
         &cache.engine_version,
         creatable,
         region,
         notes,
-    ) {
-        Ok(resolved) => Some(resolved),
-        Err(error) => {
-            refusals.push(Refusal {
-                resource: resource.clone(),
-                attributes: vec![cache::ENGINE_VERSION],
-                error: *error,
-            });
-            None
-        }
-    }
+        refusals,
+    )
 }
 
 /// The families a class of a family gives way to, newest first, by its letter (m, r, t).

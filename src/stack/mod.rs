@@ -53,9 +53,13 @@ pub struct Environment {
     /// What AWS creates for the data tier (read by plan; not kept in a saved plan).
     #[serde(skip)]
     pub catalog: catalog::Catalog,
-    /// What reading the account decided (a base image kept), located; shown with the plan.
+    /// What reading the account found worth saying (a base image kept, the domain a listener
+    /// serves), located; shown with the plan.
     #[serde(skip)]
     pub notes: Vec<String>,
+    /// What reading the account found worth a look (a certificate about to expire), located.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Environment {
@@ -81,6 +85,7 @@ impl Environment {
             offerings: BTreeMap::new(),
             catalog: catalog::Catalog::default(),
             notes: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -383,7 +388,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         },
     ));
 
-    let mut warnings = Vec::new();
+    let mut warnings = environment.warnings.clone();
     // Only where the selected file says it: a profile that extends one with HTTPS listeners and
     // swaps them for HTTP ones (as local extends prod) inherits the policy harmlessly.
     if loaded.sources.wrote_here("load_balancer.tls_policy")

@@ -37,7 +37,7 @@ async fn connect() -> Aws {
 async fn state(aws: &Aws, project: &Project) -> (Desired, Observed) {
     let path = project.path().join("profiles/test.toml");
     let loaded = load(path.to_str().unwrap()).unwrap();
-    let (environment, problems) = deployer::commands::account::environment(&loaded, aws, false)
+    let (environment, problems) = deployer::commands::account::environment(&loaded, aws)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(problems.is_empty(), "{problems:?}");

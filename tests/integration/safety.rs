@@ -650,6 +650,23 @@ fn an_image_of_another_architecture_than_its_instance_type_is_refused() {
         "{}",
         plan.stderr
     );
+    // A type AWS does not know (DescribeInstanceTypes refuses the whole request) loses no other
+    // type's check: both come in one plan.
+    let unknown = Project::new(
+        "archunknown",
+        "[node]\ninstance_type = \"t4g.micro\"\n[node.bake]\nbase_image = \"ami-760aaa0f\"\ninstance_type = \"m9z.large\"\n",
+    );
+    let plan = unknown.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr
+            .contains("node.instance_type: t4g.micro runs arm64, but image ami-760aaa0f is x86_64")
+            && plan
+                .stderr
+                .contains("node.bake.instance_type: m9z.large is offered in none"),
+        "{}",
+        plan.stderr
+    );
 }
 
 /// The shipped prod profile, with a certificate the emulator holds in place of its placeholder,
@@ -700,6 +717,14 @@ async fn the_prod_profile_plans_and_its_old_values_are_refused_at_their_lines() 
             "database.engine_version: PostgreSQL 16 is {}, the newest RDS creates in us-east-1",
             newest("16", &postgres)
         )),
+        "{}",
+        plan.stderr
+    );
+
+    // The emulator, like us-east-1, lacks the nodes' type in one zone: the group leaves it out.
+    assert!(
+        plan.stderr
+            .contains("node.instance_type: m5.large is not offered in us-east-1e"),
         "{}",
         plan.stderr
     );

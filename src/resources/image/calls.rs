@@ -133,14 +133,10 @@ pub(super) async fn create_image(
                 Some((id, _, live)) if live.get(TAG_STACK) == tags.get(TAG_STACK) => Ok(id),
                 // EC2 says the name is taken (an earlier attempt made it) but its list does not
                 // show the image yet: eventual consistency, tried again as any "not visible yet".
-                None => {
-                    let mut late = AwsError::other(
-                        format!("create image {name}"),
-                        "the image exists but EC2 does not list it yet",
-                    );
-                    late.code = Some("InvalidAMIID.NotFound".into());
-                    Err(late)
-                }
+                None => Err(AwsError::not_visible_yet(
+                    format!("create image {name}"),
+                    "the image exists but EC2 does not list it yet",
+                )),
                 Some(_) => Err(error),
             }
         }

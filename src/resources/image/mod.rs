@@ -87,32 +87,32 @@ pub fn baking(plan: &PlanScope<'_>) -> Vec<Spec> {
 }
 
 /// The base image each group's newest available image was baked from (its
-/// `deployer:base-image` tag), by image prefix: what a bake from a moving base image (a lookup, a
-/// parameter) stays on until told to refresh.
-pub async fn baked_from(
-    aws: &crate::aws::Aws,
-    stack: &str,
-) -> Result<BTreeMap<String, String>, AwsError> {
-    let images = calls::observe_images(aws, stack).await?;
-    let mut newest: BTreeMap<String, &ObservedResource> = BTreeMap::new();
-    for image in images
+/// `deployer:base-image` tag), by image prefix, among the observed images: what a bake from a
+/// moving base image (a lookup, a parameter) stays on until told to refresh.
+pub fn baked_from(observed: &Observed) -> BTreeMap<String, String> {
+    let mut newest: BTreeMap<&str, &ObservedResource> = BTreeMap::new();
+    for image in observed
+        .resources
         .iter()
-        .filter(|i| i.status == crate::resources::observed::Status::Ready)
+        .filter(|r| r.id.kind == KIND && r.status == crate::resources::observed::Status::Ready)
     {
-        let prefix = crate::ids::names::image_prefix(&image.id.name).to_string();
+        let prefix = prefix_of(&image.id.name);
         if newest
-            .get(&prefix)
+            .get(prefix)
             .is_none_or(|seen| created_at(seen) < created_at(image))
         {
             newest.insert(prefix, image);
         }
     }
-    Ok(newest
+    newest
         .into_iter()
         .filter_map(|(prefix, image)| {
-            Some((prefix, image.tags.get("deployer:base-image")?.clone()))
+            Some((
+                prefix.to_string(),
+                image.tags.get("deployer:base-image")?.clone(),
+            ))
         })
-        .collect())
+        .collect()
 }
 
 fn created_at(image: &ObservedResource) -> &str {

@@ -517,8 +517,8 @@ pub async fn health_target(aws: &Aws, name: &str) -> Option<String> {
         .map(|check| check.target().to_string())
 }
 
-/// The health of the given instances (all registered ones when `instances` is empty).
-/// The Availability Zone of each subnet.
+/// The Availability Zone of each subnet (the live ones are not in the stack's environment, and
+/// ELB does not say which zone each of its subnets is in).
 async fn subnet_zones(
     aws: &Aws,
     subnets: impl Iterator<Item = &String>,
@@ -573,6 +573,7 @@ pub fn subnet_steps(
     .collect()
 }
 
+/// The health of the given instances (all registered ones when `instances` is empty).
 pub async fn instance_health(
     aws: &Aws,
     name: &str,

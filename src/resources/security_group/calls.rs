@@ -178,14 +178,10 @@ pub(super) async fn create(
                 Some(group) if crate::aws::same_owner(&group, tags) => Ok(group.physical_id),
                 // EC2 says it exists (an earlier attempt made it) but its list does not show it
                 // yet: eventual consistency, tried again as any "not visible yet".
-                None => {
-                    let mut late = AwsError::other(
-                        format!("create security group {name}"),
-                        "the group exists but EC2 does not list it yet",
-                    );
-                    late.code = Some("InvalidGroup.NotFound".into());
-                    Err(late)
-                }
+                None => Err(AwsError::not_visible_yet(
+                    format!("create security group {name}"),
+                    "the group exists but EC2 does not list it yet",
+                )),
                 Some(_) => Err(error),
             }
         }
