@@ -109,3 +109,34 @@ async fn the_shipped_policy_allows_a_whole_stack_and_each_implicit_action_is_enf
         &denials[before..]
     );
 }
+
+/// A bake's base image from AWS's public SSM parameter is read under the shipped policy (AWS
+/// names public parameters without an account: arn:aws:ssm:REGION::parameter/aws/service/...),
+/// and refused without the statement that allows it.
+#[test]
+fn the_public_base_image_parameter_is_read_under_the_shipped_policy() {
+    let simulator = Simulator::start();
+    let mut project = Project::new(
+        "iamssm",
+        "[node.bake]\nbase_image = { ssm = \"/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64\" }\n",
+    );
+    project.endpoint = Some(simulator.url());
+    let plan = project.run(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(simulator.denials().is_empty(), "{:#?}", simulator.denials());
+
+    let mut policy = shipped_policy();
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Sid"] != "PublicBaseImageParameter");
+    simulator.configure(json!({"iam": {"policy": policy}}));
+    let plan = project.run(&["plan"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    assert!(
+        plan.stderr
+            .contains("not authorized to perform: ssm:GetParameter"),
+        "{}",
+        plan.stderr
+    );
+}

@@ -80,8 +80,10 @@ def _page(items: list, request: dict, key: str) -> dict:
     """One page of `items`: Marker is the offset of the first, MaxRecords the page size."""
     start = int(request.get("Marker") or 0)
     size = int(request.get("MaxRecords") or 100)
-    if not 20 <= size <= 1000 and key == "OrderableDBInstanceOptions":
-        raise aws_error("InvalidParameterValue", "Invalid value for MaxRecords: must be between 20 and 1000.")
+    # AWS: 20-1000 for orderable options, 20-100 for engine versions (the RDS API reference).
+    most = 1000 if key == "OrderableDBInstanceOptions" else 100
+    if not 20 <= size <= most:
+        raise aws_error("InvalidParameterValue", f"Invalid value for MaxRecords: must be between 20 and {most}.")
     answer = {key: items[start : start + size]}
     if start + size < len(items):
         answer["Marker"] = str(start + size)
