@@ -10,12 +10,41 @@ use super::{Aws, AwsError, fail, tag_map};
 use crate::profile::schema::BaseImage;
 use crate::profile::validate::Problem;
 
-/// A subnet the stack spans, and its Availability Zone.
+/// A subnet the stack spans, its Availability Zone, and where its traffic for the internet goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
     pub id: String,
     pub zone: String,
+    /// None when not read (offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Egress>,
 }
+
+/// Where a subnet's route table sends 0.0.0.0/0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Egress {
+    /// A NAT gateway: out of the VPC without a public IP.
+    Nat(String),
+    /// An internet gateway: out only with a public IP.
+    InternetGateway(String),
+    /// Something else (a transit gateway, a peering, a NAT instance's interface): taken on trust.
+    Elsewhere(String),
+    /// No route: only the VPC, and what its endpoints reach.
+    NoRoute,
+}
+
+impl Egress {
+    /// Whether an instance without a public IP gets out of the VPC.
+    pub fn without_public_ip(&self) -> bool {
+        matches!(self, Egress::Nat(_) | Egress::Elsewhere(_))
+    }
+}
+
+/// The services a VPC's interface endpoints (with private DNS) and gateway endpoints reach
+/// (`secretsmanager`, `s3`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints(pub BTreeSet<String>);
 
 /// Why the network named by a profile cannot be used.
 #[derive(Debug)]
@@ -48,14 +77,140 @@ pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
-/// Resolve `network.vpc` and `network.subnets` to a VPC id and one subnet per zone.
+/// Resolve `network.vpc` and `network.subnets` to a VPC id and one subnet per zone, each with
+/// its egress (the VPC's route tables), and read what the VPC's endpoints reach.
 pub async fn resolve_network(
     aws: &Aws,
     vpc: &str,
     subnets: Option<&[String]>,
-) -> Result<(String, Vec<Subnet>), NetworkError> {
+) -> Result<Network, NetworkError> {
     let vpc_id = resolve_vpc(aws, vpc).await?;
+    let (subnets, routes, endpoints) = tokio::join!(
+        describe_subnets(aws, &vpc_id, subnets),
+        default_routes(aws, &vpc_id),
+        endpoints(aws, &vpc_id),
+    );
+    let mut subnets = subnets?;
+    let routes = routes?;
+    for subnet in &mut subnets {
+        subnet.egress = Some(routes.egress_of(&subnet.id));
+    }
+    Ok(Network {
+        vpc_id,
+        subnets,
+        endpoints: endpoints?,
+    })
+}
 
+/// The stack's VPC, its subnets (one per zone) and what its endpoints reach.
+pub struct Network {
+    pub vpc_id: String,
+    pub subnets: Vec<Subnet>,
+    pub endpoints: Endpoints,
+}
+
+/// The VPC's route tables, as they answer where a subnet's 0.0.0.0/0 goes.
+struct Routes {
+    /// Subnet -> the egress of its explicitly associated table.
+    associated: BTreeMap<String, Egress>,
+    /// The main table's, for every other subnet.
+    main: Egress,
+}
+
+impl Routes {
+    fn egress_of(&self, subnet: &str) -> Egress {
+        self.associated
+            .get(subnet)
+            .cloned()
+            .unwrap_or_else(|| self.main.clone())
+    }
+}
+
+/// Read the VPC's route tables (DescribeRouteTables, in pages).
+async fn default_routes(aws: &Aws, vpc_id: &str) -> Result<Routes, AwsError> {
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(fail("read the VPC's route tables"))?;
+    let mut routes = Routes {
+        associated: BTreeMap::new(),
+        main: Egress::NoRoute,
+    };
+    for table in &tables {
+        let egress = table
+            .routes()
+            .iter()
+            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            .map(|r| {
+                if let Some(nat) = r.nat_gateway_id() {
+                    Egress::Nat(nat.to_string())
+                } else if let Some(gateway) = r.gateway_id().filter(|g| g.starts_with("igw-")) {
+                    Egress::InternetGateway(gateway.to_string())
+                } else {
+                    let target = r
+                        .transit_gateway_id()
+                        .or(r.vpc_peering_connection_id())
+                        .or(r.network_interface_id())
+                        .or(r.instance_id())
+                        .or(r.gateway_id())
+                        .unwrap_or("another target");
+                    Egress::Elsewhere(target.to_string())
+                }
+            })
+            .unwrap_or(Egress::NoRoute);
+        for association in table.associations() {
+            if association.main() == Some(true) {
+                routes.main = egress.clone();
+            } else if let Some(subnet) = association.subnet_id() {
+                routes.associated.insert(subnet.to_string(), egress.clone());
+            }
+        }
+    }
+    Ok(routes)
+}
+
+/// The services the VPC's endpoints reach without leaving it: interface endpoints with private
+/// DNS (the service's own name resolves to them), and gateway endpoints (S3, DynamoDB), by the
+/// last part of their service name (`com.amazonaws.us-east-1.secretsmanager` -> `secretsmanager`).
+pub async fn endpoints(aws: &Aws, vpc_id: &str) -> Result<Endpoints, AwsError> {
+    let found = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(fail("read the VPC's endpoints"))?;
+    Ok(Endpoints(
+        found
+            .iter()
+            .filter(|e| {
+                e.state()
+                    .is_none_or(|s| s.as_str().eq_ignore_ascii_case("available"))
+                    && (e.private_dns_enabled() == Some(true)
+                        || e.vpc_endpoint_type()
+                            .is_some_and(|t| t.as_str() == "Gateway"))
+            })
+            .filter_map(|e| Some(e.service_name()?.rsplit('.').next()?.to_string()))
+            .collect(),
+    ))
+}
+
+/// The stack's subnets: those named, checked, or one per zone of the VPC's.
+async fn describe_subnets(
+    aws: &Aws,
+    vpc_id: &str,
+    subnets: Option<&[String]>,
+) -> Result<Vec<Subnet>, NetworkError> {
+    let vpc_id = vpc_id.to_string();
     let mut request = aws.ec2.describe_subnets();
     match subnets {
         Some(ids) => request = request.set_subnet_ids(Some(ids.to_vec())),
@@ -137,11 +292,14 @@ pub async fn resolve_network(
             "give subnets in at least two Availability Zones",
         ));
     }
-    let subnets = chosen
+    Ok(chosen
         .into_iter()
-        .map(|(zone, id)| Subnet { id, zone })
-        .collect();
-    Ok((vpc_id, subnets))
+        .map(|(zone, id)| Subnet {
+            id,
+            zone,
+            egress: None,
+        })
+        .collect())
 }
 
 /// The Availability Zones of the region that offer each of `types` (a type offered nowhere maps
@@ -188,13 +346,21 @@ pub async fn offerings(
     }
 }
 
-/// The architectures each of `types` runs (DescribeInstanceTypes: ProcessorInfo). A type AWS
-/// does not know (or does not offer in the region) is left out: the offerings check reports it at
-/// its key.
-pub async fn type_architectures(
+/// What DescribeInstanceTypes says of an instance type.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TypeFacts {
+    /// The architectures it runs (ProcessorInfo).
+    pub architectures: Vec<String>,
+    /// Its default vCPUs (VCpuInfo): what the On-Demand vCPU quotas count.
+    pub vcpus: u32,
+}
+
+/// What AWS says of each of `types`. A type AWS does not know (or does not offer in the region)
+/// is left out: the offerings check reports it at its key.
+pub async fn type_facts(
     aws: &Aws,
     types: &BTreeSet<String>,
-) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+) -> Result<BTreeMap<String, TypeFacts>, AwsError> {
     let wanted: Vec<aws_sdk_ec2::types::InstanceType> = types
         .iter()
         .map(|t| aws_sdk_ec2::types::InstanceType::from(t.as_str()))
@@ -202,13 +368,13 @@ pub async fn type_architectures(
     let mut found = BTreeMap::new();
     // AWS takes up to 100 types a request. One it does not know fails the whole request
     // (InvalidInstanceType): that request's types are then asked for one by one, so that the
-    // others keep their architectures.
+    // others keep their facts.
     for chunk in wanted.chunks(100) {
-        match architectures_of(aws, chunk).await {
+        match facts_of(aws, chunk).await {
             Ok(some) => found.extend(some),
             Err(error) if error.is("InvalidInstanceType") => {
                 for one in chunk {
-                    match architectures_of(aws, std::slice::from_ref(one)).await {
+                    match facts_of(aws, std::slice::from_ref(one)).await {
                         Ok(some) => found.extend(some),
                         Err(error) if error.is("InvalidInstanceType") => {}
                         Err(error) => return Err(error),
@@ -221,18 +387,18 @@ pub async fn type_architectures(
     Ok(found)
 }
 
-/// One DescribeInstanceTypes request: type -> the architectures it runs.
-async fn architectures_of(
+/// One DescribeInstanceTypes request: type -> its facts.
+async fn facts_of(
     aws: &Aws,
     types: &[aws_sdk_ec2::types::InstanceType],
-) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+) -> Result<BTreeMap<String, TypeFacts>, AwsError> {
     let page = aws
         .ec2
         .describe_instance_types()
         .set_instance_types(Some(types.to_vec()))
         .send()
         .await
-        .map_err(fail("read the instance types' architectures"))?;
+        .map_err(fail("read the instance types"))?;
     Ok(page
         .instance_types()
         .iter()
@@ -246,7 +412,18 @@ async fn architectures_of(
                         .collect()
                 })
                 .unwrap_or_default();
-            Some((info.instance_type()?.as_str().to_string(), architectures))
+            let vcpus = info
+                .v_cpu_info()
+                .and_then(|v| v.default_v_cpus())
+                .unwrap_or(0)
+                .max(0) as u32;
+            Some((
+                info.instance_type()?.as_str().to_string(),
+                TypeFacts {
+                    architectures,
+                    vcpus,
+                },
+            ))
         })
         .collect())
 }

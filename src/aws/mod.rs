@@ -4,6 +4,7 @@
 
 pub mod ec2;
 pub mod lock;
+pub mod quotas;
 pub mod regions;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
     pub sts: aws_sdk_sts::Client,
     pub region: String,
     /// The endpoint, when not AWS's own (`--endpoint-url`, AWS_ENDPOINT_URL).
@@ -93,6 +95,7 @@ impl Aws {
             iam: aws_sdk_iam::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            quotas: aws_sdk_servicequotas::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             region,
             endpoint: config.endpoint_url().map(str::to_string),

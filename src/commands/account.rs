@@ -31,7 +31,7 @@ pub async fn environment(
                 .chain(node.bake.iter().map(|b| b.instance_type.clone()))
         })
         .collect();
-    let (identity, network, image, certificates, offerings, runs, catalog) = aws
+    let (identity, network, image, certificates, offerings, facts, catalog) = aws
         .patiently(async {
             tokio::join!(
                 aws.identity(),
@@ -43,7 +43,7 @@ pub async fn environment(
                 resolve_images(loaded, aws),
                 check_certificates(loaded, aws),
                 ec2::offerings(aws, &types),
-                ec2::type_architectures(aws, &types),
+                ec2::type_facts(aws, &types),
                 data_tier_catalog(loaded, aws),
             )
         })
@@ -76,14 +76,25 @@ pub async fn environment(
             return Ok((None, problems));
         }
     };
-    let (vpc_id, subnets) = network;
+    let ec2::Network {
+        vpc_id,
+        subnets,
+        endpoints,
+    } = network;
+    let mut said = said;
+    keep(check_network(loaded, &subnets, &endpoints, &mut said))?;
     let (base_image, group_base_images, architectures) = images;
+    let facts = facts?;
+    let runs = facts
+        .iter()
+        .map(|(t, f)| (t.clone(), f.architectures.clone()))
+        .collect();
     keep(check_architectures(
         loaded,
         base_image.as_deref(),
         &group_base_images,
         &architectures,
-        &runs?,
+        &runs,
     ))?;
     Ok((
         Some(Environment {
@@ -95,6 +106,7 @@ pub async fn environment(
             base_image,
             group_base_images,
             offerings,
+            vcpus: facts.into_iter().map(|(t, f)| (t, f.vcpus)).collect(),
             catalog,
             notes: said.notes,
             warnings: said.warnings,
@@ -492,5 +504,195 @@ async fn resolve_image(
             }),
         },
         (None, None) => Ok(None),
+    }
+}
+
+/// Refuse a plan the account's quotas cannot hold, and warn of one that leaves little room (see
+/// `stack::quotas`). Read only for what the plan creates or grows: a plan that changes no count
+/// and no capacity makes no request. A listing that fails skips its quota, with a warning.
+pub async fn check_quotas(
+    loaded: &LoadedProfile,
+    aws: &Aws,
+    desired: &crate::stack::Desired,
+    plan: &crate::plan::Plan,
+) -> Result<(), Failure> {
+    use crate::stack::quotas;
+    let demands = quotas::demands(desired, plan, &desired.environment.vcpus);
+    if demands.is_empty() {
+        return Ok(());
+    }
+    let vcpus = &desired.environment.vcpus;
+    let readings = futures::future::join_all(demands.iter().map(|demand| async move {
+        (
+            demand.quota,
+            crate::aws::quotas::reading(aws, demand.quota, &desired.stack, vcpus).await,
+        )
+    }))
+    .await;
+    let mut read = BTreeMap::new();
+    for (quota, reading) in readings {
+        match reading {
+            Ok(reading) => {
+                read.insert(quota, reading);
+            }
+            Err(error) => crate::render::errors::warning(&format!(
+                "the {} quota is not checked: {error}",
+                quota.unit()
+            )),
+        }
+    }
+    let (errors, warnings) = quotas::judge(loaded, &aws.region, &demands, &read);
+    for warning in warnings {
+        crate::render::errors::warning(&warning);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Profile(crate::profile::error::ProfileErrors(
+            errors,
+        )))
+    }
+}
+
+/// What the instances need outside the VPC, and whether the stack's subnets give it them. The
+/// nodes get no public IP, so they need a NAT route (or another way out), or VPC endpoints for
+/// what their boot template reads (Secrets Manager, for the database's and the cache's secrets).
+/// A bake's builder needs its package repositories: any route out (it gets a public IP where the
+/// route is an internet gateway), or an S3 gateway endpoint (Amazon Linux's repositories are in
+/// S3). An internet-facing load balancer needs subnets that route to an internet gateway.
+fn check_network(
+    loaded: &LoadedProfile,
+    subnets: &[ec2::Subnet],
+    endpoints: &ec2::Endpoints,
+    said: &mut Said,
+) -> Result<(), Failure> {
+    let profile = &loaded.profile;
+    let key = if profile.network.subnets.is_some() {
+        "network.subnets"
+    } else {
+        "network.vpc"
+    };
+    let egress = |s: &ec2::Subnet| s.egress.clone().unwrap_or(ec2::Egress::NoRoute);
+    let mut errors = Vec::new();
+
+    // The nodes: every subnet a group may launch in.
+    let needs: Vec<&str> = [
+        (profile.database.is_some(), "secretsmanager"),
+        (
+            profile
+                .cache
+                .as_ref()
+                .is_some_and(|c| c.encryption_in_transit),
+            "secretsmanager",
+        ),
+    ]
+    .iter()
+    .filter(|(needed, _)| *needed)
+    .map(|(_, service)| *service)
+    .collect();
+    let reached = needs.iter().all(|n| endpoints.0.contains(*n));
+    // Where the subnets without a way out send 0.0.0.0/0: "to igw-1: a, b; no route: c".
+    let mut cut_off: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for subnet in subnets.iter().filter(|s| !egress(s).without_public_ip()) {
+        let target = match egress(subnet) {
+            ec2::Egress::InternetGateway(igw) => format!("to internet gateway {igw}"),
+            _ => "no route out".to_string(),
+        };
+        cut_off.entry(target).or_default().push(&subnet.id);
+    }
+    if !cut_off.is_empty() && (needs.is_empty() || !reached) {
+        let count: usize = cut_off.values().map(Vec::len).sum();
+        let which = if count == subnets.len() {
+            format!("none of the stack's {count} subnets gives them a way out of the VPC")
+        } else {
+            format!(
+                "{count} of the stack's {} subnets give them no way out of the VPC",
+                subnets.len()
+            )
+        };
+        let places: Vec<String> = cut_off
+            .iter()
+            .map(|(target, ids)| format!("{target}: {}", ids.join(", ")))
+            .collect();
+        let shared = match profile.load_balancer.scheme {
+            crate::profile::schema::Scheme::InternetFacing => {
+                " (subnets they share with the internet-facing load balancer)"
+            }
+            crate::profile::schema::Scheme::Internal => "",
+        };
+        said.warnings.push(
+            crate::profile::error::ProfileErrors(vec![
+                loaded
+                    .error_at(
+                        key,
+                        format!(
+                            "the nodes get no public IP, and {which} ({}){shared}: nodes there reach no AWS API (Secrets Manager, where the boot template reads the database's and the cache's secrets; SSM; CloudWatch) nor a package mirror, and on AWS they never pass the health check",
+                            places.join("; ")
+                        ),
+                    )
+                    .with_code("network.no-egress")
+                    .with_hint(
+                        "subnets whose route table sends 0.0.0.0/0 to a NAT gateway, or VPC endpoints (secretsmanager with private DNS) for what the nodes read",
+                    ),
+            ])
+            .to_string(),
+        );
+    }
+
+    // An internet-facing balancer in subnets with no internet gateway route has no way in.
+    if profile.load_balancer.scheme == crate::profile::schema::Scheme::InternetFacing {
+        let private: Vec<&str> = subnets
+            .iter()
+            .filter(|s| s.egress.is_some() && !matches!(egress(s), ec2::Egress::InternetGateway(_)))
+            .map(|s| s.id.as_str())
+            .collect();
+        if !private.is_empty() {
+            said.warnings.push(
+                crate::profile::error::ProfileErrors(vec![
+                    loaded
+                        .error_at(
+                            "load_balancer.scheme",
+                            format!(
+                                "the internet-facing load balancer is placed in subnets that do not route to an internet gateway: {}; the internet cannot reach it through them",
+                                private.join(", ")
+                            ),
+                        )
+                        .with_code("network.load-balancer-not-public")
+                        .with_hint("give the stack public subnets (0.0.0.0/0 to an internet gateway), or `scheme = \"internal\"`"),
+                ])
+                .to_string(),
+            );
+        }
+    }
+
+    // A bake's builder: some subnet with a way out, or S3's endpoint for its packages.
+    for (_, at, node) in profile.node_tables() {
+        let Some(bake) = &node.bake else {
+            continue;
+        };
+        let any_way_out = subnets
+            .iter()
+            .any(|s| s.egress.is_none() || !matches!(egress(s), ec2::Egress::NoRoute));
+        if !any_way_out && !endpoints.0.contains("s3") {
+            errors.push(
+                loaded
+                    .error_at(
+                        &format!("{at}.bake"),
+                        format!(
+                            "no subnet of the stack routes 0.0.0.0/0 anywhere, and the VPC has no S3 gateway endpoint: the {} builder could not reach its package repositories, and the bake would time out",
+                            bake.instance_type
+                        ),
+                    )
+                    .with_code("network.builder-no-internet")
+                    .with_hint("give the stack a subnet with a NAT gateway or internet gateway route, or add an S3 gateway endpoint to the VPC"),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Profile(crate::profile::error::ProfileErrors(
+            errors,
+        )))
     }
 }

@@ -145,6 +145,7 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
         prepared.desired.reset_scale();
     }
     let mut plan = make_plan(&prepared.desired, &prepared.observed)?;
+    super::account::check_quotas(&prepared.loaded, &prepared.aws, &prepared.desired, &plan).await?;
     let ask = plan.has_changes() && !args.yes;
     if ask {
         // The lock is taken once the answer is in, so that a person thinking it over (or a

@@ -268,6 +268,7 @@ mod tests {
         let service = match client {
             "elb" => "elasticloadbalancing",
             "secrets" => "secretsmanager",
+            "quotas" => "servicequotas",
             other => other,
         };
         let name: String = operation
@@ -275,6 +276,7 @@ mod tests {
             .map(|word| match word {
                 "db" => "DB".to_string(),
                 "lb" => "LB".to_string(),
+                "aws" => "AWS".to_string(),
                 _ => {
                     let mut chars = word.chars();
                     chars.next().map_or(String::new(), |c| {
@@ -300,6 +302,7 @@ mod tests {
             "secrets",
             "ssm",
             "sts",
+            "quotas",
         ];
         let mut called = std::collections::BTreeSet::new();
         for client in clients {

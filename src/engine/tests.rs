@@ -141,6 +141,10 @@ impl Handler for Memory {
         context.note.map(str::to_string)
     }
 
+    fn quota_use(&self, _resource: &Resource) -> Vec<crate::resources::quota::QuotaUse> {
+        Vec::new()
+    }
+
     fn leftover(
         &self,
         _live: &ObservedResource,

@@ -713,6 +713,7 @@ fn built_where_offered(zones: &[&str]) -> Result<Desired, crate::profile::error:
     environment.subnets.push(crate::stack::Subnet {
         id: "subnet-0000000e".into(),
         zone: "us-east-1e".into(),
+        egress: None,
     });
     let offered = zones.iter().map(|z| format!("us-east-1{z}")).collect();
     environment

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, InstanceStateName, InstanceType, ResourceType,
-    ShutdownBehavior, TagSpecification, VolumeType,
+    InstanceMetadataOptionsRequest, InstanceNetworkInterfaceSpecification, InstanceStateName,
+    InstanceType, ResourceType, ShutdownBehavior, TagSpecification, VolumeType,
 };
 use serde_json::{Map, json};
 
@@ -289,8 +289,17 @@ pub(super) async fn launch(
         .user_data(aws_smithy_types::base64::encode(&spec.user_data))
         .client_token(launch_token(&spec.hash))
         .instance_initiated_shutdown_behavior(ShutdownBehavior::Stop)
-        .subnet_id(&spec.subnet)
-        .security_group_ids(security_group_id)
+        // The public IP is asked for, not left to the subnet's MapPublicIpOnLaunch: a public
+        // subnet of a VPC other than the default one maps none.
+        .network_interfaces(
+            InstanceNetworkInterfaceSpecification::builder()
+                .device_index(0)
+                .subnet_id(&spec.subnet)
+                .groups(security_group_id)
+                .associate_public_ip_address(spec.public_ip)
+                .delete_on_termination(true)
+                .build(),
+        )
         .metadata_options(
             InstanceMetadataOptionsRequest::builder()
                 .http_tokens(HttpTokensState::Required)

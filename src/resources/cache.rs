@@ -17,6 +17,7 @@ use super::{
 };
 use crate::aws::{Aws, AwsError, fail, tag_map};
 use crate::ids::{Kind, ResourceId};
+use crate::resources::quota::{Quota, QuotaUse};
 
 pub const KIND: Kind = Kind::new("cache", "cache");
 
@@ -84,6 +85,14 @@ impl ResourceKind for Caches {
             wait_limit: Duration::from_secs(90 * 60),
             ..About::new("ElastiCache Redis replication group")
         }
+    }
+
+    /// Every node of the group: the primary and its replicas.
+    fn quota_use(&self, spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::Count(
+            Quota::CacheNodes,
+            spec.num_cache_clusters.max(0) as u64,
+        )]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

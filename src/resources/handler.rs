@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::attributes::{Action, Attribute, Change, Changes};
 use super::observed::{Observed, ObservedResource};
+use super::quota::QuotaUse;
 use super::{Known, Live, NoteContext, Options, PlanScope, Resource, Scope, StepContext};
 use crate::aws::AwsError;
 use crate::ids::{Kind, ResourceId};
@@ -97,6 +98,12 @@ pub trait ResourceKind: Send + Sync + 'static {
     /// already).
     fn note(&self, context: &NoteContext<'_>, _spec: &Self::Spec) -> Option<String> {
         context.note.map(str::to_string)
+    }
+
+    /// What a resource of the kind takes of the account's quotas while it exists (plan checks
+    /// what a plan creates against what the account has left).
+    fn quota_use(&self, _spec: &Self::Spec) -> Vec<QuotaUse> {
+        Vec::new()
     }
 
     /// What becomes of a live resource of the kind that the profile no longer asks for; None
@@ -230,6 +237,7 @@ pub trait Handler: Send + Sync {
     fn keeps_outputs(&self, changes: &[Change]) -> bool;
     fn disruption(&self, change: &Change) -> Option<&'static str>;
     fn note(&self, context: &NoteContext<'_>) -> Option<String>;
+    fn quota_use(&self, resource: &Resource) -> Vec<QuotaUse>;
     fn leftover(
         &self,
         live: &ObservedResource,
@@ -323,6 +331,13 @@ impl<T: ResourceKind> Handler for T {
             Ok(spec) => ResourceKind::note(self, context, &spec),
             Err(_) => context.note.map(str::to_string),
         }
+    }
+
+    fn quota_use(&self, resource: &Resource) -> Vec<QuotaUse> {
+        resource
+            .spec::<T>()
+            .map(|spec| ResourceKind::quota_use(self, &spec))
+            .unwrap_or_default()
     }
 
     fn leftover(

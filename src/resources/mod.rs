@@ -9,6 +9,7 @@
 pub mod attributes;
 mod handler;
 pub mod observed;
+pub mod quota;
 pub mod wait;
 
 pub mod auto_scaling_group;

@@ -6,6 +6,7 @@ mod data_tier;
 mod groups;
 mod nodes;
 mod policy;
+pub mod quotas;
 mod templates;
 
 use policy::node_policy;
@@ -50,6 +51,10 @@ pub struct Environment {
     /// type not in the map counts as offered everywhere (offline).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub offerings: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Instance type -> its vCPUs (DescribeInstanceTypes), for the quota check (read by plan;
+    /// not kept in a saved plan).
+    #[serde(skip)]
+    pub vcpus: BTreeMap<String, u32>,
     /// What AWS creates for the data tier (read by plan; not kept in a saved plan).
     #[serde(skip)]
     pub catalog: catalog::Catalog,
@@ -74,15 +79,18 @@ impl Environment {
                 Subnet {
                     id: "subnet-0000000a".into(),
                     zone: format!("{region}a"),
+                    egress: None,
                 },
                 Subnet {
                     id: "subnet-0000000b".into(),
                     zone: format!("{region}b"),
+                    egress: None,
                 },
             ],
             base_image: Some("ami-00000000".into()),
             group_base_images: BTreeMap::new(),
             offerings: BTreeMap::new(),
+            vcpus: BTreeMap::new(),
             catalog: catalog::Catalog::default(),
             notes: Vec::new(),
             warnings: Vec::new(),
@@ -103,6 +111,39 @@ impl Environment {
             .filter(|s| self.offers(instance_type, &s.zone))
             .map(|s| s.id.clone())
             .collect()
+    }
+
+    /// The subnet a bake's builder of `instance_type` launches in, and whether it gets a public
+    /// IP: of the subnets whose zone offers the type, one that gets out without a public IP (a
+    /// NAT route) first, then one that routes to an internet gateway (with a public IP), then
+    /// the first (offline, or no way out: plan refuses that).
+    pub(crate) fn builder_subnet(&self, instance_type: &str) -> (String, bool) {
+        let offering: Vec<&Subnet> = self
+            .subnets
+            .iter()
+            .filter(|s| self.offers(instance_type, &s.zone))
+            .collect();
+        let candidates = if offering.is_empty() {
+            self.subnets.iter().collect()
+        } else {
+            offering
+        };
+        if let Some(private) = candidates
+            .iter()
+            .find(|s| s.egress.as_ref().is_some_and(|e| e.without_public_ip()))
+        {
+            return (private.id.clone(), false);
+        }
+        if let Some(public) = candidates
+            .iter()
+            .find(|s| matches!(s.egress, Some(crate::aws::ec2::Egress::InternetGateway(_))))
+        {
+            return (public.id.clone(), true);
+        }
+        (
+            candidates.first().map(|s| s.id.clone()).unwrap_or_default(),
+            false,
+        )
     }
 
     pub(crate) fn subnet_ids(&self) -> Vec<String> {

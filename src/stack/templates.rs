@@ -120,6 +120,9 @@ pub(super) fn bake_spec(
             ),
         ),
     ]);
+    // A subnet whose zone offers the builder's type (checked when the stack is built), with a
+    // way out for its packages.
+    let (subnet, public_ip) = environment.builder_subnet(&bake.instance_type);
     Ok(image::Spec {
         hash,
         base_image,
@@ -130,12 +133,8 @@ pub(super) fn bake_spec(
         volume_type: bake.volume_type.clone(),
         timeout_seconds: timeout.as_secs(),
         vpc_id: environment.vpc_id.clone(),
-        // The first subnet whose zone offers the builder's type (checked when the stack is built).
-        subnet: environment
-            .subnet_ids_offering(&bake.instance_type)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| environment.subnets[0].id.clone()),
+        subnet,
+        public_ip,
         inputs,
     })
 }

@@ -140,3 +140,47 @@ fn the_public_base_image_parameter_is_read_under_the_shipped_policy() {
         plan.stderr
     );
 }
+
+/// The quotas a new stack counts against are read under the shipped policy (its `ReadQuotas`
+/// statement); without that statement the plan still goes ahead, on AWS's defaults, and says so.
+#[test]
+fn the_quotas_are_read_under_the_shipped_policy_and_without_it_the_plan_warns() {
+    let simulator = Simulator::start();
+    let mut project = Project::new("iamquota", "");
+    project.endpoint = Some(simulator.url());
+    let plan = project.run(&["plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    assert!(simulator.denials().is_empty(), "{:#?}", simulator.denials());
+    assert!(!plan.stderr.contains("[quota."), "{}", plan.stderr);
+
+    let mut policy = shipped_policy();
+    policy["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s["Sid"] != "ReadQuotas");
+    simulator.configure(json!({"iam": {"policy": policy}}));
+    let plan = project.run(&["plan"]);
+    // 6 × t3.micro at the group's maximum is 12 vCPUs, over AWS's default of 5 for a new
+    // account: a warning, as the account's own quota may well be higher.
+    assert_eq!(plan.code, 0, "{}", plan.all());
+    for expected in [
+        "scaling.max: at their maximum the stack's instances use 12 On-Demand standard vCPUs",
+        "is over AWS's default quota of 5 (Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances); the account's own could not be read (AccessDeniedException: ",
+        "servicequotas:GetServiceQuota",
+        "[quota.unread]",
+    ] {
+        assert!(
+            plan.stderr.contains(expected),
+            "{expected}\n{}",
+            plan.stderr
+        );
+    }
+    assert!(
+        simulator
+            .denials()
+            .iter()
+            .any(|d| d.contains("servicequotas:GetServiceQuota")),
+        "{:#?}",
+        simulator.denials()
+    );
+}

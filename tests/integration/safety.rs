@@ -721,6 +721,9 @@ async fn the_prod_profile_plans_and_its_old_values_are_refused_at_their_lines() 
         plan.stderr
     );
 
+    // The quotas hold the new stack, with room: nothing said of them.
+    assert!(!plan.stderr.contains("[quota."), "{}", plan.stderr);
+
     // The emulator, like us-east-1, lacks the nodes' type in one zone: the group leaves it out.
     assert!(
         plan.stderr
@@ -764,6 +767,32 @@ async fn the_prod_profile_plans_and_its_old_values_are_refused_at_their_lines() 
             plan.stderr
         );
     }
+    // A maximum the account's On-Demand vCPU quota (1152 in the emulator's account) cannot hold:
+    // refused at the line that asks for it, with the request that would raise the quota.
+    let big = prod
+        .replace(
+            "instance_type = \"m5.large\"",
+            "instance_type = \"m5.4xlarge\"",
+        )
+        .replace("\nmax = 6\n", "\nmax = 80\n");
+    project.write("profiles/prod.toml", &big);
+    let plan = project.run_raw(&["plan", "--profile", "prod"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    let max_line = 1 + big.lines().position(|l| l == "max = 80").unwrap();
+    for expected in [
+        format!(
+            "profiles/prod.toml:{max_line}:7: scaling.max: at their maximum the stack's instances use 1282 On-Demand standard vCPUs (80 × m5.4xlarge (16 vCPUs) at scaling.max; the bake's builder t3.medium (2 vCPUs)), and the rest of the account uses "
+        ),
+        "is over the account's quota of 1152 in us-east-1 (Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances) [quota.exceeded]".to_string(),
+        "aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value".to_string(),
+    ] {
+        assert!(
+            plan.stderr.contains(&expected),
+            "{expected}\n{}",
+            plan.stderr
+        );
+    }
+
     let old = prod.replace(
         "node_type = \"cache.m6g.large\"",
         "node_type = \"cache.m3.medium\"",
@@ -778,5 +807,194 @@ async fn the_prod_profile_plans_and_its_old_values_are_refused_at_their_lines() 
         )),
         "{}",
         plan.stderr
+    );
+}
+
+/// What the VPC's route tables say decides where the nodes can reach and where a bake's builder
+/// goes: in a VPC with a public subnet (0.0.0.0/0 to an internet gateway) and a private one (to a
+/// NAT gateway), plan warns of the nodes in the public one and of the internet-facing balancer
+/// in the private one, and puts the builder in the private subnet without a public IP; in one
+/// of public subnets only, the builder gets a public IP; a VPC with no way out is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_route_tables_decide_the_warnings_and_where_the_builder_goes() {
+    let aws = clients().await;
+    let vpc = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.77.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [
+        ("10.77.1.0/24", "us-east-1a"),
+        ("10.77.2.0/24", "us-east-1b"),
+    ] {
+        let subnet = aws
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr)
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(subnet.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    let (public, private) = (subnets[0].clone(), subnets[1].clone());
+    let project = Project::standalone(
+        "routes",
+        &format!(
+            "{SMALL}\n[node.bake]\nbase_image = \"ami-760aaa0f\"\n[network]\nvpc = \"{vpc}\"\n"
+        )
+        .replace("image = \"ami-760aaa0f\"\ninstance_type", "instance_type"),
+    );
+    // No route anywhere, no S3 endpoint: a bake could fetch nothing.
+    let refused = project.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains("node.bake: no subnet of the stack routes 0.0.0.0/0 anywhere, and the VPC has no S3 gateway endpoint")
+            && refused.stderr.contains("[network.builder-no-internet]"),
+        "{}",
+        refused.stderr
+    );
+
+    // An internet gateway for the public subnet, a NAT gateway in it for the private one.
+    let igw = aws
+        .ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_string();
+    aws.ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&vpc)
+        .send()
+        .await
+        .unwrap();
+    let table = || async {
+        aws.ec2
+            .create_route_table()
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .unwrap()
+            .route_table()
+            .unwrap()
+            .route_table_id()
+            .unwrap()
+            .to_string()
+    };
+    let public_table = table().await;
+    aws.ec2
+        .create_route()
+        .route_table_id(&public_table)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+    aws.ec2
+        .associate_route_table()
+        .route_table_id(&public_table)
+        .subnet_id(&public)
+        .send()
+        .await
+        .unwrap();
+    // Only public subnets: the builder goes in the first, with a public IP asked for.
+    let out = project.path().join("public.plan");
+    let planned = project.run(&["plan", "--out", out.to_str().unwrap()]);
+    assert_eq!(planned.code, 0, "{}", planned.all());
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let builder = |saved: &serde_json::Value| {
+        saved["desired"]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"]["kind"] == "image")
+            .map(|r| (r["spec"]["subnet"].clone(), r["spec"]["public_ip"].clone()))
+            .unwrap()
+    };
+    assert_eq!(
+        builder(&saved),
+        (serde_json::json!(public), serde_json::json!(true))
+    );
+
+    let eip = aws
+        .ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap()
+        .allocation_id()
+        .unwrap()
+        .to_string();
+    let nat = aws
+        .ec2
+        .create_nat_gateway()
+        .subnet_id(&public)
+        .allocation_id(&eip)
+        .send()
+        .await
+        .unwrap()
+        .nat_gateway()
+        .unwrap()
+        .nat_gateway_id()
+        .unwrap()
+        .to_string();
+    let private_table = table().await;
+    aws.ec2
+        .create_route()
+        .route_table_id(&private_table)
+        .destination_cidr_block("0.0.0.0/0")
+        .nat_gateway_id(&nat)
+        .send()
+        .await
+        .unwrap();
+    aws.ec2
+        .associate_route_table()
+        .route_table_id(&private_table)
+        .subnet_id(&private)
+        .send()
+        .await
+        .unwrap();
+    let out = project.path().join("private.plan");
+    let planned = project.run(&["plan", "--out", out.to_str().unwrap()]);
+    assert_eq!(planned.code, 0, "{}", planned.all());
+    for expected in [
+        format!(
+            "network.vpc: the nodes get no public IP, and 1 of the stack's 2 subnets give them no way out of the VPC (to internet gateway {igw}: {public}) (subnets they share with the internet-facing load balancer)"
+        ),
+        "[network.no-egress]".to_string(),
+        format!(
+            "load_balancer.scheme: the internet-facing load balancer is placed in subnets that do not route to an internet gateway: {private}"
+        ),
+        "[network.load-balancer-not-public]".to_string(),
+    ] {
+        assert!(
+            planned.stderr.contains(&expected),
+            "{expected}\n{}",
+            planned.stderr
+        );
+    }
+    // The builder goes where it gets out without a public IP.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        builder(&saved),
+        (serde_json::json!(private), serde_json::json!(false))
     );
 }

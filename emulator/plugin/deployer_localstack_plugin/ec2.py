@@ -56,7 +56,32 @@ def apply_model_patches() -> None:
         return moto_create_version(self, data, description)
 
     LaunchTemplate.create_version = create_version
+    _patch_default_vpc()
     _patched = True
+
+
+def _patch_default_vpc() -> None:
+    """The default VPC has an internet gateway, and its main route table sends 0.0.0.0/0 to it.
+
+    AWS's default VPC comes with both ("Default VPCs", Amazon VPC user guide: "Create an internet
+    gateway and connect it to your default VPC"; "Add a route to the main route table that points
+    all traffic (0.0.0.0/0) to the internet gateway"). moto's has neither, so plan's egress check
+    saw the default VPC's subnets as routing nowhere. Backends made before the patch (none: the
+    patch is applied when the provider loads) keep moto's.
+    """
+    from moto.ec2.models.vpcs import VPCBackend
+
+    moto_create_default_vpc = VPCBackend.create_default_vpc
+
+    def create_default_vpc(self):
+        vpc = moto_create_default_vpc(self)
+        igw = self.create_internet_gateway()
+        self.attach_internet_gateway(igw.id, vpc.id)
+        for table in self.describe_route_tables(filters={"vpc-id": [vpc.id], "association.main": ["true"]}):
+            self.create_route(table.id, "0.0.0.0/0", gateway_id=igw.id)
+        return vpc
+
+    VPCBackend.create_default_vpc = create_default_vpc
 
 
 # How long a terminated instance stays listed. AWS lists one for about an hour; moto for ever, and

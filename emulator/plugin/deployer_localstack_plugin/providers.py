@@ -97,3 +97,19 @@ def ec2_deployer():
     _route_first_requests_safely()
     apply_model_patches()
     return Service.for_provider(DeployerEc2Provider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@aws_provider(api="service-quotas")
+def service_quotas():
+    """Service Quotas, which LocalStack's community edition lacks: the quotas deployer reads."""
+    from localstack.aws.skeleton import Skeleton
+    from localstack.aws.spec import load_service
+
+    from . import servicequotas as module
+
+    _route_first_requests_safely()
+    spec = load_service("service-quotas")
+    unknown = set(module.OPERATIONS) - set(spec.operation_names)
+    if unknown:
+        raise ValueError(f"service-quotas: operations not in the spec: {sorted(unknown)}")
+    return Service("service-quotas", skeleton=Skeleton(spec, dict(module.OPERATIONS)))

@@ -21,6 +21,7 @@ use crate::aws::{Aws, AwsError};
 use crate::ids::tags::TAG_SCALE;
 use crate::ids::{Kind, ResourceId};
 use crate::profile::values::RollBatch;
+use crate::resources::quota::{Quota, QuotaUse};
 use crate::resources::wait::{duration_text, pace};
 use capacity::ScaleOverride;
 
@@ -93,6 +94,17 @@ impl ResourceKind for AutoScalingGroups {
             per_node_group: true,
             ..About::new("EC2 Auto Scaling group")
         }
+    }
+
+    /// The group, and up to its maximum of instances of its launch template.
+    fn quota_use(&self, spec: &Spec) -> Vec<QuotaUse> {
+        vec![
+            QuotaUse::Count(Quota::AutoScalingGroups, 1),
+            QuotaUse::InstancesOf {
+                launch_template: spec.launch_template.clone(),
+                count: spec.max.max(0) as u64,
+            },
+        ]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

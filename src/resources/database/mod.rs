@@ -20,6 +20,7 @@ use super::{
 };
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
+use crate::resources::quota::{Quota, QuotaUse};
 
 pub const KIND: Kind = Kind::new("database", "database");
 
@@ -91,6 +92,10 @@ impl ResourceKind for Databases {
             wait_limit: Duration::from_secs(90 * 60),
             ..About::new("RDS PostgreSQL DB instance")
         }
+    }
+
+    fn quota_use(&self, _spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::Count(Quota::DbInstances, 1)]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

@@ -21,6 +21,7 @@ use crate::aws::{AwsError, ec2};
 use crate::ids::names::image_prefix as prefix_of;
 use crate::ids::tags::TAG_BAKE_HASH;
 use crate::ids::{Kind, ResourceId};
+use crate::resources::quota::QuotaUse;
 
 pub const KIND: Kind = Kind::new("image", "image");
 
@@ -46,6 +47,9 @@ pub struct Spec {
     pub timeout_seconds: u64,
     pub vpc_id: String,
     pub subnet: String,
+    /// Whether the builder gets a public IP: in a subnet whose way out is an internet gateway.
+    #[serde(default)]
+    pub public_ip: bool,
     /// What shaped the image, as recorded in its tags (for "inputs changed").
     pub inputs: BTreeMap<String, String>,
 }
@@ -136,6 +140,13 @@ impl ResourceKind for Images {
             wait_limit: Duration::from_secs(60 * 60),
             ..About::new("EC2 AMI (baked)")
         }
+    }
+
+    /// A bake runs one builder instance.
+    fn quota_use(&self, spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::WhileCreating {
+            instance_type: spec.instance_type.clone(),
+        }]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::aws::{AwsError, ec2};
 use crate::ids::{Kind, ResourceId};
+use crate::resources::quota::{Quota, QuotaUse};
 use user_data::{BootTemplate, CacheEndpoint, DatabaseEndpoint, Endpoints};
 
 pub const KIND: Kind = Kind::new("launch-template", "launch template");
@@ -149,6 +150,10 @@ impl ResourceKind for LaunchTemplates {
             per_node_group: true,
             ..About::new("EC2 launch template")
         }
+    }
+
+    fn quota_use(&self, _spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::Count(Quota::LaunchTemplates, 1)]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

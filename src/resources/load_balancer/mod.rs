@@ -14,6 +14,7 @@ use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, secu
 use crate::aws::{AwsError, fail};
 use crate::ids::{Kind, ResourceId};
 use crate::profile::schema::{DesyncMitigation, Protocol, Scheme};
+use crate::resources::quota::{Quota, QuotaUse};
 
 pub use configure::{Certificate, InstanceHealth, certificates, health_target, instance_health};
 
@@ -157,6 +158,10 @@ impl ResourceKind for LoadBalancers {
             per_node_group: true,
             ..About::new("Classic Elastic Load Balancer")
         }
+    }
+
+    fn quota_use(&self, _spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::Count(Quota::ClassicLoadBalancers, 1)]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

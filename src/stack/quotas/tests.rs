@@ -1,0 +1,277 @@
+use super::*;
+use crate::plan::tests::{PROFILE, matching, set};
+use crate::profile::load::load;
+use crate::resources::observed::Observed;
+use crate::stack::{Environment, build};
+
+/// The plan tests' stack (a database, a cache with one replica, one group of 2 to 6 m5.large),
+/// loaded from a file so that errors have places, and built against an account where m5.large
+/// has 2 vCPUs.
+fn loaded_and_desired(profile: &str) -> (LoadedProfile, Desired, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/boot.sh.j2"), "boot\n").unwrap();
+    std::fs::write(dir.path().join("templates/bake.sh.j2"), "bake\n").unwrap();
+    let path = dir.path().join("profiles/shop.toml");
+    std::fs::write(&path, profile).unwrap();
+    let loaded = load(path.to_str().unwrap()).unwrap();
+    let mut environment = Environment::offline("us-east-1");
+    environment.base_image = Some("ami-0123456789abcdef1".into());
+    let desired = build(&loaded, &environment).unwrap();
+    (loaded, desired, dir)
+}
+
+fn vcpus() -> BTreeMap<String, u32> {
+    BTreeMap::from([("m5.large".to_string(), 2), ("m5.4xlarge".to_string(), 16)])
+}
+
+/// Every quota plentiful and unused.
+fn plenty() -> BTreeMap<Quota, Reading> {
+    Quota::ALL
+        .iter()
+        .map(|q| {
+            (
+                *q,
+                Reading {
+                    limit: Limit::Known(1000.0),
+                    used: 0,
+                    stack_used: 0,
+                },
+            )
+        })
+        .collect()
+}
+
+fn plan_of(desired: &Desired, observed: &Observed) -> Plan {
+    crate::commands::make_plan(desired, observed).unwrap()
+}
+
+#[test]
+fn a_new_stack_asks_each_quota_for_what_its_resources_take() {
+    let (_, desired, _dir) = loaded_and_desired(PROFILE);
+    let plan = plan_of(&desired, &Observed::default());
+    let asked: BTreeMap<Quota, (u64, String)> = demands(&desired, &plan, &vcpus())
+        .into_iter()
+        .map(|d| (d.quota, (d.amount, d.key)))
+        .collect();
+    assert_eq!(
+        asked,
+        BTreeMap::from([
+            (Quota::ClassicLoadBalancers, (1, "load_balancer".into())),
+            (Quota::AutoScalingGroups, (1, "scaling".into())),
+            (Quota::LaunchTemplates, (1, "node".into())),
+            (Quota::DbInstances, (1, "database".into())),
+            // The primary and its replica.
+            (Quota::CacheNodes, (2, "cache".into())),
+            // 6 × m5.large at the group's maximum.
+            (Quota::StandardVcpus, (12, "scaling.max".into())),
+        ])
+    );
+}
+
+#[test]
+fn a_plan_that_leaves_capacity_alone_asks_nothing() {
+    let (_, desired, _dir) = loaded_and_desired(PROFILE);
+    let observed = matching(&desired);
+    assert!(demands(&desired, &plan_of(&desired, &observed), &vcpus()).is_empty());
+    // A change that runs no more instances (the health check's grace) asks nothing either.
+    let mut changed = observed.clone();
+    set(
+        &mut changed,
+        auto_scaling_group::KIND,
+        "health_check_grace_period",
+        serde_json::json!(1),
+    );
+    let plan = plan_of(&desired, &changed);
+    assert!(plan.has_changes());
+    assert!(demands(&desired, &plan, &vcpus()).is_empty());
+    // A raised maximum asks for the vCPUs of the whole stack.
+    let mut lower = observed.clone();
+    set(
+        &mut lower,
+        auto_scaling_group::KIND,
+        auto_scaling_group::MAX_SIZE,
+        serde_json::json!(3),
+    );
+    let asked = demands(&desired, &plan_of(&desired, &lower), &vcpus());
+    assert_eq!(
+        asked
+            .iter()
+            .map(|d| (d.quota, d.amount))
+            .collect::<Vec<_>>(),
+        [(Quota::StandardVcpus, 12)]
+    );
+}
+
+#[test]
+fn each_quota_refuses_a_plan_that_goes_over_it_at_its_key_and_names_the_increase() {
+    let (loaded, desired, _dir) = loaded_and_desired(PROFILE);
+    let asked = demands(&desired, &plan_of(&desired, &Observed::default()), &vcpus());
+    for (quota, limit, used, key, says) in [
+        (
+            Quota::ClassicLoadBalancers,
+            20.0,
+            20,
+            "load_balancer",
+            "this plan adds 1 (load balancer shop-lb) to the 20 Classic load balancers in use: 21 is over the account's quota of 20 in us-east-1 (Classic Load Balancers per Region)",
+        ),
+        (
+            Quota::AutoScalingGroups,
+            500.0,
+            500,
+            "scaling",
+            "--service-code autoscaling --quota-code L-CDE20ADC --desired-value 501",
+        ),
+        (
+            Quota::LaunchTemplates,
+            5000.0,
+            5000,
+            "node",
+            "5001 is over the account's quota of 5000",
+        ),
+        (
+            Quota::DbInstances,
+            40.0,
+            40,
+            "database",
+            "41 is over the account's quota of 40 in us-east-1 (DB instances)",
+        ),
+        (
+            Quota::CacheNodes,
+            300.0,
+            299,
+            "cache",
+            "this plan adds 2 (cache shop-cache (2)) to the 299 cache nodes in use",
+        ),
+        (
+            Quota::StandardVcpus,
+            16.0,
+            5,
+            "scaling.max",
+            "at their maximum the stack's instances use 12 On-Demand standard vCPUs (6 × m5.large (2 vCPUs) at scaling.max), and the rest of the account uses 5: 17 is over the account's quota of 16",
+        ),
+    ] {
+        let mut readings = plenty();
+        readings.insert(
+            quota,
+            Reading {
+                limit: Limit::Known(limit),
+                used,
+                stack_used: 0,
+            },
+        );
+        let (errors, warnings) = judge(&loaded, "us-east-1", &asked, &readings);
+        assert!(warnings.is_empty(), "{quota:?}: {warnings:?}");
+        let [error] = &errors[..] else {
+            panic!("{quota:?}: {errors:?}");
+        };
+        assert_eq!(error.code, Some("quota.exceeded"), "{quota:?}");
+        assert_eq!(error.key.as_deref(), Some(key), "{quota:?}");
+        let text = format!(
+            "{} {}",
+            error.message,
+            error.hint.clone().unwrap_or_default()
+        );
+        assert!(text.contains(says), "{quota:?}: {text}");
+        // Exactly at the quota is allowed, with a warning.
+        readings.get_mut(&quota).unwrap().used -= 1;
+        let (errors, warnings) = judge(&loaded, "us-east-1", &asked, &readings);
+        assert!(errors.is_empty(), "{quota:?}: {errors:?}");
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("[quota.near]"),
+            "{quota:?}: {warnings:?}"
+        );
+    }
+    // All the quotas plentiful: nothing to say.
+    let (errors, warnings) = judge(&loaded, "us-east-1", &asked, &plenty());
+    assert!(errors.is_empty() && warnings.is_empty());
+}
+
+#[test]
+fn the_stacks_own_instances_are_not_counted_twice() {
+    let (loaded, desired, _dir) = loaded_and_desired(PROFILE);
+    let observed = matching(&desired);
+    let mut lower = observed.clone();
+    set(
+        &mut lower,
+        auto_scaling_group::KIND,
+        auto_scaling_group::MAX_SIZE,
+        serde_json::json!(3),
+    );
+    let asked = demands(&desired, &plan_of(&desired, &lower), &vcpus());
+    let mut readings = plenty();
+    // 6 vCPUs run, all of them the stack's: at its new maximum it uses 12 of 13.
+    readings.insert(
+        Quota::StandardVcpus,
+        Reading {
+            limit: Limit::Known(13.0),
+            used: 6,
+            stack_used: 6,
+        },
+    );
+    let (errors, warnings) = judge(&loaded, "us-east-1", &asked, &readings);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(warnings.len(), 1, "12 of 13 is near: {warnings:?}");
+    // Another stack's 6 would take it over.
+    readings.get_mut(&Quota::StandardVcpus).unwrap().stack_used = 0;
+    let (errors, _) = judge(&loaded, "us-east-1", &asked, &readings);
+    assert_eq!(errors.len(), 1);
+}
+
+#[test]
+fn a_quota_that_cannot_be_read_is_taken_at_the_default_and_only_warns() {
+    let (loaded, desired, _dir) = loaded_and_desired(PROFILE);
+    let asked = demands(&desired, &plan_of(&desired, &Observed::default()), &vcpus());
+    let mut readings = plenty();
+    readings.insert(
+        Quota::StandardVcpus,
+        Reading {
+            limit: Limit::Assumed("AccessDeniedException: not allowed".into()),
+            used: 0,
+            stack_used: 0,
+        },
+    );
+    let (errors, warnings) = judge(&loaded, "us-east-1", &asked, &readings);
+    assert!(errors.is_empty(), "{errors:?}");
+    let [warning] = &warnings[..] else {
+        panic!("{warnings:?}");
+    };
+    // 12 vCPUs against AWS's default of 5.
+    assert!(warning.contains("[quota.unread]"), "{warning}");
+    assert!(warning.contains("AWS's default quota of 5"), "{warning}");
+    assert!(warning.contains("AccessDeniedException"), "{warning}");
+}
+
+#[test]
+fn a_bake_counts_its_builder_and_a_group_of_other_families_counts_nothing() {
+    let profile = PROFILE
+        .replace(
+            "image = \"ami-0123456789abcdef0\"\n",
+            "instance_type = \"m5.4xlarge\"\n[node.bake]\nbase_image = \"ami-0123456789abcdef1\"\ninstance_type = \"m5.large\"\n",
+        );
+    let (_, desired, _dir) = loaded_and_desired(&profile);
+    let plan = plan_of(&desired, &Observed::default());
+    let vcpu = demands(&desired, &plan, &vcpus())
+        .into_iter()
+        .find(|d| d.quota == Quota::StandardVcpus)
+        .unwrap();
+    // 6 × 16, and the builder's 2.
+    assert_eq!(vcpu.amount, 98, "{:?}", vcpu.parts);
+    assert!(
+        vcpu.parts.iter().any(|p| p.contains("builder m5.large")),
+        "{:?}",
+        vcpu.parts
+    );
+    let gpu = PROFILE.replace(
+        "image = \"ami-0123456789abcdef0\"\n",
+        "image = \"ami-0123456789abcdef0\"\ninstance_type = \"g5.xlarge\"\n",
+    );
+    let (_, desired, _dir) = loaded_and_desired(&gpu);
+    let plan = plan_of(&desired, &Observed::default());
+    let vcpu = demands(&desired, &plan, &vcpus())
+        .into_iter()
+        .find(|d| d.quota == Quota::StandardVcpus)
+        .unwrap();
+    assert_eq!(vcpu.amount, 0);
+}
