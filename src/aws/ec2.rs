@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_ec2::types::{Filter, Tag};
 use serde::{Deserialize, Serialize};
 
-use super::{Aws, AwsError, fail, tag_map};
+use super::{Aws, AwsError, every_item, fail, tag_map};
 use crate::profile::schema::BaseImage;
 use crate::profile::validate::Problem;
 
@@ -128,16 +128,12 @@ impl Routes {
 
 /// Read the VPC's route tables (DescribeRouteTables, in pages).
 async fn default_routes(aws: &Aws, vpc_id: &str) -> Result<Routes, AwsError> {
-    let tables = aws
-        .ec2
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(fail("read the VPC's route tables"))?;
+    let tables = every_item!(
+        aws.ec2
+            .describe_route_tables()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build()),
+        "read the VPC's route tables"
+    )?;
     let mut routes = Routes {
         associated: BTreeMap::new(),
         main: Egress::NoRoute,
@@ -146,7 +142,11 @@ async fn default_routes(aws: &Aws, vpc_id: &str) -> Result<Routes, AwsError> {
         let egress = table
             .routes()
             .iter()
-            .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+            // A route whose target is gone (a deleted NAT gateway) is a blackhole: no way out.
+            .find(|r| {
+                r.destination_cidr_block() == Some("0.0.0.0/0")
+                    && r.state() != Some(&aws_sdk_ec2::types::RouteState::Blackhole)
+            })
             .map(|r| {
                 if let Some(nat) = r.nat_gateway_id() {
                     Egress::Nat(nat.to_string())
@@ -178,17 +178,13 @@ async fn default_routes(aws: &Aws, vpc_id: &str) -> Result<Routes, AwsError> {
 /// The services the VPC's endpoints reach without leaving it: interface endpoints with private
 /// DNS (the service's own name resolves to them), and gateway endpoints (S3, DynamoDB), by the
 /// last part of their service name (`com.amazonaws.us-east-1.secretsmanager` -> `secretsmanager`).
-pub async fn endpoints(aws: &Aws, vpc_id: &str) -> Result<Endpoints, AwsError> {
-    let found = aws
-        .ec2
-        .describe_vpc_endpoints()
-        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(fail("read the VPC's endpoints"))?;
+async fn endpoints(aws: &Aws, vpc_id: &str) -> Result<Endpoints, AwsError> {
+    let found = every_item!(
+        aws.ec2
+            .describe_vpc_endpoints()
+            .filters(Filter::builder().name("vpc-id").values(vpc_id).build()),
+        "read the VPC's endpoints"
+    )?;
     Ok(Endpoints(
         found
             .iter()
@@ -373,8 +369,11 @@ pub async fn type_facts(
         match facts_of(aws, chunk).await {
             Ok(some) => found.extend(some),
             Err(error) if error.is("InvalidInstanceType") => {
-                for one in chunk {
-                    match facts_of(aws, std::slice::from_ref(one)).await {
+                let each = chunk
+                    .iter()
+                    .map(|one| facts_of(aws, std::slice::from_ref(one)));
+                for answer in futures::future::join_all(each).await {
+                    match answer {
                         Ok(some) => found.extend(some),
                         Err(error) if error.is("InvalidInstanceType") => {}
                         Err(error) => return Err(error),
@@ -392,15 +391,13 @@ async fn facts_of(
     aws: &Aws,
     types: &[aws_sdk_ec2::types::InstanceType],
 ) -> Result<BTreeMap<String, TypeFacts>, AwsError> {
-    let page = aws
-        .ec2
-        .describe_instance_types()
-        .set_instance_types(Some(types.to_vec()))
-        .send()
-        .await
-        .map_err(fail("read the instance types"))?;
-    Ok(page
-        .instance_types()
+    let types = every_item!(
+        aws.ec2
+            .describe_instance_types()
+            .set_instance_types(Some(types.to_vec())),
+        "read the instance types"
+    )?;
+    Ok(types
         .iter()
         .filter_map(|info| {
             let architectures = info
@@ -561,21 +558,21 @@ pub async fn resolve_base_image(
     match base {
         BaseImage::Id(id) => image_facts(aws, id).await,
         BaseImage::Parameter(parameter) => {
-            let found = aws.ssm.get_parameter().name(&parameter.ssm).send().await;
-            match found {
-                Ok(found) => match found.parameter().and_then(|p| p.value()) {
-                    Some(id) => image_facts(aws, id).await,
-                    None => Ok(None),
-                },
-                Err(error) => {
-                    let error =
-                        fail(format!("read the base image parameter {}", parameter.ssm))(error);
-                    if error.is("ParameterNotFound") {
-                        Ok(None)
-                    } else {
-                        Err(error)
-                    }
-                }
+            let found = super::unless_absent(
+                aws.ssm
+                    .get_parameter()
+                    .name(&parameter.ssm)
+                    .send()
+                    .await
+                    .map_err(fail(format!(
+                        "read the base image parameter {}",
+                        parameter.ssm
+                    ))),
+                "ParameterNotFound",
+            )?;
+            match found.as_ref().and_then(|f| f.parameter()?.value()) {
+                Some(id) => image_facts(aws, id).await,
+                None => Ok(None),
             }
         }
         BaseImage::Lookup(lookup) => {

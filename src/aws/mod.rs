@@ -139,6 +139,21 @@ impl Aws {
     }
 }
 
+/// Every item of every page of a paginated request (`$request.into_paginator()`), or an
+/// [`AwsError`] saying `$what` deployer was doing.
+macro_rules! every_item {
+    ($request:expr, $what:expr) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err($crate::aws::fail($what))
+    };
+}
+pub(crate) use every_item;
+
 /// A failed AWS call: what deployer was doing, AWS's error code and message (or, without an
 /// answer from AWS, the chain of causes), what to check, and the SDK's error itself.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::Filter;
 
-use super::{Aws, AwsError, fail};
+use super::{Aws, AwsError, every_item, fail};
 use crate::ids::tags::TAG_STACK;
 use crate::resources::quota::{Quota, standard_family};
 use crate::stack::quotas::{Limit, Reading};
@@ -24,33 +24,30 @@ pub async fn limit(aws: &Aws, quota: Quota) -> Limit {
         .send()
         .await
         .map_err(fail(format!("read quota {service}/{code}")));
-    let error = match applied {
-        Ok(answer) => match answer.quota().and_then(|q| q.value()) {
-            Some(value) => return Limit::Known(value),
-            None => None,
-        },
-        Err(error) => Some(error),
-    };
-    // A quota the account never changed may have no applied value: AWS's default is its value.
-    if error
-        .as_ref()
-        .is_none_or(|e| e.is("NoSuchResourceException"))
-    {
-        let default = aws
-            .quotas
-            .get_aws_default_service_quota()
-            .service_code(service)
-            .quota_code(code)
-            .send()
-            .await
-            .map_err(fail(format!("read the default of quota {service}/{code}")));
-        return match default.map(|answer| answer.quota().and_then(|q| q.value())) {
-            Ok(Some(value)) => Limit::Known(value),
-            Ok(None) => Limit::Assumed("Service Quotas gave no value".into()),
-            Err(error) => Limit::Assumed(error.message),
-        };
+    match applied {
+        Ok(answer) => {
+            if let Some(value) = answer.quota().and_then(|q| q.value()) {
+                return Limit::Known(value);
+            }
+        }
+        // A quota the account never had changed may have no applied value (the Terraform
+        // provider reads the default then, too).
+        Err(error) if error.is("NoSuchResourceException") => {}
+        Err(error) => return Limit::Assumed(error.message),
     }
-    Limit::Assumed(error.map(|e| e.message).unwrap_or_default())
+    let default = aws
+        .quotas
+        .get_aws_default_service_quota()
+        .service_code(service)
+        .quota_code(code)
+        .send()
+        .await
+        .map_err(fail(format!("read the default of quota {service}/{code}")));
+    match default.map(|answer| answer.quota().and_then(|q| q.value())) {
+        Ok(Some(value)) => Limit::Known(value),
+        Ok(None) => Limit::Assumed("Service Quotas gave no value".into()),
+        Err(error) => Limit::Assumed(error.message),
+    }
 }
 
 /// The account's value of `quota` and what uses it in the region (and, of that, `stack`'s own).
@@ -78,35 +75,31 @@ async fn usage(
     vcpus: &BTreeMap<String, u32>,
 ) -> Result<(u64, u64), AwsError> {
     let what = format!("count the region's {}", quota.unit());
-    // Every page of a listing, or the failure to read one.
-    macro_rules! all {
-        ($request:expr) => {
-            $request
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(fail(what))?
-        };
-    }
     let count = |n: usize| Ok((n as u64, 0));
     match quota {
-        Quota::ClassicLoadBalancers => count(all!(aws.elb.describe_load_balancers()).len()),
+        Quota::ClassicLoadBalancers => {
+            count(every_item!(aws.elb.describe_load_balancers(), what)?.len())
+        }
         Quota::AutoScalingGroups => count(
-            all!(
+            every_item!(
                 aws.autoscaling
                     .describe_auto_scaling_groups()
-                    .max_records(100)
-            )
+                    .max_records(100),
+                what
+            )?
             .len(),
         ),
         Quota::LaunchTemplates => {
-            count(all!(aws.ec2.describe_launch_templates().max_results(200)).len())
+            count(every_item!(aws.ec2.describe_launch_templates().max_results(200), what)?.len())
         }
-        Quota::DbInstances => count(all!(aws.rds.describe_db_instances().max_records(100)).len()),
+        Quota::DbInstances => {
+            count(every_item!(aws.rds.describe_db_instances().max_records(100), what)?.len())
+        }
         Quota::CacheNodes => {
-            let clusters = all!(aws.elasticache.describe_cache_clusters().max_records(100));
+            let clusters = every_item!(
+                aws.elasticache.describe_cache_clusters().max_records(100),
+                what
+            )?;
             Ok((
                 clusters
                     .iter()
@@ -126,23 +119,19 @@ async fn running_vcpus(
     stack: &str,
     vcpus: &BTreeMap<String, u32>,
 ) -> Result<(u64, u64), AwsError> {
-    let reservations = aws
-        .ec2
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
-        .max_results(1000)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(fail("count the region's running instances"))?;
+    let reservations = every_item!(
+        aws.ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .max_results(1000),
+        "count the region's running instances"
+    )?;
     // (type, whether it is the stack's)
     let instances: Vec<(String, bool)> = reservations
         .iter()

@@ -58,7 +58,7 @@ pub async fn environment(
         Err(other) => Err(other),
     };
     let (account, partition) = identity?;
-    let said = match certificates {
+    let mut said = match certificates {
         Ok(said) => said,
         Err(failure) => {
             keep(Err(failure))?;
@@ -81,78 +81,114 @@ pub async fn environment(
         subnets,
         endpoints,
     } = network;
-    let mut said = said;
-    keep(check_network(loaded, &subnets, &endpoints, &mut said))?;
+    said.warnings
+        .extend(network_warnings(loaded, &subnets, &endpoints));
     let (base_image, group_base_images, architectures) = images;
     let facts = facts?;
-    let runs = facts
-        .iter()
-        .map(|(t, f)| (t.clone(), f.architectures.clone()))
-        .collect();
-    keep(check_architectures(
+    problems.extend(check_architectures(
         loaded,
         base_image.as_deref(),
         &group_base_images,
         &architectures,
-        &runs,
-    ))?;
-    Ok((
-        Some(Environment {
-            account,
-            partition,
-            region: aws.region.clone(),
-            vpc_id,
-            subnets,
-            base_image,
-            group_base_images,
-            offerings,
-            vcpus: facts.into_iter().map(|(t, f)| (t, f.vcpus)).collect(),
-            catalog,
-            notes: said.notes,
-            warnings: said.warnings,
-        }),
-        problems,
-    ))
+        &facts,
+    ));
+    let environment = Environment {
+        account,
+        partition,
+        region: aws.region.clone(),
+        vpc_id,
+        subnets,
+        base_image,
+        group_base_images,
+        offerings,
+        instance_types: facts,
+        catalog,
+        notes: said.notes,
+        warnings: said.warnings,
+    };
+    problems.extend(check_builders(loaded, &environment, &endpoints));
+    Ok((Some(environment), problems))
 }
 
 /// A bake from a moving base image (a lookup, a parameter) stays on the base image its group's
 /// newest image was baked from (`observed`), unless `refresh`: an AWS release does not rebake and
-/// roll every node by surprise. A newer one is noted.
-pub fn keep_base_images(
+/// roll every node by surprise. A newer one is noted. The image stayed on is described first: one
+/// AWS no longer has, or of an architecture the builder's type does not run (the profile moved to
+/// another line of images), is not stayed on.
+pub async fn keep_base_images(
     loaded: &LoadedProfile,
+    aws: &Aws,
+    names: &crate::ids::names::Names,
     environment: &mut Environment,
     observed: &crate::resources::observed::Observed,
     refresh: bool,
-) {
+) -> Result<(), Failure> {
     let baked = crate::resources::image::baked_from(observed);
-    let names = crate::ids::names::Names::new(&loaded.profile.stack);
+    // (group, its node table's key, the builder's type, the image stayed on)
+    let mut candidates = Vec::new();
     for (group, at, node) in loaded.profile.node_tables() {
-        if refresh || !node.bake.as_ref().is_some_and(|b| b.base_image.moves()) {
+        let Some(bake) = node.bake.as_ref().filter(|b| b.base_image.moves()) else {
+            continue;
+        };
+        if refresh {
             continue;
         }
         let Some(baked) = baked.get(&names.group(group).image_prefix) else {
             continue;
         };
         let current = match group {
-            None => environment.base_image.as_mut(),
-            Some(name) => environment.group_base_images.get_mut(name),
+            None => environment.base_image.as_ref(),
+            Some(name) => environment.group_base_images.get(name),
         };
-        if let Some(current) = current
-            && current != baked
-        {
-            environment.notes.push(
-                loaded
-                    .error_at(
-                        &format!("{at}.bake.base_image"),
-                        format!(
-                            "a newer base image is out ({current}); the nodes stay on {baked}, which their image was baked from: `apply --refresh-base-image` bakes from the new one and rolls the nodes"
-                        ),
-                    )
-                    .to_string(),
-            );
-            *current = baked.clone();
+        if current.is_some_and(|current| current != baked) {
+            candidates.push((group, at, bake.instance_type.clone(), baked.clone()));
         }
     }
+    let described = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|(_, _, _, baked)| ec2::image_facts(aws, baked)),
+    )
+    .await;
+    for ((group, at, instance_type, baked), facts) in candidates.into_iter().zip(described) {
+        let runs = environment
+            .instance_types
+            .get(&instance_type)
+            .map(|t| t.architectures.clone());
+        let current = match group {
+            None => environment.base_image.as_mut(),
+            Some(name) => environment.group_base_images.get_mut(name),
+        }
+        .expect("a candidate has a current base image");
+        let key = format!("{at}.bake.base_image");
+        let note = match facts? {
+            None => format!(
+                "the base image the nodes' image was baked from ({baked}) is gone; the next bake uses {current}"
+            ),
+            Some(facts)
+                if facts.architecture.as_ref().is_some_and(|architecture| {
+                    runs.as_ref()
+                        .is_some_and(|runs| !runs.contains(architecture))
+                }) =>
+            {
+                format!(
+                    "the base image the nodes' image was baked from ({baked}) is {}, which {instance_type} does not run; the next bake uses {current}",
+                    facts.architecture.unwrap_or_default()
+                )
+            }
+            Some(_) => {
+                let note = format!(
+                    "a newer base image is out ({current}); the nodes stay on {baked}, which their image was baked from: `apply --refresh-base-image` bakes from the new one and rolls the nodes"
+                );
+                *current = baked;
+                note
+            }
+        };
+        environment
+            .notes
+            .push(loaded.error_at(&key, note).to_string());
+    }
+    Ok(())
 }
 
 /// What RDS and ElastiCache create, for the profile's data tier: the versions, and the
@@ -263,14 +299,14 @@ struct Said {
 /// Each group's image (its own, or its bake's base image) must be of an architecture its
 /// instance type runs, and so must the builder's: an arm64 type (t4g, m7g) cannot boot an x86_64
 /// image, and RunInstances says so only at launch. `architectures`: image -> architecture;
-/// `runs`: instance type -> the architectures it runs.
+/// `types`: what AWS says of each instance type (the architectures it runs).
 fn check_architectures(
     loaded: &LoadedProfile,
     base_image: Option<&str>,
     group_base_images: &BTreeMap<String, String>,
     architectures: &BTreeMap<String, String>,
-    runs: &BTreeMap<String, Vec<String>>,
-) -> Result<(), Failure> {
+    types: &BTreeMap<String, ec2::TypeFacts>,
+) -> Vec<ProfileError> {
     let mut errors = Vec::new();
     for (group, at, node) in loaded.profile.node_tables() {
         let base = match group {
@@ -285,7 +321,7 @@ fn check_architectures(
             continue;
         };
         let mut check = |key: String, instance_type: &str| {
-            if let Some(supported) = runs.get(instance_type)
+            if let Some(supported) = types.get(instance_type).map(|t| &t.architectures)
                 && !supported.contains(architecture)
             {
                 errors.push(
@@ -311,13 +347,7 @@ fn check_architectures(
             check(format!("{at}.bake.instance_type"), &bake.instance_type);
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Profile(crate::profile::error::ProfileErrors(
-            errors,
-        )))
-    }
+    errors
 }
 
 /// A certificate ELB cannot use (not ISSUED) is an error at its listener; one that expires within
@@ -358,11 +388,12 @@ fn certificate_problem(
                     .error_at(
                         key,
                         format!(
-                            "the certificate for {} expires in {days} day(s): renew it, or the listener serves an expired one [certificate.expiring]",
+                            "the certificate for {} expires in {days} day(s): renew it, or the listener serves an expired one",
                             certificate.domain
                         ),
                     )
-                    .to_string(),
+                    .with_code("certificate.expiring")
+                    .warning(),
             );
             return None;
         }
@@ -390,9 +421,15 @@ async fn resolve_images(loaded: &LoadedProfile, aws: &Aws) -> Result<ResolvedIma
     let nodes = loaded.profile.node_tables();
     // The first node table naming each image or lookup is where an error about it points.
     let mut distinct: Vec<(&str, &crate::profile::schema::Node)> = Vec::new();
+    // What is looked up: the group's own image, else its bake's base image (the same AMI id
+    // named both ways is asked for once).
     let key = |node: &crate::profile::schema::Node| {
-        serde_json::to_string(&(&node.image, node.bake.as_ref().map(|b| &b.base_image)))
-            .unwrap_or_default()
+        match (&node.image, &node.bake) {
+            (Some(image), _) => serde_json::to_string(&BaseImage::Id(image.clone())),
+            (None, Some(bake)) => serde_json::to_string(&bake.base_image),
+            (None, None) => Ok(String::new()),
+        }
+        .unwrap_or_default()
     };
     for (_, at, node) in &nodes {
         if !distinct.iter().any(|(_, seen)| key(seen) == key(node)) {
@@ -507,21 +544,27 @@ async fn resolve_image(
     }
 }
 
-/// Refuse a plan the account's quotas cannot hold, and warn of one that leaves little room (see
-/// `stack::quotas`). Read only for what the plan creates or grows: a plan that changes no count
-/// and no capacity makes no request. A listing that fails skips its quota, with a warning.
+/// What the account's quotas cannot hold of `plan` (see `stack::quotas`); what leaves little
+/// room is printed as a warning. Read only for what the plan creates or grows: a plan that changes
+/// no count and no capacity makes no request. A listing that fails skips its quota, with a warning.
 pub async fn check_quotas(
     loaded: &LoadedProfile,
     aws: &Aws,
     desired: &crate::stack::Desired,
     plan: &crate::plan::Plan,
-) -> Result<(), Failure> {
+) -> Vec<ProfileError> {
     use crate::stack::quotas;
-    let demands = quotas::demands(desired, plan, &desired.environment.vcpus);
+    let vcpus: BTreeMap<String, u32> = desired
+        .environment
+        .instance_types
+        .iter()
+        .map(|(t, facts)| (t.clone(), facts.vcpus))
+        .collect();
+    let vcpus = &vcpus;
+    let demands = quotas::demands(desired, plan, vcpus);
     if demands.is_empty() {
-        return Ok(());
+        return Vec::new();
     }
-    let vcpus = &desired.environment.vcpus;
     let readings = futures::future::join_all(demands.iter().map(|demand| async move {
         (
             demand.quota,
@@ -545,53 +588,29 @@ pub async fn check_quotas(
     for warning in warnings {
         crate::render::errors::warning(&warning);
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Profile(crate::profile::error::ProfileErrors(
-            errors,
-        )))
-    }
+    errors
 }
 
-/// What the instances need outside the VPC, and whether the stack's subnets give it them. The
-/// nodes get no public IP, so they need a NAT route (or another way out), or VPC endpoints for
-/// what their boot template reads (Secrets Manager, for the database's and the cache's secrets).
-/// A bake's builder needs its package repositories: any route out (it gets a public IP where the
-/// route is an internet gateway), or an S3 gateway endpoint (Amazon Linux's repositories are in
-/// S3). An internet-facing load balancer needs subnets that route to an internet gateway.
-fn check_network(
+/// Whether the stack's subnets give the nodes what they need outside the VPC. The nodes get no
+/// public IP, so they need a NAT route (or another way out), or a VPC endpoint for what their boot
+/// template reads (Secrets Manager, for the database's and the cache's secrets). An
+/// internet-facing load balancer needs subnets that route to an internet gateway. Warnings: the
+/// profile cannot yet give the nodes other subnets than the load balancer's.
+fn network_warnings(
     loaded: &LoadedProfile,
     subnets: &[ec2::Subnet],
     endpoints: &ec2::Endpoints,
-    said: &mut Said,
-) -> Result<(), Failure> {
+) -> Vec<String> {
     let profile = &loaded.profile;
-    let key = if profile.network.subnets.is_some() {
-        "network.subnets"
-    } else {
-        "network.vpc"
-    };
     let egress = |s: &ec2::Subnet| s.egress.clone().unwrap_or(ec2::Egress::NoRoute);
-    let mut errors = Vec::new();
-
-    // The nodes: every subnet a group may launch in.
-    let needs: Vec<&str> = [
-        (profile.database.is_some(), "secretsmanager"),
-        (
-            profile
-                .cache
-                .as_ref()
-                .is_some_and(|c| c.encryption_in_transit),
-            "secretsmanager",
-        ),
-    ]
-    .iter()
-    .filter(|(needed, _)| *needed)
-    .map(|(_, service)| *service)
-    .collect();
-    let reached = needs.iter().all(|n| endpoints.0.contains(*n));
-    // Where the subnets without a way out send 0.0.0.0/0: "to igw-1: a, b; no route: c".
+    let mut warnings = Vec::new();
+    let reads_secrets = profile.database.is_some()
+        || profile
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.encryption_in_transit);
+    let served = reads_secrets && endpoints.0.contains("secretsmanager");
+    // Where the subnets without a way out send 0.0.0.0/0: "to igw-1: a, b; no route out: c".
     let mut cut_off: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for subnet in subnets.iter().filter(|s| !egress(s).without_public_ip()) {
         let target = match egress(subnet) {
@@ -600,7 +619,9 @@ fn check_network(
         };
         cut_off.entry(target).or_default().push(&subnet.id);
     }
-    if !cut_off.is_empty() && (needs.is_empty() || !reached) {
+    let internet_facing =
+        profile.load_balancer.scheme == crate::profile::schema::Scheme::InternetFacing;
+    if !cut_off.is_empty() && !served {
         let count: usize = cut_off.values().map(Vec::len).sum();
         let which = if count == subnets.len() {
             format!("none of the stack's {count} subnets gives them a way out of the VPC")
@@ -614,72 +635,97 @@ fn check_network(
             .iter()
             .map(|(target, ids)| format!("{target}: {}", ids.join(", ")))
             .collect();
-        let shared = match profile.load_balancer.scheme {
-            crate::profile::schema::Scheme::InternetFacing => {
-                " (subnets they share with the internet-facing load balancer)"
-            }
-            crate::profile::schema::Scheme::Internal => "",
+        let shared = if internet_facing {
+            " (subnets they share with the internet-facing load balancer)"
+        } else {
+            ""
         };
-        said.warnings.push(
-            crate::profile::error::ProfileErrors(vec![
-                loaded
-                    .error_at(
-                        key,
-                        format!(
-                            "the nodes get no public IP, and {which} ({}){shared}: nodes there reach no AWS API (Secrets Manager, where the boot template reads the database's and the cache's secrets; SSM; CloudWatch) nor a package mirror, and on AWS they never pass the health check",
-                            places.join("; ")
-                        ),
-                    )
-                    .with_code("network.no-egress")
-                    .with_hint(
-                        "subnets whose route table sends 0.0.0.0/0 to a NAT gateway, or VPC endpoints (secretsmanager with private DNS) for what the nodes read",
+        let key = if profile.network.subnets.is_some() {
+            "network.subnets"
+        } else {
+            "network.vpc"
+        };
+        warnings.push(
+            loaded
+                .error_at(
+                    key,
+                    format!(
+                        "the nodes get no public IP, and {which} ({}){shared}: nodes there reach no AWS API (Secrets Manager, where the boot template reads the database's and the cache's secrets; SSM; CloudWatch) nor a package mirror, and on AWS they never pass the health check",
+                        places.join("; ")
                     ),
-            ])
-            .to_string(),
+                )
+                .with_code("network.no-egress")
+                .with_hint(
+                    "subnets whose route table sends 0.0.0.0/0 to a NAT gateway, or VPC endpoints (secretsmanager with private DNS) for what the nodes read",
+                )
+                .warning(),
         );
     }
-
     // An internet-facing balancer in subnets with no internet gateway route has no way in.
-    if profile.load_balancer.scheme == crate::profile::schema::Scheme::InternetFacing {
-        let private: Vec<&str> = subnets
-            .iter()
-            .filter(|s| s.egress.is_some() && !matches!(egress(s), ec2::Egress::InternetGateway(_)))
-            .map(|s| s.id.as_str())
-            .collect();
-        if !private.is_empty() {
-            said.warnings.push(
-                crate::profile::error::ProfileErrors(vec![
-                    loaded
-                        .error_at(
-                            "load_balancer.scheme",
-                            format!(
-                                "the internet-facing load balancer is placed in subnets that do not route to an internet gateway: {}; the internet cannot reach it through them",
-                                private.join(", ")
-                            ),
-                        )
-                        .with_code("network.load-balancer-not-public")
-                        .with_hint("give the stack public subnets (0.0.0.0/0 to an internet gateway), or `scheme = \"internal\"`"),
-                ])
-                .to_string(),
-            );
-        }
+    let private: Vec<&str> = subnets
+        .iter()
+        .filter(|s| !matches!(egress(s), ec2::Egress::InternetGateway(_)))
+        .map(|s| s.id.as_str())
+        .collect();
+    if internet_facing && !private.is_empty() {
+        warnings.push(
+            loaded
+                .error_at(
+                    "load_balancer.scheme",
+                    format!(
+                        "the internet-facing load balancer is placed in subnets that do not route to an internet gateway: {}; the internet cannot reach it through them",
+                        private.join(", ")
+                    ),
+                )
+                .with_code("network.load-balancer-not-public")
+                .with_hint("give the stack public subnets (0.0.0.0/0 to an internet gateway), or `scheme = \"internal\"`")
+                .warning(),
+        );
     }
+    warnings
+}
 
-    // A bake's builder: some subnet with a way out, or S3's endpoint for its packages.
-    for (_, at, node) in profile.node_tables() {
+/// Each bake's builder needs its package repositories: the subnet it launches in
+/// (`Environment::builder_subnet`) must have a way out (where that is an internet gateway, the
+/// builder gets a public IP), or the VPC an S3 gateway endpoint (Amazon Linux's repositories
+/// are in S3).
+fn check_builders(
+    loaded: &LoadedProfile,
+    environment: &Environment,
+    endpoints: &ec2::Endpoints,
+) -> Vec<ProfileError> {
+    if endpoints.0.contains("s3") {
+        return Vec::new();
+    }
+    let mut errors = Vec::new();
+    for (_, at, node) in loaded.profile.node_tables() {
         let Some(bake) = &node.bake else {
             continue;
         };
-        let any_way_out = subnets
+        let (subnet, _) = environment.builder_subnet(&bake.instance_type);
+        let cut_off = environment
+            .subnets
             .iter()
-            .any(|s| s.egress.is_none() || !matches!(egress(s), ec2::Egress::NoRoute));
-        if !any_way_out && !endpoints.0.contains("s3") {
+            .find(|s| s.id == subnet)
+            .is_some_and(|s| s.egress == Some(ec2::Egress::NoRoute));
+        if cut_off {
+            // Only subnets in zones that do not offer the builder's type may have a way out.
+            let elsewhere = environment.subnets.iter().any(|s| {
+                s.egress
+                    .as_ref()
+                    .is_some_and(|e| *e != ec2::Egress::NoRoute)
+            });
+            let only = if elsewhere {
+                format!(" in the zones that offer {}", bake.instance_type)
+            } else {
+                String::new()
+            };
             errors.push(
                 loaded
                     .error_at(
                         &format!("{at}.bake"),
                         format!(
-                            "no subnet of the stack routes 0.0.0.0/0 anywhere, and the VPC has no S3 gateway endpoint: the {} builder could not reach its package repositories, and the bake would time out",
+                            "no subnet of the stack routes 0.0.0.0/0 anywhere{only}, and the VPC has no S3 gateway endpoint: the {} builder (in {subnet}) could not reach its package repositories, and the bake would time out",
                             bake.instance_type
                         ),
                     )
@@ -688,11 +734,5 @@ fn check_network(
             );
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Failure::Profile(crate::profile::error::ProfileErrors(
-            errors,
-        )))
-    }
+    errors
 }

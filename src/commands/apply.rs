@@ -145,7 +145,7 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
         prepared.desired.reset_scale();
     }
     let mut plan = make_plan(&prepared.desired, &prepared.observed)?;
-    super::account::check_quotas(&prepared.loaded, &prepared.aws, &prepared.desired, &plan).await?;
+    super::accepted(&prepared, &plan).await?;
     let ask = plan.has_changes() && !args.yes;
     if ask {
         // The lock is taken once the answer is in, so that a person thinking it over (or a
@@ -194,6 +194,13 @@ pub async fn run(global: &Global, args: &ApplyArgs) -> Result<i32, Failure> {
                 "the stack changed while the plan was being confirmed; nothing was changed",
                 "run `deployer apply` again to see the plan as it is now",
             ));
+        }
+        // What changed under the lock is held to the same checks.
+        if replan != plan
+            && let Err(failure) = super::accepted(&prepared, &replan).await
+        {
+            release(prepared.lock).await;
+            return Err(failure);
         }
         plan = replan;
     }

@@ -51,6 +51,8 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             })
             .collect(),
     };
+    // Held to what the bake sends (a builder's vCPUs), not to the rest of the stack's plan.
+    super::accepted(&prepared, &plan).await?;
     let baked: Vec<ResourceId> = prepared
         .desired
         .resources

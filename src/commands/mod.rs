@@ -193,15 +193,21 @@ pub async fn prepare(global: &Global, lock_for: Option<&str>) -> Result<Prepared
     // live image was baked from.
     let built = match observe(&aws, &names, &environment.vpc_id).await {
         Ok(observed) => {
-            account::keep_base_images(
+            match account::keep_base_images(
                 &loaded,
+                &aws,
+                &names,
                 &mut environment,
                 &observed,
                 global.refresh_base_image,
-            );
-            build(&loaded, &environment)
-                .map(|desired| (desired, observed))
-                .map_err(Failure::Profile)
+            )
+            .await
+            {
+                Ok(()) => build(&loaded, &environment)
+                    .map(|desired| (desired, observed))
+                    .map_err(Failure::Profile),
+                Err(failure) => Err(failure),
+            }
         }
         Err(error) => Err(error.into()),
     };
@@ -328,9 +334,8 @@ pub async fn observe(aws: &Aws, names: &Names, vpc_id: &str) -> Result<Observed,
 }
 
 /// The plan, or a refusal naming every live resource that has our name but is not ours.
-/// Refused too when the plan would send AWS what it no longer creates (`Desired::refusals`).
 pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure> {
-    let made = plan(desired, observed).map_err(|foreign| {
+    plan(desired, observed).map_err(|foreign| {
         let list: Vec<String> = foreign.iter().map(|f| format!("  {f}")).collect();
         Failure::stop(
             format!(
@@ -340,26 +345,39 @@ pub fn make_plan(desired: &Desired, observed: &Observed) -> Result<Plan, Failure
             ),
             "choose another stack name, or delete (or tag deployer:stack) those resources yourself",
         )
-    })?;
-    let refused: Vec<_> = desired
+    })
+}
+
+/// What AWS would refuse if `plan` sent it (`Desired::refusals`): a refusal counts when the plan
+/// creates its resource or changes one of its attributes.
+pub fn refused(desired: &Desired, plan: &Plan) -> Vec<crate::profile::error::ProfileError> {
+    desired
         .refusals
         .iter()
         .filter(|refusal| {
-            made.steps.iter().any(|step| {
-                step.id == refusal.resource
-                    && (step.action.creates()
-                        || step
-                            .changes
-                            .iter()
-                            .any(|c| refusal.attributes.contains(&c.attribute.as_str())))
+            plan.step(&refusal.resource).is_some_and(|step| {
+                step.action.creates()
+                    || step
+                        .changes
+                        .iter()
+                        .any(|c| refusal.attributes.contains(&c.attribute.as_str()))
             })
         })
         .map(|refusal| refusal.error.clone())
-        .collect();
-    if refused.is_empty() {
-        Ok(made)
+        .collect()
+}
+
+/// Whether the account takes `plan` as it is (run on the plan a command will carry out, before
+/// any change): what AWS would refuse, and what the account's quotas cannot hold, in one report.
+pub async fn accepted(prepared: &Prepared, plan: &Plan) -> Result<(), Failure> {
+    let mut problems = refused(&prepared.desired, plan);
+    problems.extend(
+        account::check_quotas(&prepared.loaded, &prepared.aws, &prepared.desired, plan).await,
+    );
+    if problems.is_empty() {
+        Ok(())
     } else {
-        Err(Failure::Profile(ProfileErrors(refused)))
+        Err(Failure::Profile(ProfileErrors(problems)))
     }
 }
 

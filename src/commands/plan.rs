@@ -11,7 +11,7 @@ pub async fn run(global: &Global, args: &PlanArgs) -> Result<i32, Failure> {
     let prepared = prepare(global, None).await?;
     super::warn(&prepared.desired);
     let plan = make_plan(&prepared.desired, &prepared.observed)?;
-    super::account::check_quotas(&prepared.loaded, &prepared.aws, &prepared.desired, &plan).await?;
+    super::accepted(&prepared, &plan).await?;
     let heading = Heading {
         profile: &prepared.loaded.name,
         region: &prepared.aws.region,

@@ -13,6 +13,8 @@ pub const TAG_SCALE: &str = "deployer:scale";
 pub const TAG_ROLL: &str = "deployer:roll";
 /// The content hash of a baked image (and of its builder).
 pub const TAG_BAKE_HASH: &str = "deployer:bake-hash";
+/// On a baked image: the base image it was baked from.
+pub const TAG_BASE_IMAGE: &str = "deployer:base-image";
 /// On global (IAM) resources: the region of the stack they belong to.
 pub const TAG_REGION: &str = "deployer:region";
 /// Which node group a group-scoped resource belongs to (on its security groups, load balancer,

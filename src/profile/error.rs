@@ -129,6 +129,13 @@ impl fmt::Display for ProfileErrors {
 
 impl std::error::Error for ProfileErrors {}
 
+impl ProfileError {
+    /// The text of a warning made of it: located, with its code and hint, as an error reads.
+    pub fn warning(self) -> String {
+        ProfileErrors(vec![self]).to_string()
+    }
+}
+
 impl From<ProfileError> for ProfileErrors {
     fn from(error: ProfileError) -> Self {
         ProfileErrors(vec![error])

@@ -330,27 +330,16 @@ pub(super) async fn tags_of(
 
 /// The Redis versions ElastiCache creates in the region (DescribeCacheEngineVersions).
 pub async fn creatable_versions(aws: &Aws) -> Result<Vec<String>, AwsError> {
-    let mut versions = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
-            .elasticache
+    let versions = crate::aws::every_item!(
+        aws.elasticache
             .describe_cache_engine_versions()
-            .engine("redis")
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(fail("list the Redis versions ElastiCache creates"))?;
-        versions.extend(
-            page.cache_engine_versions()
-                .iter()
-                .filter_map(|v| v.engine_version().map(str::to_string)),
-        );
-        marker = page.marker().map(str::to_string);
-        if marker.is_none() {
-            return Ok(versions);
-        }
-    }
+            .engine("redis"),
+        "list the Redis versions ElastiCache creates"
+    )?;
+    Ok(versions
+        .iter()
+        .filter_map(|v| v.engine_version().map(str::to_string))
+        .collect())
 }
 
 async fn observe_replication_group(

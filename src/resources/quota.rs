@@ -44,7 +44,7 @@ impl Quota {
             Quota::AutoScalingGroups => "Auto Scaling groups per region",
             Quota::LaunchTemplates => "launch templates per Region",
             Quota::DbInstances => "DB instances",
-            Quota::CacheNodes => "ElastiCache nodes per Region",
+            Quota::CacheNodes => "Nodes per Region",
             Quota::StandardVcpus => {
                 "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"
             }

@@ -435,12 +435,10 @@ mod tests {
             let text = format!("{error} {}", error.hint.as_deref().unwrap_or(""));
             assert!(text.contains(says), "{text}");
             // Nothing live: the plan creates it, so the refusal stops the plan.
-            let Err(crate::commands::Failure::Profile(errors)) =
-                crate::commands::make_plan(&desired, &Observed::default())
-            else {
-                panic!("{code}: the plan went ahead");
-            };
-            assert_eq!(errors.0.len(), 1);
+            let plan = crate::commands::make_plan(&desired, &Observed::default()).unwrap();
+            let errors = crate::commands::refused(&desired, &plan);
+            assert_eq!(errors.len(), 1, "{code}: {errors:?}");
+            assert_eq!(errors[0].code, Some(code));
         }
     }
 
@@ -476,6 +474,7 @@ mod tests {
         );
         let plan = crate::commands::make_plan(&desired, &observed).unwrap();
         assert!(!plan.has_changes(), "{plan:#?}");
+        assert!(crate::commands::refused(&desired, &plan).is_empty());
         // Live on 15: the plan would upgrade to 16.4, which RDS refuses.
         crate::plan::tests::set(
             &mut observed,
@@ -483,7 +482,12 @@ mod tests {
             database::ENGINE_VERSION,
             serde_json::json!("15.15"),
         );
-        assert!(crate::commands::make_plan(&desired, &observed).is_err());
+        let plan = crate::commands::make_plan(&desired, &observed).unwrap();
+        let codes: Vec<_> = crate::commands::refused(&desired, &plan)
+            .iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, [Some("database.version-not-creatable")]);
     }
 
     fn list(items: &[&str]) -> Vec<String> {

@@ -51,10 +51,10 @@ pub struct Environment {
     /// type not in the map counts as offered everywhere (offline).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub offerings: BTreeMap<String, std::collections::BTreeSet<String>>,
-    /// Instance type -> its vCPUs (DescribeInstanceTypes), for the quota check (read by plan;
-    /// not kept in a saved plan).
+    /// What AWS says of each instance type the profile names (DescribeInstanceTypes: its
+    /// architectures and vCPUs), for plan's checks (not kept in a saved plan).
     #[serde(skip)]
-    pub vcpus: BTreeMap<String, u32>,
+    pub instance_types: BTreeMap<String, crate::aws::ec2::TypeFacts>,
     /// What AWS creates for the data tier (read by plan; not kept in a saved plan).
     #[serde(skip)]
     pub catalog: catalog::Catalog,
@@ -90,7 +90,7 @@ impl Environment {
             base_image: Some("ami-00000000".into()),
             group_base_images: BTreeMap::new(),
             offerings: BTreeMap::new(),
-            vcpus: BTreeMap::new(),
+            instance_types: BTreeMap::new(),
             catalog: catalog::Catalog::default(),
             notes: Vec::new(),
             warnings: Vec::new(),

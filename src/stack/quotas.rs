@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::plan::Plan;
-use crate::profile::error::{ProfileError, ProfileErrors};
+use crate::profile::error::ProfileError;
 use crate::profile::load::LoadedProfile;
 use crate::resources::attributes::Action;
 use crate::resources::quota::{Quota, QuotaUse, standard_family};
@@ -56,8 +56,17 @@ impl Demand {
     }
 }
 
-/// The profile key of the node table (or its group's) that `resource` belongs to, then `key`.
-fn key_of(group: Option<&str>, key: &str) -> String {
+/// The profile key an error about `quota` points at, for a resource of `group` (None: the main
+/// node group's).
+fn key_for(quota: Quota, group: Option<&str>) -> String {
+    let key = match quota {
+        Quota::ClassicLoadBalancers => "load_balancer",
+        Quota::AutoScalingGroups => "scaling",
+        Quota::LaunchTemplates => "node",
+        Quota::DbInstances => return "database".into(),
+        Quota::CacheNodes => return "cache".into(),
+        Quota::StandardVcpus => "scaling.max",
+    };
     match group {
         Some(group) => format!("groups.{group}.{key}"),
         None => key.to_string(),
@@ -76,18 +85,10 @@ pub fn demands(desired: &Desired, plan: &Plan, vcpus: &BTreeMap<String, u32>) ->
             let QuotaUse::Count(quota, n) = used else {
                 continue;
             };
-            let key = match quota {
-                Quota::ClassicLoadBalancers => key_of(resource.group.as_deref(), "load_balancer"),
-                Quota::AutoScalingGroups => key_of(resource.group.as_deref(), "scaling"),
-                Quota::LaunchTemplates => key_of(resource.group.as_deref(), "node"),
-                Quota::DbInstances => "database".into(),
-                Quota::CacheNodes => "cache".into(),
-                Quota::StandardVcpus => key_of(resource.group.as_deref(), "scaling.max"),
-            };
             let demand = counts.entry(quota).or_insert_with(|| Demand {
                 quota,
                 amount: 0,
-                key,
+                key: key_for(quota, resource.group.as_deref()),
                 parts: Vec::new(),
             });
             demand.amount += n;
@@ -107,42 +108,41 @@ pub fn demands(desired: &Desired, plan: &Plan, vcpus: &BTreeMap<String, u32>) ->
 /// each builder the plan starts. None when the plan changes nothing that runs instances (no group,
 /// maximum, instance type or bake), so a plan that leaves capacity alone is not held to it.
 fn vcpu_demand(desired: &Desired, plan: &Plan, vcpus: &BTreeMap<String, u32>) -> Option<Demand> {
-    let touches = plan.steps.iter().any(|step| match step.action {
-        Action::Create | Action::Replace => {
-            desired.get(&step.id).is_some_and(|resource| {
-                resources::handler(step.id.kind)
-                    .quota_use(resource)
-                    .iter()
-                    .any(|u| !matches!(u, QuotaUse::Count(..)))
-            }) || step.id.kind == launch_template::KIND
-        }
-        Action::Update => step.changes.iter().any(|c| {
-            c.attribute == auto_scaling_group::MAX_SIZE
-                || c.attribute == launch_template::INSTANCE_TYPE
-        }),
-        _ => false,
+    let runs_instances = |id| {
+        desired.get(id).is_some_and(|resource| {
+            resources::handler(resource.id.kind)
+                .quota_use(resource)
+                .iter()
+                .any(|u| !matches!(u, QuotaUse::Count(..)))
+        })
+    };
+    let touches = plan.steps.iter().any(|step| {
+        (step.action.creates() && runs_instances(&step.id))
+            || (step.action == Action::Update
+                && step.changes.iter().any(|c| {
+                    c.attribute == auto_scaling_group::MAX_SIZE
+                        || c.attribute == launch_template::INSTANCE_TYPE
+                }))
     });
     if !touches {
         return None;
     }
-    let creating: Vec<_> = plan
-        .steps
-        .iter()
-        .filter(|s| s.action.creates())
-        .map(|s| &s.id)
-        .collect();
+    // A type's vCPUs, if it counts against this quota.
+    let standard = |instance_type: &str| {
+        standard_family(instance_type)
+            .then(|| vcpus.get(instance_type).copied().unwrap_or(0) as u64)
+    };
     let mut amount = 0u64;
-    let mut parts = Vec::new();
-    let mut groups = 0;
+    let (mut groups, mut builders) = (Vec::new(), Vec::new());
     // The group that asks for the most points the error.
     let mut largest: Option<(u64, String)> = None;
     for resource in &desired.resources {
         for used in resources::handler(resource.id.kind).quota_use(resource) {
-            let (instance_type, count, what) = match used {
+            match used {
                 QuotaUse::InstancesOf {
                     launch_template,
                     count,
-                } => {
+                } if count > 0 => {
                     let Some(instance_type) = desired
                         .get(&launch_template::id(launch_template.as_str()))
                         .and_then(|lt| lt.spec::<launch_template::LaunchTemplates>().ok())
@@ -150,41 +150,37 @@ fn vcpu_demand(desired: &Desired, plan: &Plan, vcpus: &BTreeMap<String, u32>) ->
                     else {
                         continue;
                     };
-                    let at = key_of(resource.group.as_deref(), "scaling.max");
-                    (instance_type, count, format!("at {at}"))
+                    let Some(each) = standard(&instance_type) else {
+                        continue;
+                    };
+                    let key = key_for(Quota::StandardVcpus, resource.group.as_deref());
+                    amount += each * count;
+                    groups.push(format!("{count} × {instance_type} ({each} vCPUs) at {key}"));
+                    if largest.as_ref().is_none_or(|(n, _)| each * count > *n) {
+                        largest = Some((each * count, key));
+                    }
                 }
-                QuotaUse::WhileCreating { instance_type } if creating.contains(&&resource.id) => {
-                    (instance_type, 1, "the bake's builder".to_string())
+                QuotaUse::WhileCreating { instance_type }
+                    if plan
+                        .step(&resource.id)
+                        .is_some_and(|step| step.action.creates()) =>
+                {
+                    let Some(each) = standard(&instance_type) else {
+                        continue;
+                    };
+                    amount += each;
+                    builders.push(format!("the bake's builder {instance_type} ({each} vCPUs)"));
                 }
-                _ => continue,
-            };
-            if !standard_family(&instance_type) || count == 0 {
-                continue;
-            }
-            let each = vcpus.get(&instance_type).copied().unwrap_or(0) as u64;
-            let total = each * count;
-            amount += total;
-            // The groups first, then the builders.
-            if what.starts_with("at ") {
-                parts.insert(
-                    groups,
-                    format!("{count} × {instance_type} ({each} vCPUs) {what}"),
-                );
-                groups += 1;
-            } else {
-                parts.push(format!("{what} {instance_type} ({each} vCPUs)"));
-            }
-            let key = key_of(resource.group.as_deref(), "scaling.max");
-            if what.starts_with("at ") && largest.as_ref().is_none_or(|(n, _)| total > *n) {
-                largest = Some((total, key));
+                _ => {}
             }
         }
     }
+    groups.extend(builders);
     Some(Demand {
         quota: Quota::StandardVcpus,
         amount,
-        key: largest.map_or_else(|| "scaling.max".to_string(), |(_, key)| key),
-        parts,
+        key: largest.map_or_else(|| key_for(Quota::StandardVcpus, None), |(_, key)| key),
+        parts: groups,
     })
 }
 
@@ -196,7 +192,7 @@ pub fn judge(
     readings: &BTreeMap<Quota, Reading>,
 ) -> (Vec<ProfileError>, Vec<String>) {
     let mut errors = Vec::new();
-    let mut warnings: Vec<ProfileErrors> = Vec::new();
+    let mut warnings = Vec::new();
     for demand in demands {
         let Some(reading) = readings.get(&demand.quota) else {
             continue;
@@ -208,9 +204,9 @@ pub fn judge(
             reading.used
         };
         let after = others + demand.amount;
-        let (limit, known) = match &reading.limit {
-            Limit::Known(value) => (*value, true),
-            Limit::Assumed(_) => (quota.aws_default(), false),
+        let (limit, unread) = match &reading.limit {
+            Limit::Known(value) => (*value, None),
+            Limit::Assumed(why) => (quota.aws_default(), Some(why)),
         };
         let limit_text = format_number(limit);
         let needs = if demand.is_total() {
@@ -228,53 +224,40 @@ pub fn judge(
                 quota.unit(),
             )
         };
-        if (after as f64) > limit {
-            if known {
-                errors.push(
-                    loaded
-                        .error_at(
-                            &demand.key,
-                            format!(
-                                "{needs}: {after} is over the account's quota of {limit_text} in {region} ({})",
-                                quota.name()
-                            ),
-                        )
-                        .with_code("quota.exceeded")
-                        .with_hint(increase_hint(quota, after)),
-                );
-            } else if let Limit::Assumed(why) = &reading.limit {
-                warnings.push(
-                    loaded
-                        .error_at(
-                            &demand.key,
-                            format!(
-                                "{needs}: {after} is over AWS's default quota of {limit_text} ({}); the account's own could not be read ({why}), and if it is not higher the apply fails part-way",
-                                quota.name()
-                            ),
-                        )
-                        .with_code("quota.unread")
-                        .with_hint(increase_hint(quota, after))
-                        .into(),
-                );
-            }
-        } else if known && (after as f64) * 10.0 >= limit * 9.0 {
-            warnings.push(
-                loaded
-                    .error_at(
-                        &demand.key,
-                        format!(
-                            "{needs}: {after} of the account's quota of {limit_text} in {region} ({}), little room left",
-                            quota.name()
-                        ),
-                    )
-                    .with_code("quota.near")
-                    .with_hint(increase_hint(quota, after))
-                    .into(),
-            );
+        let over = after as f64 > limit;
+        let at = |message: String| loaded.error_at(&demand.key, message);
+        let hint = increase_hint(quota, after);
+        match (over, unread) {
+            (true, None) => errors.push(
+                at(format!(
+                    "{needs}: {after} is over the account's quota of {limit_text} in {region} ({})",
+                    quota.name()
+                ))
+                .with_code("quota.exceeded")
+                .with_hint(hint),
+            ),
+            (true, Some(why)) => warnings.push(
+                at(format!(
+                    "{needs}: {after} is over AWS's default quota of {limit_text} ({}); the account's own could not be read ({why}), and if it is not higher the apply fails part-way",
+                    quota.name()
+                ))
+                .with_code("quota.unread")
+                .with_hint(hint)
+                .warning(),
+            ),
+            (false, None) if (after as f64) * 10.0 >= limit * 9.0 => warnings.push(
+                at(format!(
+                    "{needs}: {after} of the account's quota of {limit_text} in {region} ({}), little room left",
+                    quota.name()
+                ))
+                .with_code("quota.near")
+                .with_hint(hint)
+                .warning(),
+            ),
+            _ => {}
         }
     }
-    // A warning reads as an error does: located, with its code and hint.
-    (errors, warnings.iter().map(ToString::to_string).collect())
+    (errors, warnings)
 }
 
 fn format_number(value: f64) -> String {

@@ -107,7 +107,10 @@ pub(super) fn bake_spec(
     let hash = hex::encode(sha2::Sha256::digest(shape.to_string().as_bytes()));
     let template_digest = hex::encode(sha2::Sha256::digest(user_data.as_bytes()));
     let inputs = BTreeMap::from([
-        ("deployer:base-image".to_string(), base_image.clone()),
+        (
+            crate::ids::tags::TAG_BASE_IMAGE.to_string(),
+            base_image.clone(),
+        ),
         (
             "deployer:bake-template".to_string(),
             format!("{}@{}", bake.template, &template_digest[..12]),

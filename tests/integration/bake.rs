@@ -362,25 +362,9 @@ async fn a_stack_destroyed_and_applied_again_bakes_anew() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_newer_base_image_is_noted_and_baked_only_when_asked() {
     let aws = clients().await;
-    let project = Project::new("pin", BAKE);
-    let stack = project.stack.clone();
-    let player = play_node(&aws, &stack);
-    project.run(&["apply", "--yes"]).ok();
-    player.abort();
-
+    let project = applied_from_pinned_image(&aws, "pin").await;
     let parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64";
-    let newer = aws
-        .ssm
-        .get_parameter()
-        .name(parameter)
-        .send()
-        .await
-        .unwrap()
-        .parameter()
-        .unwrap()
-        .value()
-        .unwrap()
-        .to_string();
+    let newer = parameter_value(&aws, parameter).await;
     assert_ne!(newer, "ami-760aaa0f");
     project.write_profile(&BAKE.replace(
         "base_image = \"ami-760aaa0f\"",
@@ -410,4 +394,62 @@ async fn a_newer_base_image_is_noted_and_baked_only_when_asked() {
         plan.stderr
     );
     project.run(&["destroy", "--yes"]).ok();
+}
+
+/// A profile moved to another line of base images (x86_64 to arm64, with a Graviton builder)
+/// does not stay on the base image its nodes were baked from: that one is described first, and
+/// one the builder's type does not run is not kept. The next bake uses the new line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_image_the_builder_cannot_run_is_not_stayed_on() {
+    let aws = clients().await;
+    let project = applied_from_pinned_image(&aws, "pinarch").await;
+    let parameter = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64";
+    let arm = parameter_value(&aws, parameter).await;
+    project.write_profile(&format!(
+        "[node]\ninstance_type = \"t4g.micro\"\n{}",
+        BAKE.replace(
+            "base_image = \"ami-760aaa0f\"",
+            &format!("base_image = {{ ssm = \"{parameter}\" }}\ninstance_type = \"t4g.small\""),
+        )
+    ));
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    assert!(
+        plan.stderr.contains(&format!(
+            "node.bake.base_image: the base image the nodes' image was baked from (ami-760aaa0f) is x86_64, which t4g.small does not run; the next bake uses {arm}"
+        )) && !plan.stderr.contains("a newer base image"),
+        "{}",
+        plan.stderr
+    );
+    assert!(
+        plan.stdout
+            .contains(&format!("base image ami-760aaa0f -> {arm}")),
+        "{}",
+        plan.stdout
+    );
+    project.run(&["destroy", "--yes"]).ok();
+}
+
+/// A stack of `BAKE` (baked from the pinned ami-760aaa0f) applied, its builder played.
+async fn applied_from_pinned_image(aws: &Clients, name: &str) -> Project {
+    let project = Project::new(name, BAKE);
+    let player = play_node(aws, &project.stack);
+    project.run(&["apply", "--yes"]).ok();
+    player.abort();
+    project
+}
+
+/// The image id an SSM parameter names.
+async fn parameter_value(aws: &Clients, name: &str) -> String {
+    aws.ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .parameter()
+        .unwrap()
+        .value()
+        .unwrap()
+        .to_string()
 }

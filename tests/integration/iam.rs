@@ -29,6 +29,16 @@ fn policy_without(action: &str) -> Value {
     policy
 }
 
+/// The shipped policy without its statement `sid`.
+fn policy_without_statement(sid: &str) -> Value {
+    let mut policy = shipped_policy();
+    let statements = policy["Statement"].as_array_mut().unwrap();
+    let before = statements.len();
+    statements.retain(|s| s["Sid"] != sid);
+    assert_eq!(statements.len(), before - 1, "no statement {sid}");
+    policy
+}
+
 /// With `action` taken out of the policy, an apply of `project` is refused in `call`: exit 1,
 /// AWS's message naming the action with deployer's hint, and the simulator's record of it.
 fn assert_refused_without(simulator: &Simulator, project: &Project, action: &str, call: &str) {
@@ -125,12 +135,9 @@ fn the_public_base_image_parameter_is_read_under_the_shipped_policy() {
     assert_eq!(plan.code, 0, "{}", plan.all());
     assert!(simulator.denials().is_empty(), "{:#?}", simulator.denials());
 
-    let mut policy = shipped_policy();
-    policy["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|s| s["Sid"] != "PublicBaseImageParameter");
-    simulator.configure(json!({"iam": {"policy": policy}}));
+    simulator.configure(
+        json!({"iam": {"policy": policy_without_statement("PublicBaseImageParameter")}}),
+    );
     let plan = project.run(&["plan"]);
     assert_eq!(plan.code, 1, "{}", plan.all());
     assert!(
@@ -153,12 +160,7 @@ fn the_quotas_are_read_under_the_shipped_policy_and_without_it_the_plan_warns() 
     assert!(simulator.denials().is_empty(), "{:#?}", simulator.denials());
     assert!(!plan.stderr.contains("[quota."), "{}", plan.stderr);
 
-    let mut policy = shipped_policy();
-    policy["Statement"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|s| s["Sid"] != "ReadQuotas");
-    simulator.configure(json!({"iam": {"policy": policy}}));
+    simulator.configure(json!({"iam": {"policy": policy_without_statement("ReadQuotas")}}));
     let plan = project.run(&["plan"]);
     // 6 × t3.micro at the group's maximum is 12 vCPUs, over AWS's default of 5 for a new
     // account: a warning, as the account's own quota may well be higher.

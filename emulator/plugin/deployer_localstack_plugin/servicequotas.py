@@ -31,7 +31,9 @@ SERVICE_NAMES = {
     "ec2": "Amazon Elastic Compute Cloud (Amazon EC2)",
 }
 
-# The emulator account's applied values, where they differ from AWS's defaults.
+# The emulator account's applied values. A quota with none answers GetServiceQuota with
+# NoSuchResourceException, as AWS does for a quota whose applied value is not available
+# (aws/aws-cli#6629); GetAWSDefaultServiceQuota still answers for it.
 APPLIED = {
     ("elasticloadbalancing", "L-E9E9831D"): 200.0,
     ("rds", "L-7B6409FD"): 200.0,
@@ -48,7 +50,9 @@ def _quota(context: RequestContext, request: dict, applied: bool) -> dict:
         raise aws_error("NoSuchResourceException", f"The request failed because the specified quota does not exist: {code}")
     name, default, adjustable = known
     account = context.account_id if applied else ""
-    value = APPLIED.get((service, code), default) if applied else default
+    if applied and (service, code) not in APPLIED:
+        raise aws_error("NoSuchResourceException", "The request failed because the specified resource does not exist.")
+    value = APPLIED[(service, code)] if applied else default
     return {
         "Quota": {
             "ServiceCode": service,

@@ -6,40 +6,27 @@ use std::collections::BTreeSet;
 
 use aws_sdk_rds::types::OrderableDbInstanceOption;
 
-use crate::aws::{Aws, AwsError, fail};
+use crate::aws::{Aws, AwsError, every_item};
 
 /// One orderable combination of a class: version, storage type, Multi-AZ.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orderable {
     pub version: String,
     pub storage_type: String,
     pub multi_az: bool,
 }
 
-/// The PostgreSQL versions RDS creates in the region, in the order RDS lists them.
+/// The PostgreSQL versions RDS creates in the region, in the order RDS lists them (without
+/// IncludeAll, RDS lists only the versions it creates).
 pub async fn creatable_versions(aws: &Aws) -> Result<Vec<String>, AwsError> {
-    let mut versions = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
-            .rds
-            .describe_db_engine_versions()
-            .engine("postgres")
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(fail("list the PostgreSQL versions RDS creates"))?;
-        versions.extend(
-            page.db_engine_versions()
-                .iter()
-                .filter(|v| v.status().is_none_or(|s| s == "available"))
-                .filter_map(|v| v.engine_version().map(str::to_string)),
-        );
-        marker = page.marker().map(str::to_string);
-        if marker.is_none() {
-            return Ok(versions);
-        }
-    }
+    let versions = every_item!(
+        aws.rds.describe_db_engine_versions().engine("postgres"),
+        "list the PostgreSQL versions RDS creates"
+    )?;
+    Ok(versions
+        .iter()
+        .filter_map(|v| v.engine_version().map(str::to_string))
+        .collect())
 }
 
 /// Every version, storage type and Multi-AZ combination `class` is orderable with (an empty
@@ -82,24 +69,13 @@ async fn options(
     class: Option<&str>,
     what: String,
 ) -> Result<Vec<OrderableDbInstanceOption>, AwsError> {
-    let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
-            .rds
+    every_item!(
+        aws.rds
             .describe_orderable_db_instance_options()
             .engine("postgres")
             .set_engine_version(version.map(str::to_string))
             .set_db_instance_class(class.map(str::to_string))
-            .max_records(1000)
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(fail(what.clone()))?;
-        found.extend(page.orderable_db_instance_options().iter().cloned());
-        marker = page.marker().map(str::to_string);
-        if marker.is_none() {
-            return Ok(found);
-        }
-    }
+            .max_records(1000),
+        what
+    )
 }

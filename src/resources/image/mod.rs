@@ -113,7 +113,7 @@ pub fn baked_from(observed: &Observed) -> BTreeMap<String, String> {
         .filter_map(|(prefix, image)| {
             Some((
                 prefix.to_string(),
-                image.tags.get("deployer:base-image")?.clone(),
+                image.tags.get(crate::ids::tags::TAG_BASE_IMAGE)?.clone(),
             ))
         })
         .collect()

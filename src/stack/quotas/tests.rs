@@ -23,7 +23,12 @@ fn loaded_and_desired(profile: &str) -> (LoadedProfile, Desired, tempfile::TempD
 }
 
 fn vcpus() -> BTreeMap<String, u32> {
-    BTreeMap::from([("m5.large".to_string(), 2), ("m5.4xlarge".to_string(), 16)])
+    BTreeMap::from([
+        ("m5.large".to_string(), 2),
+        ("m5.4xlarge".to_string(), 16),
+        // Not of the standard families: its vCPUs count against another quota.
+        ("g5.xlarge".to_string(), 4),
+    ])
 }
 
 /// Every quota plentiful and unused.
@@ -250,12 +255,7 @@ fn a_bake_counts_its_builder_and_a_group_of_other_families_counts_nothing() {
             "image = \"ami-0123456789abcdef0\"\n",
             "instance_type = \"m5.4xlarge\"\n[node.bake]\nbase_image = \"ami-0123456789abcdef1\"\ninstance_type = \"m5.large\"\n",
         );
-    let (_, desired, _dir) = loaded_and_desired(&profile);
-    let plan = plan_of(&desired, &Observed::default());
-    let vcpu = demands(&desired, &plan, &vcpus())
-        .into_iter()
-        .find(|d| d.quota == Quota::StandardVcpus)
-        .unwrap();
+    let vcpu = vcpu_demand_of(&profile);
     // 6 × 16, and the builder's 2.
     assert_eq!(vcpu.amount, 98, "{:?}", vcpu.parts);
     assert!(
@@ -267,11 +267,63 @@ fn a_bake_counts_its_builder_and_a_group_of_other_families_counts_nothing() {
         "image = \"ami-0123456789abcdef0\"\n",
         "image = \"ami-0123456789abcdef0\"\ninstance_type = \"g5.xlarge\"\n",
     );
-    let (_, desired, _dir) = loaded_and_desired(&gpu);
+    assert_eq!(vcpu_demand_of(&gpu).amount, 0);
+}
+
+/// The vCPUs a new stack of `profile` asks for.
+fn vcpu_demand_of(profile: &str) -> Demand {
+    let (_, desired, _dir) = loaded_and_desired(profile);
     let plan = plan_of(&desired, &Observed::default());
-    let vcpu = demands(&desired, &plan, &vcpus())
+    demands(&desired, &plan, &vcpus())
         .into_iter()
         .find(|d| d.quota == Quota::StandardVcpus)
-        .unwrap();
-    assert_eq!(vcpu.amount, 0);
+        .unwrap()
+}
+
+#[test]
+fn a_warning_comes_from_90_percent_of_a_quota_on() {
+    let (loaded, desired, _dir) = loaded_and_desired(PROFILE);
+    let asked = demands(&desired, &plan_of(&desired, &Observed::default()), &vcpus());
+    // The plan adds one load balancer to those in use, of 20.
+    for (used, warns) in [(16, false), (17, true), (18, true)] {
+        let mut readings = plenty();
+        readings.insert(
+            Quota::ClassicLoadBalancers,
+            Reading {
+                limit: Limit::Known(20.0),
+                used,
+                stack_used: 0,
+            },
+        );
+        let (errors, warnings) = judge(&loaded, "us-east-1", &asked, &readings);
+        assert!(errors.is_empty(), "{used}: {errors:?}");
+        assert_eq!(
+            warnings.iter().any(|w| w.contains("[quota.near]")),
+            warns,
+            "{} of 20: {warnings:?}",
+            used + 1
+        );
+    }
+}
+
+#[test]
+fn a_changed_instance_type_asks_for_the_vcpus_of_the_new_one() {
+    let (_, desired, _dir) = loaded_and_desired(PROFILE);
+    let mut observed = matching(&desired);
+    set(
+        &mut observed,
+        launch_template::KIND,
+        launch_template::INSTANCE_TYPE,
+        serde_json::json!("t3.micro"),
+    );
+    let plan = plan_of(&desired, &observed);
+    let asked = demands(&desired, &plan, &vcpus());
+    assert_eq!(
+        asked
+            .iter()
+            .map(|d| (d.quota, d.amount))
+            .collect::<Vec<_>>(),
+        [(Quota::StandardVcpus, 12)],
+        "{plan:#?}"
+    );
 }
