@@ -191,9 +191,10 @@ pub async fn keep_base_images(
     Ok(())
 }
 
-/// What RDS and ElastiCache create, for the profile's data tier: the versions, and the
+/// What RDS and ElastiCache create, for the profile's data tier: the versions, the
 /// combinations the database's class is orderable with (and, only when the version it resolves
-/// to is not among them, the classes that version runs on, for the hint).
+/// to is not among them, the classes that version runs on, for the hint), and whether the
+/// region offers the cache's node type.
 async fn data_tier_catalog(loaded: &LoadedProfile, aws: &Aws) -> Result<Catalog, Failure> {
     let profile = &loaded.profile;
     let database = async {
@@ -220,20 +221,24 @@ async fn data_tier_catalog(loaded: &LoadedProfile, aws: &Aws) -> Result<Catalog,
         Ok((Some(versions), Some(orderable), classes))
     };
     let cache = async {
-        match &profile.cache {
-            Some(_) => crate::resources::cache::creatable_versions(aws)
-                .await
-                .map(Some),
-            None => Ok(None),
-        }
+        let Some(cache) = &profile.cache else {
+            return Ok::<_, crate::aws::AwsError>((None, None));
+        };
+        let (versions, types) = tokio::join!(
+            crate::resources::cache::creatable_versions(aws),
+            crate::resources::cache::offered_node_types(aws, &cache.node_type),
+        );
+        Ok((Some(versions?), Some(types?)))
     };
     let (database, cache) = tokio::join!(database, cache);
     let (database_versions, database_orderable, database_classes) = database?;
+    let (cache_versions, cache_node_types) = cache?;
     Ok(Catalog {
         database_versions,
         database_orderable,
         database_classes,
-        cache_versions: cache?,
+        cache_versions,
+        cache_node_types,
     })
 }
 

@@ -74,7 +74,7 @@ async fn scale(
             }
         },
     };
-    let Some((live, _)) = group::describe(aws, &name).await? else {
+    let Some((live, members)) = group::describe(aws, &name).await? else {
         return Err(Failure::stop(
             format!("stack {} has no auto scaling group {name}", profile.stack),
             "run `deployer apply` first",
@@ -99,6 +99,13 @@ async fn scale(
     let problems = capacity_problems(min, max, Some(desired));
     if !problems.is_empty() {
         return Err(refuse(problems));
+    }
+    if max > old_max {
+        let running = members
+            .iter()
+            .filter(|m| !m.lifecycle.starts_with("Terminat"))
+            .count() as u64;
+        check_vcpus(aws, profile, args.group.as_deref(), max as u64, running).await?;
     }
     group::set_capacity(aws, &name, Some(min), Some(max), Some(desired)).await?;
     let record = ScaleOverride {
@@ -130,4 +137,72 @@ async fn scale(
         ));
     }
     Ok(0)
+}
+
+/// Whether the account's On-Demand standard vCPU quota holds the group at its new maximum
+/// (`max` instances of the profile's type) beside what the rest of the account runs, the group's
+/// `running` instances aside. Over the quota refuses the scale, before any change; near it, or a
+/// quota that cannot be read, only warns. A type of another family counts against another quota,
+/// which is not checked.
+async fn check_vcpus(
+    aws: &Aws,
+    profile: &crate::profile::schema::Profile,
+    group: Option<&str>,
+    max: u64,
+    running: u64,
+) -> Result<(), Failure> {
+    use crate::resources::quota::{Quota, standard_family};
+    let Some(instance_type) = profile
+        .node_tables()
+        .into_iter()
+        .find(|(g, _, _)| *g == group)
+        .map(|(_, _, node)| node.instance_type.clone())
+    else {
+        return Ok(());
+    };
+    if !standard_family(&instance_type) {
+        return Ok(());
+    }
+    let not_checked = |error: crate::aws::AwsError| {
+        errors::warning(&format!("the vCPU quota is not checked: {error}"));
+    };
+    let facts = match crate::aws::ec2::type_facts(aws, &[instance_type.clone()].into()).await {
+        Ok(facts) => facts,
+        Err(error) => {
+            not_checked(error);
+            return Ok(());
+        }
+    };
+    let Some(each) = facts.get(&instance_type).map(|f| f.vcpus as u64) else {
+        return Ok(());
+    };
+    let vcpus = [(instance_type.clone(), each as u32)].into();
+    let reading = match crate::aws::quotas::reading(
+        aws,
+        Quota::StandardVcpus,
+        &profile.stack,
+        &vcpus,
+    )
+    .await
+    {
+        Ok(reading) => reading,
+        Err(error) => {
+            not_checked(error);
+            return Ok(());
+        }
+    };
+    match crate::stack::quotas::judge_scale(
+        &aws.region,
+        &reading,
+        (&instance_type, each),
+        max,
+        running * each,
+    ) {
+        Ok(None) => Ok(()),
+        Ok(Some(warning)) => {
+            errors::warning(&format!("--max: {warning}"));
+            Ok(())
+        }
+        Err((message, hint)) => Err(refuse(vec![("max", message, hint)])),
+    }
 }

@@ -174,6 +174,17 @@ fn broken_profiles_get_located_messages() {
             "profiles/t.toml:10:13: cache.node_type: `cache.m3.medium` is a previous-generation node type: ElastiCache no longer creates clusters of it | hint: use a current-generation type, such as cache.m6g.large (the smallest current general-purpose type)",
         ),
         (
+            with("[cache]\n", "[cache]\nnode_type = \"cache.r6gd.xlarge\"\n"),
+            "profiles/t.toml:10:13: cache.node_type: `cache.r6gd.xlarge` is a data-tiering node type, which needs data tiering; deployer does not turn it on | hint: use the r6g node type of the same size",
+        ),
+        (
+            with(
+                "[cache]\n",
+                "[cache]\nengine_version = \"4\"\nnode_type = \"cache.t4g.micro\"\n",
+            ),
+            "profiles/t.toml:11:13: cache.node_type: ElastiCache runs t4g node types on Redis 5.0.6 or later, not 4 | hint: use engine_version = \"7\" (the newest 7.x), or an m5, r5 or t3 node type",
+        ),
+        (
             with("min = 2\nmax = 6", "min = 7\nmax = 6"),
             "profiles/t.toml:27:7: scaling.min: min (7) is greater than max (6) | hint: min <= desired <= max",
         ),

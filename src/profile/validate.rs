@@ -454,6 +454,7 @@ fn database(database: &Database, problems: &mut Problems) {
 }
 
 fn cache(cache: &Cache, problems: &mut Problems) {
+    let before = problems.0.len();
     match parse_version(&cache.engine_version) {
         None => problems.add(
             "cache.engine_version",
@@ -477,6 +478,8 @@ fn cache(cache: &Cache, problems: &mut Problems) {
         }
         Some(_) => {}
     }
+    // The node type is checked against the version only when the version itself is sound.
+    let version_refused = problems.0.len() > before;
     if !is_instance_type(&cache.node_type, Some("cache")) {
         problems.add(
             "cache.node_type",
@@ -491,6 +494,37 @@ fn cache(cache: &Cache, problems: &mut Problems) {
                 cache.node_type
             ),
             Some(&format!("use a current-generation type, such as {current}")),
+        );
+    } else if let Some(family) = cache_family(&cache.node_type)
+        && family.ends_with("gd")
+    {
+        // "Data tiering is only supported for replication groups using the r6gd node type. This
+        // parameter must be set to true when using r6gd nodes" (ElastiCache API reference,
+        // CreateReplicationGroup, DataTieringEnabled).
+        problems.add(
+            "cache.node_type",
+            format!(
+                "`{}` is a data-tiering node type, which needs data tiering; deployer does not turn it on",
+                cache.node_type
+            ),
+            Some(&format!(
+                "use the {} node type of the same size",
+                family.trim_end_matches('d')
+            )),
+        );
+    } else if let Some(family @ ("m6g" | "r6g" | "t4g")) = cache_family(&cache.node_type)
+        && !version_refused
+        && parse_version(&cache.engine_version).is_some_and(|v| before_5_0_6(&v))
+    {
+        // "M6g node types (available only for Redis OSS engine version 5.0.6 onward", and the
+        // same of R6g and T4g (ElastiCache API reference, CacheNode).
+        problems.add(
+            "cache.node_type",
+            format!(
+                "ElastiCache runs {family} node types on Redis 5.0.6 or later, not {}",
+                cache.engine_version
+            ),
+            Some("use engine_version = \"7\" (the newest 7.x), or an m5, r5 or t3 node type"),
         );
     }
     problems.range(
@@ -517,11 +551,25 @@ fn cache(cache: &Cache, problems: &mut Problems) {
     }
 }
 
+/// `cache.m6g.large` -> `m6g`.
+fn cache_family(node_type: &str) -> Option<&str> {
+    node_type.strip_prefix("cache.")?.split('.').next()
+}
+
+/// Whether every version `version` may name (`5` is the newest 5.x) is older than 5.0.6.
+fn before_5_0_6(version: &[u32]) -> bool {
+    match version {
+        [major, ..] if *major < 5 => true,
+        [5, 0, patch] => *patch < 6,
+        _ => false,
+    }
+}
+
 /// For a previous-generation ElastiCache node type (T1, M1, M2, M3, C1, R3: "existing clusters are
 /// still supported but creation of new clusters is not", ElastiCache API reference, CacheNode), a
 /// current-generation type of the same use.
 fn previous_generation_cache(node_type: &str) -> Option<&'static str> {
-    let family = node_type.strip_prefix("cache.")?.split('.').next()?;
+    let family = cache_family(node_type)?;
     match family {
         "t1" => Some("cache.t4g.micro"),
         "m1" | "m3" => Some("cache.m6g.large (the smallest current general-purpose type)"),
@@ -597,4 +645,25 @@ pub(super) fn is_certificate_arn(text: &str) -> bool {
     text.starts_with("arn:aws")
         && (text.contains(":acm:") && text.contains(":certificate/")
             || text.contains(":iam::") && text.contains(":server-certificate/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_is_before_5_0_6_only_when_all_it_may_name_is() {
+        for (version, before) in [
+            ("4", true),
+            ("4.0.10", true),
+            ("5.0.5", true),
+            ("5", false),
+            ("5.0", false),
+            ("5.0.6", false),
+            ("6.2", false),
+        ] {
+            let parsed = parse_version(version).unwrap();
+            assert_eq!(before_5_0_6(&parsed), before, "{version}");
+        }
+    }
 }

@@ -100,6 +100,7 @@ impl ResourceKind for Caches {
             "elasticache:DescribeReplicationGroups",
             "elasticache:DescribeCacheClusters",
             "elasticache:DescribeCacheEngineVersions",
+            "elasticache:DescribeReservedCacheNodesOfferings",
             "elasticache:ListTagsForResource",
             "elasticache:CreateReplicationGroup",
             "elasticache:AddTagsToResource",
@@ -326,6 +327,36 @@ pub(super) async fn tags_of(
     Ok(tag_map(
         tags.tag_list().iter().map(|t| (t.key(), t.value())),
     ))
+}
+
+/// The node types ElastiCache offers Redis on in the region, as its reserved-node offerings list
+/// them (DescribeReservedCacheNodesOfferings: ElastiCache has no other listing of what a region
+/// runs). Just `node_type` when it is offered; when it is not, every type offered, for the hint.
+pub async fn offered_node_types(
+    aws: &Aws,
+    node_type: &str,
+) -> Result<std::collections::BTreeSet<String>, AwsError> {
+    let offerings = |node_type: Option<String>| async move {
+        let offerings = crate::aws::every_item!(
+            aws.elasticache
+                .describe_reserved_cache_nodes_offerings()
+                .set_cache_node_type(node_type)
+                .product_description("redis")
+                .max_records(100),
+            "list the node types ElastiCache offers Redis on"
+        )?;
+        Ok::<_, AwsError>(
+            offerings
+                .iter()
+                .filter_map(|o| o.cache_node_type().map(str::to_string))
+                .collect::<std::collections::BTreeSet<_>>(),
+        )
+    };
+    let found = offerings(Some(node_type.to_string())).await?;
+    if found.contains(node_type) {
+        return Ok(found);
+    }
+    offerings(None).await
 }
 
 /// The Redis versions ElastiCache creates in the region (DescribeCacheEngineVersions).

@@ -23,6 +23,9 @@ pub struct Catalog {
     pub database_classes: Option<BTreeSet<String>>,
     /// The Redis versions ElastiCache creates in the region.
     pub cache_versions: Option<Vec<String>>,
+    /// The node types ElastiCache offers Redis on in the region: the profile's alone when it is
+    /// offered, else all of them (for the hint).
+    pub cache_node_types: Option<BTreeSet<String>>,
 }
 
 /// A problem that stops the run only when the plan creates `resource`, or changes one of
@@ -206,7 +209,7 @@ pub(super) fn database(
         } else {
             format!("RDS does not run PostgreSQL {resolved} on {class} in {region}")
         };
-        let hint = match same_size(class, catalog.database_classes.as_ref()) {
+        let hint = match same_size("db", class, catalog.database_classes.as_ref()) {
             Some(other) => format!(
                 "use {other}, the current-generation class of the same size that PostgreSQL {resolved} runs on"
             ),
@@ -268,6 +271,28 @@ pub(super) fn cache(
     refusals: &mut Vec<Refusal>,
 ) -> Option<String> {
     let cache = loaded.profile.cache.as_ref()?;
+    let node_type = &cache.node_type;
+    if let Some(offered) = &catalog.cache_node_types
+        && !offered.contains(node_type)
+    {
+        let hint = match same_size("cache", node_type, Some(offered)) {
+            Some(other) => format!(
+                "use {other}, the current-generation node type of the same size offered here"
+            ),
+            None => "`aws elasticache describe-reserved-cache-nodes-offerings --product-description redis` lists the node types offered here".into(),
+        };
+        refusals.push(Refusal {
+            resource: resource.clone(),
+            attributes: vec![cache::NODE_TYPE],
+            error: loaded
+                .error_at(
+                    "cache.node_type",
+                    format!("ElastiCache offers no Redis on {node_type} in {region}"),
+                )
+                .with_code("cache.node-type-not-offered")
+                .with_hint(hint),
+        });
+    }
     let creatable = catalog.cache_versions.as_ref()?;
     version(
         loaded,
@@ -292,9 +317,9 @@ const CURRENT: &[&str] = &[
     "m6i", "m7g", "m6g", "m5", "r6i", "r7g", "r6g", "r5", "t3", "t4g",
 ];
 
-/// A current-generation class of the same size as `class` that `offered` holds, of the same
-/// kind (general purpose, memory, burstable) where one is.
-fn same_size(class: &str, offered: Option<&BTreeSet<String>>) -> Option<String> {
+/// A current-generation class (`db.` or `cache.`, as `service` says) of the same size as `class`
+/// that `offered` holds, of the same kind (general purpose, memory, burstable) where one is.
+fn same_size(service: &str, class: &str, offered: Option<&BTreeSet<String>>) -> Option<String> {
     let offered = offered?;
     let mut parts = class.splitn(3, '.');
     let (_, family, size) = (parts.next()?, parts.next()?, parts.next()?);
@@ -304,7 +329,7 @@ fn same_size(class: &str, offered: Option<&BTreeSet<String>>) -> Option<String> 
         .filter(|f| f.starts_with(letter))
         .chain(CURRENT.iter().filter(|f| !f.starts_with(letter)));
     candidates
-        .map(|f| format!("db.{f}.{size}"))
+        .map(|f| format!("{service}.{f}.{size}"))
         .find(|c| offered.contains(c))
 }
 
@@ -339,6 +364,25 @@ mod tests {
             database_orderable: Some(orderable),
             database_classes: Some(["db.m6i.large", "db.m6g.large"].map(String::from).into()),
             cache_versions: Some(list(&["5.0.6", "6.2", "7.0", "7.1"])),
+            cache_node_types: None,
+        }
+    }
+
+    /// The node types the fixture region offers Redis on.
+    const CACHE_NODE_TYPES: &[&str] = &[
+        "cache.m6g.large",
+        "cache.m7g.large",
+        "cache.r7g.large",
+        "cache.t4g.micro",
+        "cache.t4g.medium",
+    ];
+
+    /// What `offered_node_types` answers in the fixture region for `node_type`.
+    fn offered(node_type: &str) -> BTreeSet<String> {
+        if CACHE_NODE_TYPES.contains(&node_type) {
+            [node_type.to_string()].into()
+        } else {
+            CACHE_NODE_TYPES.iter().map(|t| t.to_string()).collect()
         }
     }
 
@@ -362,6 +406,8 @@ mod tests {
             .map(|d| d.instance_class.clone())
             .unwrap_or_default();
         environment.catalog = catalog_for(&class);
+        environment.catalog.cache_node_types =
+            loaded.profile.cache.as_ref().map(|c| offered(&c.node_type));
         build(&loaded, &environment).unwrap()
     }
 
@@ -423,6 +469,21 @@ mod tests {
                 "cache.version-not-creatable",
                 "cache.engine_version",
                 "use 6.2",
+            ),
+            (
+                // t4g comes in micro, small and medium only.
+                "",
+                "node_type = \"cache.t4g.large\"\n",
+                "cache.node-type-not-offered",
+                "cache.node_type",
+                "use cache.m7g.large, the current-generation node type of the same size",
+            ),
+            (
+                "",
+                "node_type = \"cache.r6g.4xlarge\"\n",
+                "cache.node-type-not-offered",
+                "cache.node_type",
+                "describe-reserved-cache-nodes-offerings --product-description redis",
             ),
         ] {
             let desired = built(database, cache);
@@ -520,14 +581,14 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(
-            same_size("db.m4.large", Some(&offered)).as_deref(),
+            same_size("db", "db.m4.large", Some(&offered)).as_deref(),
             Some("db.m6i.large")
         );
         assert_eq!(
-            same_size("db.r4.large", Some(&offered)).as_deref(),
+            same_size("db", "db.r4.large", Some(&offered)).as_deref(),
             Some("db.r6i.large")
         );
-        assert_eq!(same_size("db.m4.4xlarge", Some(&offered)), None);
-        assert_eq!(same_size("db.m4.large", None), None);
+        assert_eq!(same_size("db", "db.m4.4xlarge", Some(&offered)), None);
+        assert_eq!(same_size("db", "db.m4.large", None), None);
     }
 }

@@ -184,6 +184,64 @@ fn vcpu_demand(desired: &Desired, plan: &Plan, vcpus: &BTreeMap<String, u32>) ->
     })
 }
 
+/// How a quota's use after a change stands against the account's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Within,
+    /// 90 % of the quota or more.
+    Near,
+    Over,
+    /// Over AWS's default, which stands in for a quota that could not be read (why).
+    OverDefault(String),
+}
+
+/// The verdict on `after` of `reading`'s quota, and the value it was judged against.
+pub fn verdict(quota: Quota, reading: &Reading, after: u64) -> (Verdict, f64) {
+    let (limit, unread) = match &reading.limit {
+        Limit::Known(value) => (*value, None),
+        Limit::Assumed(why) => (quota.aws_default(), Some(why)),
+    };
+    let verdict = match (after as f64 > limit, unread) {
+        (true, None) => Verdict::Over,
+        (true, Some(why)) => Verdict::OverDefault(why.clone()),
+        (false, _) if (after as f64) * 10.0 >= limit * 9.0 => Verdict::Near,
+        (false, _) => Verdict::Within,
+    };
+    (verdict, limit)
+}
+
+/// What the verdict says, after `needs` (what is asked, and of what), with its code: `None` when
+/// there is nothing to say.
+pub fn verdict_message(
+    quota: Quota,
+    region: &str,
+    needs: &str,
+    after: u64,
+    (verdict, limit): &(Verdict, f64),
+) -> Option<(String, &'static str)> {
+    let limit = format_number(*limit);
+    let name = quota.name();
+    Some(match verdict {
+        Verdict::Within => return None,
+        Verdict::Over => (
+            format!("{needs}: {after} is over the account's quota of {limit} in {region} ({name})"),
+            "quota.exceeded",
+        ),
+        Verdict::OverDefault(why) => (
+            format!(
+                "{needs}: {after} is over AWS's default quota of {limit} ({name}); the account's own could not be read ({why}), and if it is not higher the apply fails part-way"
+            ),
+            "quota.unread",
+        ),
+        Verdict::Near => (
+            format!(
+                "{needs}: {after} of the account's quota of {limit} in {region} ({name}), little room left"
+            ),
+            "quota.near",
+        ),
+    })
+}
+
 /// What the quotas say of `demands`: the refusals, and the warnings (located, with their codes).
 pub fn judge(
     loaded: &LoadedProfile,
@@ -204,11 +262,6 @@ pub fn judge(
             reading.used
         };
         let after = others + demand.amount;
-        let (limit, unread) = match &reading.limit {
-            Limit::Known(value) => (*value, None),
-            Limit::Assumed(why) => (quota.aws_default(), Some(why)),
-        };
-        let limit_text = format_number(limit);
         let needs = if demand.is_total() {
             format!(
                 "at their maximum the stack's instances use {} {} ({}), and the rest of the account uses {others}",
@@ -224,40 +277,52 @@ pub fn judge(
                 quota.unit(),
             )
         };
-        let over = after as f64 > limit;
-        let at = |message: String| loaded.error_at(&demand.key, message);
-        let hint = increase_hint(quota, after);
-        match (over, unread) {
-            (true, None) => errors.push(
-                at(format!(
-                    "{needs}: {after} is over the account's quota of {limit_text} in {region} ({})",
-                    quota.name()
-                ))
-                .with_code("quota.exceeded")
-                .with_hint(hint),
-            ),
-            (true, Some(why)) => warnings.push(
-                at(format!(
-                    "{needs}: {after} is over AWS's default quota of {limit_text} ({}); the account's own could not be read ({why}), and if it is not higher the apply fails part-way",
-                    quota.name()
-                ))
-                .with_code("quota.unread")
-                .with_hint(hint)
-                .warning(),
-            ),
-            (false, None) if (after as f64) * 10.0 >= limit * 9.0 => warnings.push(
-                at(format!(
-                    "{needs}: {after} of the account's quota of {limit_text} in {region} ({}), little room left",
-                    quota.name()
-                ))
-                .with_code("quota.near")
-                .with_hint(hint)
-                .warning(),
-            ),
-            _ => {}
+        let judged = verdict(quota, reading, after);
+        let Some((message, code)) = verdict_message(quota, region, &needs, after, &judged) else {
+            continue;
+        };
+        let error = loaded
+            .error_at(&demand.key, message)
+            .with_code(code)
+            .with_hint(increase_hint(quota, after));
+        if judged.0 == Verdict::Over {
+            errors.push(error);
+        } else {
+            warnings.push(error.warning());
         }
     }
     (errors, warnings)
+}
+
+/// What the vCPU quota says of `deployer scale` raising a group's maximum to `max` instances of
+/// `instance_type` (`each` vCPUs): the group at that maximum beside what the rest of the account
+/// runs now (`reading.used` less the group's own `group_now`). `Err`: over the quota (message,
+/// hint); `Ok(Some)`: a warning.
+pub fn judge_scale(
+    region: &str,
+    reading: &Reading,
+    (instance_type, each): (&str, u64),
+    max: u64,
+    group_now: u64,
+) -> Result<Option<String>, (String, String)> {
+    let quota = Quota::StandardVcpus;
+    let others = reading.used.saturating_sub(group_now);
+    let at_max = max * each;
+    let after = others + at_max;
+    let needs = format!(
+        "at its maximum the group runs {max} × {instance_type} ({each} vCPUs): {at_max} {}, and the rest of the account uses {others}",
+        quota.unit()
+    );
+    let judged = verdict(quota, reading, after);
+    let Some((message, code)) = verdict_message(quota, region, &needs, after, &judged) else {
+        return Ok(None);
+    };
+    let hint = increase_hint(quota, after);
+    if judged.0 == Verdict::Over {
+        Err((format!("{message} [{code}]"), hint))
+    } else {
+        Ok(Some(format!("{message} [{code}]\n  hint: {hint}")))
+    }
 }
 
 fn format_number(value: f64) -> String {

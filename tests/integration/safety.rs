@@ -808,6 +808,30 @@ async fn the_prod_profile_plans_and_its_old_values_are_refused_at_their_lines() 
         "{}",
         plan.stderr
     );
+
+    // A node type ElastiCache does not offer (t4g stops at medium): refused at its line, with
+    // the same size of a current family that the region's offerings list.
+    let missing = prod.replace(
+        "node_type = \"cache.m6g.large\"",
+        "node_type = \"cache.t4g.large\"",
+    );
+    project.write("profiles/prod.toml", &missing);
+    let plan = project.run_raw(&["plan", "--profile", "prod"]);
+    assert_eq!(plan.code, 1, "{}", plan.all());
+    for expected in [
+        format!(
+            "profiles/prod.toml:{}:13: cache.node_type: ElastiCache offers no Redis on cache.t4g.large in us-east-1 [cache.node-type-not-offered]",
+            line("node_type")
+        ),
+        "hint: use cache.m7g.large, the current-generation node type of the same size offered here"
+            .into(),
+    ] {
+        assert!(
+            plan.stderr.contains(&expected),
+            "{expected}\n{}",
+            plan.stderr
+        );
+    }
 }
 
 /// What the VPC's route tables say decides where the nodes can reach and where a bake's builder

@@ -214,6 +214,18 @@ async fn invalid_scale_arguments_are_refused_before_any_change() {
         run.stderr
     );
     assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    // A maximum the account's On-Demand vCPU quota (1152 in the emulator's account) cannot
+    // hold: 600 × t3.micro is 1200 vCPUs. Refused with the request that raises the quota.
+    let run = project.run(&["scale", "--max", "600"]);
+    assert_eq!(run.code, 1, "{}", run.all());
+    for expected in [
+        "--max: at its maximum the group runs 600 × t3.micro (2 vCPUs): 1200 On-Demand standard vCPUs, and the rest of the account uses ",
+        "is over the account's quota of 1152 in us-east-1 (Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances) [quota.exceeded]",
+        "aws service-quotas request-service-quota-increase --service-code ec2 --quota-code L-1216C47A --desired-value",
+        "nothing was changed",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{}", run.stderr);
+    }
     let live = group(&aws, &stack).await;
     assert_eq!(capacity(&live), (2, 4, 2));
     assert_eq!(tag_of(&live, "deployer:scale"), None);

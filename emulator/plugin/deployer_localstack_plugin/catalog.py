@@ -67,3 +67,35 @@ def redis_family(version: str) -> str:
     if major in {"6", "7"}:
         return f"redis{major}.x"
     return f"redis{'.'.join(version.split('.')[:2])}"
+
+
+# ElastiCache node types (ElastiCache API reference, CacheNode: current generation), by family.
+_CACHE_SIZES = ["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"]
+CACHE_FAMILIES = {
+    "m7g": _CACHE_SIZES,
+    "m6g": _CACHE_SIZES,
+    "m5": ["large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge"],
+    "m4": ["large", "xlarge", "2xlarge", "4xlarge", "10xlarge"],
+    "t4g": ["micro", "small", "medium"],
+    "t3": ["micro", "small", "medium"],
+    "t2": ["micro", "small", "medium"],
+    "r7g": _CACHE_SIZES,
+    "r6g": _CACHE_SIZES,
+    "r6gd": ["xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"],
+    "r5": ["large", "xlarge", "2xlarge", "4xlarge", "12xlarge", "24xlarge"],
+    "r4": ["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge"],
+    "c7gn": _CACHE_SIZES,
+}
+
+# Regions that offer fewer families ("Supported node types", ElastiCache user guide: Asia Pacific
+# (Thailand) and Mexico (Central) support m7g/r7g large to 16xlarge and t3/t4g micro to medium).
+_REGION_FAMILIES = {
+    "ap-southeast-7": ["m7g", "r7g", "t4g", "t3"],
+    "mx-central-1": ["m7g", "r7g", "t4g", "t3"],
+}
+
+
+def cache_node_types(region: str) -> list[str]:
+    """The node types ElastiCache offers Redis OSS on in `region`."""
+    families = _REGION_FAMILIES.get(region, list(CACHE_FAMILIES))
+    return [f"cache.{family}.{size}" for family in families for size in CACHE_FAMILIES[family]]

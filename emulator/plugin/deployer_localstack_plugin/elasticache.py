@@ -354,8 +354,58 @@ def describe_cache_engine_versions(context: RequestContext, request: dict):
     return answer
 
 
+# One year and three years, in seconds, as DescribeReservedCacheNodesOfferings gives them.
+_DURATIONS = {"1": 31536000, "3": 94608000}
+_OFFERING_TYPES = ["No Upfront", "Partial Upfront", "All Upfront"]
+
+
+def describe_reserved_cache_nodes_offerings(context: RequestContext, request: dict):
+    # moto: "not implemented". The offerings of every node type the catalog says the region
+    # offers Redis OSS on: each duration with each payment option. Prices are not modelled (0).
+    from . import catalog
+
+    wanted_type = request.get("CacheNodeType")
+    wanted_product = request.get("ProductDescription")
+    wanted_duration = request.get("Duration")
+    wanted_offering = request.get("OfferingType")
+    offerings = []
+    for node_type in catalog.cache_node_types(context.region):
+        for years, seconds in _DURATIONS.items():
+            for offering_type in _OFFERING_TYPES:
+                offerings.append(
+                    {
+                        "ReservedCacheNodesOfferingId": f"{node_type}-{years}y-{offering_type}".replace(" ", "-").lower(),
+                        "CacheNodeType": node_type,
+                        "Duration": seconds,
+                        "FixedPrice": 0.0,
+                        "UsagePrice": 0.0,
+                        "ProductDescription": "redis",
+                        "OfferingType": offering_type,
+                        "RecurringCharges": [],
+                    }
+                )
+    offerings = [
+        o
+        for o in offerings
+        if (not wanted_type or o["CacheNodeType"] == wanted_type)
+        and (not wanted_product or o["ProductDescription"] == wanted_product)
+        # Duration: "1" or "3" (years), or seconds.
+        and (not wanted_duration or o["Duration"] == _DURATIONS.get(wanted_duration, int(wanted_duration)))
+        and (not wanted_offering or o["OfferingType"] == wanted_offering)
+    ]
+    size = int(request.get("MaxRecords") or 100)
+    if not 20 <= size <= 100:
+        raise aws_error("InvalidParameterValue", "MaxRecords must be between 20 and 100")
+    start = int(request.get("Marker") or 0)
+    answer = {"ReservedCacheNodesOfferings": offerings[start : start + size]}
+    if start + size < len(offerings):
+        answer["Marker"] = str(start + size)
+    return answer
+
+
 OVERRIDES = {
     "DescribeCacheEngineVersions": describe_cache_engine_versions,
+    "DescribeReservedCacheNodesOfferings": describe_reserved_cache_nodes_offerings,
     "CreateReplicationGroup": create_replication_group,
     "ModifyReplicationGroup": modify_replication_group,
     "DeleteReplicationGroup": delete_replication_group,

@@ -327,3 +327,35 @@ fn a_changed_instance_type_asks_for_the_vcpus_of_the_new_one() {
         "{plan:#?}"
     );
 }
+
+#[test]
+fn a_scaled_maximum_is_judged_beside_the_rest_of_the_account() {
+    let reading = |limit: f64| Reading {
+        limit: Limit::Known(limit),
+        // 4 of them the group's own (2 × t3.micro).
+        used: 10,
+        stack_used: 4,
+    };
+    // 8 × 2 = 16 beside the 6 others: 22.
+    let over = judge_scale("us-east-1", &reading(20.0), ("t3.micro", 2), 8, 4).unwrap_err();
+    assert!(
+        over.0.contains("8 × t3.micro (2 vCPUs): 16 On-Demand standard vCPUs, and the rest of the account uses 6: 22 is over the account's quota of 20 in us-east-1")
+            && over.0.ends_with("[quota.exceeded]"),
+        "{over:?}"
+    );
+    assert!(over.1.contains("--desired-value 22"), "{}", over.1);
+    // 22 of 24 is over 90 %: a warning, not a refusal.
+    let near = judge_scale("us-east-1", &reading(24.0), ("t3.micro", 2), 8, 4).unwrap();
+    assert!(near.is_some_and(|w| w.contains("[quota.near]")));
+    assert_eq!(
+        judge_scale("us-east-1", &reading(100.0), ("t3.micro", 2), 8, 4),
+        Ok(None)
+    );
+    // Unread: AWS's default (5) stands in, and going over it only warns.
+    let unread = Reading {
+        limit: Limit::Assumed("AccessDenied".into()),
+        ..reading(0.0)
+    };
+    let warned = judge_scale("us-east-1", &unread, ("t3.micro", 2), 8, 4).unwrap();
+    assert!(warned.is_some_and(|w| w.contains("[quota.unread]") && w.contains("AccessDenied")));
+}
