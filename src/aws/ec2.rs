@@ -77,27 +77,55 @@ pub fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
-/// Resolve `network.vpc` and `network.subnets` to a VPC id and one subnet per zone, each with
-/// its egress (the VPC's route tables), and read what the VPC's endpoints reach.
+/// Resolve `network` (the VPC and its subnet lists) to a VPC id and the subnets of each tier (one
+/// per zone), each with its egress (the VPC's route tables), and read what the VPC's endpoints
+/// reach.
 pub async fn resolve_network(
     aws: &Aws,
-    vpc: &str,
-    subnets: Option<&[String]>,
+    network: &crate::profile::schema::Network,
 ) -> Result<Network, NetworkError> {
-    let vpc_id = resolve_vpc(aws, vpc).await?;
-    let (subnets, routes, endpoints) = tokio::join!(
-        describe_subnets(aws, &vpc_id, subnets),
+    let vpc_id = resolve_vpc(aws, &network.vpc).await?;
+    let lists: Vec<(&str, &[String])> = [
+        ("network.subnets", &network.subnets),
+        (
+            "network.load_balancer_subnets",
+            &network.load_balancer_subnets,
+        ),
+        ("network.node_subnets", &network.node_subnets),
+        ("network.data_subnets", &network.data_subnets),
+    ]
+    .into_iter()
+    .filter_map(|(key, list)| Some((key, list.as_deref()?)))
+    .collect();
+    let (live, routes, endpoints) = tokio::join!(
+        describe_subnets(aws, &vpc_id, &lists),
         default_routes(aws, &vpc_id),
         endpoints(aws, &vpc_id),
     );
-    let mut subnets = subnets?;
-    let routes = routes?;
-    for subnet in &mut subnets {
-        subnet.egress = Some(routes.egress_of(&subnet.id));
-    }
+    let (live, routes) = (live?, routes?);
+    let choose = |key: &str| -> Result<Vec<Subnet>, NetworkError> {
+        let ids = lists.iter().find(|(k, _)| *k == key).map(|(_, ids)| *ids);
+        let mut subnets = choose_subnets(&aws.region, &vpc_id, &live, key, ids)?;
+        for subnet in &mut subnets {
+            subnet.egress = Some(routes.egress_of(&subnet.id));
+        }
+        Ok(subnets)
+    };
+    let (subnets, load_balancer_subnets, data_subnets) = if network.separates_tiers() {
+        let nodes = choose("network.node_subnets")?;
+        let data = match network.data_subnets {
+            Some(_) => choose("network.data_subnets")?,
+            None => Vec::new(),
+        };
+        (nodes, choose("network.load_balancer_subnets")?, data)
+    } else {
+        (choose("network.subnets")?, Vec::new(), Vec::new())
+    };
     Ok(Network {
         vpc_id,
         subnets,
+        load_balancer_subnets,
+        data_subnets,
         endpoints: endpoints?,
     })
 }
@@ -105,7 +133,12 @@ pub async fn resolve_network(
 /// The stack's VPC, its subnets (one per zone) and what its endpoints reach.
 pub struct Network {
     pub vpc_id: String,
+    /// The nodes' subnets (every tier's, unless the profile separates them).
     pub subnets: Vec<Subnet>,
+    /// The load balancer's own subnets; empty: the nodes'.
+    pub load_balancer_subnets: Vec<Subnet>,
+    /// The data tier's own subnets; empty: the nodes'.
+    pub data_subnets: Vec<Subnet>,
     pub endpoints: Endpoints,
 }
 
@@ -200,89 +233,120 @@ async fn endpoints(aws: &Aws, vpc_id: &str) -> Result<Endpoints, AwsError> {
     ))
 }
 
-/// The stack's subnets: those named, checked, or one per zone of the VPC's.
+/// A subnet as DescribeSubnets gives it: id, zone, VPC, whether it is its zone's default.
+struct LiveSubnet {
+    id: String,
+    zone: String,
+    vpc: String,
+    default_for_zone: bool,
+}
+
+/// The subnets the profile's `lists` name (each `(key, ids)`), or the VPC's when it names none:
+/// one request.
 async fn describe_subnets(
     aws: &Aws,
     vpc_id: &str,
-    subnets: Option<&[String]>,
-) -> Result<Vec<Subnet>, NetworkError> {
-    let vpc_id = vpc_id.to_string();
+    lists: &[(&str, &[String])],
+) -> Result<Vec<LiveSubnet>, NetworkError> {
+    let named: BTreeSet<String> = lists
+        .iter()
+        .flat_map(|(_, ids)| ids.iter().cloned())
+        .collect();
     let mut request = aws.ec2.describe_subnets();
-    match subnets {
-        Some(ids) => request = request.set_subnet_ids(Some(ids.to_vec())),
-        None => request = request.filters(Filter::builder().name("vpc-id").values(&vpc_id).build()),
+    if named.is_empty() {
+        request = request.filters(Filter::builder().name("vpc-id").values(vpc_id).build());
+    } else {
+        request = request.set_subnet_ids(Some(named.into_iter().collect()));
     }
     let found = match request.send().await {
         Ok(found) => found,
         Err(error) => {
             let error = fail("describe the subnets")(error);
             if error.is("InvalidSubnetID.NotFound") {
+                // AWS names the missing id: point at the list that holds it.
+                let key = lists
+                    .iter()
+                    .find(|(_, ids)| ids.iter().any(|id| error.message.contains(id.as_str())))
+                    .or(lists.first())
+                    .map_or("network.subnets", |(key, _)| *key);
                 return Err(problem(
-                    "network.subnets",
+                    key,
                     format!(
                         "a subnet does not exist in {}: {}",
                         aws.region, error.message
                     ),
-                    "list subnets of the VPC, or leave `subnets` out to use the VPC's own",
+                    "list subnets of the VPC, or leave the subnets out to use the VPC's own",
                 ));
             }
             return Err(error.into());
         }
     };
-    let mut chosen: BTreeMap<String, String> = BTreeMap::new();
-    let mut live: Vec<(String, String, String, bool)> = found
+    Ok(found
         .subnets()
         .iter()
-        .map(|s| {
-            (
-                s.subnet_id().unwrap_or_default().to_string(),
-                s.availability_zone().unwrap_or_default().to_string(),
-                s.vpc_id().unwrap_or_default().to_string(),
-                s.default_for_az().unwrap_or(false),
-            )
+        .map(|s| LiveSubnet {
+            id: s.subnet_id().unwrap_or_default().to_string(),
+            zone: s.availability_zone().unwrap_or_default().to_string(),
+            vpc: s.vpc_id().unwrap_or_default().to_string(),
+            default_for_zone: s.default_for_az().unwrap_or(false),
         })
-        .collect();
-    match subnets {
+        .collect())
+}
+
+/// One tier's subnets, one per zone, in at least two zones: those `ids` names at `key`, checked,
+/// or (no ids) one per zone of the VPC's, each zone's default subnet first.
+fn choose_subnets(
+    region: &str,
+    vpc_id: &str,
+    live: &[LiveSubnet],
+    key: &str,
+    ids: Option<&[String]>,
+) -> Result<Vec<Subnet>, NetworkError> {
+    let mut chosen: BTreeMap<String, String> = BTreeMap::new();
+    match ids {
         Some(ids) => {
             for (index, id) in ids.iter().enumerate() {
-                let key = format!("network.subnets[{index}]");
-                let Some((_, zone, subnet_vpc, _)) = live.iter().find(|s| &s.0 == id) else {
+                let at = format!("{key}[{index}]");
+                let Some(subnet) = live.iter().find(|s| &s.id == id) else {
                     return Err(problem(
-                        &key,
-                        format!("subnet {id} does not exist in {}", aws.region),
+                        &at,
+                        format!("subnet {id} does not exist in {region}"),
                         "list subnets of the stack's VPC",
                     ));
                 };
-                if subnet_vpc != &vpc_id {
+                if subnet.vpc != vpc_id {
                     return Err(problem(
-                        &key,
-                        format!("subnet {id} is in {subnet_vpc}, not in {vpc_id}"),
+                        &at,
+                        format!("subnet {id} is in {}, not in {vpc_id}", subnet.vpc),
                         "every subnet must be in the stack's VPC",
                     ));
                 }
-                if let Some(other) = chosen.get(zone) {
+                if let Some(other) = chosen.get(&subnet.zone) {
                     return Err(problem(
-                        &key,
-                        format!("subnets {other} and {id} are both in {zone}"),
-                        "a Classic ELB takes one subnet per Availability Zone: give one per zone",
+                        &at,
+                        format!("subnets {other} and {id} are both in {}", subnet.zone),
+                        "give one subnet per Availability Zone (a Classic ELB takes one per zone)",
                     ));
                 }
-                chosen.insert(zone.clone(), id.clone());
+                chosen.insert(subnet.zone.clone(), id.clone());
             }
         }
         None => {
+            let mut ordered: Vec<&LiveSubnet> = live.iter().filter(|s| s.vpc == vpc_id).collect();
             // Prefer each zone's default subnet, then the lowest id.
-            live.sort_by(|a, b| (b.3, &a.0).cmp(&(a.3, &b.0)));
-            for (id, zone, _, _) in &live {
-                chosen.entry(zone.clone()).or_insert_with(|| id.clone());
+            ordered.sort_by(|a, b| (b.default_for_zone, &a.id).cmp(&(a.default_for_zone, &b.id)));
+            for subnet in ordered {
+                chosen
+                    .entry(subnet.zone.clone())
+                    .or_insert_with(|| subnet.id.clone());
             }
         }
     }
     if chosen.len() < 2 {
         return Err(problem(
-            "network.subnets",
+            key,
             format!(
-                "the stack's subnets cover {} Availability Zone(s); at least two are needed",
+                "the subnets cover {} Availability Zone(s); at least two are needed",
                 chosen.len()
             ),
             "give subnets in at least two Availability Zones",

@@ -3,7 +3,7 @@
 //! catalog (the versions and classes AWS creates). Every problem found is reported at once, each
 //! at its profile key with a stable code.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Failure, network_failure};
 use crate::aws::{Aws, ec2};
@@ -35,11 +35,7 @@ pub async fn environment(
         .patiently(async {
             tokio::join!(
                 aws.identity(),
-                ec2::resolve_network(
-                    aws,
-                    &profile.network.vpc,
-                    profile.network.subnets.as_deref()
-                ),
+                ec2::resolve_network(aws, &profile.network),
                 resolve_images(loaded, aws),
                 check_certificates(loaded, aws),
                 ec2::offerings(aws, &types),
@@ -58,7 +54,7 @@ pub async fn environment(
         Err(other) => Err(other),
     };
     let (account, partition) = identity?;
-    let mut said = match certificates {
+    let said = match certificates {
         Ok(said) => said,
         Err(failure) => {
             keep(Err(failure))?;
@@ -79,10 +75,10 @@ pub async fn environment(
     let ec2::Network {
         vpc_id,
         subnets,
+        load_balancer_subnets,
+        data_subnets,
         endpoints,
     } = network;
-    said.warnings
-        .extend(network_warnings(loaded, &subnets, &endpoints));
     let (base_image, group_base_images, architectures) = images;
     let facts = facts?;
     problems.extend(check_architectures(
@@ -98,6 +94,8 @@ pub async fn environment(
         region: aws.region.clone(),
         vpc_id,
         subnets,
+        load_balancer_subnets,
+        data_subnets,
         base_image,
         group_base_images,
         offerings,
@@ -106,6 +104,10 @@ pub async fn environment(
         notes: said.notes,
         warnings: said.warnings,
     };
+    let mut environment = environment;
+    let (errors, warnings) = check_network(loaded, &environment, &endpoints);
+    problems.extend(errors);
+    environment.warnings.extend(warnings);
     problems.extend(check_builders(loaded, &environment, &endpoints));
     Ok((Some(environment), problems))
 }
@@ -599,16 +601,28 @@ pub async fn check_quotas(
 /// Whether the stack's subnets give the nodes what they need outside the VPC. The nodes get no
 /// public IP, so they need a NAT route (or another way out), or a VPC endpoint for what their boot
 /// template reads (Secrets Manager, for the database's and the cache's secrets). An
-/// internet-facing load balancer needs subnets that route to an internet gateway. Warnings: the
-/// profile cannot yet give the nodes other subnets than the load balancer's.
-fn network_warnings(
+/// internet-facing load balancer needs subnets that route to an internet gateway, and a Classic
+/// ELB sends traffic only to instances in the zones it has a subnet in. Where the profile gives
+/// the load balancer and the nodes subnets of their own these are errors (the profile chose them
+/// wrongly); where every tier shares one set (the default VPC's), warnings: no one set can be
+/// right for both.
+fn check_network(
     loaded: &LoadedProfile,
-    subnets: &[ec2::Subnet],
+    environment: &Environment,
     endpoints: &ec2::Endpoints,
-) -> Vec<String> {
+) -> (Vec<ProfileError>, Vec<String>) {
     let profile = &loaded.profile;
+    let separate = profile.network.separates_tiers();
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    let mut say = |error: ProfileError| {
+        if separate {
+            errors.push(error);
+        } else {
+            warnings.push(error.warning());
+        }
+    };
     let egress = |s: &ec2::Subnet| s.egress.clone().unwrap_or(ec2::Egress::NoRoute);
-    let mut warnings = Vec::new();
+    let subnets = &environment.subnets;
     let reads_secrets = profile.database.is_some()
         || profile
             .cache
@@ -628,11 +642,12 @@ fn network_warnings(
         profile.load_balancer.scheme == crate::profile::schema::Scheme::InternetFacing;
     if !cut_off.is_empty() && !served {
         let count: usize = cut_off.values().map(Vec::len).sum();
+        let whose = if separate { "nodes'" } else { "stack's" };
         let which = if count == subnets.len() {
-            format!("none of the stack's {count} subnets gives them a way out of the VPC")
+            format!("none of the {whose} {count} subnets gives them a way out of the VPC")
         } else {
             format!(
-                "{count} of the stack's {} subnets give them no way out of the VPC",
+                "{count} of the {whose} {} subnets give them no way out of the VPC",
                 subnets.len()
             )
         };
@@ -640,54 +655,84 @@ fn network_warnings(
             .iter()
             .map(|(target, ids)| format!("{target}: {}", ids.join(", ")))
             .collect();
-        let shared = if internet_facing {
+        let shared = if internet_facing && !separate {
             " (subnets they share with the internet-facing load balancer)"
         } else {
             ""
         };
-        let key = if profile.network.subnets.is_some() {
+        let key = if separate {
+            "network.node_subnets"
+        } else if profile.network.subnets.is_some() {
             "network.subnets"
         } else {
             "network.vpc"
         };
-        warnings.push(
-            loaded
-                .error_at(
-                    key,
-                    format!(
-                        "the nodes get no public IP, and {which} ({}){shared}: nodes there reach no AWS API (Secrets Manager, where the boot template reads the database's and the cache's secrets; SSM; CloudWatch) nor a package mirror, and on AWS they never pass the health check",
-                        places.join("; ")
-                    ),
-                )
-                .with_code("network.no-egress")
-                .with_hint(
-                    "subnets whose route table sends 0.0.0.0/0 to a NAT gateway, or VPC endpoints (secretsmanager with private DNS) for what the nodes read",
-                )
-                .warning(),
-        );
+        say(loaded
+            .error_at(
+                key,
+                format!(
+                    "the nodes get no public IP, and {which} ({}){shared}: nodes there reach no AWS API (Secrets Manager, where the boot template reads the database's and the cache's secrets; SSM; CloudWatch) nor a package mirror, and on AWS they never pass the health check",
+                    places.join("; ")
+                ),
+            )
+            .with_code("network.no-egress")
+            .with_hint(if separate {
+                "give the nodes subnets whose route table sends 0.0.0.0/0 to a NAT gateway, or add VPC endpoints (secretsmanager with private DNS) for what they read"
+            } else {
+                "give the load balancer and the nodes subnets of their own (`load_balancer_subnets`, `node_subnets`: private ones with a NAT route for the nodes), or add VPC endpoints (secretsmanager with private DNS) for what the nodes read"
+            }));
     }
     // An internet-facing balancer in subnets with no internet gateway route has no way in.
-    let private: Vec<&str> = subnets
+    let private: Vec<&str> = environment
+        .load_balancer_subnets()
         .iter()
         .filter(|s| !matches!(egress(s), ec2::Egress::InternetGateway(_)))
         .map(|s| s.id.as_str())
         .collect();
     if internet_facing && !private.is_empty() {
-        warnings.push(
-            loaded
-                .error_at(
-                    "load_balancer.scheme",
-                    format!(
-                        "the internet-facing load balancer is placed in subnets that do not route to an internet gateway: {}; the internet cannot reach it through them",
-                        private.join(", ")
-                    ),
-                )
-                .with_code("network.load-balancer-not-public")
-                .with_hint("give the stack public subnets (0.0.0.0/0 to an internet gateway), or `scheme = \"internal\"`")
-                .warning(),
-        );
+        say(loaded
+            .error_at(
+                if separate {
+                    "network.load_balancer_subnets"
+                } else {
+                    "load_balancer.scheme"
+                },
+                format!(
+                    "the internet-facing load balancer is placed in subnets that do not route to an internet gateway: {}; the internet cannot reach it through them",
+                    private.join(", ")
+                ),
+            )
+            .with_code("network.load-balancer-not-public")
+            .with_hint("give the load balancer public subnets (0.0.0.0/0 to an internet gateway), or `scheme = \"internal\"`"));
     }
-    warnings
+    // A node in a zone where the balancer has no subnet gets no traffic from it.
+    let balanced: BTreeSet<&str> = environment
+        .load_balancer_subnets()
+        .iter()
+        .map(|s| s.zone.as_str())
+        .collect();
+    let ids = profile.network.node_subnets.as_deref().unwrap_or_default();
+    for subnet in subnets
+        .iter()
+        .filter(|s| !balanced.contains(s.zone.as_str()))
+    {
+        let index = ids.iter().position(|id| *id == subnet.id).unwrap_or(0);
+        say(loaded
+            .error_at(
+                &format!("network.node_subnets[{index}]"),
+                format!(
+                    "subnet {} is in {}, where the load balancer has no subnet: a Classic ELB sends no traffic to instances in a zone it is not in",
+                    subnet.id, subnet.zone
+                ),
+            )
+            .with_code("network.zone-not-balanced")
+            .with_hint(format!(
+                "give the load balancer a subnet in {}, or the nodes none there (the load balancer's zones: {})",
+                subnet.zone,
+                balanced.iter().copied().collect::<Vec<_>>().join(", ")
+            )));
+    }
+    (errors, warnings)
 }
 
 /// Each bake's builder needs its package repositories: the subnet it launches in
@@ -708,14 +753,14 @@ fn check_builders(
             continue;
         };
         let (subnet, _) = environment.builder_subnet(&bake.instance_type);
-        let cut_off = environment
-            .subnets
+        let all = environment.all_subnets();
+        let cut_off = all
             .iter()
             .find(|s| s.id == subnet)
             .is_some_and(|s| s.egress == Some(ec2::Egress::NoRoute));
         if cut_off {
             // Only subnets in zones that do not offer the builder's type may have a way out.
-            let elsewhere = environment.subnets.iter().any(|s| {
+            let elsewhere = all.iter().any(|s| {
                 s.egress
                     .as_ref()
                     .is_some_and(|e| *e != ec2::Egress::NoRoute)

@@ -274,6 +274,27 @@ fn broken_profiles_get_located_messages() {
         ),
         (
             with(
+                "region = \"us-east-1\"",
+                "region = \"us-east-1\"\n\n[network]\nsubnets = [\"subnet-0123abcd\", \"subnet-0123abce\"]\nnode_subnets = [\"subnet-0123abcf\", \"subnet-0123abd0\"]",
+            ),
+            "profiles/t.toml:5:11: network.subnets: `subnets` (shared by every tier) is given with a tier's own subnets | hint: give either `subnets`, or `load_balancer_subnets` and `node_subnets` (and `data_subnets` if the data tier has its own)",
+        ),
+        (
+            with(
+                "region = \"us-east-1\"",
+                "region = \"us-east-1\"\n\n[network]\nnode_subnets = [\"subnet-0123abcf\", \"subnet-0123abd0\"]",
+            ),
+            "profiles/t.toml:5:16: network.node_subnets: `node_subnets` is given without `load_balancer_subnets` | hint: give the load balancer's (public) subnets too, or `subnets` for one set that every tier shares",
+        ),
+        (
+            with(
+                "region = \"us-east-1\"",
+                "region = \"us-east-1\"\n\n[network]\nload_balancer_subnets = [\"subnet-0123abcf\", \"subnet-0123abd0\"]\nnode_subnets = [\"subnet-0123abd1\", \"subnet-0123abd1\"]",
+            ),
+            "profiles/t.toml:6:36: network.node_subnets[1]: `subnet-0123abd1` is listed twice",
+        ),
+        (
+            with(
                 "image = \"ami-0123456789abcdef0\"",
                 "image = \"ami-0123456789abcdef0\"\nvolume_type = \"ssd\"",
             ),

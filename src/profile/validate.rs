@@ -180,27 +180,70 @@ fn network(network: &Network, problems: &mut Problems) {
             Some("give a VPC id such as vpc-0a1b2c3d, or \"default\" for the region's default VPC"),
         );
     }
-    if let Some(subnets) = &network.subnets {
-        let mut seen = HashSet::new();
-        for (i, subnet) in subnets.iter().enumerate() {
-            let key = format!("network.subnets[{i}]");
-            if !is_aws_id(subnet, "subnet") {
-                problems.add(
-                    &key,
-                    format!("`{subnet}` is not a subnet id"),
-                    Some("subnet ids look like subnet-0a1b2c3d"),
-                );
-            } else if !seen.insert(subnet) {
-                problems.add(&key, format!("`{subnet}` is listed twice"), None);
-            }
+    let lists = [
+        ("subnets", &network.subnets),
+        ("load_balancer_subnets", &network.load_balancer_subnets),
+        ("node_subnets", &network.node_subnets),
+        ("data_subnets", &network.data_subnets),
+    ];
+    for (name, list) in lists {
+        if let Some(subnets) = list {
+            subnet_list(&format!("network.{name}"), subnets, problems);
         }
-        if subnets.len() < 2 {
+    }
+    let tiers = network.load_balancer_subnets.is_some() || network.node_subnets.is_some();
+    if network.subnets.is_some() && (tiers || network.data_subnets.is_some()) {
+        problems.add(
+            "network.subnets",
+            "`subnets` (shared by every tier) is given with a tier's own subnets",
+            Some("give either `subnets`, or `load_balancer_subnets` and `node_subnets` (and `data_subnets` if the data tier has its own)"),
+        );
+    } else if tiers && network.node_subnets.is_none() {
+        problems.add(
+            "network.load_balancer_subnets",
+            "`load_balancer_subnets` is given without `node_subnets`",
+            Some("give the nodes' (private) subnets too, or `subnets` for one set that every tier shares"),
+        );
+    } else if tiers && network.load_balancer_subnets.is_none() {
+        problems.add(
+            "network.node_subnets",
+            "`node_subnets` is given without `load_balancer_subnets`",
+            Some("give the load balancer's (public) subnets too, or `subnets` for one set that every tier shares"),
+        );
+    } else if network.data_subnets.is_some() && !tiers {
+        problems.add(
+            "network.data_subnets",
+            "`data_subnets` is given without `load_balancer_subnets` and `node_subnets`",
+            Some("give the tiers' subnets too, or `subnets` for one set that every tier shares"),
+        );
+    }
+}
+
+/// A list of subnet ids at `key`: each an id, none twice, at least two.
+fn subnet_list(key: &str, subnets: &[String], problems: &mut Problems) {
+    let mut seen = HashSet::new();
+    for (i, subnet) in subnets.iter().enumerate() {
+        let at = format!("{key}[{i}]");
+        if !is_aws_id(subnet, "subnet") {
             problems.add(
-                "network.subnets",
-                format!("{} subnet(s) given; at least two are needed", subnets.len()),
-                Some("give subnets in at least two Availability Zones, or leave `subnets` out to use the VPC's"),
+                &at,
+                format!("`{subnet}` is not a subnet id"),
+                Some("subnet ids look like subnet-0a1b2c3d"),
             );
+        } else if !seen.insert(subnet) {
+            problems.add(&at, format!("`{subnet}` is listed twice"), None);
         }
+    }
+    if subnets.len() < 2 {
+        problems.add(
+            key,
+            format!("{} subnet(s) given; at least two are needed", subnets.len()),
+            Some(if key == "network.subnets" {
+                "give subnets in at least two Availability Zones, or leave `subnets` out to use the VPC's"
+            } else {
+                "give subnets in at least two Availability Zones"
+            }),
+        );
     }
 }
 

@@ -23,7 +23,7 @@ pub(super) fn database(
         "db-subnet-group",
         &db_subnet_group::Spec {
             description: format!("deployer {stack}: database subnets"),
-            subnets: environment.subnet_ids(),
+            subnets: environment.data_subnet_ids(),
         },
     ));
     resources.push(
@@ -70,7 +70,7 @@ pub(super) fn cache(
         "cache-subnet-group",
         &cache_subnet_group::Spec {
             description: format!("deployer {}: cache subnets", stack),
-            subnets: environment.subnet_ids(),
+            subnets: environment.data_subnet_ids(),
         },
     ));
     let auth_token = cache.encryption_in_transit;

@@ -39,8 +39,16 @@ pub struct Environment {
     pub partition: String,
     pub region: String,
     pub vpc_id: String,
-    /// The subnets the stack spans, one per Availability Zone.
+    /// The nodes' subnets, one per Availability Zone (every tier's, unless the profile gives the
+    /// load balancer its own).
     pub subnets: Vec<Subnet>,
+    /// The load balancer's own subnets (public ones in front of the nodes' private ones); empty:
+    /// the nodes'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_balancer_subnets: Vec<Subnet>,
+    /// The database's and the cache's own subnets; empty: the nodes'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_subnets: Vec<Subnet>,
     /// The bake's base image, resolved to an AMI id (a lookup picks the newest match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image: Option<String>,
@@ -87,6 +95,8 @@ impl Environment {
                     egress: None,
                 },
             ],
+            load_balancer_subnets: Vec::new(),
+            data_subnets: Vec::new(),
             base_image: Some("ami-00000000".into()),
             group_base_images: BTreeMap::new(),
             offerings: BTreeMap::new(),
@@ -118,16 +128,13 @@ impl Environment {
     /// NAT route) first, then one that routes to an internet gateway (with a public IP), then
     /// the first (offline, or no way out: plan refuses that).
     pub(crate) fn builder_subnet(&self, instance_type: &str) -> (String, bool) {
-        let offering: Vec<&Subnet> = self
-            .subnets
+        let all = self.all_subnets();
+        let offering: Vec<&Subnet> = all
             .iter()
+            .copied()
             .filter(|s| self.offers(instance_type, &s.zone))
             .collect();
-        let candidates = if offering.is_empty() {
-            self.subnets.iter().collect()
-        } else {
-            offering
-        };
+        let candidates = if offering.is_empty() { all } else { offering };
         if let Some(private) = candidates
             .iter()
             .find(|s| s.egress.as_ref().is_some_and(|e| e.without_public_ip()))
@@ -146,9 +153,57 @@ impl Environment {
         )
     }
 
+    /// The nodes' subnet ids.
     pub(crate) fn subnet_ids(&self) -> Vec<String> {
-        self.subnets.iter().map(|s| s.id.clone()).collect()
+        ids(&self.subnets)
     }
+
+    /// The load balancer's subnets: its own, else the nodes'.
+    pub(crate) fn load_balancer_subnets(&self) -> &[Subnet] {
+        if self.load_balancer_subnets.is_empty() {
+            &self.subnets
+        } else {
+            &self.load_balancer_subnets
+        }
+    }
+
+    /// The data tier's subnets: its own, else the nodes'.
+    pub(crate) fn data_subnets(&self) -> &[Subnet] {
+        if self.data_subnets.is_empty() {
+            &self.subnets
+        } else {
+            &self.data_subnets
+        }
+    }
+
+    pub(crate) fn load_balancer_subnet_ids(&self) -> Vec<String> {
+        ids(self.load_balancer_subnets())
+    }
+
+    pub(crate) fn data_subnet_ids(&self) -> Vec<String> {
+        ids(self.data_subnets())
+    }
+
+    /// Every subnet of the stack, each once: the nodes', then the load balancer's and the data
+    /// tier's own.
+    pub(crate) fn all_subnets(&self) -> Vec<&Subnet> {
+        let mut all: Vec<&Subnet> = Vec::new();
+        for subnet in self
+            .subnets
+            .iter()
+            .chain(&self.load_balancer_subnets)
+            .chain(&self.data_subnets)
+        {
+            if !all.iter().any(|s| s.id == subnet.id) {
+                all.push(subnet);
+            }
+        }
+        all
+    }
+}
+
+fn ids(subnets: &[Subnet]) -> Vec<String> {
+    subnets.iter().map(|s| s.id.clone()).collect()
 }
 
 /// Everything a stack should consist of.
@@ -393,7 +448,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             "load-balancer",
             &load_balancer::Spec {
                 scheme: lb.scheme,
-                subnets: environment.subnet_ids(),
+                subnets: environment.load_balancer_subnet_ids(),
                 security_group: lb_group.clone(),
                 listeners: listeners.clone(),
                 health_check: HealthCheckSpec {

@@ -12,6 +12,7 @@ mod groups;
 mod harness;
 mod iam;
 mod lock;
+mod network;
 mod reliability;
 mod safety;
 mod scale;

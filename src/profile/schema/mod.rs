@@ -159,10 +159,23 @@ pub struct Network {
     /// A VPC id (`vpc-...`), or `"default"` for the region's default VPC.
     #[serde(default = "default_vpc")]
     pub vpc: String,
-    /// Subnet ids, in at least two Availability Zones and one per zone; when absent, the VPC's
+    /// Subnet ids that every tier shares (load balancer, nodes, database, cache), in at least two
+    /// Availability Zones and one per zone; when absent (and no tier's list is given), the VPC's
     /// subnets (one per zone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnets: Option<Vec<String>>,
+    /// The load balancer's subnets, one per zone: public ones (0.0.0.0/0 to an internet gateway)
+    /// for an internet-facing balancer. Given with `node_subnets`, in place of `subnets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_subnets: Option<Vec<String>>,
+    /// The nodes' subnets, one per zone: private ones, with a NAT route (or the VPC endpoints the
+    /// nodes need), each in a zone the load balancer has a subnet in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_subnets: Option<Vec<String>>,
+    /// The database's and the cache's subnets, one per zone, in at least two zones; when absent,
+    /// the nodes'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_subnets: Option<Vec<String>>,
 }
 
 impl Default for Network {
@@ -170,7 +183,17 @@ impl Default for Network {
         Network {
             vpc: default_vpc(),
             subnets: None,
+            load_balancer_subnets: None,
+            node_subnets: None,
+            data_subnets: None,
         }
+    }
+}
+
+impl Network {
+    /// Whether the load balancer and the nodes have subnets of their own.
+    pub fn separates_tiers(&self) -> bool {
+        self.node_subnets.is_some()
     }
 }
 
