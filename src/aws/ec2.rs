@@ -489,6 +489,25 @@ async fn facts_of(
         .collect())
 }
 
+/// The id of the VPC the stack's resources are in: its own (empty while deployer has not created
+/// it yet), or the profile's (`"default"` or an id), which must exist.
+pub async fn stack_vpc(
+    aws: &Aws,
+    network: &crate::profile::schema::Network,
+    stack: &str,
+) -> Result<String, NetworkError> {
+    if !network.creates_vpc() {
+        return resolve_vpc(aws, &network.vpc).await;
+    }
+    let name = crate::ids::names::Names::new(stack).vpc();
+    Ok(crate::resources::vpc::describe(aws, stack)
+        .await?
+        .into_iter()
+        .find(|vpc| vpc.id.name == name)
+        .map(|vpc| vpc.physical_id)
+        .unwrap_or_default())
+}
+
 /// Resolve `network.vpc` ("default" or an id) to a VPC id that exists.
 pub async fn resolve_vpc(aws: &Aws, vpc: &str) -> Result<String, NetworkError> {
     let vpc_id = if vpc == "default" {
@@ -659,4 +678,119 @@ pub async fn resolve_base_image(
                 .and_then(ImageFacts::of))
         }
     }
+}
+
+/// The tag specification of a create call: `tags` on the resource it creates.
+pub fn tag_specification(
+    resource_type: aws_sdk_ec2::types::ResourceType,
+    tags: &BTreeMap<String, String>,
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(resource_type)
+        .set_tags(Some(ec2_tags(tags)))
+        .build()
+}
+
+/// One of `stack`'s EC2 resources as observation reports it, named by its `Name` tag. One
+/// without, or tagged for another stack, is left out (whatever the listing's filter let through).
+pub fn observed_resource(
+    stack: &str,
+    kind: crate::ids::Kind,
+    physical_id: &str,
+    tags: &[Tag],
+    attributes: serde_json::Map<String, serde_json::Value>,
+    status: crate::resources::observed::Status,
+) -> Option<crate::resources::observed::ObservedResource> {
+    let tags = tags_of(tags);
+    if tags.get(crate::ids::tags::TAG_STACK).map(String::as_str) != Some(stack) {
+        return None;
+    }
+    let name = tags.get("Name")?.clone();
+    Some(crate::resources::observed::ObservedResource {
+        id: crate::ids::ResourceId::new(kind, name),
+        physical_id: physical_id.to_string(),
+        tags,
+        attributes,
+        status,
+        outputs: Default::default(),
+    })
+}
+
+/// What `scan` reports of the stack's resources of a kind: (`label` and name, AWS id).
+pub fn scanned(
+    label: &str,
+    found: Vec<crate::resources::observed::ObservedResource>,
+) -> Vec<(String, String)> {
+    found
+        .into_iter()
+        .map(|r| (format!("{label} {}", r.id.name), r.physical_id))
+        .collect()
+}
+
+/// The AWS id of `id` among the stack's resources `found`, when an earlier run created it: a
+/// create adopts it (EC2 takes no idempotency token for most creates).
+pub fn made_before(
+    found: Vec<crate::resources::observed::ObservedResource>,
+    id: &crate::ids::ResourceId,
+) -> Option<String> {
+    found
+        .into_iter()
+        .find(|r| &r.id == id)
+        .map(|r| r.physical_id)
+}
+
+/// What a delete answered: `Ok(true)` when done, or when AWS says it is gone (one of `gone`);
+/// `Ok(false)` while something still holds it (one of `busy`), to try again.
+pub fn deleted<T, E, R>(
+    answer: Result<T, aws_sdk_ec2::error::SdkError<E, R>>,
+    what: String,
+    gone: &[&str],
+    busy: &[&str],
+) -> Result<bool, AwsError>
+where
+    E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match answer {
+        Ok(_) => Ok(true),
+        Err(error) => {
+            let error = fail(what)(error);
+            if gone.iter().any(|code| error.is(code)) {
+                Ok(true)
+            } else if busy.iter().any(|code| error.is(code)) {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The region's Availability Zones that instances run in (no Local or Wavelength Zone, none that
+/// needs opting in), available, by name.
+pub async fn zones(aws: &Aws) -> Result<Vec<String>, AwsError> {
+    let found = aws
+        .ec2
+        .describe_availability_zones()
+        .filters(
+            Filter::builder()
+                .name("zone-type")
+                .values("availability-zone")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail("list the region's Availability Zones"))?;
+    let mut zones: Vec<String> = found
+        .availability_zones()
+        .iter()
+        .filter(|z| z.state().is_none_or(|s| s.as_str() == "available"))
+        .filter(|z| {
+            z.opt_in_status()
+                .is_none_or(|s| s.as_str() == "opt-in-not-required")
+        })
+        .filter_map(|z| z.zone_name().map(str::to_string))
+        .collect();
+    zones.sort();
+    Ok(zones)
 }

@@ -109,6 +109,16 @@ async fn usage(
             ))
         }
         Quota::StandardVcpus => running_vcpus(aws, stack, vcpus).await,
+        Quota::Vpcs => count(every_item!(aws.ec2.describe_vpcs(), what)?.len()),
+        Quota::ElasticIps => count(
+            aws.ec2
+                .describe_addresses()
+                .send()
+                .await
+                .map_err(fail(what))?
+                .addresses()
+                .len(),
+        ),
     }
 }
 

@@ -35,7 +35,7 @@ pub async fn environment(
         .patiently(async {
             tokio::join!(
                 aws.identity(),
-                ec2::resolve_network(aws, &profile.network),
+                network_facts(aws, profile),
                 resolve_images(loaded, aws),
                 check_certificates(loaded, aws),
                 ec2::offerings(aws, &types),
@@ -63,7 +63,27 @@ pub async fn environment(
     };
     let offerings = offerings?;
     let catalog = catalog?;
-    let network = network.map_err(|e| network_failure(loaded, e));
+    let mut owned_zones = None;
+    let network = match network {
+        Ok(NetworkFacts::Existing(network)) => Ok(network),
+        Ok(NetworkFacts::Owned { zones, vpc_id }) => {
+            match choose_zones(loaded, &aws.region, &zones, &offerings) {
+                Ok(zones) => {
+                    let names = crate::ids::names::Names::new(&profile.stack);
+                    let network = crate::stack::network::owned(
+                        &names,
+                        &profile.network,
+                        &zones,
+                        vpc_id.unwrap_or_default(),
+                    );
+                    owned_zones = Some(zones);
+                    Ok(network)
+                }
+                Err(error) => Err(Failure::Profile((*error).into())),
+            }
+        }
+        Err(error) => Err(network_failure(loaded, error)),
+    };
     let (images, network) = match (image, network) {
         (Ok(images), Ok(network)) => (images, network),
         (image, network) => {
@@ -96,6 +116,7 @@ pub async fn environment(
         subnets,
         load_balancer_subnets,
         data_subnets,
+        owned_zones,
         base_image,
         group_base_images,
         offerings,
@@ -110,6 +131,89 @@ pub async fn environment(
     environment.warnings.extend(warnings);
     problems.extend(check_builders(loaded, &environment, &endpoints));
     Ok((Some(environment), problems))
+}
+
+/// What the account says of the stack's network: an existing VPC resolved, or, for one deployer
+/// creates, the region's zones and the VPC's id if it exists already.
+enum NetworkFacts {
+    Existing(ec2::Network),
+    Owned {
+        zones: Vec<String>,
+        vpc_id: Option<String>,
+    },
+}
+
+async fn network_facts(
+    aws: &Aws,
+    profile: &crate::profile::schema::Profile,
+) -> Result<NetworkFacts, ec2::NetworkError> {
+    if !profile.network.creates_vpc() {
+        return Ok(NetworkFacts::Existing(
+            ec2::resolve_network(aws, &profile.network).await?,
+        ));
+    }
+    let (zones, vpc_id) = tokio::join!(
+        ec2::zones(aws),
+        ec2::stack_vpc(aws, &profile.network, &profile.stack)
+    );
+    Ok(NetworkFacts::Owned {
+        zones: zones?,
+        vpc_id: Some(vpc_id?).filter(|id| !id.is_empty()),
+    })
+}
+
+/// The zones a VPC deployer creates spans: the first `network.zones` (by name) that offer every
+/// node group's instance type. Fewer than that is an error at `network.zones`.
+fn choose_zones(
+    loaded: &LoadedProfile,
+    region: &str,
+    zones: &[String],
+    offerings: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<Vec<String>, Box<ProfileError>> {
+    let profile = &loaded.profile;
+    let wanted = profile.network.zone_count();
+    let types: BTreeSet<&str> = profile
+        .node_tables()
+        .into_iter()
+        .map(|(_, _, node)| node.instance_type.as_str())
+        .collect();
+    let offering: Vec<String> = zones
+        .iter()
+        .filter(|zone| {
+            types.iter().all(|t| {
+                offerings
+                    .get(*t)
+                    .is_none_or(|offered| offered.contains(zone.as_str()))
+            })
+        })
+        .cloned()
+        .collect();
+    if offering.len() >= wanted {
+        return Ok(offering.into_iter().take(wanted).collect());
+    }
+    let types: Vec<&str> = types.into_iter().collect();
+    let key = if profile.network.zones.is_some() {
+        "network.zones"
+    } else {
+        "network.vpc"
+    };
+    Err(Box::new(loaded
+        .error_at(
+            key,
+            format!(
+                "the stack is to span {wanted} Availability Zones, and only {} of {}'s zones offer {}: {}",
+                offering.len(),
+                region,
+                types.join(" and "),
+                if offering.is_empty() { "none".to_string() } else { offering.join(", ") }
+            ),
+        )
+        .with_code("network.too-few-zones")
+        .with_hint(if offering.len() >= 2 {
+            format!("set zones = {} or fewer, or choose an instance type more zones offer", offering.len())
+        } else {
+            "choose an instance type that more zones offer".to_string()
+        })))
 }
 
 /// A bake from a moving base image (a lookup, a parameter) stays on the base image its group's

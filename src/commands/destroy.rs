@@ -20,7 +20,7 @@ pub async fn run(global: &Global, args: &DestroyArgs) -> Result<i32, Failure> {
     // Only the stack name and network matter here: a broken template must not block a destroy.
     let loaded = load(global.profile())?;
     let aws = super::connect(global, &loaded).await?;
-    let vpc_id = ec2::resolve_vpc(&aws, &loaded.profile.network.vpc)
+    let vpc_id = ec2::stack_vpc(&aws, &loaded.profile.network, &loaded.profile.stack)
         .await
         .map_err(|e| super::network_failure(&loaded, e))?;
     let work = destroy(global, args, &loaded, &aws, vpc_id);

@@ -23,7 +23,7 @@ pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     let loaded = load(global.profile())?;
     let profile = &loaded.profile;
     let aws = super::connect(global, &loaded).await?;
-    let vpc_id = ec2::resolve_vpc(&aws, &profile.network.vpc)
+    let vpc_id = ec2::stack_vpc(&aws, &profile.network, &profile.stack)
         .await
         .map_err(|e| super::network_failure(&loaded, e))?;
     let groups: Vec<String> = profile.groups.keys().cloned().collect();

@@ -116,6 +116,41 @@ impl Names {
         format!("{}-lb", self.stack)
     }
 
+    /// The VPC deployer creates, and its internet gateway: `<stack>`.
+    pub fn vpc(&self) -> String {
+        self.stack.clone()
+    }
+
+    pub fn internet_gateway(&self) -> String {
+        self.stack.clone()
+    }
+
+    /// A subnet of the VPC deployer creates: `<stack>-public-us-east-1a`, `<stack>-private-...`.
+    pub fn subnet(&self, public: bool, zone: &str) -> String {
+        let side = if public { "public" } else { "private" };
+        format!("{}-{side}-{zone}", self.stack)
+    }
+
+    /// A zone's NAT gateway and its elastic IP: `<stack>-nat-us-east-1a`.
+    pub fn nat_gateway(&self, zone: &str) -> String {
+        format!("{}-nat-{zone}", self.stack)
+    }
+
+    /// The public subnets' route table, `<stack>-public`; a private one's, `<stack>-private-<zone>`
+    /// (`<stack>-private` when one NAT gateway serves every zone).
+    pub fn route_table(&self, public: bool, zone: Option<&str>) -> String {
+        match (public, zone) {
+            (true, _) => format!("{}-public", self.stack),
+            (false, Some(zone)) => format!("{}-private-{zone}", self.stack),
+            (false, None) => format!("{}-private", self.stack),
+        }
+    }
+
+    /// The VPC's S3 gateway endpoint.
+    pub fn s3_endpoint(&self) -> String {
+        format!("{}-s3", self.stack)
+    }
+
     pub fn database(&self) -> String {
         format!("{}-db", self.stack)
     }

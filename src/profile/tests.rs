@@ -263,7 +263,7 @@ fn broken_profiles_get_located_messages() {
                 "region = \"us-east-1\"",
                 "region = \"us-east-1\"\n\n[network]\nvpc = \"my-vpc\"",
             ),
-            "profiles/t.toml:5:7: network.vpc: `my-vpc` is not a VPC id | hint: give a VPC id such as vpc-0a1b2c3d, or \"default\" for the region's default VPC",
+            "profiles/t.toml:5:7: network.vpc: `my-vpc` is not a VPC id | hint: give a VPC id such as vpc-0a1b2c3d, \"create\" for one deployer creates, or \"default\" for the region's default VPC",
         ),
         (
             with(

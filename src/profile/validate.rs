@@ -173,12 +173,29 @@ fn stack(profile: &Profile, problems: &mut Problems) {
 }
 
 fn network(network: &Network, problems: &mut Problems) {
-    if network.vpc != "default" && !is_aws_id(&network.vpc, "vpc") {
+    if network.vpc != "default" && !network.creates_vpc() && !is_aws_id(&network.vpc, "vpc") {
         problems.add(
             "network.vpc",
             format!("`{}` is not a VPC id", network.vpc),
-            Some("give a VPC id such as vpc-0a1b2c3d, or \"default\" for the region's default VPC"),
+            Some("give a VPC id such as vpc-0a1b2c3d, \"create\" for one deployer creates, or \"default\" for the region's default VPC"),
         );
+    }
+    if network.creates_vpc() {
+        created_network(network, problems);
+    } else {
+        for (key, given) in [
+            ("cidr", network.cidr.is_some()),
+            ("zones", network.zones.is_some()),
+            ("nat", network.nat.is_some()),
+        ] {
+            if given {
+                problems.add(
+                    format!("network.{key}"),
+                    format!("`{key}` is for a VPC deployer creates"),
+                    Some("set vpc = \"create\", or leave it out"),
+                );
+            }
+        }
     }
     let lists = [
         ("subnets", &network.subnets),
@@ -216,6 +233,51 @@ fn network(network: &Network, problems: &mut Problems) {
             "`data_subnets` is given without `load_balancer_subnets` and `node_subnets`",
             Some("give the tiers' subnets too, or `subnets` for one set that every tier shares"),
         );
+    }
+}
+
+/// `vpc = "create"`: its range and zones, and no subnets of the profile's own.
+fn created_network(network: &Network, problems: &mut Problems) {
+    for (key, given) in [
+        ("subnets", network.subnets.is_some()),
+        (
+            "load_balancer_subnets",
+            network.load_balancer_subnets.is_some(),
+        ),
+        ("node_subnets", network.node_subnets.is_some()),
+        ("data_subnets", network.data_subnets.is_some()),
+    ] {
+        if given {
+            problems.add(
+                format!("network.{key}"),
+                "deployer creates the subnets of a VPC it creates",
+                Some("leave the subnets out, or give the id of an existing VPC"),
+            );
+        }
+    }
+    if let Some(cidr) = &network.cidr {
+        match crate::stack::network::parse_cidr(cidr) {
+            None => problems.add(
+                "network.cidr",
+                format!("`{cidr}` is not an IPv4 range"),
+                Some("give a range such as 10.0.0.0/16"),
+            ),
+            Some((_, prefix)) if !(16..=24).contains(&prefix) => problems.add(
+                "network.cidr",
+                format!("a /{prefix} range: deployer creates VPCs of a /16 to a /24"),
+                Some("give a range such as 10.0.0.0/16 (each subnet takes a sixteenth of it)"),
+            ),
+            Some((base, prefix)) if base & !crate::stack::network::mask(prefix) != 0 => problems
+                .add(
+                    "network.cidr",
+                    format!("`{cidr}` has host bits set"),
+                    Some("give the network address, such as 10.0.0.0/16"),
+                ),
+            Some(_) => {}
+        }
+    }
+    if let Some(zones) = network.zones {
+        problems.range("network.zones", zones.into(), 2, 6, "the number of zones");
     }
 }
 

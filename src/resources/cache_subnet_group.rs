@@ -58,6 +58,14 @@ impl ResourceKind for CacheSubnetGroups {
             .build()
     }
 
+    fn live_dependencies(
+        &self,
+        live: &ObservedResource,
+        observed: &super::observed::Observed,
+    ) -> Vec<ResourceId> {
+        super::names_in(live, SUBNETS, super::subnet::KIND, observed)
+    }
+
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
         Ok(
             observe_subnet_group(scope.aws, &scope.names.cache_subnet_group())

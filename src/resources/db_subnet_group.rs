@@ -58,6 +58,14 @@ impl ResourceKind for DbSubnetGroups {
             .build()
     }
 
+    fn live_dependencies(
+        &self,
+        live: &ObservedResource,
+        observed: &super::observed::Observed,
+    ) -> Vec<ResourceId> {
+        super::names_in(live, SUBNETS, super::subnet::KIND, observed)
+    }
+
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
         Ok(
             observe_subnet_group(scope.aws, &scope.names.db_subnet_group())

@@ -312,7 +312,7 @@ impl<T: ResourceKind> Handler for T {
         known: Known<'_>,
         live: Option<&ObservedResource>,
     ) -> Vec<Attribute> {
-        match resource.spec::<T>() {
+        match resource.named_spec::<T>() {
             Ok(spec) => ResourceKind::attributes(self, resource, &spec, known, live),
             Err(_) => vec![],
         }
@@ -327,7 +327,7 @@ impl<T: ResourceKind> Handler for T {
     }
 
     fn note(&self, context: &NoteContext<'_>) -> Option<String> {
-        match context.resource.spec::<T>() {
+        match context.resource.named_spec::<T>() {
             Ok(spec) => ResourceKind::note(self, context, &spec),
             Err(_) => context.note.map(str::to_string),
         }
@@ -335,7 +335,7 @@ impl<T: ResourceKind> Handler for T {
 
     fn quota_use(&self, resource: &Resource) -> Vec<QuotaUse> {
         resource
-            .spec::<T>()
+            .named_spec::<T>()
             .map(|spec| ResourceKind::quota_use(self, &spec))
             .unwrap_or_default()
     }
@@ -388,7 +388,7 @@ impl<T: ResourceKind> Handler for T {
         resource: &'a Resource,
     ) -> BoxFuture<'a, Result<Live, AwsError>> {
         Box::pin(async move {
-            let spec = resource.spec::<T>()?;
+            let spec = resource.resolved_spec::<T>(context.known)?;
             ResourceKind::create(self, context, resource, &spec).await
         })
     }
@@ -401,7 +401,7 @@ impl<T: ResourceKind> Handler for T {
         live: Live,
     ) -> BoxFuture<'a, Result<Live, AwsError>> {
         Box::pin(async move {
-            let spec = resource.spec::<T>()?;
+            let spec = resource.resolved_spec::<T>(context.known)?;
             ResourceKind::update(self, context, resource, &spec, changes, live).await
         })
     }

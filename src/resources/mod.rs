@@ -19,14 +19,21 @@ pub mod cache_auth_secret;
 pub mod cache_subnet_group;
 pub mod database;
 pub mod db_subnet_group;
+pub mod elastic_ip;
 pub mod image;
+pub mod internet_gateway;
 pub mod launch_template;
 pub mod load_balancer;
+pub mod nat_gateway;
 pub mod node_role;
+pub mod route_table;
 pub mod scaling_policy;
 pub mod scheduled_action;
 pub mod security_group;
 pub mod snapshot;
+pub mod subnet;
+pub mod vpc;
+pub mod vpc_endpoint;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -46,6 +53,13 @@ pub use handler::{About, Handler, Kept, ResourceKind};
 /// Every resource kind deployer knows, in the order plans list them when the dependency graph
 /// leaves the order open (for reading only: apply and destroy follow the graph).
 pub static REGISTRY: &[&dyn Handler] = &[
+    &vpc::Vpcs,
+    &subnet::Subnets,
+    &internet_gateway::InternetGateways,
+    &elastic_ip::ElasticIps,
+    &nat_gateway::NatGateways,
+    &route_table::RouteTables,
+    &vpc_endpoint::VpcEndpoints,
     &builder::Builders,
     &security_group::SecurityGroups,
     &db_subnet_group::DbSubnetGroups,
@@ -111,16 +125,85 @@ pub struct Resource {
     pub depends_on: Vec<ResourceId>,
 }
 
+/// How a spec names the AWS id of another of the stack's resources (a subnet deployer creates):
+/// `<subnet shop-private-us-east-1a>`. Before the calls, the handler's spec has the AWS id in its
+/// place (known by then: a reference is a dependency); in the attributes plan compares, the
+/// resource's name, as observation shows the ids of those kinds (`About::shown_by_name`).
+pub fn reference(id: &ResourceId) -> String {
+    format!("<{} {}>", id.kind.key(), id.name)
+}
+
+/// The resource a `reference` names.
+fn referenced(text: &str) -> Option<ResourceId> {
+    let (key, name) = text.strip_prefix('<')?.strip_suffix('>')?.split_once(' ')?;
+    Some(ResourceId::new(kind_of(key)?, name))
+}
+
+/// `value` with every reference in it replaced by what `with` gives for it.
+fn replace_references(
+    value: &mut serde_json::Value,
+    with: &mut dyn FnMut(&ResourceId) -> Result<String, AwsError>,
+) -> Result<(), AwsError> {
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some(id) = referenced(text) {
+                *text = with(&id)?;
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                replace_references(item, with)?;
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for item in map.values_mut() {
+                replace_references(item, with)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Resource {
-    /// A resource of kind `K` named `name` with `spec`.
+    /// A resource of kind `K` named `name` with `spec`. It depends on what its spec references.
     pub fn new<K: ResourceKind>(name: impl Into<String>, component: &str, spec: &K::Spec) -> Self {
+        let spec = serde_json::to_value(spec).expect("a spec serializes");
+        let mut references = Vec::new();
+        let mut value = spec.clone();
+        let _ = replace_references(&mut value, &mut |id| {
+            references.push(id.clone());
+            Ok(String::new())
+        });
         Resource {
             id: ResourceId::new(K::KIND, name),
             component: component.to_string(),
             group: None,
-            spec: serde_json::to_value(spec).expect("a spec serializes"),
+            spec,
             depends_on: vec![],
         }
+        .needs(references)
+    }
+
+    /// The typed spec with each reference to another resource replaced by that resource's name:
+    /// what plan compares.
+    pub fn named_spec<K: ResourceKind>(&self) -> Result<K::Spec, AwsError> {
+        self.spec_with::<K>(&mut |id| Ok(id.name.clone()))
+    }
+
+    /// The typed spec with each reference to another resource replaced by its AWS id, which
+    /// `known` holds once it exists: what the calls send.
+    pub fn resolved_spec<K: ResourceKind>(&self, known: Known<'_>) -> Result<K::Spec, AwsError> {
+        self.spec_with::<K>(&mut |id| known.require(id, &self.id))
+    }
+
+    fn spec_with<K: ResourceKind>(
+        &self,
+        with: &mut dyn FnMut(&ResourceId) -> Result<String, AwsError>,
+    ) -> Result<K::Spec, AwsError> {
+        let mut resolved = self.clone();
+        replace_references(&mut resolved.spec, with)?;
+        resolved.spec::<K>()
     }
 
     /// The typed spec of a resource of kind `K`.

@@ -12,16 +12,20 @@ pub enum Quota {
     CacheNodes,
     /// Running On-Demand instances of the standard families (A, C, D, H, I, M, R, T, Z), in vCPUs.
     StandardVcpus,
+    Vpcs,
+    ElasticIps,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 6] = [
+    pub const ALL: [Quota; 8] = [
         Quota::ClassicLoadBalancers,
         Quota::AutoScalingGroups,
         Quota::LaunchTemplates,
         Quota::DbInstances,
         Quota::CacheNodes,
         Quota::StandardVcpus,
+        Quota::Vpcs,
+        Quota::ElasticIps,
     ];
 
     /// The Service Quotas service code and quota code; None for a quota Service Quotas does not
@@ -34,6 +38,8 @@ impl Quota {
             Quota::DbInstances => ("rds", "L-7B6409FD"),
             Quota::CacheNodes => ("elasticache", "L-DFE45DF3"),
             Quota::StandardVcpus => ("ec2", "L-1216C47A"),
+            Quota::Vpcs => ("vpc", "L-F678F1CE"),
+            Quota::ElasticIps => ("ec2", "L-0263D0A3"),
         })
     }
 
@@ -48,6 +54,8 @@ impl Quota {
             Quota::StandardVcpus => {
                 "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"
             }
+            Quota::Vpcs => "VPCs per Region",
+            Quota::ElasticIps => "EC2-VPC Elastic IPs",
         }
     }
 
@@ -60,6 +68,8 @@ impl Quota {
             Quota::DbInstances => "DB instances",
             Quota::CacheNodes => "cache nodes",
             Quota::StandardVcpus => "On-Demand standard vCPUs",
+            Quota::Vpcs => "VPCs",
+            Quota::ElasticIps => "elastic IPs",
         }
     }
 
@@ -73,6 +83,8 @@ impl Quota {
             Quota::DbInstances => 40.0,
             Quota::CacheNodes => 300.0,
             Quota::StandardVcpus => 5.0,
+            Quota::Vpcs => 5.0,
+            Quota::ElasticIps => 5.0,
         }
     }
 }

@@ -67,7 +67,7 @@ pub fn add(
             component,
             security_group::Spec {
                 tier,
-                vpc_id: environment.vpc_id.clone(),
+                vpc_id: environment.vpc_for_specs(&stack_names),
                 description: format!("deployer {}: {description}", profile.stack),
                 ingress,
             },

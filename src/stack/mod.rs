@@ -4,6 +4,7 @@
 pub mod catalog;
 mod data_tier;
 mod groups;
+pub mod network;
 mod nodes;
 mod policy;
 pub mod quotas;
@@ -49,6 +50,10 @@ pub struct Environment {
     /// The database's and the cache's own subnets; empty: the nodes'.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_subnets: Vec<Subnet>,
+    /// Set when deployer creates the VPC: the zones it spans. `vpc_id` is then the VPC's id if
+    /// it exists already (else empty), and the subnets are references to the stack's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned_zones: Option<Vec<String>>,
     /// The bake's base image, resolved to an AMI id (a lookup picks the newest match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image: Option<String>,
@@ -97,6 +102,7 @@ impl Environment {
             ],
             load_balancer_subnets: Vec::new(),
             data_subnets: Vec::new(),
+            owned_zones: None,
             base_image: Some("ami-00000000".into()),
             group_base_images: BTreeMap::new(),
             offerings: BTreeMap::new(),
@@ -151,6 +157,14 @@ impl Environment {
             candidates.first().map(|s| s.id.clone()).unwrap_or_default(),
             false,
         )
+    }
+
+    /// The VPC as specs name it: a reference to the stack's own, or the existing VPC's id.
+    pub(crate) fn vpc_for_specs(&self, names: &Names) -> String {
+        match self.owned_zones {
+            Some(_) => crate::resources::reference(&crate::resources::vpc::id(names.vpc())),
+            None => self.vpc_id.clone(),
+        }
     }
 
     /// The nodes' subnet ids.
@@ -314,7 +328,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             &format!("security-group-{}", tier.as_str()),
             security_group::Spec {
                 tier,
-                vpc_id: environment.vpc_id.clone(),
+                vpc_id: environment.vpc_for_specs(&names),
                 description: format!("deployer {}: {description}", profile.stack),
                 ingress,
             },
@@ -577,6 +591,23 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             &mut resources,
             &mut warnings,
         )?;
+    }
+    // A VPC deployer creates: its pieces, and the nodes (and a bake's builder) wait for their
+    // routes out.
+    if let Some(zones) = &environment.owned_zones {
+        let (network, ready) = network::resources(&names, &profile.network, zones);
+        for resource in &mut resources {
+            if resource.id.kind == auto_scaling_group::KIND
+                || resource.id.kind == crate::resources::image::KIND
+            {
+                for id in &ready {
+                    if !resource.depends_on.contains(id) {
+                        resource.depends_on.push(id.clone());
+                    }
+                }
+            }
+        }
+        resources.extend(network);
     }
     // Only what the stack has is waited for (no database: nothing waits for one).
     let present: BTreeSet<ResourceId> = resources.iter().map(|r| r.id.clone()).collect();

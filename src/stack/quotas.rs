@@ -66,6 +66,8 @@ fn key_for(quota: Quota, group: Option<&str>) -> String {
         Quota::DbInstances => return "database".into(),
         Quota::CacheNodes => return "cache".into(),
         Quota::StandardVcpus => "scaling.max",
+        Quota::Vpcs => return "network.vpc".into(),
+        Quota::ElasticIps => return "network.nat".into(),
     };
     match group {
         Some(group) => format!("groups.{group}.{key}"),

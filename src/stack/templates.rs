@@ -135,7 +135,7 @@ pub(super) fn bake_spec(
         volume_size: bake.volume_size,
         volume_type: bake.volume_type.clone(),
         timeout_seconds: timeout.as_secs(),
-        vpc_id: environment.vpc_id.clone(),
+        vpc_id: environment.vpc_for_specs(&crate::ids::names::Names::new(&loaded.profile.stack)),
         subnet,
         public_ip,
         inputs,

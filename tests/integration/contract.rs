@@ -17,7 +17,14 @@ use deployer::stack::{Desired, build};
 
 use crate::harness::{Project, sdk_config};
 
+/// The reference stack with policies, schedules and a VPC of its own (two zones, one NAT
+/// gateway): every kind the registry lists.
 const POLICIES: &str = r#"
+[network]
+vpc = "create"
+zones = 2
+nat = "single"
+
 [[scaling.target_tracking]]
 name = "cpu"
 metric = "cpu"

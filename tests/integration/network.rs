@@ -361,3 +361,187 @@ async fn the_route_tables_decide_the_warnings_and_where_the_builder_goes() {
         (serde_json::json!(private), serde_json::json!(false))
     );
 }
+
+/// The route table a subnet is associated with sends 0.0.0.0/0 to: `igw-...` or `nat-...`.
+async fn default_route_of(aws: &Clients, subnet: &str) -> String {
+    let tables = aws
+        .ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("association.subnet-id")
+                .values(subnet)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let table = &tables.route_tables()[0];
+    table
+        .routes()
+        .iter()
+        .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+        .and_then(|r| r.nat_gateway_id().or(r.gateway_id()))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What is left tagged for `stack` of the network deployer creates: VPCs, subnets, NAT gateways
+/// not deleted, elastic IPs.
+async fn network_left(aws: &Clients, stack: &str) -> Vec<String> {
+    let tagged = || {
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:deployer:stack")
+            .values(stack)
+            .build()
+    };
+    let mut left = Vec::new();
+    let vpcs = aws
+        .ec2
+        .describe_vpcs()
+        .filters(tagged())
+        .send()
+        .await
+        .unwrap();
+    left.extend(vpcs.vpcs().iter().map(|v| v.vpc_id().unwrap().to_string()));
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .filters(tagged())
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        subnets
+            .subnets()
+            .iter()
+            .map(|s| s.subnet_id().unwrap().to_string()),
+    );
+    let nats = aws
+        .ec2
+        .describe_nat_gateways()
+        .filter(tagged())
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        nats.nat_gateways()
+            .iter()
+            .filter(|n| n.state().is_some_and(|s| s.as_str() != "deleted"))
+            .map(|n| n.nat_gateway_id().unwrap().to_string()),
+    );
+    let addresses = aws
+        .ec2
+        .describe_addresses()
+        .filters(tagged())
+        .send()
+        .await
+        .unwrap();
+    left.extend(
+        addresses
+            .addresses()
+            .iter()
+            .map(|a| a.allocation_id().unwrap().to_string()),
+    );
+    left
+}
+
+/// `vpc = "create"`: deployer makes the VPC, a public and a private subnet per zone, a NAT
+/// gateway per zone and the routes. The nodes, the database and the cache sit in the private
+/// subnets, which route 0.0.0.0/0 to a NAT gateway; the load balancer in the public ones, which
+/// route to the internet gateway. Plan after apply is empty; a third zone is planned as its own
+/// pieces and the changes to what spans the zones; destroy leaves nothing of the network.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_vpc_puts_each_tier_where_it_belongs_and_goes_with_the_stack() {
+    let aws = clients().await;
+    let project = Project::new("ownvpc", "[network]\nvpc = \"create\"\nzones = 2\n");
+    let stack = project.stack.clone();
+    let applied = project.run(&["apply", "--yes"]).ok();
+    assert!(!applied.stderr.contains("[network."), "{}", applied.stderr);
+
+    let nodes = group(&aws, &stack).await;
+    let node_subnets: Vec<String> = nodes
+        .vpc_zone_identifier()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(node_subnets.len(), 2, "{node_subnets:?}");
+    for subnet in &node_subnets {
+        let route = default_route_of(&aws, subnet).await;
+        assert!(route.starts_with("nat-"), "{subnet} routes to {route}");
+    }
+    let balancer = aws
+        .elb
+        .describe_load_balancers()
+        .load_balancer_names(format!("{stack}-lb"))
+        .send()
+        .await
+        .unwrap();
+    let balancer_subnets = balancer.load_balancer_descriptions()[0].subnets().to_vec();
+    assert_eq!(balancer_subnets.len(), 2);
+    for subnet in &balancer_subnets {
+        let route = default_route_of(&aws, subnet).await;
+        assert!(route.starts_with("igw-"), "{subnet} routes to {route}");
+        assert!(!node_subnets.contains(subnet));
+    }
+    let database = aws
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(format!("{stack}-db"))
+        .send()
+        .await
+        .unwrap();
+    for subnet in database.db_subnet_groups()[0].subnets() {
+        assert!(
+            node_subnets.contains(&subnet.subnet_identifier().unwrap().to_string()),
+            "the database is in a public subnet"
+        );
+    }
+    let cache = aws
+        .elasticache
+        .describe_cache_subnet_groups()
+        .cache_subnet_group_name(format!("{stack}-cache"))
+        .send()
+        .await
+        .unwrap();
+    for subnet in cache.cache_subnet_groups()[0].subnets() {
+        assert!(
+            node_subnets.contains(&subnet.subnet_identifier().unwrap().to_string()),
+            "the cache is in a public subnet"
+        );
+    }
+
+    let again = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}", again.all());
+
+    // A third zone: its own subnets, NAT gateway, elastic IP and route table; the tiers that
+    // span the zones take its subnets.
+    project.write_profile("[network]\nvpc = \"create\"\nzones = 3\n");
+    let plan = project.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{}", plan.all());
+    for expected in [
+        format!("+ subnet {stack}-public-us-east-1c"),
+        format!("+ subnet {stack}-private-us-east-1c"),
+        format!("+ NAT gateway {stack}-nat-us-east-1c"),
+        format!("+ elastic IP {stack}-nat-us-east-1c"),
+        format!("+ route table {stack}-private-us-east-1c"),
+        format!("~ auto scaling group {stack}-nodes"),
+        format!("~ load balancer {stack}-lb"),
+    ] {
+        assert!(
+            plan.stdout.contains(&expected),
+            "{expected}\n{}",
+            plan.stdout
+        );
+    }
+    project.run(&["apply", "--yes"]).ok();
+    assert_eq!(
+        project.run(&["plan", "--detailed-exitcode"]).code,
+        0,
+        "the third zone converged"
+    );
+
+    project.run(&["destroy", "--yes"]).ok();
+    assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
+}

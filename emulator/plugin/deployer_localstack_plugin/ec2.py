@@ -57,6 +57,8 @@ def apply_model_patches() -> None:
 
     LaunchTemplate.create_version = create_version
     _patch_default_vpc()
+    _patch_gateway_endpoints()
+    _patch_nat_gateway_delete()
     _patched = True
 
 
@@ -84,6 +86,44 @@ def _patch_default_vpc() -> None:
     VPCBackend.create_default_vpc = create_default_vpc
 
 
+def _patch_gateway_endpoints() -> None:
+    """An endpoint already deleted is not deleted again (moto tried to remove its routes a second
+    time, and failed on them); AWS answers such a delete without error."""
+    from moto.ec2.models.vpcs import VPCBackend
+
+    moto_delete = VPCBackend.delete_vpc_endpoints
+
+    def delete_vpc_endpoints(self, vpce_ids=None):
+        live = [i for i in vpce_ids or []
+                if getattr(self.vpc_end_points.get(i), "state", None) != "deleted"]
+        return moto_delete(self, live)
+
+    VPCBackend.delete_vpc_endpoints = delete_vpc_endpoints
+
+
+def _patch_nat_gateway_delete() -> None:
+    """Deleting a NAT gateway deletes its network interface and disassociates its elastic IP (which
+    stays allocated): "When you delete a NAT gateway, its Elastic IP address is disassociated, but
+    not released" (Amazon VPC user guide, "Delete a NAT gateway"). moto left both, so the public
+    subnet kept an interface and the address an association.
+    """
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+
+    moto_delete = NatGatewayBackend.delete_nat_gateway
+
+    def delete_nat_gateway(self, nat_gateway_id):
+        gateway = moto_delete(self, nat_gateway_id)
+        eni = getattr(gateway, "_eni", None)
+        if eni is not None:
+            for address in list(getattr(self, "addresses", [])):
+                if address.eni is eni:
+                    self.disassociate_address(address=address.public_ip)
+            self.enis.pop(eni.id, None)
+        return gateway
+
+    NatGatewayBackend.delete_nat_gateway = delete_nat_gateway
+
+
 # How long a terminated instance stays listed. AWS lists one for about an hour; moto for ever, and
 # DescribeInstances slows down with every instance it lists (about 1 s per call after a few hundred
 # test stacks), until waits time out.
@@ -109,6 +149,55 @@ class DeployerEc2Provider(Ec2Provider):
                     f"This instance '{instance_id}' is not in a state from which it can be stopped.",
                 )
         return call_moto(context)
+
+    @handler("ModifyVpcEndpoint", expand=False)
+    def modify_vpc_endpoint(self, context: RequestContext, request):
+        """AddRouteTableIds / RemoveRouteTableIds add and remove a gateway endpoint's route (to its
+        service's prefix list) in those tables, as CreateVpcEndpoint adds it ("Gateway endpoints",
+        AWS PrivateLink guide: route tables can be added or removed, and their routes with them).
+        LocalStack's handler only records the table ids, so deleting the endpoint later failed on
+        a route never made."""
+        ec2 = _ec2(context)
+        endpoint = ec2.vpc_end_points.get(request.get("VpcEndpointId"))
+        before = set(endpoint.route_table_ids or []) if endpoint else set()
+        answer = super().modify_vpc_endpoint(
+            context,
+            vpc_endpoint_id=request.get("VpcEndpointId"),
+            policy_document=request.get("PolicyDocument"),
+            add_route_table_ids=request.get("AddRouteTableIds"),
+            remove_route_table_ids=request.get("RemoveRouteTableIds"),
+            add_subnet_ids=request.get("AddSubnetIds"),
+            remove_subnet_ids=request.get("RemoveSubnetIds"),
+            private_dns_enabled=request.get("PrivateDnsEnabled"),
+        )
+        prefix_list = getattr(endpoint, "destination_prefix_list_id", None)
+        if endpoint is not None and prefix_list:
+            for table in request.get("AddRouteTableIds") or []:
+                if table not in before:
+                    ec2.create_route(table, None, gateway_id=endpoint.id,
+                                     destination_prefix_list_id=prefix_list)
+            for table in request.get("RemoveRouteTableIds") or []:
+                if table in before:
+                    ec2.delete_route(table, prefix_list)
+        return answer
+
+    @handler("DescribeNatGateways", expand=False)
+    def describe_nat_gateways(self, context: RequestContext, request):
+        """The `tag:<key>` filters apply, as on AWS (moto ignores them and lists every gateway,
+        so a stack would see another's as its own)."""
+        answer = call_moto(context)
+        wanted = [
+            (f["Name"][len("tag:"):], set(f.get("Values") or []))
+            for f in request.get("Filter") or []
+            if f.get("Name", "").startswith("tag:")
+        ]
+        if wanted:
+            def tagged(gateway):
+                tags = {t["Key"]: t["Value"] for t in gateway.get("Tags") or []}
+                return all(tags.get(key) in values for key, values in wanted)
+
+            answer["NatGateways"] = [g for g in answer.get("NatGateways", []) if tagged(g)]
+        return answer
 
     @handler("DescribeInstances", expand=False)
     def describe_instances(self, context: RequestContext, request):

@@ -14,13 +14,16 @@ from .common import aws_error
 # (service code, quota code) -> (quota name, AWS's default, adjustable). AWS's quota pages and
 # GetAWSDefaultServiceQuota, 2026: elb-limits (Classic Load Balancers per Region, 20),
 # ec2-auto-scaling quotas (500 groups), RDS quotas (40 DB instances), ElastiCache quotas (300 nodes
-# per Region), EC2 On-Demand instance quotas (5 vCPUs of the standard families for a new account).
+# per Region), EC2 On-Demand instance quotas (5 vCPUs of the standard families for a new account), Amazon VPC
+# quotas (5 VPCs per Region) and EC2-VPC Elastic IPs (5).
 QUOTAS = {
     ("elasticloadbalancing", "L-E9E9831D"): ("Classic Load Balancers per Region", 20.0, True),
     ("autoscaling", "L-CDE20ADC"): ("Auto Scaling groups per region", 500.0, True),
     ("rds", "L-7B6409FD"): ("DB instances", 40.0, True),
     ("elasticache", "L-DFE45DF3"): ("Nodes per Region", 300.0, True),
     ("ec2", "L-1216C47A"): ("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 5.0, True),
+    ("vpc", "L-F678F1CE"): ("VPCs per Region", 5.0, True),
+    ("ec2", "L-0263D0A3"): ("EC2-VPC Elastic IPs", 5.0, True),
 }
 
 SERVICE_NAMES = {
@@ -29,6 +32,7 @@ SERVICE_NAMES = {
     "rds": "Amazon Relational Database Service (Amazon RDS)",
     "elasticache": "Amazon ElastiCache",
     "ec2": "Amazon Elastic Compute Cloud (Amazon EC2)",
+    "vpc": "Amazon Virtual Private Cloud (Amazon VPC)",
 }
 
 # The emulator account's applied values. A quota with none answers GetServiceQuota with
@@ -38,6 +42,8 @@ APPLIED = {
     ("elasticloadbalancing", "L-E9E9831D"): 200.0,
     ("rds", "L-7B6409FD"): 200.0,
     ("ec2", "L-1216C47A"): 1152.0,
+    ("vpc", "L-F678F1CE"): 100.0,
+    ("ec2", "L-0263D0A3"): 100.0,
 }
 
 

@@ -156,9 +156,24 @@ impl GroupScaling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
-    /// A VPC id (`vpc-...`), or `"default"` for the region's default VPC.
+    /// `"create"`: deployer creates and owns the VPC (public subnets for the load balancer and
+    /// the NAT gateways, private ones with a NAT route for the nodes, the database and the cache,
+    /// in `zones` Availability Zones). A VPC id (`vpc-...`): an existing VPC. `"default"`: the
+    /// region's default VPC (a trial: its subnets give the nodes no way out).
     #[serde(default = "default_vpc")]
     pub vpc: String,
+    /// With `vpc = "create"`: the VPC's IPv4 range, a /16 to a /24, default `10.0.0.0/16`. Each
+    /// subnet takes a sixteenth of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+    /// With `vpc = "create"`: how many Availability Zones the stack spans, 2 to 6, default 3 (the
+    /// first that offer every node group's instance type, by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<u8>,
+    /// With `vpc = "create"`: `"per-zone"` (default: a NAT gateway in each zone, so a zone's
+    /// outage leaves the others their way out) or `"single"` (one for all zones, to save cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Nat>,
     /// Subnet ids that every tier shares (load balancer, nodes, database, cache), in at least two
     /// Availability Zones and one per zone; when absent (and no tier's list is given), the VPC's
     /// subnets (one per zone).
@@ -182,6 +197,9 @@ impl Default for Network {
     fn default() -> Self {
         Network {
             vpc: default_vpc(),
+            cidr: None,
+            zones: None,
+            nat: None,
             subnets: None,
             load_balancer_subnets: None,
             node_subnets: None,
@@ -193,8 +211,39 @@ impl Default for Network {
 impl Network {
     /// Whether the load balancer and the nodes have subnets of their own.
     pub fn separates_tiers(&self) -> bool {
-        self.node_subnets.is_some()
+        self.node_subnets.is_some() || self.creates_vpc()
     }
+
+    /// Whether deployer creates and owns the VPC.
+    pub fn creates_vpc(&self) -> bool {
+        self.vpc == CREATE_VPC
+    }
+
+    /// The VPC's range, when deployer creates it.
+    pub fn cidr(&self) -> &str {
+        self.cidr.as_deref().unwrap_or(DEFAULT_CIDR)
+    }
+
+    /// How many zones, when deployer creates the VPC.
+    pub fn zone_count(&self) -> usize {
+        self.zones.unwrap_or(3).into()
+    }
+}
+
+/// `[network] vpc = "create"`.
+pub const CREATE_VPC: &str = "create";
+pub const DEFAULT_CIDR: &str = "10.0.0.0/16";
+
+/// How many NAT gateways a VPC deployer creates has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Nat {
+    /// One in each zone's public subnet; each zone's private subnet routes through its own.
+    #[default]
+    #[serde(rename = "per-zone")]
+    PerZone,
+    /// One, in the first zone, for every private subnet.
+    #[serde(rename = "single")]
+    Single,
 }
 
 /// The nodes: one launch template, run by the Auto Scaling Group.

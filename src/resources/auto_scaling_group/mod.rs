@@ -246,6 +246,12 @@ impl ResourceKind for AutoScalingGroups {
     /// Its launch template and load balancers go after it.
     fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
         let mut uses = super::names_in(live, LOAD_BALANCERS, load_balancer::KIND, observed);
+        uses.extend(super::names_in(
+            live,
+            SUBNETS,
+            super::subnet::KIND,
+            observed,
+        ));
         if let Some((template, _)) = live
             .attributes
             .get(LAUNCH_TEMPLATE)

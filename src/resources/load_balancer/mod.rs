@@ -234,7 +234,14 @@ impl ResourceKind for LoadBalancers {
     }
 
     fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
-        super::names_in(live, SECURITY_GROUPS, security_group::KIND, observed)
+        let mut uses = super::names_in(live, SECURITY_GROUPS, security_group::KIND, observed);
+        uses.extend(super::names_in(
+            live,
+            SUBNETS,
+            super::subnet::KIND,
+            observed,
+        ));
+        uses
     }
 
     fn outputs(&self, _id: &ResourceId, live: &Live) -> Vec<(&'static str, String)> {

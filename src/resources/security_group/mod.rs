@@ -142,16 +142,18 @@ impl ResourceKind for SecurityGroups {
         })
     }
 
-    /// The groups its rules name go after it.
+    /// The groups its rules name go after it, and the stack's VPC.
     fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
         let rules = live.attributes.get(INGRESS).and_then(|v| v.as_array());
-        rules
+        let mut uses: Vec<ResourceId> = rules
             .into_iter()
             .flatten()
             .filter_map(|rule| rule.as_str()?.split_once(" from group ").map(|(_, g)| g))
             .map(id)
             .filter(|group| group != &live.id && observed.get(group).is_some())
-            .collect()
+            .collect();
+        uses.extend(super::names_in(live, VPC_ID, super::vpc::KIND, observed));
+        uses
     }
 
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
@@ -161,6 +163,10 @@ impl ResourceKind for SecurityGroups {
             let own = names.group(Some(group));
             groups.extend([own.security_group, own.load_balancer_security_group]);
         }
+        // A VPC deployer has yet to create holds nothing.
+        if scope.vpc_id.is_empty() {
+            return Ok(Vec::new());
+        }
         observe_stack(scope.aws, scope.vpc_id, names.stack(), &groups).await
     }
 
@@ -169,6 +175,9 @@ impl ResourceKind for SecurityGroups {
         scope: Scope<'_>,
         id: &ResourceId,
     ) -> Result<Option<ObservedResource>, AwsError> {
+        if scope.vpc_id.is_empty() {
+            return Ok(None);
+        }
         Ok(
             describe(scope.aws, scope.vpc_id, std::slice::from_ref(&id.name))
                 .await?

@@ -1,0 +1,269 @@
+//! A gateway endpoint of the VPC deployer creates: S3 (free), so that the private subnets reach
+//! Amazon Linux's package repositories and S3 without the NAT gateways' per-gigabyte charge.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+
+use super::attributes::{Attribute, Attributes, Changes, Mode, sorted};
+use super::observed::{Observed, ObservedResource, Status};
+use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
+use crate::aws::ec2::{made_before, observed_resource, scanned, stack_filter, tag_specification};
+use crate::aws::{Aws, AwsError, fail};
+use crate::ids::{Kind, ResourceId};
+
+pub const KIND: Kind = Kind::new("vpc-endpoint", "VPC endpoint");
+
+pub const VPC: &str = "vpc";
+/// The service, by the last part of its name (`s3` of `com.amazonaws.us-east-1.s3`).
+pub const SERVICE: &str = "service";
+pub const ROUTE_TABLES: &str = "route_tables";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// The VPC (a reference).
+    pub vpc: String,
+    /// `s3`.
+    pub service: String,
+    /// The route tables it adds its routes to (references).
+    pub route_tables: Vec<String>,
+}
+
+pub fn id(name: impl Into<String>) -> ResourceId {
+    ResourceId::new(KIND, name)
+}
+
+pub struct VpcEndpoints;
+
+impl ResourceKind for VpcEndpoints {
+    const KIND: Kind = KIND;
+    type Spec = Spec;
+
+    fn about(&self) -> About {
+        About::new("VPC gateway endpoint")
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &[
+            "ec2:DescribeVpcEndpoints",
+            "ec2:CreateVpcEndpoint",
+            "ec2:CreateTags",
+            "ec2:ModifyVpcEndpoint",
+            "ec2:DeleteVpcEndpoints",
+        ]
+    }
+
+    fn attributes(
+        &self,
+        _resource: &Resource,
+        spec: &Spec,
+        _known: Known<'_>,
+        _live: Option<&ObservedResource>,
+    ) -> Vec<Attribute> {
+        Attributes::new()
+            .set(VPC, spec.vpc.as_str(), Mode::Replace)
+            .set(SERVICE, spec.service.as_str(), Mode::Replace)
+            .set(
+                ROUTE_TABLES,
+                sorted(spec.route_tables.clone()),
+                Mode::InPlace,
+            )
+            .build()
+    }
+
+    fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
+        let mut uses = names_in(live, VPC, vpc::KIND, observed);
+        uses.extend(names_in(
+            live,
+            ROUTE_TABLES,
+            super::route_table::KIND,
+            observed,
+        ));
+        uses
+    }
+
+    async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
+        describe(scope.aws, scope.names.stack()).await
+    }
+
+    async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
+        Ok(scanned(
+            "VPC endpoint",
+            describe(scope.aws, scope.names.stack()).await?,
+        ))
+    }
+
+    async fn create(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+    ) -> Result<Live, AwsError> {
+        let aws = context.aws();
+        let name = &resource.id.name;
+        let endpoint = match made_before(describe(aws, context.stack()).await?, context.id) {
+            Some(endpoint) => endpoint,
+            None => aws
+                .ec2
+                .create_vpc_endpoint()
+                .vpc_endpoint_type(VpcEndpointType::Gateway)
+                .vpc_id(&spec.vpc)
+                .service_name(service_name(&aws.region, &spec.service))
+                .set_route_table_ids(Some(spec.route_tables.clone()))
+                .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &context.tags))
+                .send()
+                .await
+                .map_err(fail(format!("create VPC endpoint {name}")))?
+                .vpc_endpoint()
+                .and_then(|e| e.vpc_endpoint_id())
+                .unwrap_or_default()
+                .to_string(),
+        };
+        context.until_ready().await?;
+        Ok(Live::named(endpoint))
+    }
+
+    async fn update(
+        &self,
+        context: &StepContext<'_>,
+        _resource: &Resource,
+        spec: &Spec,
+        _changes: Changes<'_>,
+        live: Live,
+    ) -> Result<Live, AwsError> {
+        let aws = context.aws();
+        let endpoint = &live.physical_id;
+        let found = aws
+            .ec2
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(endpoint)
+            .send()
+            .await
+            .map_err(fail(format!("describe VPC endpoint {endpoint}")))?;
+        let current: BTreeSet<String> = found
+            .vpc_endpoints()
+            .iter()
+            .flat_map(|e| e.route_table_ids().iter().cloned())
+            .collect();
+        let wanted: BTreeSet<String> = spec.route_tables.iter().cloned().collect();
+        let add: Vec<String> = wanted.difference(&current).cloned().collect();
+        let remove: Vec<String> = current.difference(&wanted).cloned().collect();
+        if !add.is_empty() || !remove.is_empty() {
+            aws.ec2
+                .modify_vpc_endpoint()
+                .vpc_endpoint_id(endpoint)
+                .set_add_route_table_ids((!add.is_empty()).then_some(add))
+                .set_remove_route_table_ids((!remove.is_empty()).then_some(remove))
+                .send()
+                .await
+                .map_err(fail(format!(
+                    "set the route tables of VPC endpoint {endpoint}"
+                )))?;
+        }
+        Ok(live)
+    }
+
+    async fn delete(&self, context: &StepContext<'_>, live: Option<&Live>) -> Result<(), AwsError> {
+        let Some(live) = live else {
+            return Ok(());
+        };
+        let endpoint = &live.physical_id;
+        let answer = context
+            .aws()
+            .ec2
+            .delete_vpc_endpoints()
+            .vpc_endpoint_ids(endpoint)
+            .send()
+            .await
+            .map_err(fail(format!("delete VPC endpoint {endpoint}")))?;
+        // The call answers for each endpoint; one already gone is not a failure.
+        if let Some(problem) = answer
+            .unsuccessful()
+            .iter()
+            .filter_map(|u| u.error())
+            .find(|e| e.code() != Some("InvalidVpcEndpoint.NotFound"))
+        {
+            return Err(AwsError::other(
+                format!("delete VPC endpoint {endpoint}"),
+                format!(
+                    "{}: {}",
+                    problem.code().unwrap_or("error"),
+                    problem.message().unwrap_or_default()
+                ),
+            ));
+        }
+        context.until_gone().await
+    }
+
+    async fn tag(
+        &self,
+        context: &StepContext<'_>,
+        physical_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        crate::aws::ec2::set_tag(context.aws(), context.id, physical_id, key, value).await
+    }
+
+    fn not_visible_yet(&self, error: &AwsError) -> bool {
+        error.is("InvalidVpcEndpointId.NotFound")
+    }
+}
+
+/// `com.amazonaws.<region>.<service>`.
+fn service_name(region: &str, service: &str) -> String {
+    format!("com.amazonaws.{region}.{service}")
+}
+
+/// The stack's VPC endpoints (by its tag), those deleted left out.
+async fn describe(aws: &Aws, stack: &str) -> Result<Vec<ObservedResource>, AwsError> {
+    let found = crate::aws::every_item!(
+        aws.ec2
+            .describe_vpc_endpoints()
+            .filters(stack_filter(stack)),
+        "describe the stack's VPC endpoints"
+    )?;
+    Ok(found
+        .iter()
+        .filter_map(|endpoint| {
+            // EC2 answers the state in lower case ("available"), which the SDK's enum (spelled
+            // "Available") does not match: compared as text.
+            let state = endpoint
+                .state()
+                .map(|s| s.as_str().to_ascii_lowercase())
+                .unwrap_or_default();
+            let status = match state.as_str() {
+                "deleted" => return None,
+                "pending" | "pendingacceptance" => Status::Pending(state.clone()),
+                "deleting" => Status::Deleting(state.clone()),
+                "failed" | "rejected" | "expired" => Status::Failed(state.clone()),
+                _ => Status::Ready,
+            };
+            let mut attributes = Map::new();
+            attributes.insert(VPC.into(), json!(endpoint.vpc_id().unwrap_or_default()));
+            attributes.insert(
+                SERVICE.into(),
+                json!(
+                    endpoint
+                        .service_name()
+                        .and_then(|s| s.rsplit('.').next())
+                        .unwrap_or_default()
+                ),
+            );
+            attributes.insert(
+                ROUTE_TABLES.into(),
+                sorted(endpoint.route_table_ids().iter().cloned()),
+            );
+            observed_resource(
+                stack,
+                KIND,
+                endpoint.vpc_endpoint_id().unwrap_or_default(),
+                endpoint.tags(),
+                attributes,
+                status,
+            )
+        })
+        .collect())
+}
