@@ -794,3 +794,74 @@ pub async fn zones(aws: &Aws) -> Result<Vec<String>, AwsError> {
     zones.sort();
     Ok(zones)
 }
+
+/// The SDK configuration of a create EC2 takes no idempotency token for: no automatic retries.
+/// Repeating one whose answer was lost (a timeout, a 5xx after the change was made) would make a
+/// second resource; [`create_untokened`] retries it itself, looking first.
+pub fn without_retries() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default().retry_config(aws_config::retry::RetryConfig::disabled())
+}
+
+/// A unique idempotency token for one create: the SDK's own retries send the same one, so a
+/// create whose answer was lost is not made twice; the next attempt (a new run) gets a new one.
+pub fn client_token(name: &str) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    let attempt = Alphanumeric.sample_string(&mut rand::rng(), 16);
+    let name: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect();
+    format!("{name}-{attempt}")
+}
+
+/// Whether a failed call may have been carried out, or may pass if tried again: no answer at
+/// all (a timeout, a reset), throttling, or a 5xx.
+fn transient(error: &AwsError) -> bool {
+    match error.code.as_deref() {
+        None => true,
+        Some(code) => matches!(
+            code,
+            "RequestLimitExceeded"
+                | "Throttling"
+                | "ThrottlingException"
+                | "InternalError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "Unavailable"
+                | "RequestTimeout"
+                | "RequestTimeoutException"
+        ),
+    }
+}
+
+/// Make a resource EC2 takes no idempotency token for (`attempt`, sent with
+/// [`without_retries`]), retrying transient failures itself: before each new attempt it looks
+/// (`made`) for the one an attempt whose answer was lost may have made, and adopts it.
+pub async fn create_untokened<A, AFut, M, MFut>(
+    mut attempt: A,
+    mut made: M,
+) -> Result<String, AwsError>
+where
+    A: FnMut() -> AFut,
+    AFut: std::future::Future<Output = Result<String, AwsError>>,
+    M: FnMut() -> MFut,
+    MFut: std::future::Future<Output = Result<Option<String>, AwsError>>,
+{
+    let mut delay = std::time::Duration::from_millis(500);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Ok(id) => return Ok(id),
+            Err(error) if transient(&error) && tries < 8 => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(20));
+                if let Some(id) = made().await? {
+                    return Ok(id);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

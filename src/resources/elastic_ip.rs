@@ -11,7 +11,8 @@ use super::observed::{ObservedResource, Status};
 use super::quota::{Quota, QuotaUse};
 use super::{About, Live, Resource, ResourceKind, Scope, StepContext};
 use crate::aws::ec2::{
-    deleted, made_before, observed_resource, scanned, stack_filter, tag_specification,
+    create_untokened, deleted, made_before, observed_resource, scanned, stack_filter,
+    tag_specification, without_retries,
 };
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
@@ -73,15 +74,29 @@ impl ResourceKind for ElasticIps {
         if let Some(allocation) = made_before(describe(aws, context.stack()).await?, context.id) {
             return Ok(Live::named(allocation));
         }
-        let allocated = aws
-            .ec2
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .tag_specifications(tag_specification(ResourceType::ElasticIp, &context.tags))
-            .send()
-            .await
-            .map_err(fail(format!("allocate elastic IP {}", resource.id.name)))?;
-        Ok(Live::named(allocated.allocation_id().unwrap_or_default()))
+        let allocation = create_untokened(
+            || async {
+                let allocated = aws
+                    .ec2
+                    .allocate_address()
+                    .domain(DomainType::Vpc)
+                    .tag_specifications(tag_specification(ResourceType::ElasticIp, &context.tags))
+                    .customize()
+                    .config_override(without_retries())
+                    .send()
+                    .await
+                    .map_err(fail(format!("allocate elastic IP {}", resource.id.name)))?;
+                Ok(allocated.allocation_id().unwrap_or_default().to_string())
+            },
+            || async {
+                Ok(made_before(
+                    describe(aws, context.stack()).await?,
+                    context.id,
+                ))
+            },
+        )
+        .await?;
+        Ok(Live::named(allocation))
     }
 
     async fn delete(&self, context: &StepContext<'_>, live: Option<&Live>) -> Result<(), AwsError> {

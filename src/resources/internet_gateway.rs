@@ -8,7 +8,10 @@ use serde_json::{Map, json};
 use super::attributes::{Attribute, Attributes, Mode};
 use super::observed::{Observed, ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
-use crate::aws::ec2::{deleted, observed_resource, scanned, stack_filter, tag_specification};
+use crate::aws::ec2::{
+    create_untokened, deleted, observed_resource, scanned, stack_filter, tag_specification,
+    without_retries,
+};
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
 
@@ -95,22 +98,47 @@ impl ResourceKind for InternetGateways {
                 let attached = live.attributes.get(VPC).and_then(|v| v.as_str()) == Some(&spec.vpc);
                 (live.physical_id, attached)
             }
-            None => (
-                aws.ec2
-                    .create_internet_gateway()
-                    .tag_specifications(tag_specification(
-                        ResourceType::InternetGateway,
-                        &context.tags,
-                    ))
-                    .send()
-                    .await
-                    .map_err(fail(format!("create internet gateway {name}")))?
-                    .internet_gateway()
-                    .and_then(|g| g.internet_gateway_id())
-                    .unwrap_or_default()
-                    .to_string(),
-                false,
-            ),
+            None => {
+                let made = || async {
+                    Ok(describe(aws, context.stack())
+                        .await?
+                        .into_iter()
+                        .find(|r| &r.id == context.id)
+                        .map(|r| r.physical_id))
+                };
+                let gateway = create_untokened(
+                    || async {
+                        let created = aws
+                            .ec2
+                            .create_internet_gateway()
+                            .tag_specifications(tag_specification(
+                                ResourceType::InternetGateway,
+                                &context.tags,
+                            ))
+                            .customize()
+                            .config_override(without_retries())
+                            .send()
+                            .await
+                            .map_err(fail(format!("create internet gateway {name}")))?;
+                        Ok(created
+                            .internet_gateway()
+                            .and_then(|g| g.internet_gateway_id())
+                            .unwrap_or_default()
+                            .to_string())
+                    },
+                    made,
+                )
+                .await?;
+                // One an earlier attempt made may be attached already.
+                let attached = describe(aws, context.stack())
+                    .await?
+                    .into_iter()
+                    .find(|r| r.physical_id == gateway)
+                    .is_some_and(|r| {
+                        r.attributes.get(VPC).and_then(|v| v.as_str()) == Some(&spec.vpc)
+                    });
+                (gateway, attached)
+            }
         };
         if !attached {
             aws.ec2

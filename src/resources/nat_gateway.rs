@@ -13,7 +13,9 @@ use super::observed::{Observed, ObservedResource, Status};
 use super::{
     About, Known, Live, Resource, ResourceKind, Scope, StepContext, elastic_ip, names_in, subnet,
 };
-use crate::aws::ec2::{deleted, observed_resource, scanned, stack_filter, tag_specification};
+use crate::aws::ec2::{
+    client_token, deleted, observed_resource, scanned, stack_filter, tag_specification,
+};
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
 
@@ -133,6 +135,7 @@ impl ResourceKind for NatGateways {
                 .create_nat_gateway()
                 .subnet_id(&spec.subnet)
                 .allocation_id(&spec.elastic_ip)
+                .client_token(client_token(name))
                 .tag_specifications(tag_specification(ResourceType::Natgateway, &context.tags))
                 .send()
                 .await

@@ -12,7 +12,7 @@ use super::{
     nat_gateway, subnet, vpc,
 };
 use crate::aws::ec2::{
-    deleted, made_before, observed_resource, scanned, stack_filter, tag_specification,
+    client_token, deleted, made_before, observed_resource, scanned, stack_filter, tag_specification,
 };
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
@@ -141,6 +141,7 @@ impl ResourceKind for RouteTables {
                 .ec2
                 .create_route_table()
                 .vpc_id(&spec.vpc)
+                .client_token(client_token(name))
                 .tag_specifications(tag_specification(ResourceType::RouteTable, &context.tags))
                 .send()
                 .await

@@ -10,7 +10,8 @@ use super::attributes::{Attribute, Attributes, Mode};
 use super::observed::{Observed, ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
 use crate::aws::ec2::{
-    deleted, made_before, observed_resource, scanned, stack_filter, tag_specification,
+    create_untokened, deleted, made_before, observed_resource, scanned, stack_filter,
+    tag_specification, without_retries,
 };
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
@@ -95,20 +96,39 @@ impl ResourceKind for Subnets {
         let aws = context.aws();
         let subnet = match made_before(describe(aws, context.stack()).await?, context.id) {
             Some(subnet) => subnet,
-            None => aws
-                .ec2
-                .create_subnet()
-                .vpc_id(&spec.vpc)
-                .cidr_block(&spec.cidr)
-                .availability_zone(&spec.zone)
-                .tag_specifications(tag_specification(ResourceType::Subnet, &context.tags))
-                .send()
-                .await
-                .map_err(fail(format!("create subnet {}", resource.id.name)))?
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .unwrap_or_default()
-                .to_string(),
+            None => {
+                create_untokened(
+                    || async {
+                        let created = aws
+                            .ec2
+                            .create_subnet()
+                            .vpc_id(&spec.vpc)
+                            .cidr_block(&spec.cidr)
+                            .availability_zone(&spec.zone)
+                            .tag_specifications(tag_specification(
+                                ResourceType::Subnet,
+                                &context.tags,
+                            ))
+                            .customize()
+                            .config_override(without_retries())
+                            .send()
+                            .await
+                            .map_err(fail(format!("create subnet {}", resource.id.name)))?;
+                        Ok(created
+                            .subnet()
+                            .and_then(|s| s.subnet_id())
+                            .unwrap_or_default()
+                            .to_string())
+                    },
+                    || async {
+                        Ok(made_before(
+                            describe(aws, context.stack()).await?,
+                            context.id,
+                        ))
+                    },
+                )
+                .await?
+            }
         };
         (context.announce)(&subnet);
         context.until_ready().await?;

@@ -10,7 +10,8 @@ use super::attributes::{Attribute, Attributes, Mode};
 use super::observed::{ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext};
 use crate::aws::ec2::{
-    deleted, made_before, observed_resource, scanned, stack_filter, tag_specification,
+    create_untokened, deleted, made_before, observed_resource, scanned, stack_filter,
+    tag_specification, without_retries,
 };
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
@@ -87,18 +88,34 @@ impl ResourceKind for Vpcs {
         let name = &resource.id.name;
         let vpc = match made_before(describe(aws, context.stack()).await?, context.id) {
             Some(vpc) => vpc,
-            None => aws
-                .ec2
-                .create_vpc()
-                .cidr_block(&spec.cidr)
-                .tag_specifications(tag_specification(ResourceType::Vpc, &context.tags))
-                .send()
-                .await
-                .map_err(fail(format!("create VPC {name}")))?
-                .vpc()
-                .and_then(|v| v.vpc_id())
-                .unwrap_or_default()
-                .to_string(),
+            None => {
+                create_untokened(
+                    || async {
+                        let created = aws
+                            .ec2
+                            .create_vpc()
+                            .cidr_block(&spec.cidr)
+                            .tag_specifications(tag_specification(ResourceType::Vpc, &context.tags))
+                            .customize()
+                            .config_override(without_retries())
+                            .send()
+                            .await
+                            .map_err(fail(format!("create VPC {name}")))?;
+                        Ok(created
+                            .vpc()
+                            .and_then(|v| v.vpc_id())
+                            .unwrap_or_default()
+                            .to_string())
+                    },
+                    || async {
+                        Ok(made_before(
+                            describe(aws, context.stack()).await?,
+                            context.id,
+                        ))
+                    },
+                )
+                .await?
+            }
         };
         (context.announce)(&vpc);
         context.until_ready().await?;

@@ -10,7 +10,9 @@ use serde_json::{Map, json};
 use super::attributes::{Attribute, Attributes, Changes, Mode, sorted};
 use super::observed::{Observed, ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
-use crate::aws::ec2::{made_before, observed_resource, scanned, stack_filter, tag_specification};
+use crate::aws::ec2::{
+    client_token, made_before, observed_resource, scanned, stack_filter, tag_specification,
+};
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
 
@@ -112,6 +114,7 @@ impl ResourceKind for VpcEndpoints {
                 .vpc_id(&spec.vpc)
                 .service_name(service_name(&aws.region, &spec.service))
                 .set_route_table_ids(Some(spec.route_tables.clone()))
+                .client_token(client_token(name))
                 .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &context.tags))
                 .send()
                 .await

@@ -407,8 +407,21 @@ fn tail(stderr: &str) -> String {
     stderr.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
 }
 
+/// The stack's profile with a VPC of its own (two zones, a NAT gateway in each).
+const OWN_VPC: &str = "[network]\nvpc = \"create\"\nzones = 2\n";
+
 fn project(prefix: &str, simulator: &Simulator) -> Project {
-    let mut project = Project::new(prefix, STACK);
+    project_with(prefix, simulator, false)
+}
+
+/// A project of the suite's stack; `own_vpc`: in a VPC deployer creates.
+fn project_with(prefix: &str, simulator: &Simulator, own_vpc: bool) -> Project {
+    let profile = if own_vpc {
+        format!("{STACK}{OWN_VPC}")
+    } else {
+        STACK.to_string()
+    };
+    let mut project = Project::new(prefix, &profile);
     project.endpoint = Some(simulator.url());
     project
 }
@@ -416,10 +429,15 @@ fn project(prefix: &str, simulator: &Simulator) -> Project {
 /// A run of the suite: what to do to a fresh stack before it must converge.
 #[derive(Clone, Debug)]
 enum Job {
-    /// Apply with faults at this rate, then converge.
-    Faults { seed: u64, rate: f64 },
+    /// Apply with faults at this rate, then converge (`own_vpc`: a stack whose VPC deployer
+    /// creates).
+    Faults { seed: u64, rate: f64, own_vpc: bool },
     /// Kill deployer after its k-th change during apply, bake or destroy, then converge.
-    Kill { command: &'static str, k: usize },
+    Kill {
+        command: &'static str,
+        k: usize,
+        own_vpc: bool,
+    },
     /// A first apply while what it creates stays invisible for `seconds`: it must converge alone.
     Consistency { seconds: f64 },
     /// Applies while no node passes the load balancer's health check: the first and the next must
@@ -430,8 +448,13 @@ enum Job {
 async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<Tally>) {
     let quiet = json!({"builder_power_off": POWER_OFF});
     match job {
-        Job::Faults { seed, rate } => {
-            let project = project(&format!("f{seed}"), simulator);
+        Job::Faults {
+            seed,
+            rate,
+            own_vpc,
+        } => {
+            let prefix = format!("{}{seed}", if own_vpc { "fv" } else { "f" });
+            let project = project_with(&prefix, simulator, own_vpc);
             simulator.configure(json!({
                 "seed": seed,
                 "faults": {"probability": rate, "slow_seconds": 4.0},
@@ -498,8 +521,14 @@ async fn perform(job: Job, simulator: &Simulator, aws: &Clients, tally: &Mutex<T
             tally.unhealthy.1 += 1;
             tally.unhealthy.0 += usize::from(ok);
         }
-        Job::Kill { command, k } => {
-            let project = project(&format!("k{k}{}", &command[..1]), simulator);
+        Job::Kill {
+            command,
+            k,
+            own_vpc,
+        } => {
+            let vpc = if own_vpc { "v" } else { "" };
+            let prefix = format!("k{k}{}{vpc}", &command[..1]);
+            let project = project_with(&prefix, simulator, own_vpc);
             if command == "destroy" {
                 simulator.configure(quiet.clone());
                 let setup = tokio::task::block_in_place(|| run(&project, &["apply", "--yes"]));
@@ -655,17 +684,37 @@ async fn reliability_suite() {
         .map(|seed| Job::Faults {
             seed,
             rate: 0.05 + 0.01 * (seed % 6) as f64,
+            own_vpc: false,
         })
         .collect();
+    // A stack in a VPC of its own: faults, and an apply and a destroy killed part-way through its
+    // network (the VPC, subnets and gateways come first and go last).
+    jobs.push(Job::Faults {
+        seed: 41,
+        rate: 0.08,
+        own_vpc: true,
+    });
+    for (command, k) in [("apply", 5), ("destroy", 24)] {
+        jobs.push(Job::Kill {
+            command,
+            k,
+            own_vpc: true,
+        });
+    }
     // A full apply makes about 30 changes (a few more or fewer as retries and timing go).
     for k in [1, 2, 3, 4, 6, 8, 10, 13, 16, 19, 23, 27] {
         jobs.push(Job::Kill {
             command: "apply",
             k,
+            own_vpc: false,
         });
     }
     for k in 1..=6 {
-        jobs.push(Job::Kill { command: "bake", k });
+        jobs.push(Job::Kill {
+            command: "bake",
+            k,
+            own_vpc: false,
+        });
     }
     for seconds in [1.0, 2.0, 3.0, 5.0] {
         jobs.push(Job::Consistency { seconds });
@@ -677,6 +726,7 @@ async fn reliability_suite() {
         jobs.push(Job::Kill {
             command: "destroy",
             k,
+            own_vpc: false,
         });
     }
     // RELIABILITY_ONLY=<text> runs only the jobs whose description contains it (for debugging).

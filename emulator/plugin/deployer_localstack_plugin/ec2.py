@@ -150,6 +150,36 @@ class DeployerEc2Provider(Ec2Provider):
                 )
         return call_moto(context)
 
+    # (account, region, action, client token) -> the first answer.
+    _answers_by_token: dict = {}
+    _token_lock = threading.Lock()
+
+    def _idempotent(self, context: RequestContext, request, action: str):
+        """A create repeated with the same ClientToken answers as the first did, and makes
+        nothing ("Ensuring idempotency in Amazon EC2 API requests", EC2 API reference). moto
+        ignores the token of these creates, so an SDK retry of one whose answer was lost made a
+        second."""
+        token = request.get("ClientToken")
+        if not token:
+            return call_moto(context)
+        key = (context.account_id, context.region, action, token)
+        with self._token_lock:
+            if key not in self._answers_by_token:
+                self._answers_by_token[key] = call_moto(context)
+            return self._answers_by_token[key]
+
+    @handler("CreateNatGateway", expand=False)
+    def create_nat_gateway(self, context: RequestContext, request):
+        return self._idempotent(context, request, "CreateNatGateway")
+
+    @handler("CreateRouteTable", expand=False)
+    def create_route_table(self, context: RequestContext, request):
+        return self._idempotent(context, request, "CreateRouteTable")
+
+    @handler("CreateVpcEndpoint", expand=False)
+    def create_vpc_endpoint(self, context: RequestContext, request):
+        return self._idempotent(context, request, "CreateVpcEndpoint")
+
     @handler("ModifyVpcEndpoint", expand=False)
     def modify_vpc_endpoint(self, context: RequestContext, request):
         """AddRouteTableIds / RemoveRouteTableIds add and remove a gateway endpoint's route (to its
