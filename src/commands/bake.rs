@@ -1,6 +1,8 @@
 //! `deployer bake`: only the image part of a plan: bake when the inputs changed, adopt or clean
 //! up what an interrupted bake left, and apply retention.
 
+use std::collections::BTreeSet;
+
 use super::{Failure, Prepared, confirm, make_plan, poll_interval, prepare, release, warn};
 use crate::cli::{BakeArgs, Global};
 use crate::engine::{self, Context, Options};
@@ -37,16 +39,45 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
     warn(&prepared.desired);
     let full = make_plan(&prepared.desired, &prepared.observed)?;
     let names = prepared.desired.names();
+    // The bake's own steps, and the creates of what they need that is not there yet (the network
+    // of a VPC deployer creates, before the first apply).
+    let creates: BTreeSet<&ResourceId> = full
+        .steps
+        .iter()
+        .filter(|s| s.action.creates())
+        .map(|s| &s.id)
+        .collect();
+    let mut wanted: BTreeSet<ResourceId> = full
+        .steps
+        .iter()
+        .filter(|s| image::is_part_of_a_bake(&s.id, &names))
+        .map(|s| s.id.clone())
+        .collect();
+    loop {
+        let needed: Vec<ResourceId> = prepared
+            .desired
+            .resources
+            .iter()
+            .filter(|r| wanted.contains(&r.id))
+            .flat_map(|r| r.depends_on.iter())
+            .filter(|id| creates.contains(id) && !wanted.contains(*id))
+            .cloned()
+            .collect();
+        if needed.is_empty() {
+            break;
+        }
+        wanted.extend(needed);
+    }
     let plan = Plan {
         stack: full.stack.clone(),
         steps: full
             .steps
             .into_iter()
-            .filter(|s| image::is_part_of_a_bake(&s.id, &names))
+            .filter(|s| wanted.contains(&s.id))
             .map(|mut s| {
-                s.depends_on.clear();
-                // Only the order among the bake's own steps (a builder before its group).
-                s.after.retain(|id| image::is_part_of_a_bake(id, &names));
+                // Only the order among these steps (a builder before its group).
+                s.depends_on.retain(|id| wanted.contains(id));
+                s.after.retain(|id| wanted.contains(id));
                 s
             })
             .collect(),

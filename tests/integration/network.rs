@@ -545,3 +545,65 @@ async fn a_created_vpc_puts_each_tier_where_it_belongs_and_goes_with_the_stack()
     project.run(&["destroy", "--yes"]).ok();
     assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
 }
+
+/// `deployer bake` before the first apply of a stack whose VPC deployer creates: the bake makes
+/// the network its builder needs first, and the builder runs in a private subnet (a NAT route)
+/// without a public IP.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bake_before_the_first_apply_creates_the_network_its_builder_needs() {
+    let aws = clients().await;
+    let project = Project::new(
+        "bakevpc",
+        "[network]\nvpc = \"create\"\nzones = 2\n[node.bake]\nbase_image = \"ami-760aaa0f\"\ntimeout = \"60s\"\n",
+    );
+    let stack = project.stack.clone();
+    let player = crate::bake::play_node(&aws, &stack);
+    let baked = project.run(&["bake", "--yes"]);
+    player.abort();
+    let baked = baked.ok();
+    for created in [
+        format!("VPC {stack}: created"),
+        format!("NAT gateway {stack}-nat-us-east-1a: created"),
+        format!("route table {stack}-private-us-east-1a: created"),
+    ] {
+        assert!(
+            baked.stderr.contains(&created),
+            "{created}\n{}",
+            baked.stderr
+        );
+    }
+    let builders = aws
+        .ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:deployer:stack")
+                .values(&stack)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let builder = builders
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .next()
+        .expect("a builder ran");
+    let subnet = builder.subnet_id().unwrap();
+    let route = default_route_of(&aws, subnet).await;
+    assert!(
+        route.starts_with("nat-"),
+        "the builder's subnet routes to {route}"
+    );
+    // The rest of the stack follows in the network the bake made.
+    let player = crate::bake::play_node(&aws, &stack);
+    let applied = project.run(&["apply", "--yes"]);
+    player.abort();
+    applied.ok();
+    assert_eq!(project.run(&["plan", "--detailed-exitcode"]).code, 0);
+    project
+        .run(&["destroy", "--yes", "--skip-final-snapshot"])
+        .ok();
+    assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
+}
