@@ -66,22 +66,24 @@ pub async fn environment(
     let mut owned_zones = None;
     let network = match network {
         Ok(NetworkFacts::Existing(network)) => Ok(network),
-        Ok(NetworkFacts::Owned { zones, vpc_id }) => {
-            match choose_zones(loaded, &aws.region, &zones, &offerings) {
-                Ok(zones) => {
-                    let names = crate::ids::names::Names::new(&profile.stack);
-                    let network = crate::stack::network::owned(
-                        &names,
-                        &profile.network,
-                        &zones,
-                        vpc_id.unwrap_or_default(),
-                    );
-                    owned_zones = Some(zones);
-                    Ok(network)
-                }
-                Err(error) => Err(Failure::Profile((*error).into())),
+        Ok(NetworkFacts::Owned {
+            zones,
+            vpc_id,
+            in_use,
+        }) => match choose_zones(loaded, &aws.region, &zones, &in_use, &offerings) {
+            Ok(zones) => {
+                let names = crate::ids::names::Names::new(&profile.stack);
+                let network = crate::stack::network::owned(
+                    &names,
+                    &profile.network,
+                    &zones,
+                    vpc_id.unwrap_or_default(),
+                );
+                owned_zones = Some(zones);
+                Ok(network)
             }
-        }
+            Err(error) => Err(Failure::Profile((*error).into())),
+        },
         Err(error) => Err(network_failure(loaded, error)),
     };
     let (images, network) = match (image, network) {
@@ -140,6 +142,8 @@ enum NetworkFacts {
     Owned {
         zones: Vec<String>,
         vpc_id: Option<String>,
+        /// The zones the stack's subnets are in already.
+        in_use: BTreeSet<String>,
     },
 }
 
@@ -152,22 +156,31 @@ async fn network_facts(
             ec2::resolve_network(aws, &profile.network).await?,
         ));
     }
-    let (zones, vpc_id) = tokio::join!(
+    let (zones, vpc_id, subnets) = tokio::join!(
         ec2::zones(aws),
-        ec2::stack_vpc(aws, &profile.network, &profile.stack)
+        ec2::stack_vpc(aws, &profile.network, &profile.stack),
+        crate::resources::subnet::describe(aws, &profile.stack),
     );
+    let in_use = subnets?
+        .iter()
+        .filter_map(|s| s.attributes.get(crate::resources::subnet::ZONE)?.as_str())
+        .map(str::to_string)
+        .collect();
     Ok(NetworkFacts::Owned {
         zones: zones?,
         vpc_id: Some(vpc_id?).filter(|id| !id.is_empty()),
+        in_use,
     })
 }
 
-/// The zones a VPC deployer creates spans: the first `network.zones` (by name) that offer every
-/// node group's instance type. Fewer than that is an error at `network.zones`.
+/// The zones a VPC deployer creates spans: `network.zones` of those that offer every node
+/// group's instance type, the ones its subnets are in already first (a new offering elsewhere
+/// moves nothing), then by name. Fewer than that is an error at `network.zones`.
 fn choose_zones(
     loaded: &LoadedProfile,
     region: &str,
     zones: &[String],
+    in_use: &BTreeSet<String>,
     offerings: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<Vec<String>, Box<ProfileError>> {
     let profile = &loaded.profile;
@@ -189,7 +202,15 @@ fn choose_zones(
         .cloned()
         .collect();
     if offering.len() >= wanted {
-        return Ok(offering.into_iter().take(wanted).collect());
+        let mut chosen: Vec<String> = offering
+            .iter()
+            .filter(|z| in_use.contains(*z))
+            .chain(offering.iter().filter(|z| !in_use.contains(*z)))
+            .take(wanted)
+            .cloned()
+            .collect();
+        chosen.sort();
+        return Ok(chosen);
     }
     let types: Vec<&str> = types.into_iter().collect();
     let key = if profile.network.zones.is_some() {
@@ -889,4 +910,74 @@ fn check_builders(
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(network: &str) -> (LoadedProfile, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "stack = \"shop\"\nregion = \"us-east-1\"\n[network]\n{network}\n[node]\nimage = \"ami-0123456789abcdef0\"\ninstance_type = \"m5.large\"\n[[load_balancer.listeners]]\nport = 80\nprotocol = \"HTTP\"\ninstance_port = 80\nallow = [\"0.0.0.0/0\"]\n"
+            ),
+        )
+        .unwrap();
+        (
+            crate::profile::load::load(path.to_str().unwrap()).unwrap(),
+            dir,
+        )
+    }
+
+    #[test]
+    fn a_created_vpc_keeps_its_zones_and_skips_those_without_the_node_type() {
+        let region: Vec<String> = ["a", "b", "c", "d", "e", "f"]
+            .map(|z| format!("us-east-1{z}"))
+            .into();
+        // Like us-east-1: no m5 in 1e.
+        let offerings = BTreeMap::from([(
+            "m5.large".to_string(),
+            ["a", "b", "c", "d", "f"]
+                .map(|z| format!("us-east-1{z}"))
+                .into(),
+        )]);
+        let (three, _dir) = loaded("vpc = \"create\"");
+        let chosen = |loaded: &LoadedProfile, in_use: &[&str]| {
+            let in_use = in_use.iter().map(|z| z.to_string()).collect();
+            choose_zones(loaded, "us-east-1", &region, &in_use, &offerings)
+        };
+        assert_eq!(
+            chosen(&three, &[]).unwrap(),
+            ["us-east-1a", "us-east-1b", "us-east-1c"]
+        );
+        // A stack already in b, d and f stays there, whatever comes first by name.
+        assert_eq!(
+            chosen(&three, &["us-east-1b", "us-east-1d", "us-east-1f"]).unwrap(),
+            ["us-east-1b", "us-east-1d", "us-east-1f"]
+        );
+        // One more zone: the first free one by name joins them.
+        let (four, _dir) = loaded("vpc = \"create\"\nzones = 4");
+        assert_eq!(
+            chosen(&four, &["us-east-1b", "us-east-1d", "us-east-1f"]).unwrap(),
+            ["us-east-1a", "us-east-1b", "us-east-1d", "us-east-1f"]
+        );
+        let (six, _dir) = loaded("vpc = \"create\"\nzones = 6");
+        let error = chosen(&six, &[]).unwrap_err();
+        assert_eq!(error.code, Some("network.too-few-zones"));
+        assert_eq!(error.key.as_deref(), Some("network.zones"));
+        assert!(
+            error
+                .to_string()
+                .contains("only 5 of us-east-1's zones offer m5.large"),
+            "{error}"
+        );
+        assert!(
+            error.hint.as_deref().unwrap_or("").contains("zones = 5"),
+            "{:?}",
+            error.hint
+        );
+    }
 }

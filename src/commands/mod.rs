@@ -19,7 +19,7 @@ use crate::aws::lock::{self, Lock, LockError};
 use crate::aws::{Aws, AwsError, Connection, ec2};
 use crate::cli::Global;
 use crate::ids::names::Names;
-use crate::plan::{Plan, plan};
+use crate::plan::{Action, Plan, plan};
 use crate::profile::error::ProfileErrors;
 use crate::profile::load::{LoadedProfile, load};
 use crate::render::report::{Done, Failed};
@@ -356,6 +356,9 @@ pub fn refused(desired: &Desired, plan: &Plan) -> Vec<crate::profile::error::Pro
         .iter()
         .filter(|refusal| {
             plan.step(&refusal.resource).is_some_and(|step| {
+                if refusal.live_only && step.action == Action::Create {
+                    return false;
+                }
                 step.action.creates()
                     || step
                         .changes

@@ -163,7 +163,7 @@ impl ResourceKind for Subnets {
 }
 
 /// The stack's subnets (by its tag).
-async fn describe(aws: &Aws, stack: &str) -> Result<Vec<ObservedResource>, AwsError> {
+pub async fn describe(aws: &Aws, stack: &str) -> Result<Vec<ObservedResource>, AwsError> {
     let found = crate::aws::every_item!(
         aws.ec2.describe_subnets().filters(stack_filter(stack)),
         "describe the stack's subnets"

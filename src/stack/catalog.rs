@@ -28,13 +28,15 @@ pub struct Catalog {
     pub cache_node_types: Option<BTreeSet<String>>,
 }
 
-/// A problem that stops the run only when the plan creates `resource`, or changes one of
-/// `attributes` on it.
+/// A problem that stops the run only when the plan creates `resource` (unless `live_only`), or
+/// changes one of `attributes` on it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
     pub resource: ResourceId,
     pub attributes: Vec<&'static str>,
     pub error: ProfileError,
+    /// Only a change of a live resource counts, not its create.
+    pub live_only: bool,
 }
 
 fn parts(version: &str) -> Vec<u64> {
@@ -148,6 +150,7 @@ fn version(
         ),
     };
     refusals.push(Refusal {
+        live_only: false,
         resource: engine.resource.clone(),
         attributes: vec![engine.attribute],
         error: error.with_code(code),
@@ -190,6 +193,7 @@ pub(super) fn database(
     };
     let mut refuse = |attributes: Vec<&'static str>, error: ProfileError| {
         refusals.push(Refusal {
+            live_only: false,
             resource: resource.clone(),
             attributes,
             error,
@@ -282,6 +286,7 @@ pub(super) fn cache(
             None => "`aws elasticache describe-reserved-cache-nodes-offerings --product-description redis` lists the node types offered here".into(),
         };
         refusals.push(Refusal {
+            live_only: false,
             resource: resource.clone(),
             attributes: vec![cache::NODE_TYPE],
             error: loaded

@@ -596,6 +596,26 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     // routes out.
     if let Some(zones) = &environment.owned_zones {
         let (network, ready) = network::resources(&names, &profile.network, zones);
+        // A new range is a new VPC, which the stack in the old one cannot move to.
+        refusals.push(catalog::Refusal {
+            resource: crate::resources::vpc::id(names.vpc()),
+            attributes: vec![crate::resources::vpc::CIDR],
+            error: loaded
+                .error_at(
+                    if profile.network.cidr.is_some() {
+                        "network.cidr"
+                    } else {
+                        "network.vpc"
+                    },
+                    format!(
+                        "the VPC's range cannot change to {} while the stack lives in it: a new range is a new VPC, and the load balancer, nodes, database and cache cannot move into one",
+                        profile.network.cidr()
+                    ),
+                )
+                .with_code("network.cidr-changed")
+                .with_hint("keep the VPC's range, or `deployer destroy` the stack and apply it anew"),
+            live_only: true,
+        });
         for resource in &mut resources {
             if resource.id.kind == auto_scaling_group::KIND
                 || resource.id.kind == crate::resources::image::KIND

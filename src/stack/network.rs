@@ -30,6 +30,16 @@ pub fn mask(prefix: u32) -> u32 {
     }
 }
 
+/// A zone's place among the sixteenths of the VPC's range: by its letter (`us-east-1c` -> 2), so
+/// that a zone's subnets keep their ranges whichever other zones come and go; `position` (its
+/// place among the stack's zones) for a name that does not end in a to h.
+fn zone_index(zone: &str, position: usize) -> u32 {
+    match zone.chars().last() {
+        Some(letter @ 'a'..='h') => letter as u32 - 'a' as u32,
+        _ => position as u32,
+    }
+}
+
 /// The `index`th sixteenth of `cidr`: the public subnets take 0 to 7, the private ones 8 to 15.
 pub fn subnet_cidr(cidr: &str, index: u32) -> String {
     let (base, prefix) = parse_cidr(cidr).unwrap_or((0x0a00_0000, 16));
@@ -104,7 +114,7 @@ pub fn resources(
     let mut private_subnets = Vec::new();
     for (i, zone) in zones.iter().enumerate() {
         for public in [true, false] {
-            let index = i as u32 + if public { 0 } else { 8 };
+            let index = zone_index(zone, i) + if public { 0 } else { 8 };
             let name = names.subnet(public, zone);
             resources.push(Resource::new::<subnet::Subnets>(
                 &name,
@@ -216,6 +226,11 @@ mod tests {
         assert_eq!(subnet_cidr("192.168.4.0/24", 9), "192.168.4.144/28");
         assert_eq!(parse_cidr("10.0.0.0/33"), None);
         assert_eq!(parse_cidr("10.0.0/16"), None);
+        // A zone keeps its ranges whichever zones the stack spans beside it.
+        assert_eq!(zone_index("us-east-1a", 4), 0);
+        assert_eq!(zone_index("us-east-1d", 1), 3);
+        assert_eq!(zone_index("ap-northeast-1c", 0), 2);
+        assert_eq!(zone_index("odd-zone-z", 5), 5);
     }
 
     #[test]

@@ -542,6 +542,18 @@ async fn a_created_vpc_puts_each_tier_where_it_belongs_and_goes_with_the_stack()
         "the third zone converged"
     );
 
+    // A new range would be a new VPC, which the live stack cannot move to: refused at its line.
+    project.write_profile("[network]\nvpc = \"create\"\nzones = 3\ncidr = \"10.1.0.0/16\"\n");
+    let refused = project.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains(
+            "network.cidr: the VPC's range cannot change to 10.1.0.0/16 while the stack lives in it"
+        ) && refused.stderr.contains("[network.cidr-changed]"),
+        "{}",
+        refused.stderr
+    );
+
     project.run(&["destroy", "--yes"]).ok();
     assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
 }
