@@ -785,7 +785,9 @@ fn check_network(
         } else {
             ""
         };
-        let key = if separate {
+        let key = if profile.network.creates_vpc() {
+            "network.nat"
+        } else if separate {
             "network.node_subnets"
         } else if profile.network.subnets.is_some() {
             "network.subnets"
@@ -801,7 +803,9 @@ fn check_network(
                 ),
             )
             .with_code("network.no-egress")
-            .with_hint(if separate {
+            .with_hint(if profile.network.creates_vpc() {
+                "add \"secretsmanager\" (and what else the nodes read) to network.endpoints, or give the VPC NAT gateways (nat = \"per-zone\" or \"single\")"
+            } else if separate {
                 "give the nodes subnets whose route table sends 0.0.0.0/0 to a NAT gateway, or add VPC endpoints (secretsmanager with private DNS) for what they read"
             } else {
                 "give the load balancer and the nodes subnets of their own (`load_balancer_subnets`, `node_subnets`: private ones with a NAT route for the nodes), or add VPC endpoints (secretsmanager with private DNS) for what the nodes read"

@@ -151,6 +151,11 @@ impl Names {
         format!("{}-s3", self.stack)
     }
 
+    /// An interface endpoint of the VPC: `<stack>-secretsmanager`.
+    pub fn interface_endpoint(&self, service: &str) -> String {
+        format!("{}-{}", self.stack, service.replace('.', "-"))
+    }
+
     pub fn database(&self) -> String {
         format!("{}-db", self.stack)
     }
@@ -267,10 +272,19 @@ pub enum Tier {
     Cache,
     /// The bake's builder: no ingress at all.
     Builder,
+    /// The interface endpoints of a VPC deployer creates: HTTPS from the VPC.
+    Endpoints,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 5] = [Tier::Lb, Tier::Nodes, Tier::Db, Tier::Cache, Tier::Builder];
+    pub const ALL: [Tier; 6] = [
+        Tier::Lb,
+        Tier::Nodes,
+        Tier::Db,
+        Tier::Cache,
+        Tier::Builder,
+        Tier::Endpoints,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -279,6 +293,7 @@ impl Tier {
             Tier::Db => "db",
             Tier::Cache => "cache",
             Tier::Builder => "builder",
+            Tier::Endpoints => "endpoints",
         }
     }
 }

@@ -187,6 +187,7 @@ fn network(network: &Network, problems: &mut Problems) {
             ("cidr", network.cidr.is_some()),
             ("zones", network.zones.is_some()),
             ("nat", network.nat.is_some()),
+            ("endpoints", network.endpoints.is_some()),
         ] {
             if given {
                 problems.add(
@@ -278,6 +279,29 @@ fn created_network(network: &Network, problems: &mut Problems) {
     }
     if let Some(zones) = network.zones {
         problems.range("network.zones", zones.into(), 2, 6, "the number of zones");
+    }
+    let mut seen = HashSet::new();
+    for (i, service) in network.endpoints.iter().flatten().enumerate() {
+        let at = format!("network.endpoints[{i}]");
+        if service == "s3" {
+            problems.add(
+                &at,
+                "the VPC has an S3 gateway endpoint already",
+                Some("leave s3 out: deployer makes its (free) gateway endpoint"),
+            );
+        } else if service.is_empty()
+            || !service
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        {
+            problems.add(
+                &at,
+                format!("`{service}` is not an AWS service's endpoint name"),
+                Some("give the last part of its service name: secretsmanager, ssm, logs, sts, ..."),
+            );
+        } else if !seen.insert(service) {
+            problems.add(&at, format!("`{service}` is listed twice"), None);
+        }
     }
 }
 

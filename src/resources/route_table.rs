@@ -30,8 +30,9 @@ const ANYWHERE: &str = "0.0.0.0/0";
 pub struct Spec {
     /// The VPC (a reference).
     pub vpc: String,
-    /// Where 0.0.0.0/0 goes: a reference to the internet gateway or to a NAT gateway.
-    pub default_route: Target,
+    /// Where 0.0.0.0/0 goes: a reference to the internet gateway or to a NAT gateway; None: nowhere
+    /// (a private subnet of a VPC with no NAT gateway).
+    pub default_route: Option<Target>,
     /// The subnets it routes (references).
     pub subnets: Vec<String>,
 }
@@ -75,6 +76,7 @@ impl ResourceKind for RouteTables {
             "ec2:CreateTags",
             "ec2:CreateRoute",
             "ec2:ReplaceRoute",
+            "ec2:DeleteRoute",
             "ec2:AssociateRouteTable",
             "ec2:ReplaceRouteTableAssociation",
             "ec2:DisassociateRouteTable",
@@ -91,7 +93,11 @@ impl ResourceKind for RouteTables {
     ) -> Vec<Attribute> {
         Attributes::new()
             .set(VPC, spec.vpc.as_str(), Mode::Replace)
-            .set(DEFAULT_ROUTE, spec.default_route.id(), Mode::InPlace)
+            .set(
+                DEFAULT_ROUTE,
+                spec.default_route.as_ref().map_or("", Target::id),
+                Mode::InPlace,
+            )
             .set(SUBNETS, sorted(spec.subnets.clone()), Mode::InPlace)
             .build()
     }
@@ -300,42 +306,21 @@ async fn reconcile(aws: &Aws, table: &str, spec: &Spec) -> Result<(), AwsError> 
             "EC2 does not list it yet",
         ));
     };
-    let target = spec.default_route.id();
-    match default_route(&found) {
-        Some(current) if current == target => {}
-        current => {
-            let what = format!("route 0.0.0.0/0 of route table {table} to {target}");
-            let result = if current.is_some() {
-                let request = aws
-                    .ec2
-                    .replace_route()
-                    .route_table_id(table)
-                    .destination_cidr_block(ANYWHERE);
-                match &spec.default_route {
-                    Target::InternetGateway(gateway) => request.gateway_id(gateway),
-                    Target::NatGateway(gateway) => request.nat_gateway_id(gateway),
-                }
+    let target = spec.default_route.as_ref().map_or("", Target::id);
+    match (default_route(&found), &spec.default_route) {
+        (Some(current), None) => {
+            aws.ec2
+                .delete_route()
+                .route_table_id(table)
+                .destination_cidr_block(ANYWHERE)
                 .send()
                 .await
-                .map(|_| ())
-                .map_err(fail(what))
-            } else {
-                let request = aws
-                    .ec2
-                    .create_route()
-                    .route_table_id(table)
-                    .destination_cidr_block(ANYWHERE);
-                match &spec.default_route {
-                    Target::InternetGateway(gateway) => request.gateway_id(gateway),
-                    Target::NatGateway(gateway) => request.nat_gateway_id(gateway),
-                }
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(fail(what))
-            };
-            result?;
+                .map_err(fail(format!(
+                    "remove route 0.0.0.0/0 (to {current}) of route table {table}"
+                )))?;
         }
+        (None, None) => {}
+        (current, Some(wanted)) => set_default_route(aws, table, current, target, wanted).await?,
     }
     let current = associations(&found);
     for (subnet, association) in &current {
@@ -414,5 +399,49 @@ async fn disassociate(aws: &Aws, association: &str) -> Result<(), AwsError> {
                 Err(error)
             }
         }
+    }
+}
+
+/// Send 0.0.0.0/0 of `table` to `wanted` (whose id is `target`): replace the route where there is
+/// one (`current`), else create it.
+async fn set_default_route(
+    aws: &Aws,
+    table: &str,
+    current: Option<String>,
+    target: &str,
+    wanted: &Target,
+) -> Result<(), AwsError> {
+    if current.as_deref() == Some(target) {
+        return Ok(());
+    }
+    let what = format!("route 0.0.0.0/0 of route table {table} to {target}");
+    if current.is_some() {
+        let request = aws
+            .ec2
+            .replace_route()
+            .route_table_id(table)
+            .destination_cidr_block(ANYWHERE);
+        match wanted {
+            Target::InternetGateway(gateway) => request.gateway_id(gateway),
+            Target::NatGateway(gateway) => request.nat_gateway_id(gateway),
+        }
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(what))
+    } else {
+        let request = aws
+            .ec2
+            .create_route()
+            .route_table_id(table)
+            .destination_cidr_block(ANYWHERE);
+        match wanted {
+            Target::InternetGateway(gateway) => request.gateway_id(gateway),
+            Target::NatGateway(gateway) => request.nat_gateway_id(gateway),
+        }
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(fail(what))
     }
 }

@@ -1,5 +1,7 @@
-//! A gateway endpoint of the VPC deployer creates: S3 (free), so that the private subnets reach
-//! Amazon Linux's package repositories and S3 without the NAT gateways' per-gigabyte charge.
+//! An endpoint of the VPC deployer creates: the S3 gateway endpoint (free), so that the private
+//! subnets reach Amazon Linux's package repositories and S3 without the NAT gateways'
+//! per-gigabyte charge; and the interface endpoints the profile lists (`endpoints`), in the
+//! private subnets with private DNS on, so that the nodes reach those AWS APIs without a NAT.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +24,10 @@ pub const VPC: &str = "vpc";
 /// The service, by the last part of its name (`s3` of `com.amazonaws.us-east-1.s3`).
 pub const SERVICE: &str = "service";
 pub const ROUTE_TABLES: &str = "route_tables";
+/// `Gateway` or `Interface`.
+pub const TYPE: &str = "type";
+pub const SUBNETS: &str = "subnets";
+pub const SECURITY_GROUPS: &str = "security_groups";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Spec {
@@ -29,8 +35,28 @@ pub struct Spec {
     pub vpc: String,
     /// `s3`.
     pub service: String,
-    /// The route tables it adds its routes to (references).
+    /// A gateway endpoint's route tables, which it adds its routes to (references).
+    #[serde(default)]
     pub route_tables: Vec<String>,
+    /// An interface endpoint (private DNS on) rather than a gateway one.
+    #[serde(default)]
+    pub interface: bool,
+    /// An interface endpoint's subnets, one per zone (references).
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// An interface endpoint's security groups (by name).
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+}
+
+impl Spec {
+    fn kind(&self) -> &'static str {
+        if self.interface {
+            "Interface"
+        } else {
+            "Gateway"
+        }
+    }
 }
 
 pub fn id(name: impl Into<String>) -> ResourceId {
@@ -44,7 +70,7 @@ impl ResourceKind for VpcEndpoints {
     type Spec = Spec;
 
     fn about(&self) -> About {
-        About::new("VPC gateway endpoint")
+        About::new("VPC endpoint (gateway or interface)")
     }
 
     fn permissions(&self) -> &'static [&'static str] {
@@ -64,15 +90,28 @@ impl ResourceKind for VpcEndpoints {
         _known: Known<'_>,
         _live: Option<&ObservedResource>,
     ) -> Vec<Attribute> {
-        Attributes::new()
+        let attributes = Attributes::new()
             .set(VPC, spec.vpc.as_str(), Mode::Replace)
             .set(SERVICE, spec.service.as_str(), Mode::Replace)
-            .set(
-                ROUTE_TABLES,
-                sorted(spec.route_tables.clone()),
-                Mode::InPlace,
-            )
-            .build()
+            .set(TYPE, spec.kind(), Mode::Replace);
+        if spec.interface {
+            attributes
+                .set(SUBNETS, sorted(spec.subnets.clone()), Mode::InPlace)
+                .set(
+                    SECURITY_GROUPS,
+                    sorted(spec.security_groups.clone()),
+                    Mode::Replace,
+                )
+                .build()
+        } else {
+            attributes
+                .set(
+                    ROUTE_TABLES,
+                    sorted(spec.route_tables.clone()),
+                    Mode::InPlace,
+                )
+                .build()
+        }
     }
 
     fn live_dependencies(&self, live: &ObservedResource, observed: &Observed) -> Vec<ResourceId> {
@@ -81,6 +120,13 @@ impl ResourceKind for VpcEndpoints {
             live,
             ROUTE_TABLES,
             super::route_table::KIND,
+            observed,
+        ));
+        uses.extend(names_in(live, SUBNETS, super::subnet::KIND, observed));
+        uses.extend(names_in(
+            live,
+            SECURITY_GROUPS,
+            super::security_group::KIND,
             observed,
         ));
         uses
@@ -107,22 +153,37 @@ impl ResourceKind for VpcEndpoints {
         let name = &resource.id.name;
         let endpoint = match made_before(describe(aws, context.stack()).await?, context.id) {
             Some(endpoint) => endpoint,
-            None => aws
-                .ec2
-                .create_vpc_endpoint()
-                .vpc_endpoint_type(VpcEndpointType::Gateway)
-                .vpc_id(&spec.vpc)
-                .service_name(service_name(&aws.region, &spec.service))
-                .set_route_table_ids(Some(spec.route_tables.clone()))
-                .client_token(client_token(name))
-                .tag_specifications(tag_specification(ResourceType::VpcEndpoint, &context.tags))
-                .send()
-                .await
-                .map_err(fail(format!("create VPC endpoint {name}")))?
-                .vpc_endpoint()
-                .and_then(|e| e.vpc_endpoint_id())
-                .unwrap_or_default()
-                .to_string(),
+            None => {
+                let request = aws
+                    .ec2
+                    .create_vpc_endpoint()
+                    .vpc_id(&spec.vpc)
+                    .service_name(service_name(&aws.region, &spec.service))
+                    .client_token(client_token(name))
+                    .tag_specifications(tag_specification(
+                        ResourceType::VpcEndpoint,
+                        &context.tags,
+                    ));
+                let request = if spec.interface {
+                    request
+                        .vpc_endpoint_type(VpcEndpointType::Interface)
+                        .set_subnet_ids(Some(spec.subnets.clone()))
+                        .set_security_group_ids(Some(spec.security_groups.clone()))
+                        .private_dns_enabled(true)
+                } else {
+                    request
+                        .vpc_endpoint_type(VpcEndpointType::Gateway)
+                        .set_route_table_ids(Some(spec.route_tables.clone()))
+                };
+                request
+                    .send()
+                    .await
+                    .map_err(fail(format!("create VPC endpoint {name}")))?
+                    .vpc_endpoint()
+                    .and_then(|e| e.vpc_endpoint_id())
+                    .unwrap_or_default()
+                    .to_string()
+            }
         };
         context.until_ready().await?;
         Ok(Live::named(endpoint))
@@ -145,25 +206,37 @@ impl ResourceKind for VpcEndpoints {
             .send()
             .await
             .map_err(fail(format!("describe VPC endpoint {endpoint}")))?;
-        let current: BTreeSet<String> = found
-            .vpc_endpoints()
-            .iter()
-            .flat_map(|e| e.route_table_ids().iter().cloned())
-            .collect();
-        let wanted: BTreeSet<String> = spec.route_tables.iter().cloned().collect();
+        // A gateway endpoint's route tables, or an interface endpoint's subnets.
+        let (current, wanted): (BTreeSet<String>, &[String]) = match found.vpc_endpoints().first() {
+            Some(e) if spec.interface => (e.subnet_ids().iter().cloned().collect(), &spec.subnets),
+            Some(e) => (
+                e.route_table_ids().iter().cloned().collect(),
+                &spec.route_tables,
+            ),
+            None => (BTreeSet::new(), &[]),
+        };
+        let wanted: BTreeSet<String> = wanted.iter().cloned().collect();
         let add: Vec<String> = wanted.difference(&current).cloned().collect();
         let remove: Vec<String> = current.difference(&wanted).cloned().collect();
         if !add.is_empty() || !remove.is_empty() {
-            aws.ec2
-                .modify_vpc_endpoint()
-                .vpc_endpoint_id(endpoint)
-                .set_add_route_table_ids((!add.is_empty()).then_some(add))
-                .set_remove_route_table_ids((!remove.is_empty()).then_some(remove))
+            let (add, remove) = (
+                (!add.is_empty()).then_some(add),
+                (!remove.is_empty()).then_some(remove),
+            );
+            let request = aws.ec2.modify_vpc_endpoint().vpc_endpoint_id(endpoint);
+            let request = if spec.interface {
+                request
+                    .set_add_subnet_ids(add)
+                    .set_remove_subnet_ids(remove)
+            } else {
+                request
+                    .set_add_route_table_ids(add)
+                    .set_remove_route_table_ids(remove)
+            };
+            request
                 .send()
                 .await
-                .map_err(fail(format!(
-                    "set the route tables of VPC endpoint {endpoint}"
-                )))?;
+                .map_err(fail(format!("update VPC endpoint {endpoint}")))?;
         }
         Ok(live)
     }
@@ -255,10 +328,33 @@ async fn describe(aws: &Aws, stack: &str) -> Result<Vec<ObservedResource>, AwsEr
                         .unwrap_or_default()
                 ),
             );
+            let interface = endpoint
+                .vpc_endpoint_type()
+                .is_some_and(|t| t.as_str().eq_ignore_ascii_case("interface"));
             attributes.insert(
-                ROUTE_TABLES.into(),
-                sorted(endpoint.route_table_ids().iter().cloned()),
+                TYPE.into(),
+                json!(if interface { "Interface" } else { "Gateway" }),
             );
+            if interface {
+                attributes.insert(
+                    SUBNETS.into(),
+                    sorted(endpoint.subnet_ids().iter().cloned()),
+                );
+                attributes.insert(
+                    SECURITY_GROUPS.into(),
+                    sorted(
+                        endpoint
+                            .groups()
+                            .iter()
+                            .filter_map(|g| g.group_id().map(str::to_string)),
+                    ),
+                );
+            } else {
+                attributes.insert(
+                    ROUTE_TABLES.into(),
+                    sorted(endpoint.route_table_ids().iter().cloned()),
+                );
+            }
             observed_resource(
                 stack,
                 KIND,

@@ -5,12 +5,12 @@
 //! they exist.
 
 use crate::aws::ec2::{Egress, Endpoints, Network, Subnet};
-use crate::ids::names::Names;
+use crate::ids::names::{Names, Tier};
 use crate::profile::schema::{self, Nat};
 use crate::resources::route_table::Target;
 use crate::resources::{
-    Resource, elastic_ip, internet_gateway, nat_gateway, reference, route_table, subnet, vpc,
-    vpc_endpoint,
+    Resource, elastic_ip, internet_gateway, nat_gateway, reference, route_table, security_group,
+    subnet, vpc, vpc_endpoint,
 };
 
 /// `10.0.0.0/16` -> (the address as a number, 16).
@@ -68,11 +68,15 @@ pub fn owned(
                         names.internet_gateway(),
                     )))
                 } else {
-                    let nat_zone = match network.nat.unwrap_or_default() {
-                        Nat::PerZone => zone,
-                        Nat::Single => &zones[0],
-                    };
-                    Egress::Nat(reference(&nat_gateway::id(names.nat_gateway(nat_zone))))
+                    match network.nat.unwrap_or_default() {
+                        Nat::PerZone => {
+                            Egress::Nat(reference(&nat_gateway::id(names.nat_gateway(zone))))
+                        }
+                        Nat::Single => {
+                            Egress::Nat(reference(&nat_gateway::id(names.nat_gateway(&zones[0]))))
+                        }
+                        Nat::None => Egress::NoRoute,
+                    }
                 }),
             })
             .collect()
@@ -82,7 +86,11 @@ pub fn owned(
         subnets: subnets(false),
         load_balancer_subnets: subnets(true),
         data_subnets: Vec::new(),
-        endpoints: Endpoints(["s3".to_string()].into()),
+        endpoints: Endpoints(
+            std::iter::once("s3".to_string())
+                .chain(network.endpoints.iter().flatten().cloned())
+                .collect(),
+        ),
     }
 }
 
@@ -139,13 +147,14 @@ pub fn resources(
         "route-table",
         &route_table::Spec {
             vpc: vpc_ref.clone(),
-            default_route: Target::InternetGateway(reference(&igw)),
+            default_route: Some(Target::InternetGateway(reference(&igw))),
             subnets: public_subnets.clone(),
         },
     ));
     let nat_zones: Vec<&String> = match network.nat.unwrap_or_default() {
         Nat::PerZone => zones.iter().collect(),
         Nat::Single => zones.iter().take(1).collect(),
+        Nat::None => Vec::new(),
     };
     for zone in &nat_zones {
         let name = names.nat_gateway(zone);
@@ -174,14 +183,20 @@ pub fn resources(
             for (i, zone) in zones.iter().enumerate() {
                 private_tables.push((
                     names.route_table(false, Some(zone)),
-                    names.nat_gateway(zone),
+                    Some(names.nat_gateway(zone)),
                     vec![private_subnets[i].clone()],
                 ));
             }
         }
         Nat::Single => private_tables.push((
             names.route_table(false, None),
-            names.nat_gateway(&zones[0]),
+            Some(names.nat_gateway(&zones[0])),
+            private_subnets.clone(),
+        )),
+        // No way out: the table holds the S3 endpoint's route only.
+        Nat::None => private_tables.push((
+            names.route_table(false, None),
+            None,
             private_subnets.clone(),
         )),
     }
@@ -193,7 +208,7 @@ pub fn resources(
             "route-table",
             &route_table::Spec {
                 vpc: vpc_ref.clone(),
-                default_route: Target::NatGateway(reference(&nat_gateway::id(nat))),
+                default_route: nat.map(|nat| Target::NatGateway(reference(&nat_gateway::id(nat)))),
                 subnets,
             },
         ));
@@ -204,12 +219,54 @@ pub fn resources(
         names.s3_endpoint(),
         "vpc-endpoint",
         &vpc_endpoint::Spec {
-            vpc: vpc_ref,
+            vpc: vpc_ref.clone(),
             service: "s3".into(),
             route_tables: table_refs,
+            interface: false,
+            subnets: Vec::new(),
+            security_groups: Vec::new(),
         },
     ));
     ready.push(vpc_endpoint::id(names.s3_endpoint()));
+    // Interface endpoints, in the private subnets, behind a group that lets the VPC in on 443.
+    let services = network.endpoints.clone().unwrap_or_default();
+    if !services.is_empty() {
+        let group = names.security_group(Tier::Endpoints);
+        resources.push(Resource::new::<security_group::SecurityGroups>(
+            &group,
+            "security-group-endpoints",
+            &security_group::Spec {
+                tier: Tier::Endpoints,
+                vpc_id: vpc_ref.clone(),
+                description: format!("deployer {}: VPC endpoints", names.stack()),
+                ingress: vec![security_group::IngressRule {
+                    from_port: 443,
+                    to_port: 443,
+                    source: security_group::Source::Cidr(cidr.to_string()),
+                    description: "HTTPS from the VPC".into(),
+                }],
+            },
+        ));
+        for service in services {
+            let name = names.interface_endpoint(&service);
+            resources.push(
+                Resource::new::<vpc_endpoint::VpcEndpoints>(
+                    &name,
+                    "vpc-endpoint",
+                    &vpc_endpoint::Spec {
+                        vpc: vpc_ref.clone(),
+                        service,
+                        route_tables: Vec::new(),
+                        interface: true,
+                        subnets: private_subnets.clone(),
+                        security_groups: vec![group.clone()],
+                    },
+                )
+                .needs([security_group::id(&group)]),
+            );
+            ready.push(vpc_endpoint::id(name));
+        }
+    }
     (resources, ready)
 }
 
@@ -262,6 +319,39 @@ mod tests {
         assert_eq!(count(&single, nat_gateway::KIND), 1);
         assert_eq!(count(&single, elastic_ip::KIND), 1);
         assert_eq!(count(&single, route_table::KIND), 2);
+        // No NAT gateway: one private table with no way out, and the interface endpoints the
+        // profile lists, behind their own group.
+        let none = schema::Network {
+            nat: Some(Nat::None),
+            endpoints: Some(vec!["secretsmanager".into(), "ssm".into()]),
+            ..per_zone.clone()
+        };
+        assert_eq!(count(&none, nat_gateway::KIND), 0);
+        assert_eq!(count(&none, elastic_ip::KIND), 0);
+        assert_eq!(count(&none, route_table::KIND), 2);
+        assert_eq!(count(&none, vpc_endpoint::KIND), 3);
+        assert_eq!(count(&none, security_group::KIND), 1);
+        let (all, _) = resources(&names, &none, &zones);
+        let private = all
+            .iter()
+            .find(|r| r.id == route_table::id("shop-private"))
+            .unwrap()
+            .spec::<route_table::RouteTables>()
+            .unwrap();
+        assert_eq!(private.default_route, None);
+        assert_eq!(private.subnets.len(), 3);
+        let secrets = all
+            .iter()
+            .find(|r| r.id == vpc_endpoint::id("shop-secretsmanager"))
+            .unwrap();
+        let spec = secrets.spec::<vpc_endpoint::VpcEndpoints>().unwrap();
+        assert!(spec.interface);
+        assert_eq!(spec.subnets.len(), 3);
+        assert!(
+            secrets
+                .depends_on
+                .contains(&security_group::id("shop-endpoints"))
+        );
         // Each private table routes through a NAT gateway and depends on it, so its subnets
         // have a way out before a node boots in them.
         let (all, ready) = resources(&names, &per_zone, &zones);

@@ -619,3 +619,71 @@ async fn a_bake_before_the_first_apply_creates_the_network_its_builder_needs() {
         .ok();
     assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
 }
+
+/// `nat = "none"`: no NAT gateway, no elastic IP; the private subnets route nowhere. Plan refuses
+/// it while the nodes would have no way to the secrets they read, and takes it with a Secrets
+/// Manager interface endpoint, which apply makes in the private subnets with private DNS on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_created_vpc_without_nat_gateways_reaches_aws_through_its_endpoints() {
+    let aws = clients().await;
+    let network = "[network]\nvpc = \"create\"\nzones = 2\nnat = \"none\"\n";
+    let project = Project::new("nonat", network);
+    let stack = project.stack.clone();
+    let refused = project.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused
+            .stderr
+            .contains("network.nat: the nodes get no public IP")
+            && refused.stderr.contains("[network.no-egress]")
+            && refused.stderr.contains("to network.endpoints"),
+        "{}",
+        refused.stderr
+    );
+
+    project.write_profile(&format!("{network}endpoints = [\"secretsmanager\"]\n"));
+    let applied = project.run(&["apply", "--yes"]).ok();
+    assert!(!applied.stderr.contains("[network."), "{}", applied.stderr);
+    let nodes = group(&aws, &stack).await;
+    let private: Vec<String> = nodes
+        .vpc_zone_identifier()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    for subnet in &private {
+        assert_eq!(
+            default_route_of(&aws, subnet).await,
+            "",
+            "{subnet} routes out"
+        );
+    }
+    let endpoints = aws
+        .ec2
+        .describe_vpc_endpoints()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:Name")
+                .values(format!("{stack}-secretsmanager"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let endpoint = &endpoints.vpc_endpoints()[0];
+    assert_eq!(
+        endpoint
+            .vpc_endpoint_type()
+            .map(|t| t.as_str().to_ascii_lowercase()),
+        Some("interface".to_string())
+    );
+    assert_eq!(endpoint.private_dns_enabled(), Some(true));
+    let mut subnets = endpoint.subnet_ids().to_vec();
+    subnets.sort();
+    let mut wanted = private.clone();
+    wanted.sort();
+    assert_eq!(subnets, wanted);
+    assert_eq!(project.run(&["plan", "--detailed-exitcode"]).code, 0);
+    project.run(&["destroy", "--yes"]).ok();
+    assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
+}

@@ -211,6 +211,24 @@ class DeployerEc2Provider(Ec2Provider):
                     ec2.delete_route(table, prefix_list)
         return answer
 
+    @handler("DescribeVpcEndpoints", expand=False)
+    def describe_vpc_endpoints(self, context: RequestContext, request):
+        """An interface endpoint lists its security groups (Groups: GroupId, GroupName), as AWS's
+        answer does (VpcEndpoint, EC2 API reference); moto kept them but left them out."""
+        answer = call_moto(context)
+        ec2 = _ec2(context)
+        for endpoint in answer.get("VpcEndpoints", []):
+            model = ec2.vpc_end_points.get(endpoint.get("VpcEndpointId"))
+            ids = getattr(model, "security_group_ids", None) or []
+            if ids and not endpoint.get("Groups"):
+                groups = []
+                for group_id in ids:
+                    group = ec2.get_security_group_from_id(group_id)
+                    groups.append({"GroupId": group_id,
+                                   "GroupName": getattr(group, "name", group_id)})
+                endpoint["Groups"] = groups
+        return answer
+
     @handler("DescribeNatGateways", expand=False)
     def describe_nat_gateways(self, context: RequestContext, request):
         """The `tag:<key>` filters apply, as on AWS (moto ignores them and lists every gateway,

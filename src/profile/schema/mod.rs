@@ -174,6 +174,12 @@ pub struct Network {
     /// outage leaves the others their way out) or `"single"` (one for all zones, to save cost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat: Option<Nat>,
+    /// With `vpc = "create"`: interface endpoints (private DNS on) in the private subnets, by
+    /// service (`"secretsmanager"`, `"ssm"`, `"logs"`, ...), so that the nodes reach those AWS
+    /// APIs without a NAT gateway. Each costs per zone and hour. An S3 gateway endpoint (free) is
+    /// always there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Vec<String>>,
     /// Subnet ids that every tier shares (load balancer, nodes, database, cache), in at least two
     /// Availability Zones and one per zone; when absent (and no tier's list is given), the VPC's
     /// subnets (one per zone).
@@ -200,6 +206,7 @@ impl Default for Network {
             cidr: None,
             zones: None,
             nat: None,
+            endpoints: None,
             subnets: None,
             load_balancer_subnets: None,
             node_subnets: None,
@@ -244,6 +251,10 @@ pub enum Nat {
     /// One, in the first zone, for every private subnet.
     #[serde(rename = "single")]
     Single,
+    /// None: the private subnets reach the VPC, its S3 endpoint and the interface endpoints
+    /// (`endpoints`) only.
+    #[serde(rename = "none")]
+    None,
 }
 
 /// The nodes: one launch template, run by the Auto Scaling Group.
