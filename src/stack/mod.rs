@@ -367,6 +367,21 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         })
         .collect();
     resources.push(security_group(Tier::Nodes, "nodes", node_rules));
+    // A live stack cannot move to another VPC (a change of `network.vpc` or of mode): its groups,
+    // balancer, subnets groups and instances all belong to the one they were made in. Said once,
+    // of the nodes' group, which every stack has.
+    let vpc_refusal = catalog::Refusal {
+        resource: security_group::id(names.security_group(Tier::Nodes)),
+        attributes: vec![security_group::VPC_ID],
+        error: loaded
+            .error_at(
+                "network.vpc",
+                "the stack lives in another VPC than the profile names now: its security groups, load balancer, subnet groups and instances cannot move to another VPC",
+            )
+            .with_code("network.vpc-changed")
+            .with_hint("keep the stack's VPC, or `deployer destroy` it with the profile it was applied with, then apply this one"),
+        live_only: true,
+    };
 
     let nodes_group = names.security_group(Tier::Nodes);
     // The data tier admits the main nodes and every group that says it uses the data tier.
@@ -398,7 +413,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
     };
 
     let mut notes = environment.notes.clone();
-    let mut refusals = Vec::new();
+    let mut refusals = vec![vpc_refusal];
     if let Some(db) = &profile.database {
         resources.push(security_group(
             Tier::Db,

@@ -687,3 +687,33 @@ async fn a_created_vpc_without_nat_gateways_reaches_aws_through_its_endpoints() 
     project.run(&["destroy", "--yes"]).ok();
     assert_eq!(network_left(&aws, &stack).await, Vec::<String>::new());
 }
+
+/// A live stack cannot move to another VPC: a profile that now asks for one of its own (or names
+/// another) is refused at `network.vpc` before any change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_stack_is_not_moved_to_another_vpc() {
+    let project = Project::standalone("movevpc", SMALL);
+    project.run(&["apply", "--yes"]).ok();
+    let stack = project.stack.clone();
+    project.write(
+        "profiles/test.toml",
+        &format!("stack = \"{stack}\"\n{SMALL}\n[network]\nvpc = \"create\"\nzones = 2\n"),
+    );
+    let refused = project.run(&["plan"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused
+            .stderr
+            .contains("network.vpc: the stack lives in another VPC than the profile names now")
+            && refused.stderr.contains("[network.vpc-changed]")
+            && refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    project.write(
+        "profiles/test.toml",
+        &format!("stack = \"{stack}\"\n{SMALL}\n"),
+    );
+    assert_eq!(project.run(&["plan", "--detailed-exitcode"]).code, 0);
+    project.run(&["destroy", "--yes"]).ok();
+}

@@ -83,16 +83,18 @@ fn permission_entries(permissions: &[IpPermission]) -> Vec<(String, IpPermission
     entries
 }
 
-/// The stack's security groups in `vpc_id`, by name.
+/// The security groups named `names` in `vpc_id` (in any VPC when it is empty: the stack's own
+/// VPC is yet to be created).
 pub(super) async fn describe(
     aws: &Aws,
     vpc_id: &str,
     names: &[String],
 ) -> Result<Vec<ObservedResource>, AwsError> {
-    let found = aws
-        .ec2
-        .describe_security_groups()
-        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+    let mut request = aws.ec2.describe_security_groups();
+    if !vpc_id.is_empty() {
+        request = request.filters(Filter::builder().name("vpc-id").values(vpc_id).build());
+    }
+    let found = request
         .filters(
             Filter::builder()
                 .name("group-name")
@@ -138,9 +140,13 @@ pub(super) async fn observe_stack(
     let mut patterns = names.to_vec();
     patterns.push(format!("{stack}-*"));
     let found = describe(aws, vpc_id, &patterns).await?;
+    // Before its VPC exists, the stack's own groups elsewhere (in the VPC it lived in before)
+    // are what counts; another's of the same name in another VPC is no conflict.
     Ok(found
         .into_iter()
-        .filter(|group| names.contains(&group.id.name) || group.owner() == Some(stack))
+        .filter(|group| {
+            group.owner() == Some(stack) || (!vpc_id.is_empty() && names.contains(&group.id.name))
+        })
         .collect())
 }
 

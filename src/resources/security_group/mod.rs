@@ -163,10 +163,6 @@ impl ResourceKind for SecurityGroups {
             let own = names.group(Some(group));
             groups.extend([own.security_group, own.load_balancer_security_group]);
         }
-        // A VPC deployer has yet to create holds nothing.
-        if scope.vpc_id.is_empty() {
-            return Ok(Vec::new());
-        }
         observe_stack(scope.aws, scope.vpc_id, names.stack(), &groups).await
     }
 
@@ -175,14 +171,13 @@ impl ResourceKind for SecurityGroups {
         scope: Scope<'_>,
         id: &ResourceId,
     ) -> Result<Option<ObservedResource>, AwsError> {
-        if scope.vpc_id.is_empty() {
-            return Ok(None);
-        }
+        let stack = scope.names.stack();
         Ok(
             describe(scope.aws, scope.vpc_id, std::slice::from_ref(&id.name))
                 .await?
                 .into_iter()
-                .next(),
+                // In any VPC (before the stack's own exists), only the stack's own.
+                .find(|group| !scope.vpc_id.is_empty() || group.owner() == Some(stack)),
         )
     }
 
