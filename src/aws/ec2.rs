@@ -865,3 +865,61 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A create whose answer was lost (a 503 after the change) is not sent again once the look
+    /// finds what it made; a refusal is not retried at all.
+    #[tokio::test]
+    async fn a_create_without_a_token_looks_before_it_tries_again() {
+        let attempts = AtomicUsize::new(0);
+        let made = create_untokened(
+            || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err(AwsError::coded("create VPC", "Unavailable", "overloaded"))
+            },
+            || async { Ok(Some("vpc-0made".to_string())) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(made, "vpc-0made");
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+
+        let attempts = AtomicUsize::new(0);
+        let refused = create_untokened(
+            || async {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                Err::<String, _>(AwsError::coded(
+                    "create VPC",
+                    "VpcLimitExceeded",
+                    "The maximum number of VPCs has been reached.",
+                ))
+            },
+            || async { Ok(None) },
+        )
+        .await
+        .unwrap_err();
+        assert!(refused.is("VpcLimitExceeded"));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
+
+        // Nothing made by the lost attempt: tried again, and the second succeeds.
+        let attempts = AtomicUsize::new(0);
+        let made = create_untokened(
+            || async {
+                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(AwsError::coded("create VPC", "InternalError", "try again"))
+                } else {
+                    Ok("vpc-0second".to_string())
+                }
+            },
+            || async { Ok(None) },
+        )
+        .await
+        .unwrap();
+        assert_eq!(made, "vpc-0second");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    }
+}

@@ -201,6 +201,11 @@ impl AwsError {
         self.late
     }
 
+    /// The same answer, taken as "not visible yet".
+    pub fn late(self) -> Self {
+        AwsError { late: true, ..self }
+    }
+
     /// An error AWS answered with `code` and `message`, as [`fail`] makes them.
     pub fn coded(what: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
         AwsError {

@@ -389,7 +389,9 @@ impl<T: ResourceKind> Handler for T {
     ) -> BoxFuture<'a, Result<Live, AwsError>> {
         Box::pin(async move {
             let spec = resource.resolved_spec::<T>(context.known)?;
-            ResourceKind::create(self, context, resource, &spec).await
+            ResourceKind::create(self, context, resource, &spec)
+                .await
+                .map_err(|e| super::late_if_fresh_reference(e, resource, context.known))
         })
     }
 
@@ -402,7 +404,9 @@ impl<T: ResourceKind> Handler for T {
     ) -> BoxFuture<'a, Result<Live, AwsError>> {
         Box::pin(async move {
             let spec = resource.resolved_spec::<T>(context.known)?;
-            ResourceKind::update(self, context, resource, &spec, changes, live).await
+            ResourceKind::update(self, context, resource, &spec, changes, live)
+                .await
+                .map_err(|e| super::late_if_fresh_reference(e, resource, context.known))
         })
     }
 

@@ -9,8 +9,8 @@ use super::attributes::{Attribute, Attributes, Mode};
 use super::observed::{Observed, ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
 use crate::aws::ec2::{
-    create_untokened, deleted, observed_resource, scanned, stack_filter, tag_specification,
-    without_retries,
+    create_untokened, deleted, made_before, observed_resource, scanned, stack_filter,
+    tag_specification, without_retries,
 };
 use crate::aws::{Aws, AwsError, fail};
 use crate::ids::{Kind, ResourceId};
@@ -89,24 +89,10 @@ impl ResourceKind for InternetGateways {
     ) -> Result<Live, AwsError> {
         let aws = context.aws();
         let name = &resource.id.name;
-        let existing = describe(aws, context.stack())
-            .await?
-            .into_iter()
-            .find(|r| &r.id == context.id);
-        let (gateway, attached) = match existing {
-            Some(live) => {
-                let attached = live.attributes.get(VPC).and_then(|v| v.as_str()) == Some(&spec.vpc);
-                (live.physical_id, attached)
-            }
+        let gateway = match made_before(describe(aws, context.stack()).await?, context.id) {
+            Some(gateway) => gateway,
             None => {
-                let made = || async {
-                    Ok(describe(aws, context.stack())
-                        .await?
-                        .into_iter()
-                        .find(|r| &r.id == context.id)
-                        .map(|r| r.physical_id))
-                };
-                let gateway = create_untokened(
+                create_untokened(
                     || async {
                         let created = aws
                             .ec2
@@ -126,31 +112,31 @@ impl ResourceKind for InternetGateways {
                             .unwrap_or_default()
                             .to_string())
                     },
-                    made,
+                    || async {
+                        Ok(made_before(
+                            describe(aws, context.stack()).await?,
+                            context.id,
+                        ))
+                    },
                 )
-                .await?;
-                // One an earlier attempt made may be attached already.
-                let attached = describe(aws, context.stack())
-                    .await?
-                    .into_iter()
-                    .find(|r| r.physical_id == gateway)
-                    .is_some_and(|r| {
-                        r.attributes.get(VPC).and_then(|v| v.as_str()) == Some(&spec.vpc)
-                    });
-                (gateway, attached)
+                .await?
             }
         };
-        if !attached {
-            aws.ec2
-                .attach_internet_gateway()
-                .internet_gateway_id(&gateway)
-                .vpc_id(&spec.vpc)
-                .send()
-                .await
-                .map_err(fail(format!(
-                    "attach internet gateway {name} to {}",
-                    spec.vpc
-                )))?;
+        // One an earlier attempt made may be attached already: EC2 says so, and that is done.
+        let attached = aws
+            .ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&gateway)
+            .vpc_id(&spec.vpc)
+            .send()
+            .await
+            .map_err(fail(format!(
+                "attach internet gateway {name} to {}",
+                spec.vpc
+            )));
+        match attached {
+            Err(error) if !error.is("Resource.AlreadyAssociated") => return Err(error),
+            _ => {}
         }
         Ok(Live::named(gateway))
     }

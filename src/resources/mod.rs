@@ -165,6 +165,37 @@ fn replace_references(
     Ok(())
 }
 
+/// `error` as "not visible yet" when it is AWS saying that a resource `resource` references, which
+/// this run has just made, does not exist (`InvalidVpcID.NotFound: The vpc ID 'vpc-1' does not
+/// exist` right after CreateVpc, or Auto Scaling's "The subnet ID ... does not exist"): every kind
+/// that names another by reference needs that, whatever its own codes are.
+pub fn late_if_fresh_reference(error: AwsError, resource: &Resource, known: Known<'_>) -> AwsError {
+    if error.is_late() {
+        return error;
+    }
+    let missing = error
+        .code
+        .as_deref()
+        .is_some_and(|c| c.contains("NotFound"))
+        || error.message.contains("does not exist")
+        || error.message.contains("not found");
+    let mut fresh = Vec::new();
+    let mut spec = resource.spec.clone();
+    let _ = replace_references(&mut spec, &mut |id| {
+        if known.is_fresh(id)
+            && let Some(physical) = known.physical_id(id)
+        {
+            fresh.push(physical.to_string());
+        }
+        Ok(String::new())
+    });
+    if missing && fresh.iter().any(|id| error.message.contains(id.as_str())) {
+        error.late()
+    } else {
+        error
+    }
+}
+
 impl Resource {
     /// A resource of kind `K` named `name` with `spec`. It depends on what its spec references.
     pub fn new<K: ResourceKind>(name: impl Into<String>, component: &str, spec: &K::Spec) -> Self {
@@ -527,6 +558,53 @@ pub fn outputs(entries: &[(&ResourceId, Option<&str>, &Live)]) -> Vec<(String, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn not_found_of_a_referenced_resource_made_by_this_run_is_not_visible_yet() {
+        let vpc = vpc::id("shop");
+        let subnet = Resource::new::<subnet::Subnets>(
+            "shop-private-us-east-1a",
+            "subnet",
+            &subnet::Spec {
+                vpc: reference(&vpc),
+                cidr: "10.0.128.0/20".into(),
+                zone: "us-east-1a".into(),
+            },
+        );
+        assert_eq!(subnet.depends_on, vec![vpc.clone()]);
+        let ledger = Ledger::from([(vpc.clone(), Live::named("vpc-0abc"))]);
+        let fresh = BTreeSet::from([vpc.clone()]);
+        let known = Known {
+            ledger: &ledger,
+            fresh: &fresh,
+        };
+        let gone = || {
+            AwsError::coded(
+                "create subnet",
+                "InvalidVpcID.NotFound",
+                "The vpc ID 'vpc-0abc' does not exist",
+            )
+        };
+        assert!(late_if_fresh_reference(gone(), &subnet, known).is_late());
+        // Another id, another answer, or a VPC this run did not make: a real failure.
+        let other = AwsError::coded(
+            "create subnet",
+            "InvalidVpcID.NotFound",
+            "The vpc ID 'vpc-0ffff' does not exist",
+        );
+        assert!(!late_if_fresh_reference(other, &subnet, known).is_late());
+        let refused = AwsError::coded(
+            "create subnet",
+            "InvalidSubnet.Range",
+            "The CIDR '10.0.128.0/20' is invalid for vpc-0abc",
+        );
+        assert!(!late_if_fresh_reference(refused, &subnet, known).is_late());
+        let old = Known {
+            ledger: &ledger,
+            fresh: &BTreeSet::new(),
+        };
+        assert!(!late_if_fresh_reference(gone(), &subnet, old).is_late());
+    }
 
     #[test]
     fn every_kind_is_registered_once_and_reads_back_by_its_key() {

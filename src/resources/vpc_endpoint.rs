@@ -80,6 +80,9 @@ impl ResourceKind for VpcEndpoints {
             "ec2:CreateTags",
             "ec2:ModifyVpcEndpoint",
             "ec2:DeleteVpcEndpoints",
+            // Implicit: an interface endpoint with private DNS associates the VPC with the
+            // service's private hosted zone, which EC2 checks against the caller.
+            "route53:AssociateVPCWithHostedZone",
         ]
     }
 

@@ -635,11 +635,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             if resource.id.kind == auto_scaling_group::KIND
                 || resource.id.kind == crate::resources::image::KIND
             {
-                for id in &ready {
-                    if !resource.depends_on.contains(id) {
-                        resource.depends_on.push(id.clone());
-                    }
-                }
+                *resource = resource.clone().needs(ready.iter().cloned());
             }
         }
         resources.extend(network);

@@ -48,6 +48,16 @@ pub fn subnet_cidr(cidr: &str, index: u32) -> String {
     format!("{address}/{}", prefix + 4)
 }
 
+/// The zone whose NAT gateway serves `zone`'s private subnet: its own, the first zone's (one
+/// for all), or none.
+fn nat_zone<'a>(network: &schema::Network, zones: &'a [String], zone: &'a str) -> Option<&'a str> {
+    match network.nat.unwrap_or_default() {
+        Nat::PerZone => Some(zone),
+        Nat::Single => zones.first().map(String::as_str),
+        Nat::None => None,
+    }
+}
+
 /// The network a stack's created VPC gives the other resources: the private subnets for the
 /// nodes (and the data tier), the public ones for the load balancer, as references; `vpc_id` is
 /// the VPC's id where it exists already (observation looks in it), else empty.
@@ -68,14 +78,11 @@ pub fn owned(
                         names.internet_gateway(),
                     )))
                 } else {
-                    match network.nat.unwrap_or_default() {
-                        Nat::PerZone => {
-                            Egress::Nat(reference(&nat_gateway::id(names.nat_gateway(zone))))
+                    match nat_zone(network, zones, zone) {
+                        Some(nat) => {
+                            Egress::Nat(reference(&nat_gateway::id(names.nat_gateway(nat))))
                         }
-                        Nat::Single => {
-                            Egress::Nat(reference(&nat_gateway::id(names.nat_gateway(&zones[0]))))
-                        }
-                        Nat::None => Egress::NoRoute,
+                        None => Egress::NoRoute,
                     }
                 }),
             })
@@ -151,11 +158,11 @@ pub fn resources(
             subnets: public_subnets.clone(),
         },
     ));
-    let nat_zones: Vec<&String> = match network.nat.unwrap_or_default() {
-        Nat::PerZone => zones.iter().collect(),
-        Nat::Single => zones.iter().take(1).collect(),
-        Nat::None => Vec::new(),
-    };
+    let mut nat_zones: Vec<&str> = zones
+        .iter()
+        .filter_map(|z| nat_zone(network, zones, z))
+        .collect();
+    nat_zones.dedup();
     for zone in &nat_zones {
         let name = names.nat_gateway(zone);
         resources.push(Resource::new::<elastic_ip::ElasticIps>(
@@ -163,7 +170,7 @@ pub fn resources(
             "nat-elastic-ip",
             &elastic_ip::Spec {},
         ));
-        let index = zones.iter().position(|z| z == *zone).unwrap_or(0);
+        let index = zones.iter().position(|z| z == zone).unwrap_or(0);
         resources.push(
             Resource::new::<nat_gateway::NatGateways>(
                 &name,
