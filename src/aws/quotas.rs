@@ -110,6 +110,9 @@ async fn usage(
         }
         Quota::StandardVcpus => running_vcpus(aws, stack, vcpus).await,
         Quota::Vpcs => count(every_item!(aws.ec2.describe_vpcs(), what)?.len()),
+        Quota::InternetGateways => {
+            count(every_item!(aws.ec2.describe_internet_gateways(), what)?.len())
+        }
         Quota::ElasticIps => count(
             aws.ec2
                 .describe_addresses()

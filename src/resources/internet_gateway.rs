@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use super::attributes::{Attribute, Attributes, Mode};
+use super::quota::{Quota, QuotaUse};
 use super::observed::{Observed, ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
 use crate::aws::ec2::{
@@ -41,6 +42,10 @@ impl ResourceKind for InternetGateways {
             shown_by_name: true,
             ..About::new("EC2 internet gateway")
         }
+    }
+
+    fn quota_use(&self, _spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::Count(Quota::InternetGateways, 1)]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

@@ -13,11 +13,12 @@ pub enum Quota {
     /// Running On-Demand instances of the standard families (A, C, D, H, I, M, R, T, Z), in vCPUs.
     StandardVcpus,
     Vpcs,
+    InternetGateways,
     ElasticIps,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 8] = [
+    pub const ALL: [Quota; 9] = [
         Quota::ClassicLoadBalancers,
         Quota::AutoScalingGroups,
         Quota::LaunchTemplates,
@@ -25,6 +26,7 @@ impl Quota {
         Quota::CacheNodes,
         Quota::StandardVcpus,
         Quota::Vpcs,
+        Quota::InternetGateways,
         Quota::ElasticIps,
     ];
 
@@ -39,6 +41,7 @@ impl Quota {
             Quota::CacheNodes => ("elasticache", "L-DFE45DF3"),
             Quota::StandardVcpus => ("ec2", "L-1216C47A"),
             Quota::Vpcs => ("vpc", "L-F678F1CE"),
+            Quota::InternetGateways => ("vpc", "L-A4707A72"),
             Quota::ElasticIps => ("ec2", "L-0263D0A3"),
         })
     }
@@ -55,6 +58,7 @@ impl Quota {
                 "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"
             }
             Quota::Vpcs => "VPCs per Region",
+            Quota::InternetGateways => "Internet gateways per Region",
             Quota::ElasticIps => "EC2-VPC Elastic IPs",
         }
     }
@@ -69,6 +73,7 @@ impl Quota {
             Quota::CacheNodes => "cache nodes",
             Quota::StandardVcpus => "On-Demand standard vCPUs",
             Quota::Vpcs => "VPCs",
+            Quota::InternetGateways => "internet gateways",
             Quota::ElasticIps => "elastic IPs",
         }
     }
@@ -84,6 +89,7 @@ impl Quota {
             Quota::CacheNodes => 300.0,
             Quota::StandardVcpus => 5.0,
             Quota::Vpcs => 5.0,
+            Quota::InternetGateways => 5.0,
             Quota::ElasticIps => 5.0,
         }
     }

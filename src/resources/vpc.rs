@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use super::attributes::{Attribute, Attributes, Mode};
+use super::quota::{Quota, QuotaUse};
 use super::observed::{ObservedResource, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext};
 use crate::aws::ec2::{
@@ -43,6 +44,10 @@ impl ResourceKind for Vpcs {
             wait_limit: std::time::Duration::from_secs(30 * 60),
             ..About::new("EC2 VPC")
         }
+    }
+
+    fn quota_use(&self, _spec: &Spec) -> Vec<QuotaUse> {
+        vec![QuotaUse::Count(Quota::Vpcs, 1)]
     }
 
     fn permissions(&self) -> &'static [&'static str] {

@@ -66,7 +66,7 @@ fn key_for(quota: Quota, group: Option<&str>) -> String {
         Quota::DbInstances => return "database".into(),
         Quota::CacheNodes => return "cache".into(),
         Quota::StandardVcpus => "scaling.max",
-        Quota::Vpcs => return "network.vpc".into(),
+        Quota::Vpcs | Quota::InternetGateways => return "network.vpc".into(),
         Quota::ElasticIps => return "network.nat".into(),
     };
     match group {

@@ -23,6 +23,7 @@ QUOTAS = {
     ("elasticache", "L-DFE45DF3"): ("Nodes per Region", 300.0, True),
     ("ec2", "L-1216C47A"): ("Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", 5.0, True),
     ("vpc", "L-F678F1CE"): ("VPCs per Region", 5.0, True),
+    ("vpc", "L-A4707A72"): ("Internet gateways per Region", 5.0, True),
     ("ec2", "L-0263D0A3"): ("EC2-VPC Elastic IPs", 5.0, True),
 }
 
@@ -43,6 +44,7 @@ APPLIED = {
     ("rds", "L-7B6409FD"): 200.0,
     ("ec2", "L-1216C47A"): 1152.0,
     ("vpc", "L-F678F1CE"): 100.0,
+    ("vpc", "L-A4707A72"): 100.0,
     ("ec2", "L-0263D0A3"): 100.0,
 }
 

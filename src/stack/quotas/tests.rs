@@ -359,3 +359,52 @@ fn a_scaled_maximum_is_judged_beside_the_rest_of_the_account() {
     let warned = judge_scale("us-east-1", &unread, ("t3.micro", 2), 8, 4).unwrap();
     assert!(warned.is_some_and(|w| w.contains("[quota.unread]") && w.contains("AccessDenied")));
 }
+
+#[test]
+fn a_created_vpc_asks_for_a_vpc_an_internet_gateway_and_an_address_per_nat_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/boot.sh.j2"), "boot\n").unwrap();
+    std::fs::write(dir.path().join("templates/bake.sh.j2"), "bake\n").unwrap();
+    let path = dir.path().join("profiles/shop.toml");
+    std::fs::write(&path, format!("{PROFILE}\n[network]\nvpc = \"create\"\n")).unwrap();
+    let loaded = load(path.to_str().unwrap()).unwrap();
+    let mut environment = Environment::offline("us-east-1");
+    environment.base_image = Some("ami-0123456789abcdef1".into());
+    environment.owned_zones = Some(vec![
+        "us-east-1a".into(),
+        "us-east-1b".into(),
+        "us-east-1c".into(),
+    ]);
+    let desired = build(&loaded, &environment).unwrap();
+    let asked = demands(&desired, &plan_of(&desired, &Observed::default()), &vcpus());
+    let of = |quota: Quota| {
+        asked
+            .iter()
+            .find(|d| d.quota == quota)
+            .map(|d| (d.amount, d.key.clone()))
+    };
+    assert_eq!(of(Quota::Vpcs), Some((1, "network.vpc".into())));
+    assert_eq!(of(Quota::InternetGateways), Some((1, "network.vpc".into())));
+    // A NAT gateway per zone, each with its address.
+    assert_eq!(of(Quota::ElasticIps), Some((3, "network.nat".into())));
+    let mut readings = plenty();
+    readings.insert(
+        Quota::InternetGateways,
+        Reading {
+            limit: Limit::Known(5.0),
+            used: 5,
+            stack_used: 0,
+        },
+    );
+    let (errors, _) = judge(&loaded, "us-east-1", &asked, &readings);
+    let [error] = &errors[..] else {
+        panic!("{errors:?}");
+    };
+    assert_eq!(error.key.as_deref(), Some("network.vpc"));
+    assert!(
+        error.hint.as_deref().unwrap_or_default().contains("L-A4707A72"),
+        "{error:?}"
+    );
+}
