@@ -424,6 +424,11 @@ pub struct BakeArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 
+    /// When the bake fails, leave its builder stopped (with its disk and security group) for
+    /// inspection instead of terminating it; plan lists it, and the next bake or apply deletes it
+    #[arg(long)]
+    pub keep_builder: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,

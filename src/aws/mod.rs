@@ -42,6 +42,9 @@ pub struct Aws {
     pub ssm: aws_sdk_ssm::Client,
     pub quotas: aws_sdk_servicequotas::Client,
     pub sts: aws_sdk_sts::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub kms: aws_sdk_kms::Client,
     pub region: String,
     /// The endpoint, when not AWS's own (`--endpoint-url`, AWS_ENDPOINT_URL).
     pub endpoint: Option<String>,
@@ -97,6 +100,9 @@ impl Aws {
             ssm: aws_sdk_ssm::Client::new(config),
             quotas: aws_sdk_servicequotas::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            kms: aws_sdk_kms::Client::new(config),
             region,
             endpoint: config.endpoint_url().map(str::to_string),
         })
@@ -264,6 +270,30 @@ where
             hint,
             source: Some(Arc::new(error)),
             late: false,
+        }
+    }
+}
+
+/// A delete's answer: done when it succeeded, or when AWS answers one of `gone` (nothing to
+/// delete: deleting what is gone succeeds).
+pub fn gone_is_done<T, E, R>(
+    answer: Result<T, SdkError<E, R>>,
+    what: impl Into<String>,
+    gone: &[&str],
+) -> Result<(), AwsError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+{
+    match answer {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(what)(error);
+            if gone.iter().any(|code| error.is(code)) {
+                Ok(())
+            } else {
+                Err(error)
+            }
         }
     }
 }

@@ -124,6 +124,7 @@ async fn bake(global: &Global, args: &BakeArgs, prepared: Prepared) -> Result<i3
             },
             options: Options {
                 poll_interval: poll_interval(global.poll_interval),
+                keep_failed_builder: args.keep_builder,
                 ..Options::default()
             },
         };

@@ -303,6 +303,9 @@ mod tests {
             "ssm",
             "sts",
             "quotas",
+            "cloudwatch",
+            "sns",
+            "kms",
         ];
         let mut called = std::collections::BTreeSet::new();
         for client in clients {

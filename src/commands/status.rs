@@ -17,7 +17,9 @@ use crate::render::report::{Range, emit, output_map};
 use crate::render::status::{self, GroupStatus, InstanceStatus, StatusReport};
 use crate::resources::auto_scaling_group::capacity::ScaleOverride;
 use crate::resources::observed::Observed;
-use crate::resources::{Live, auto_scaling_group, image, launch_template, load_balancer, outputs};
+use crate::resources::{
+    Live, alarm, auto_scaling_group, image, launch_template, load_balancer, outputs,
+};
 
 pub async fn run(global: &Global, args: &StatusArgs) -> Result<i32, Failure> {
     let loaded = load(global.profile())?;
@@ -117,7 +119,35 @@ async fn report(
         outputs,
         group,
         groups: extra,
+        alarms: alarms(observed),
     })
+}
+
+/// The stack's alarms with their states, firing ones first.
+fn alarms(observed: &Observed) -> Vec<status::AlarmStatus> {
+    let text = |r: &crate::resources::observed::ObservedResource, key: &str| {
+        r.attributes
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut alarms: Vec<status::AlarmStatus> = observed
+        .resources
+        .iter()
+        .filter(|r| r.id.kind == alarm::KIND)
+        .map(|r| status::AlarmStatus {
+            name: r.id.name.clone(),
+            state: text(r, alarm::STATE).unwrap_or_else(|| "?".into()),
+            reason: text(r, alarm::STATE_REASON),
+        })
+        .collect();
+    let rank = |state: &str| match state {
+        "ALARM" => 0,
+        "INSUFFICIENT_DATA" => 1,
+        _ => 2,
+    };
+    alarms.sort_by(|a, b| (rank(&a.state), &a.name).cmp(&(rank(&b.state), &b.name)));
+    alarms
 }
 
 /// One node group's capacity, launch template and instances (None when it has no group).

@@ -329,6 +329,7 @@ impl World {
                 poll_interval: Duration::from_millis(2),
                 final_snapshot: None,
                 visibility_timeout: Duration::from_secs(2),
+                keep_failed_builder: false,
             },
         };
         tokio::time::timeout(

@@ -192,6 +192,27 @@ impl Names {
                 .is_some_and(|other| crate::aws::regions::REGIONS.contains(&other))
     }
 
+    /// The SNS topic the stack's alarms notify.
+    pub fn alarm_topic(&self) -> String {
+        format!("{}-alarms", self.stack)
+    }
+
+    /// The alias of the KMS key that encrypts the alarm topic.
+    pub fn alarm_key(&self) -> String {
+        format!("alias/deployer/{}/alarms", self.stack)
+    }
+
+    /// The beginning of every CloudWatch alarm name of the stack: the stack's alone, as a stack
+    /// name has no `/`.
+    pub fn alarm_prefix(&self) -> String {
+        format!("{}/", self.stack)
+    }
+
+    /// A CloudWatch alarm of the stack: `<stack>/<what>`.
+    pub fn alarm(&self, what: &str) -> String {
+        format!("{}{what}", self.alarm_prefix())
+    }
+
     /// IAM path under which the stack's roles and instance profiles live.
     pub fn iam_path(&self) -> String {
         format!("/deployer/{}/", self.stack)

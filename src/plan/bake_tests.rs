@@ -68,7 +68,7 @@ fn image(name: &str, created: &str, in_use: bool, inputs: &[(&str, &str)]) -> Ob
 
 #[test]
 fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_changed() {
-    let desired = baking_desired("install\npoweroff\n");
+    let desired = baking_desired("install\necho deployer-bake: done\npoweroff\n");
     let image_id = desired
         .resources
         .iter()
@@ -152,7 +152,7 @@ fn a_bake_is_up_to_date_when_an_image_of_its_hash_exists_and_says_which_inputs_c
 
 #[test]
 fn retention_keeps_the_newest_images_and_any_in_use() {
-    let desired = baking_desired("install\npoweroff\n");
+    let desired = baking_desired("install\necho deployer-bake: done\npoweroff\n");
     let image = |name: &str, created: &str, in_use: bool| image(name, created, in_use, &[]);
     let observed = Observed {
         resources: vec![
@@ -178,7 +178,7 @@ fn retention_keeps_the_newest_images_and_any_in_use() {
 
 #[test]
 fn an_interrupted_bake_is_adopted_and_its_strays_are_cleaned_up() {
-    let desired = baking_desired("install\npoweroff\n");
+    let desired = baking_desired("install\necho deployer-bake: done\npoweroff\n");
     let (_, spec) = bakes_of(&desired).remove(0);
     let names = desired.names();
     let builder = |hash: &str| ObservedResource {

@@ -237,7 +237,10 @@ fn each_group_bakes_from_its_own_base_image_and_never_shares_a_builder() {
         ("templates/boot.sh.j2", MAIN_BOOT),
         ("templates/manager.sh.j2", "manager on {{ ports }}\n"),
         ("templates/worker.sh.j2", "db={{ database.host }}\n"),
-        ("templates/bake.sh.j2", "install\npoweroff\n"),
+        (
+            "templates/bake.sh.j2",
+            "install\necho deployer-bake: done\npoweroff\n",
+        ),
     ] {
         let path = dir.path().join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -200,7 +200,15 @@ fn an_empty_account_creates_everything_in_dependency_order() {
     let desired = desired();
     let plan = plan(&desired, &Observed::default()).unwrap();
     assert_eq!(plan.count(Action::Create), desired.resources.len());
-    assert_eq!(desired.resources.len(), 13);
+    // 13, and the alarms' key, topic and 15 alarms (5 of the load balancer, 3 of the database,
+    // 3 of each of the cache's 2 nodes, 1 of the group).
+    assert_eq!(desired.resources.len(), 30);
+    let alarms = desired
+        .resources
+        .iter()
+        .filter(|r| r.id.kind == crate::resources::alarm::KIND)
+        .count();
+    assert_eq!(alarms, 15);
     // Every step comes after the steps it depends on.
     for (index, step) in plan.steps.iter().enumerate() {
         for dependency in &step.depends_on {
@@ -521,7 +529,22 @@ fn removed_data_stores_are_kept_with_what_they_use() {
     ] {
         assert_eq!(action(kind, name), Action::Retain, "{kind:?} {name}");
     }
-    assert_eq!(plan.count(Action::Delete), 0);
+    // Only the alarms on what the profile no longer has are deleted: 3 of the database, 3 of
+    // each cache node.
+    let deleted: Vec<&ResourceId> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == Action::Delete)
+        .map(|s| &s.id)
+        .collect();
+    assert_eq!(deleted.len(), 9, "{deleted:?}");
+    assert!(
+        deleted
+            .iter()
+            .all(|id| id.kind == crate::resources::alarm::KIND
+                && (id.name.starts_with("shop/db-") || id.name.starts_with("shop/cache-"))),
+        "{deleted:?}"
+    );
     // The node role's policy no longer names the secrets, and the user data drops the endpoints.
     assert_eq!(
         action(node_role::KIND, "shop-node-us-east-1"),

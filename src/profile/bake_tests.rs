@@ -18,7 +18,7 @@ fn bake_settings_are_checked() {
         ("profiles/t.toml", &baking("")),
         (
             "templates/bake.sh.j2",
-            "#!/bin/sh\necho {{ stack }}\npoweroff\n",
+            "#!/bin/sh\necho {{ stack }}\necho deployer-bake: done\npoweroff\n",
         ),
     ]);
     assert_eq!(errors_in(dir.path(), "t"), Vec::<String>::new());
@@ -75,6 +75,18 @@ fn a_bake_template_without_a_power_off_is_a_warning_and_its_variables_are_bake_t
             "#!/bin/sh\necho {{ stack }}\n# done\n",
         ),
     ]);
+    // Without the success marker no bake could be imaged: refused at the template's key.
+    let errors = errors_in(dir.path(), "t");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("node.bake.template: templates/bake.sh.j2 never prints the bake's success marker `deployer-bake: done`"),
+        "{errors:?}"
+    );
+    std::fs::write(
+        dir.path().join("templates/bake.sh.j2"),
+        "#!/bin/sh\necho {{ stack }}\necho deployer-bake: done\n# done\n",
+    )
+    .unwrap();
     let loaded = load(dir.path().join("profiles/t.toml").to_str().unwrap()).unwrap();
     let desired = crate::stack::check(&loaded, "us-east-1").unwrap();
     assert_eq!(desired.warnings.len(), 1);
@@ -88,7 +100,7 @@ fn a_bake_template_without_a_power_off_is_a_warning_and_its_variables_are_bake_t
     // Endpoints do not exist at bake time: using one is an error, located in the template.
     std::fs::write(
         dir.path().join("templates/bake.sh.j2"),
-        "#!/bin/sh\necho {{ database.host }}\npoweroff\n",
+        "#!/bin/sh\necho {{ database.host }}\necho deployer-bake: done\npoweroff\n",
     )
     .unwrap();
     let errors = errors_in(dir.path(), "t");
@@ -107,7 +119,10 @@ fn image_and_bake_replace_each_other_across_extends() {
     let dir = project(&[
         ("profiles/base.toml", &base),
         ("profiles/child.toml", with_image),
-        ("templates/bake.sh.j2", "#!/bin/sh\npoweroff\n"),
+        (
+            "templates/bake.sh.j2",
+            "#!/bin/sh\necho deployer-bake: done\npoweroff\n",
+        ),
     ]);
     let loaded = load(dir.path().join("profiles/child.toml").to_str().unwrap()).unwrap();
     assert_eq!(

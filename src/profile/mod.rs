@@ -1,5 +1,6 @@
 //! Profiles: the TOML format, `extends` merging, and validation with file/line/key locations.
 
+pub mod alarms;
 pub mod error;
 pub mod load;
 mod load_balancer;

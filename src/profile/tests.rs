@@ -100,7 +100,7 @@ fn broken_profiles_get_located_messages() {
                 "region = \"us-east-1\"",
                 "region = \"us-east-1\"\ncolour = \"blue\"",
             ),
-            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling, groups",
+            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling, alarms, groups",
         ),
         (
             with("region = \"us-east-1\"", "regoin = \"us-east-1\""),

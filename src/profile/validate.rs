@@ -64,6 +64,7 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
     }
     super::load_balancer::check(&profile.load_balancer, &mut problems);
     super::scaling::check(&profile.scaling, "scaling", &mut problems);
+    super::alarms::check(&profile.alarms, &mut problems);
     for (name, group) in &profile.groups {
         self::group(profile, name, group, &mut problems);
     }

@@ -19,6 +19,8 @@ enum Inner {
     Live {
         bars: MultiProgress,
         lines: HashMap<ResourceId, ProgressBar>,
+        /// What a resource's work prints (a bake's console), under its line.
+        tails: HashMap<ResourceId, ProgressBar>,
     },
     Lines {
         last: HashMap<ResourceId, String>,
@@ -39,6 +41,7 @@ impl Progress {
             Inner::Live {
                 bars,
                 lines: HashMap::new(),
+                tails: HashMap::new(),
             }
         } else {
             Inner::Lines {
@@ -61,7 +64,7 @@ impl Progress {
     pub fn status(&self, id: &ResourceId, text: &str) {
         let mut inner = self.inner.lock().expect("progress lock");
         match &mut *inner {
-            Inner::Live { bars, lines } => {
+            Inner::Live { bars, lines, .. } => {
                 let bar = lines.entry(id.clone()).or_insert_with(|| {
                     let bar = bars.add(ProgressBar::new_spinner());
                     bar.set_style(
@@ -89,7 +92,10 @@ impl Progress {
     pub fn finish(&self, id: &ResourceId, text: &str, ok: bool) {
         let mut inner = self.inner.lock().expect("progress lock");
         match &mut *inner {
-            Inner::Live { bars, lines } => {
+            Inner::Live { bars, lines, tails } => {
+                if let Some(tail) = tails.remove(id) {
+                    tail.finish_and_clear();
+                }
                 let mark = if ok { "✓" } else { "✗" };
                 let bar = lines
                     .remove(id)
@@ -100,6 +106,46 @@ impl Progress {
             Inner::Lines { last } => {
                 last.remove(id);
                 line(&format!("{id}: {text}"));
+            }
+            Inner::Quiet => {}
+        }
+    }
+
+    /// New lines of what a resource's work prints (a bake's console output): on a terminal, the
+    /// last few under the resource's line; otherwise each as a line of its own.
+    pub fn output(&self, id: &ResourceId, new: &[String]) {
+        if new.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.lock().expect("progress lock");
+        match &mut *inner {
+            Inner::Live { bars, lines, tails } => {
+                let tail = tails.entry(id.clone()).or_insert_with(|| {
+                    let bar = match lines.get(id) {
+                        Some(line) => bars.insert_after(line, ProgressBar::new_spinner()),
+                        None => bars.add(ProgressBar::new_spinner()),
+                    };
+                    bar.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+                    bar
+                });
+                let mut shown: Vec<String> = tail
+                    .message()
+                    .lines()
+                    .map(|l| l.trim_start_matches("    │ ").to_string())
+                    .chain(new.iter().cloned())
+                    .collect();
+                let keep = shown.len().saturating_sub(TAIL_LINES);
+                shown.drain(..keep);
+                let text: Vec<String> = shown
+                    .iter()
+                    .map(|l| format!("    │ {}", console::truncate_str(l, 150, "…")))
+                    .collect();
+                tail.set_message(text.join("\n"));
+            }
+            Inner::Lines { .. } => {
+                for text in new {
+                    line(&format!("{id}: │ {text}"));
+                }
             }
             Inner::Quiet => {}
         }
@@ -117,6 +163,9 @@ impl Progress {
         }
     }
 }
+
+/// How many lines of a resource's output stay under its live line.
+const TAIL_LINES: usize = 5;
 
 /// The live lines on the terminal, if any: what else is written to stderr goes above them.
 static ACTIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);

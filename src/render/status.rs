@@ -18,6 +18,17 @@ pub struct StatusReport {
     pub group: Option<GroupStatus>,
     /// The extra node groups that exist, by name.
     pub groups: BTreeMap<String, GroupStatus>,
+    /// The stack's alarms, by name, firing ones first.
+    pub alarms: Vec<AlarmStatus>,
+}
+
+/// One alarm as CloudWatch sees it now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlarmStatus {
+    pub name: String,
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -81,6 +92,20 @@ impl Report for StatusReport {
         for (name, group) in &self.groups {
             let _ = write!(out, "\nGroup {name}\n");
             group_text(group, &mut out);
+        }
+        if !self.alarms.is_empty() {
+            let firing = self.alarms.iter().filter(|a| a.state == "ALARM").count();
+            let _ = write!(out, "\nAlarms ({}, {firing} firing):\n", self.alarms.len());
+            let width = self.alarms.iter().map(|a| a.name.len()).max().unwrap_or(0);
+            for alarm in &self.alarms {
+                let _ = write!(out, "  {:<width$}  {}", alarm.name, alarm.state);
+                match &alarm.reason {
+                    Some(reason) if alarm.state != "OK" => {
+                        let _ = writeln!(out, "  ({reason})");
+                    }
+                    _ => out.push('\n'),
+                }
+            }
         }
         out
     }

@@ -24,6 +24,8 @@ pub const KIND: Kind = Kind::new("builder", "builder");
 /// What observation records of a builder.
 pub const STATE: &str = "state";
 pub const SECURITY_GROUPS: &str = "security_groups";
+/// On a failed bake's builder that `bake --keep-builder` left stopped: when it was kept.
+pub const TAG_KEPT: &str = "deployer:kept";
 
 pub struct Builders;
 
@@ -47,6 +49,7 @@ impl ResourceKind for Builders {
             "ec2:RunInstances",
             "ec2:CreateTags",
             "ec2:GetConsoleOutput",
+            "ec2:StopInstances",
             "ec2:TerminateInstances",
         ]
     }
@@ -60,6 +63,23 @@ impl ResourceKind for Builders {
         let adopted = super::image::baking(plan)
             .iter()
             .any(|spec| live.tags.get(TAG_BAKE_HASH) == Some(&spec.hash));
+        if let Some(kept) = live.tags.get(TAG_KEPT) {
+            return Some(if adopted {
+                (
+                    Action::None,
+                    Some(format!(
+                        "a failed bake's builder, kept for inspection since {kept}: the bake replaces it"
+                    )),
+                )
+            } else {
+                (
+                    Action::Delete,
+                    Some(format!(
+                        "a failed bake's builder, kept for inspection since {kept}"
+                    )),
+                )
+            });
+        }
         Some(if adopted {
             (
                 Action::None,
@@ -342,28 +362,67 @@ pub(super) async fn launch(
         .ok_or_else(|| AwsError::other(what, "AWS returned no instance"))
 }
 
-/// The last `lines` lines of the instance's console output (best effort).
-pub(crate) async fn console_tail(aws: &Aws, instance: &str, lines: usize) -> Vec<String> {
-    let Ok(output) = aws
-        .ec2
-        .get_console_output()
-        .instance_id(instance)
-        .latest(true)
-        .send()
-        .await
-    else {
-        return vec!["(the console output could not be read)".into()];
+/// The instance's console output, by line (None when it cannot be read). The latest output
+/// where AWS has it (Nitro instances that run), else what AWS posted at the last state change.
+pub(crate) async fn console_lines(aws: &Aws, instance: &str) -> Option<Vec<String>> {
+    let ask = |latest: bool| {
+        aws.ec2
+            .get_console_output()
+            .instance_id(instance)
+            .latest(latest)
+            .send()
+    };
+    let output = match ask(true).await {
+        Ok(output) => output,
+        Err(_) => ask(false).await.ok()?,
     };
     // AWS sends the output base64-encoded; take it as text when it is not.
     let raw = output.output().unwrap_or_default();
     let text = aws_smithy_types::base64::decode(raw)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_else(|_| raw.to_string());
-    let all: Vec<String> = text.lines().map(str::to_string).collect();
-    if all.is_empty() {
-        return vec!["(the console output is empty)".into()];
+    Some(
+        text.lines()
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .collect(),
+    )
+}
+
+/// The last `lines` lines of the instance's console output (best effort).
+pub(crate) async fn console_tail(aws: &Aws, instance: &str, lines: usize) -> Vec<String> {
+    match console_lines(aws, instance).await {
+        None => vec!["(the console output could not be read)".into()],
+        Some(all) if all.is_empty() => vec!["(the console output is empty)".into()],
+        Some(all) => all[all.len().saturating_sub(lines)..].to_vec(),
     }
-    all[all.len().saturating_sub(lines)..].to_vec()
+}
+
+/// Stop a failed bake's builder and mark it kept (`bake --keep-builder`).
+pub(crate) async fn keep(aws: &Aws, instance: &str) -> Result<(), AwsError> {
+    aws.ec2
+        .create_tags()
+        .resources(instance)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key(TAG_KEPT)
+                .value(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(fail(format!("mark builder {instance} kept")))?;
+    match aws.ec2.stop_instances().instance_ids(instance).send().await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = fail(format!("stop builder {instance}"))(error);
+            // Stopped or stopping already.
+            if error.is("IncorrectInstanceState") {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
 }
 
 /// Terminate an instance (gone already is fine).

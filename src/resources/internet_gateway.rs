@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use super::attributes::{Attribute, Attributes, Mode};
-use super::quota::{Quota, QuotaUse};
 use super::observed::{Observed, ObservedResource, Status};
+use super::quota::{Quota, QuotaUse};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, names_in, vpc};
 use crate::aws::ec2::{
     create_untokened, deleted, made_before, observed_resource, scanned, stack_filter,

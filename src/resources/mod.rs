@@ -12,6 +12,9 @@ pub mod observed;
 pub mod quota;
 pub mod wait;
 
+pub mod alarm;
+pub mod alarm_key;
+pub mod alarm_topic;
 pub mod auto_scaling_group;
 pub mod builder;
 pub mod cache;
@@ -75,6 +78,9 @@ pub static REGISTRY: &[&dyn Handler] = &[
     &auto_scaling_group::AutoScalingGroups,
     &scaling_policy::ScalingPolicies,
     &scheduled_action::ScheduledActions,
+    &alarm_key::AlarmKeys,
+    &alarm_topic::AlarmTopics,
+    &alarm::Alarms,
 ];
 
 /// The handler of `kind` among `handlers`.
@@ -366,6 +372,8 @@ pub struct Options {
     pub final_snapshot: Option<String>,
     /// How long a call answered "not visible yet" (eventual consistency) is tried again.
     pub visibility_timeout: Duration,
+    /// A failed bake leaves its builder stopped for inspection (`bake --keep-builder`).
+    pub keep_failed_builder: bool,
 }
 
 impl Default for Options {
@@ -374,6 +382,7 @@ impl Default for Options {
             poll_interval: Duration::from_secs(5),
             final_snapshot: None,
             visibility_timeout: Duration::from_secs(120),
+            keep_failed_builder: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! From a validated profile and the facts of the account (region, VPC, subnets) to the list of
 //! desired resources with their dependencies. Pure: no AWS calls.
 
+mod alarms;
 pub mod catalog;
 mod data_tier;
 mod groups;
@@ -607,6 +608,20 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             &mut warnings,
         )?;
     }
+    resources.extend(alarms::resources(
+        &profile.alarms,
+        &names,
+        environment,
+        alarms::Watch {
+            database: profile.database.as_ref(),
+            cache: profile.cache.as_ref(),
+            groups: std::iter::once(None)
+                .chain(profile.groups.keys().map(|g| Some(g.as_str())))
+                .map(|g| names.group(g).auto_scaling_group)
+                .collect(),
+            main_min: profile.scaling.min,
+        },
+    ));
     // A VPC deployer creates: its pieces, and the nodes (and a bake's builder) wait for their
     // routes out.
     if let Some(zones) = &environment.owned_zones {

@@ -167,6 +167,15 @@ pub(super) fn add(
             instance_warmup: scaling.instance_warmup,
             termination_policies: scaling.termination_policies.clone(),
             reset_scale: false,
+            // What the group's alarm watches.
+            metrics: if loaded.profile.alarms.enabled {
+                vec![
+                    "GroupDesiredCapacity".to_string(),
+                    "GroupInServiceInstances".to_string(),
+                ]
+            } else {
+                vec![]
+            },
         },
     )
     .needs(group_needs));

@@ -78,6 +78,24 @@ pub(super) fn bake_spec(
         .render(&user_data::Endpoints::default())
         .map_err(|error| template_error(loaded, key, &template, error))?;
     let timeout = bake.timeout.get();
+    // A builder that powers off without the success marker is never imaged: a template that
+    // cannot print it would bake for nothing.
+    if !user_data.contains(image::BAKE_DONE) {
+        return Err(loaded
+            .error_at(
+                key,
+                format!(
+                    "{path} never prints the bake's success marker `{}`: deployer images only a builder whose console shows it",
+                    image::BAKE_DONE
+                ),
+            )
+            .with_code("bake.no-success-marker")
+            .with_hint(format!(
+                "end the template with `echo \"{}\" >/dev/console`, then `sync` and `poweroff` (templates/bake.sh.j2 shows how, with a trap that reports failures)",
+                image::BAKE_DONE
+            ))
+            .into());
+    }
     if !ends_with_power_off(&user_data) {
         warnings.push(
             loaded

@@ -46,7 +46,25 @@ async fn snapshot_exists(aws: &Clients, snapshot: &str) -> bool {
         .is_ok_and(|s| !s.snapshots().is_empty())
 }
 
-/// Play the node: stop every running builder of `stack` as soon as it appears.
+/// Write `lines` on the console of `instance`, as the node would print them (the emulator shows
+/// the instance's `emulator:console` tag after its boot log: see emulator/NOTES.md).
+pub async fn print_on_console(aws: &Clients, instance: &str, lines: &[&str]) {
+    aws.ec2
+        .create_tags()
+        .resources(instance)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("emulator:console")
+                .value(lines.join(" | "))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Play the node: every running builder of `stack`, as soon as it appears, prints what a bake
+/// template that succeeds prints last and powers off.
 pub fn play_node(aws: &Clients, stack: &str) -> tokio::task::JoinHandle<()> {
     let aws = aws.clone();
     let stack = stack.to_string();
@@ -54,6 +72,12 @@ pub fn play_node(aws: &Clients, stack: &str) -> tokio::task::JoinHandle<()> {
         loop {
             for (instance, state) in builders(&aws, &stack).await {
                 if state == "running" || state == "pending" {
+                    print_on_console(
+                        &aws,
+                        &instance,
+                        &["+ echo 'deployer-bake: done'", "deployer-bake: done"],
+                    )
+                    .await;
                     let _ = aws.ec2.stop_instances().instance_ids(instance).send().await;
                 }
             }
@@ -323,6 +347,140 @@ async fn a_builder_that_never_powers_off_times_out_with_its_console_and_is_termi
     assert_eq!(ever.len(), 1);
     assert_eq!(ever[0].1, "terminated");
     assert!(images(&aws, &stack).await.is_empty());
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
+
+/// Play a node whose template fails: every running builder of `stack` prints `lines` (the last
+/// the template's failure marker), and, if `power_off`, powers off as the template's trap does.
+fn play_failing_node(
+    aws: &Clients,
+    stack: &str,
+    lines: &'static [&'static str],
+    power_off: bool,
+) -> tokio::task::JoinHandle<()> {
+    let aws = aws.clone();
+    let stack = stack.to_string();
+    tokio::spawn(async move {
+        let mut printed = std::collections::BTreeSet::new();
+        loop {
+            for (instance, state) in builders(&aws, &stack).await {
+                if (state == "running" || state == "pending") && printed.insert(instance.clone()) {
+                    print_on_console(&aws, &instance, lines).await;
+                    if power_off {
+                        let _ = aws.ec2.stop_instances().instance_ids(instance).send().await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    })
+}
+
+const FAILING: &[&str] = &[
+    "+ dnf -y install nginx-but-misspelled",
+    "Error: Unable to find a match: nginx-but-misspelled",
+    "deployer-bake: failed: exit 1 at line 31",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bake_whose_template_fails_is_reported_at_once_with_its_console() {
+    let aws = clients().await;
+    // A timeout of 10 minutes: the failure must not wait for it.
+    let project = Project::new("bakefail", &BAKE.replace("60s", "10m"));
+    let stack = project.stack.clone();
+    // The template fails while the builder runs: its console says so before it powers off.
+    let node = play_failing_node(&aws, &stack, FAILING, false);
+    let begun = std::time::Instant::now();
+    let run = project.run(&["bake", "--yes"]);
+    let took = begun.elapsed();
+    node.abort();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        took < Duration::from_secs(60),
+        "the failure was noticed after {took:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("the bake template failed (deployer-bake: failed: exit 1 at line 31)")
+            && run
+                .stderr
+                .contains("Error: Unable to find a match: nginx-but-misspelled"),
+        "{}",
+        run.stderr
+    );
+    // The console was shown as it came (plain lines when stderr is not a terminal).
+    assert!(
+        run.stderr.contains("│ Error: Unable to find a match"),
+        "{}",
+        run.stderr
+    );
+    let ever = builders(&aws, &stack).await;
+    assert_eq!(ever.len(), 1);
+    assert_eq!(ever[0].1, "terminated");
+    assert!(images(&aws, &stack).await.is_empty());
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_builder_that_powers_off_without_the_success_marker_is_not_imaged() {
+    let aws = clients().await;
+    let project = Project::new("nomarker", &BAKE.replace("60s", "3s"));
+    let stack = project.stack.clone();
+    // It powers off, but its template never printed the marker (a template that ends early).
+    let node = play_failing_node(&aws, &stack, &["+ exit 0"], true);
+    let run = project.run(&["bake", "--yes"]);
+    node.abort();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("powered off without printing `deployer-bake: done`"),
+        "{}",
+        run.stderr
+    );
+    assert!(images(&aws, &stack).await.is_empty());
+    assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_builder_leaves_a_failed_builder_stopped_until_the_next_bake_replaces_it() {
+    let aws = clients().await;
+    let project = Project::new("keepbuilder", BAKE);
+    let stack = project.stack.clone();
+    let node = play_failing_node(&aws, &stack, FAILING, true);
+    let run = project.run(&["bake", "--yes", "--keep-builder"]);
+    node.abort();
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("is kept, stopped, with its disk and security group"),
+        "{}",
+        run.stderr
+    );
+    let kept = builders(&aws, &stack).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0].1 == "stopped" || kept[0].1 == "stopping",
+        "{kept:?}"
+    );
+    let plan = project.run(&["plan"]).ok();
+    assert!(
+        plan.stdout
+            .contains("a failed bake's builder, kept for inspection since"),
+        "{}",
+        plan.stdout
+    );
+    // The next bake replaces it, and succeeds.
+    let player = play_node(&aws, &stack);
+    let again = project.run(&["bake", "--yes"]).ok();
+    player.abort();
+    assert!(again.stdout.contains("image "), "{}", again.all());
+    let ever = builders(&aws, &stack).await;
+    assert!(
+        ever.iter().all(|(_, state)| state == "terminated"),
+        "{ever:?}"
+    );
+    assert_eq!(images(&aws, &stack).await.len(), 1);
+    project.run(&["destroy", "--yes"]).ok();
     assert_eq!(tagged_leftovers(&aws, &stack).await, Vec::<String>::new());
 }
 

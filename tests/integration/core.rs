@@ -47,8 +47,9 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     // A saved plan applies exactly.
     project.run(&["plan", "--out", "create.plan"]).ok();
     let applied = project.run_raw(&["apply", "create.plan"]).ok();
+    // 13, and the alarms: their key, their topic and 15 alarms.
     assert!(
-        applied.stdout.contains("Apply complete: 13 to create."),
+        applied.stdout.contains("Apply complete: 30 to create."),
         "{}",
         applied.all()
     );
@@ -570,8 +571,9 @@ async fn a_stateless_stack_needs_no_data_tier_and_out_of_band_deletes_are_recrea
     let project = Project::standalone("stateless", STATELESS);
     let stack = project.stack.clone();
     let applied = project.run(&["apply", "--yes"]).ok();
+    // 6, and the alarms: their key, their topic, 5 of the balancer and 1 of the group.
     assert!(
-        applied.stdout.contains("Apply complete: 6 to create."),
+        applied.stdout.contains("Apply complete: 14 to create."),
         "{}",
         applied.all()
     );

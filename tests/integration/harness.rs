@@ -197,6 +197,9 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub acm: aws_sdk_acm::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub kms: aws_sdk_kms::Client,
 }
 
 /// The SDK configuration of the tests' own calls: the emulator, test credentials.
@@ -221,5 +224,8 @@ pub async fn clients() -> Clients {
         secrets: aws_sdk_secretsmanager::Client::new(&config),
         acm: aws_sdk_acm::Client::new(&config),
         ssm: aws_sdk_ssm::Client::new(&config),
+        cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        sns: aws_sdk_sns::Client::new(&config),
+        kms: aws_sdk_kms::Client::new(&config),
     }
 }

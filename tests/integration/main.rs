@@ -2,6 +2,7 @@
 //! its own stack name so they run in parallel against one emulator.
 
 mod acceptance;
+mod alarms;
 mod bake;
 mod check;
 mod consistency;

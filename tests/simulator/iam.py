@@ -19,6 +19,11 @@ TAG_ACTIONS = {
     "autoscaling": {"CreateAutoScalingGroup": "autoscaling:CreateOrUpdateTags"},
     "ssm": {"PutParameter": "ssm:AddTagsToResource"},
     "secretsmanager": {"CreateSecret": "secretsmanager:TagResource"},
+    # "To create a topic with tags, you must have sns:CreateTopic and sns:TagResource" (CreateTopic);
+    # PutMetricAlarm with Tags needs cloudwatch:TagResource; CreateKey with Tags, kms:TagResource.
+    "sns": {"CreateTopic": "sns:TagResource"},
+    "cloudwatch": {"PutMetricAlarm": "cloudwatch:TagResource"},
+    "kms": {"CreateKey": "kms:TagResource"},
 }
 # Calls that never need a permission (AWS: "No permissions are required to perform this operation").
 ALWAYS = {"sts:GetCallerIdentity"}
@@ -105,9 +110,10 @@ class Request:
         self.service, self.action, self.params, self.region, self.account = \
             service, action, params, region, account
         try:
-            self.json = json.loads(body or b"{}") if service in ("ssm", "secretsmanager") else {}
+            self.json = json.loads(body or b"{}") if service in ("ssm", "secretsmanager", "kms") else {}
         except ValueError:
             self.json = {}
+        self.body = body or b""
         if not isinstance(self.json, dict):
             self.json = {}
 
@@ -158,8 +164,11 @@ def primary_resource(req, lookup):
 def tags_given(req):
     if req.service == "ec2":
         return any(EC2_TAG.match(k) for k in req.params)
-    if req.service in ("ssm", "secretsmanager"):
+    if req.service in ("ssm", "secretsmanager", "kms"):
         return bool(req.json.get("Tags"))
+    if req.service == "cloudwatch":
+        # CBOR: the map key "Tags" is the text string 0x64 'T' 'a' 'g' 's'.
+        return b"\x64Tags" in req.body
     return any(QUERY_TAG.match(k) for k in req.params)
 
 

@@ -38,7 +38,11 @@ FAULT_KINDS = ("throttle", "500", "503", "reset", "slow", "after_commit")
 # What can be held in a transitional state (config "holds"), plus "builder": a bake builder between
 # its power-off and the first answer that shows it stopped (readiness only, never held).
 HOLD_KINDS = ("db_instance", "replication_group", "image", "instance", "group_instance", "builder")
-JSON_SERVICES = {"secretsmanager", "ssm"}
+JSON_SERVICES = {"secretsmanager", "ssm", "kms"}
+# Signing names that differ from the IAM action prefix.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+# Smithy RPC v2 CBOR (CloudWatch's protocol in the Rust SDK): POST /service/<service>/operation/<op>.
+RPC_V2_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z]+)$")
 XMLNS = {  # namespaces of the query-protocol services' error documents
     "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
     "elasticache": "http://elasticache.amazonaws.com/doc/2015-02-02/",
@@ -61,6 +65,7 @@ ERRORS = {
              "500": (500, "InternalFailure", "We encountered an internal error. Please try again."),
              "503": (503, "ServiceUnavailable", "Service is unavailable. Please try again.")},
 }
+ERRORS["cbor"] = ERRORS["json"]
 # Eventual consistency (config "consistency"): for that many seconds after the simulator saw a create,
 # the calls that name what it created get the error AWS gives for something that does not exist yet.
 CONSISTENCY_KINDS = ("security_group", "instance", "image", "launch_template", "instance_profile", "role",
@@ -166,8 +171,12 @@ def identify(headers, path, body):
     target = headers.get("X-Amz-Target")
     if "x-www-form-urlencoded" in headers.get("Content-Type", "") and body:
         params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    service = IAM_PREFIXES.get(service, service)
+    rpc = RPC_V2_PATH.match(urlsplit(path).path)
     action = target.rsplit(".", 1)[-1] if target else params.get("Action", "")
-    if target or service in JSON_SERVICES:
+    if rpc:
+        action, protocol = rpc.group(1), "cbor"
+    elif target or service in JSON_SERVICES:
         protocol = "json"
     else:
         protocol = "ec2" if service == "ec2" else "query"
@@ -691,8 +700,27 @@ def note_busy(world, key, params, body):
                 world.deleted_secrets[request.get("SecretId", "")] = time.monotonic()
 
 
+def cbor(value):
+    """The CBOR encoding (RFC 8949) of a text string or a map of them: all an error document needs."""
+    def head(major, n):
+        if n < 24:
+            return bytes([major << 5 | n])
+        for info, size in ((24, 1), (25, 2), (26, 4)):
+            if n < 1 << (8 * size):
+                return bytes([major << 5 | info]) + n.to_bytes(size, "big")
+        raise ValueError(n)
+    if isinstance(value, str):
+        data = value.encode()
+        return head(3, len(data)) + data
+    return head(5, len(value)) + b"".join(cbor(k) + cbor(v) for k, v in value.items())
+
+
 def error_document(protocol, service, status, code, message, request_id, kind_type="Sender"):
     """An AWS error answer in the service's wire format -> (status, headers, body)."""
+    if protocol == "cbor":
+        body = cbor({"__type": code, "message": message})
+        return status, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"),
+                        ("x-amzn-RequestId", request_id)], body
     if protocol == "json":
         body = json.dumps({"__type": code, "message": message}).encode()
         return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)], body
@@ -842,7 +870,7 @@ class Simulator:
             message = iam.denial(needed, resource, account)
             if service == "ec2":
                 return 403, "UnauthorizedOperation", f"You are not authorized to perform this operation. {message}"
-            if protocol == "json":
+            if protocol in ("json", "cbor"):
                 return 400, "AccessDeniedException", message
             return 403, "AccessDenied", message
         return None
@@ -890,7 +918,16 @@ class Simulator:
                 timer.start()
 
     def power_off(self, ids, akid, region):
-        """Play the bake template's `poweroff`: StopInstances, sent by the simulator itself."""
+        """Play the bake template's end: its success marker on the console (the emulator's
+        `emulator:console` tag, see emulator/NOTES.md), then `poweroff` (StopInstances), both sent by
+        the simulator itself."""
+        tags = {"Action": "CreateTags", "Version": "2016-11-15",
+                "Tag.1.Key": "emulator:console", "Tag.1.Value": "deployer-bake: done"}
+        tags.update({f"ResourceId.{i + 1}": iid for i, iid in enumerate(ids)})
+        try:
+            self.ask("ec2", tags, akid, region)
+        except OSError as e:
+            log(f"builder console {ids} -> error: {e}")
         form = {"Action": "StopInstances", "Version": "2016-11-15"}
         form.update({f"InstanceId.{i + 1}": iid for i, iid in enumerate(ids)})
         try:

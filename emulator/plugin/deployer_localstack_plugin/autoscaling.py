@@ -39,6 +39,12 @@ Scaling policies (PutScalingPolicy, DescribePolicies, DeletePolicy, ExecutePolic
   []); an unknown group is a ValidationError. DeletePolicy / ExecutePolicy of an unknown policy: ValidationError
   (moto: silently nothing / 500). Policy names may be given as ARNs.
 
+Group metrics
+- EnableMetricsCollection adds the metrics it names to those the group publishes (moto replaced the list)
+  and, naming none, enables them all; DisableMetricsCollection (moto: not implemented) removes those it
+  names, or all of them. AWS: "If you omit this property, all metrics are enabled/disabled"
+  (EnableMetricsCollection / DisableMetricsCollection API reference).
+
 Scheduled actions
 - They belong to their group (moto keyed them by name alone), carry a ScheduledActionARN, need an existing
   group, and a repeated put updates only the parameters it names (AWS: "if you leave a parameter
@@ -583,6 +589,38 @@ def execute_policy(context: RequestContext, request: dict):
     return {}
 
 
+# The group metrics of the EnableMetricsCollection API reference (warm pool metrics aside).
+_GROUP_METRICS = [
+    "GroupMinSize", "GroupMaxSize", "GroupDesiredCapacity", "GroupInServiceInstances",
+    "GroupPendingInstances", "GroupStandbyInstances", "GroupTerminatingInstances", "GroupTotalInstances",
+    "GroupInServiceCapacity", "GroupPendingCapacity", "GroupStandbyCapacity", "GroupTerminatingCapacity",
+    "GroupTotalCapacity",
+]
+
+
+def _metrics_group(context: RequestContext, request: dict):
+    autoscaling = _autoscaling(context)
+    name = request.get("AutoScalingGroupName")
+    group = autoscaling.autoscaling_groups.get(name)
+    if group is None:
+        raise _group_not_found(name)
+    return group
+
+
+def enable_metrics_collection(context: RequestContext, request: dict):
+    group = _metrics_group(context, request)
+    wanted = request.get("Metrics") or _GROUP_METRICS
+    group.metrics = list(group.metrics) + [m for m in wanted if m not in group.metrics]
+    return {}
+
+
+def disable_metrics_collection(context: RequestContext, request: dict):
+    group = _metrics_group(context, request)
+    unwanted = request.get("Metrics") or list(group.metrics)
+    group.metrics = [m for m in group.metrics if m not in unwanted]
+    return {}
+
+
 OVERRIDES = {
     "CreateAutoScalingGroup": create_auto_scaling_group,
     "UpdateAutoScalingGroup": update_auto_scaling_group,
@@ -593,4 +631,6 @@ OVERRIDES = {
     "DescribePolicies": describe_policies,
     "DeletePolicy": delete_policy,
     "ExecutePolicy": execute_policy,
+    "EnableMetricsCollection": enable_metrics_collection,
+    "DisableMetricsCollection": disable_metrics_collection,
 }

@@ -9,6 +9,7 @@ every other operation goes where it went before (LocalStack's handlers, else mot
 too, so it holds whichever EC2 provider runs.
 """
 
+import base64
 import threading
 import time
 
@@ -124,6 +125,9 @@ def _patch_nat_gateway_delete() -> None:
     NatGatewayBackend.delete_nat_gateway = delete_nat_gateway
 
 
+# The instance tag a test writes a node's console lines into (see GetConsoleOutput).
+CONSOLE_TAG = "emulator:console"
+
 # How long a terminated instance stays listed. AWS lists one for about an hour; moto for ever, and
 # DescribeInstances slows down with every instance it lists (about 1 s per call after a few hundred
 # test stacks), until waits time out.
@@ -136,6 +140,22 @@ class DeployerEc2Provider(Ec2Provider):
     # Instance id -> when it was first seen terminated.
     _terminated_seen: dict[str, float] = {}
     _purge_lock = threading.Lock()
+
+    @handler("GetConsoleOutput", expand=False)
+    def get_console_output(self, context: RequestContext, request):
+        """The emulator runs no user data, so its console shows a fixed boot log. A test that plays a
+        node writes what the node would print into the instance's tag `emulator:console` (lines
+        separated by " | "): it follows the boot log here, as a template's output follows the boot on
+        AWS."""
+        answer = call_moto(context)
+        ec2 = _ec2(context)
+        instance = ec2.get_instance(request.get("InstanceId"))
+        written = ec2.tags.get(instance.id, {}).get(CONSOLE_TAG)
+        if written:
+            boot = base64.b64decode(answer.get("Output") or "").decode("utf-8", "replace")
+            text = boot.rstrip("\n") + "\n" + "\n".join(written.split(" | ")) + "\n"
+            answer["Output"] = base64.b64encode(text.encode()).decode()
+        return answer
 
     @handler("StopInstances", expand=False)
     def stop_instances(self, context: RequestContext, request):

@@ -108,3 +108,27 @@ pub(super) fn default_max() -> i32 {
 pub(super) fn default_grace() -> i32 {
     300
 }
+pub(super) fn default_alarm_minutes() -> i32 {
+    5
+}
+pub(super) fn default_5xx_per_minute() -> f64 {
+    10.0
+}
+pub(super) fn default_latency_seconds() -> f64 {
+    1.0
+}
+pub(super) fn default_database_cpu() -> f64 {
+    80.0
+}
+pub(super) fn default_free_storage() -> f64 {
+    10.0
+}
+pub(super) fn default_free_memory() -> f64 {
+    256.0
+}
+pub(super) fn default_cache_cpu() -> f64 {
+    90.0
+}
+pub(super) fn default_cache_memory() -> f64 {
+    80.0
+}

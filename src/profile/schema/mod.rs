@@ -40,6 +40,8 @@ pub struct Profile {
     pub load_balancer: LoadBalancer,
     #[serde(default)]
     pub scaling: Scaling,
+    #[serde(default)]
+    pub alarms: Alarms,
     /// More node groups besides `[node]`, by name: each with its own image, template, capacity
     /// and (optionally) internal load balancer, e.g. a cluster manager the nodes point at.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -615,6 +617,72 @@ pub struct Stickiness {
     /// Cookie lifetime in seconds; absent means the browser session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookie_expiration: Option<i64>,
+}
+
+/// CloudWatch alarms on the load balancer, the database, the cache and each node group, which
+/// notify an encrypted SNS topic (`<stack>-alarms`). On unless `enabled = false`. Each alarm fires
+/// after `minutes` one-minute periods past its threshold, and notifies again when it recovers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alarms {
+    /// Create the alarms and their topic.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Who is told: email addresses (each must confirm the subscription AWS mails them) and
+    /// `https://` endpoints (which must confirm the subscription SNS posts them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
+    /// How many consecutive minutes past a threshold make an alarm, 1 to 60.
+    #[serde(default = "default_alarm_minutes")]
+    pub minutes: i32,
+    /// The load balancer's 5XX responses from the nodes per minute above which it alarms.
+    #[serde(default = "default_5xx_per_minute")]
+    pub backend_5xx_per_minute: f64,
+    /// The load balancer's own 5XX responses (no healthy node, surge queue full) per minute above
+    /// which it alarms.
+    #[serde(default = "default_5xx_per_minute")]
+    pub load_balancer_5xx_per_minute: f64,
+    /// The nodes' mean response time, in seconds, above which the load balancer alarms.
+    #[serde(default = "default_latency_seconds")]
+    pub latency_seconds: f64,
+    /// The database's CPU use, in percent, above which it alarms.
+    #[serde(default = "default_database_cpu")]
+    pub database_cpu_percent: f64,
+    /// The database's free storage, in percent of `database.allocated_storage`, below which it
+    /// alarms.
+    #[serde(default = "default_free_storage")]
+    pub database_free_storage_percent: f64,
+    /// The database's freeable memory, in MiB, below which it alarms.
+    #[serde(default = "default_free_memory")]
+    pub database_free_memory_mib: f64,
+    /// Each cache node's Redis engine CPU use, in percent, above which it alarms.
+    #[serde(default = "default_cache_cpu")]
+    pub cache_cpu_percent: f64,
+    /// Each cache node's memory use, in percent of what Redis may use, above which it alarms.
+    #[serde(default = "default_cache_memory")]
+    pub cache_memory_percent: f64,
+    /// Keys evicted per minute on a cache node above which it alarms (0: any eviction).
+    #[serde(default)]
+    pub cache_evictions_per_minute: f64,
+}
+
+impl Default for Alarms {
+    fn default() -> Self {
+        Alarms {
+            enabled: true,
+            notify: Vec::new(),
+            minutes: default_alarm_minutes(),
+            backend_5xx_per_minute: default_5xx_per_minute(),
+            load_balancer_5xx_per_minute: default_5xx_per_minute(),
+            latency_seconds: default_latency_seconds(),
+            database_cpu_percent: default_database_cpu(),
+            database_free_storage_percent: default_free_storage(),
+            database_free_memory_mib: default_free_memory(),
+            cache_cpu_percent: default_cache_cpu(),
+            cache_memory_percent: default_cache_memory(),
+            cache_evictions_per_minute: 0.0,
+        }
+    }
 }
 
 /// The Auto Scaling Group's capacity.

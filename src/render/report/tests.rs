@@ -15,7 +15,9 @@ use crate::plan::tests::{desired, matching};
 use crate::profile::error::{ProfileError, ProfileErrors};
 use crate::render::errors::{error_text, profile_errors_text, run_failures_text};
 use crate::render::plan::{Heading, json, text};
-use crate::render::status::{GroupStatus, InstanceStatus, ScaleOverride, StatusReport};
+use crate::render::status::{
+    AlarmStatus, GroupStatus, InstanceStatus, ScaleOverride, StatusReport,
+};
 use crate::resources::observed::{ObservedResource, Outputs, Status};
 use crate::resources::{load_balancer, security_group};
 
@@ -227,6 +229,18 @@ fn a_status_shows_every_group_and_its_instances() {
                 )
             },
         )]),
+        alarms: vec![
+            AlarmStatus {
+                name: "shop/lb-unhealthy-hosts".into(),
+                state: "ALARM".into(),
+                reason: Some("Threshold Crossed: 5 datapoints [1.0 (04/12/26 02:00:00)] were greater than the threshold (0.0).".into()),
+            },
+            AlarmStatus {
+                name: "shop/db-cpu".into(),
+                state: "OK".into(),
+                reason: Some("Threshold Crossed: no datapoint was greater than the threshold.".into()),
+            },
+        ],
     };
     insta::assert_snapshot!("status_text", report.text());
     insta::assert_snapshot!("status_json", json_text(&report));
@@ -235,6 +249,7 @@ fn a_status_shows_every_group_and_its_instances() {
         outputs: BTreeMap::new(),
         group: None,
         groups: BTreeMap::new(),
+        alarms: vec![],
     };
     assert_eq!(nothing.text(), "Stack shop\n\nNothing is deployed.\n");
 }

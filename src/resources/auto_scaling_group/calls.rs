@@ -142,6 +142,15 @@ fn group_of(
         INSTANCE_WARMUP.into(),
         json!(group.default_instance_warmup()),
     );
+    a.insert(
+        METRICS.into(),
+        sorted(
+            group
+                .enabled_metrics()
+                .iter()
+                .filter_map(|m| m.metric().map(str::to_string)),
+        ),
+    );
     let status = match group.status() {
         Some(s) if s.to_ascii_lowercase().contains("delete") => Status::Deleting(s.to_string()),
         _ => Status::Ready,
@@ -314,6 +323,14 @@ pub(super) async fn update(
     }
     if any {
         request.send().await.map_err(fail(what.clone()))?;
+    }
+    if has(METRICS) {
+        let enabled: Vec<String> = describe(aws, name)
+            .await?
+            .and_then(|(live, _)| live.attributes.get(METRICS).cloned())
+            .and_then(|names| serde_json::from_value(names).ok())
+            .unwrap_or_default();
+        collect_metrics(aws, name, &spec.metrics, &enabled).await?;
     }
     if has(LOAD_BALANCERS) {
         // Detach whatever is attached and attach the stack's load balancer: a load balancer
@@ -524,4 +541,38 @@ pub async fn set_tag(aws: &Aws, name: &str, key: &str, value: &str) -> Result<()
         .await
         .map(|_| ())
         .map_err(fail(format!("tag auto scaling group {name}")))
+}
+
+/// Have the group publish `wanted` each minute, and stop publishing the rest of `enabled`.
+pub async fn collect_metrics(
+    aws: &Aws,
+    name: &str,
+    wanted: &[String],
+    enabled: &[String],
+) -> Result<(), AwsError> {
+    if !wanted.is_empty() {
+        aws.autoscaling
+            .enable_metrics_collection()
+            .auto_scaling_group_name(name)
+            .set_metrics(Some(wanted.to_vec()))
+            .granularity("1Minute")
+            .send()
+            .await
+            .map_err(fail(format!("have group {name} publish its metrics")))?;
+    }
+    let unwanted: Vec<String> = enabled
+        .iter()
+        .filter(|m| !wanted.contains(m))
+        .cloned()
+        .collect();
+    if !unwanted.is_empty() {
+        aws.autoscaling
+            .disable_metrics_collection()
+            .auto_scaling_group_name(name)
+            .set_metrics(Some(unwanted))
+            .send()
+            .await
+            .map_err(fail(format!("stop group {name}'s metrics")))?;
+    }
+    Ok(())
 }

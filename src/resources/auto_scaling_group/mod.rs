@@ -42,6 +42,8 @@ pub const HEALTH_CHECK_GRACE_PERIOD: &str = "health_check_grace_period";
 pub const SUBNETS: &str = "subnets";
 pub const LOAD_BALANCERS: &str = "load_balancers";
 pub const LAUNCH_TEMPLATE: &str = "launch_template";
+/// The group metrics it publishes to CloudWatch (its alarm needs them).
+pub const METRICS: &str = "metrics";
 /// Observed only: the versions the instances run, and a roll in progress.
 pub const INSTANCE_VERSIONS: &str = "instance_versions";
 pub const ROLLING: &str = "rolling";
@@ -70,6 +72,10 @@ pub struct Spec {
     /// `apply --reset-scale`: return to the profile's capacity even after `deployer scale`.
     #[serde(default)]
     pub reset_scale: bool,
+    /// The group metrics it publishes each minute (free of charge), e.g.
+    /// `GroupInServiceInstances`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
 }
 
 pub fn id(name: impl Into<String>) -> ResourceId {
@@ -120,6 +126,8 @@ impl ResourceKind for AutoScalingGroups {
             "autoscaling:DeleteAutoScalingGroup",
             "autoscaling:SuspendProcesses",
             "autoscaling:ResumeProcesses",
+            "autoscaling:EnableMetricsCollection",
+            "autoscaling:DisableMetricsCollection",
             "elasticloadbalancing:DescribeInstanceHealth",
             "iam:PassRole",
             "iam:CreateServiceLinkedRole",
@@ -182,6 +190,7 @@ impl ResourceKind for AutoScalingGroups {
                 Mode::InPlace,
             )
             .set(SUBNETS, sorted(group.subnets.clone()), Mode::InPlace)
+            .set(METRICS, sorted(group.metrics.clone()), Mode::InPlace)
             .maybe(
                 LOAD_BALANCERS,
                 (!new_load_balancer).then(|| sorted(group.load_balancer.clone())),
@@ -312,6 +321,7 @@ impl ResourceKind for AutoScalingGroups {
         let name = &resource.id.name;
         let version = template_version(context.known, &resource.id, spec)?;
         calls::create(context.aws(), name, spec, version, &context.tags).await?;
+        calls::collect_metrics(context.aws(), name, &spec.metrics, &[]).await?;
         until_in_service(context, spec).await?;
         Ok(Live::named(name.clone()))
     }

@@ -41,10 +41,20 @@ pub async fn bake(
     // Adopt the builder an interrupted run launched (the emulator ignores client tokens, and AWS
     // forgets them after a while: looking is what prevents a second builder).
     let builder_id = ResourceId::new(builder::KIND, names.builder(&spec.hash));
-    let adopted = builder::observe_builders(aws, stack)
-        .await?
-        .into_iter()
-        .find(|b| b.id == builder_id && !matches!(b.status, Status::Deleting(_)));
+    let builders = builder::observe_builders(aws, stack).await?;
+    // A failed bake's builder kept for inspection is replaced, not adopted: it would fail again.
+    if builders
+        .iter()
+        .any(|b| b.id == builder_id && b.tags.contains_key(builder::TAG_KEPT))
+    {
+        context.status("terminating the builder a failed bake kept for inspection");
+        clean_up_builders(context, spec).await?;
+    }
+    let adopted = builders.into_iter().find(|b| {
+        b.id == builder_id
+            && !matches!(b.status, Status::Deleting(_))
+            && !b.tags.contains_key(builder::TAG_KEPT)
+    });
     let instance = match adopted {
         Some(builder) => {
             context.status(&format!(
@@ -80,8 +90,67 @@ pub async fn bake(
     Ok(Live::named(ready.physical_id))
 }
 
-/// Wait until the builder has stopped (its template powers it off when configured). On a
-/// timeout, or if it terminates, show its console output, terminate it and fail.
+/// How long after the builder powered off its console may still lack the template's last lines:
+/// AWS posts a stopped instance's console output shortly after the stop ("GetConsoleOutput").
+const CONSOLE_GRACE: Duration = Duration::from_secs(180);
+
+/// Whether a console line is a marker the bake template printed (not the shell's trace of the
+/// command that prints it, `+ echo 'deployer-bake: done'`): at the line's start, or after a
+/// `...]: ` prefix the console may add.
+fn printed(line: &str, marker: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with(marker) || line.contains(&format!("]: {marker}"))
+}
+
+/// What the bake has shown of the builder's console, and what the template said.
+#[derive(Default)]
+struct Console {
+    lines: Vec<String>,
+}
+
+impl Console {
+    /// Read the console again and show what is new.
+    async fn read(&mut self, context: &StepContext<'_>, instance: &str) {
+        let Some(lines) = builder::console_lines(context.aws(), instance).await else {
+            return;
+        };
+        // The console keeps its last 64 KiB: when it has rolled over, show it all again.
+        let new = if lines.len() >= self.lines.len() && lines.starts_with(&self.lines) {
+            &lines[self.lines.len()..]
+        } else {
+            &lines[..]
+        };
+        context.progress.output(context.id, new);
+        self.lines = lines;
+    }
+
+    /// The template's failure line, if it printed one.
+    fn failed(&self) -> Option<&str> {
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| printed(l, super::BAKE_FAILED))
+            .map(|l| l.trim())
+    }
+
+    fn done(&self) -> bool {
+        self.lines.iter().any(|l| printed(l, super::BAKE_DONE))
+    }
+
+    fn tail(&self) -> Vec<String> {
+        let lines = if self.lines.is_empty() {
+            vec!["(the console output is empty)".to_string()]
+        } else {
+            self.lines.clone()
+        };
+        lines[lines.len().saturating_sub(CONSOLE_LINES)..].to_vec()
+    }
+}
+
+/// Wait until the builder has powered off with the template's success marker on its console,
+/// showing the console as it grows. A failure marker fails the bake at once; so do a timeout,
+/// a builder that terminates, and one that powers off without the success marker. A failed
+/// builder is terminated (or, with `--keep-builder`, left stopped) and its console shown.
 async fn wait_for_power_off(
     context: &StepContext<'_>,
     spec: &Spec,
@@ -94,10 +163,30 @@ async fn wait_for_power_off(
     // A builder just launched may not be visible for a while (EC2 is eventually consistent):
     // until it has been seen, "not found" means "not yet", not "gone".
     let mut seen = false;
+    let mut console = Console::default();
+    let mut stopped_at: Option<Instant> = None;
     let mut ticks = wait::pace(context.options.poll_interval);
     loop {
         let failure = match builder::instance_state(aws, instance).await {
-            Ok(Some(state)) if builder::powered_off(&state) => return Ok(()),
+            Ok(Some(state)) if builder::powered_off(&state) => {
+                let since = *stopped_at.get_or_insert_with(Instant::now);
+                console.read(context, instance).await;
+                if let Some(line) = console.failed() {
+                    Some(format!("the bake template failed ({line})"))
+                } else if console.done() {
+                    return Ok(());
+                } else if since.elapsed() >= CONSOLE_GRACE.min(limit) {
+                    Some(format!(
+                        "builder {instance} powered off without printing `{}`: the bake template did not finish",
+                        super::BAKE_DONE
+                    ))
+                } else {
+                    context.status(&format!(
+                        "builder {instance} stopped: reading its console for the template's last line"
+                    ));
+                    None
+                }
+            }
             Ok(Some(state)) if state == "terminated" || state == "shutting-down" => Some(format!(
                 "builder {instance} was terminated before it was imaged"
             )),
@@ -109,11 +198,14 @@ async fn wait_for_power_off(
             Ok(Some(state)) => {
                 seen = true;
                 errors = 0;
+                console.read(context, instance).await;
                 context.status(&format!(
                     "baking: builder {instance} {state}, waiting for it to power off (timeout {})",
                     duration_text(limit)
                 ));
-                None
+                console
+                    .failed()
+                    .map(|line| format!("the bake template failed ({line})"))
             }
             Err(error) => {
                 errors += 1;
@@ -124,7 +216,7 @@ async fn wait_for_power_off(
             }
         };
         let failure = failure.or_else(|| {
-            (begun.elapsed() >= limit).then(|| {
+            (begun.elapsed() >= limit && stopped_at.is_none()).then(|| {
                 format!(
                     "builder {instance} did not power off within the bake timeout ({}); the bake template must end with a power-off",
                     duration_text(limit)
@@ -132,13 +224,24 @@ async fn wait_for_power_off(
             })
         });
         if let Some(reason) = failure {
-            let console = builder::console_tail(aws, instance, CONSOLE_LINES).await;
-            clean_up_builders(context, spec).await?;
+            if console.lines.is_empty() {
+                console.read(context, instance).await;
+            }
+            let tail = console.tail();
+            let kept = if context.options.keep_failed_builder {
+                builder::keep(aws, instance).await?;
+                format!(
+                    "The builder {instance} is kept, stopped, with its disk and security group, for inspection; `deployer plan` lists it, and the next bake or apply deletes it"
+                )
+            } else {
+                clean_up_builders(context, spec).await?;
+                "The builder was terminated (`deployer bake --keep-builder` keeps a failed one for inspection)".to_string()
+            };
             return Err(AwsError::other(
                 format!("bake {}", context.id.name),
                 format!(
-                    "{reason}. The builder was terminated. The last lines of its console:\n    {}",
-                    console.join("\n    ")
+                    "{reason}. {kept}. The last lines of its console:\n    {}",
+                    tail.join("\n    ")
                 ),
             ));
         }
@@ -178,4 +281,37 @@ async fn clean_up_builders(context: &StepContext<'_>, spec: &Spec) -> Result<(),
         .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_counts_where_the_template_printed_it_not_in_the_shell_trace() {
+        let done = super::super::BAKE_DONE;
+        assert!(printed("deployer-bake: done", done));
+        assert!(printed(
+            "[  41.2] cloud-init[1201]: deployer-bake: done",
+            done
+        ));
+        assert!(!printed("+ echo 'deployer-bake: done'", done));
+        assert!(!printed(
+            "+ trap 'echo \"deployer-bake: failed: exit $? at line $LINENO\" >/dev/console; sync; poweroff' ERR",
+            super::super::BAKE_FAILED
+        ));
+        let console = Console {
+            lines: vec![
+                "+ trap 'echo \"deployer-bake: failed: exit $? at line $LINENO\"' ERR".into(),
+                "+ dnf -y install nginx".into(),
+                "Error: Unable to find a match: nginx".into(),
+                "deployer-bake: failed: exit 1 at line 31".into(),
+            ],
+        };
+        assert_eq!(
+            console.failed(),
+            Some("deployer-bake: failed: exit 1 at line 31")
+        );
+        assert!(!console.done());
+    }
 }

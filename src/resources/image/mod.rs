@@ -25,6 +25,13 @@ use crate::resources::quota::QuotaUse;
 
 pub const KIND: Kind = Kind::new("image", "image");
 
+/// What a bake template prints to the console as its last line when the node is configured: a
+/// builder that powers off without it is not imaged.
+pub const BAKE_DONE: &str = "deployer-bake: done";
+/// What a bake template prints to the console when a step fails (its trap then powers off): the
+/// bake fails at the next poll, with the console's last lines.
+pub const BAKE_FAILED: &str = "deployer-bake: failed";
+
 /// What observation records of an image.
 pub const CREATED_AT: &str = "created_at";
 pub const IN_USE: &str = "in_use";

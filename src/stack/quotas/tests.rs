@@ -12,7 +12,11 @@ fn loaded_and_desired(profile: &str) -> (LoadedProfile, Desired, tempfile::TempD
     std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
     std::fs::create_dir_all(dir.path().join("templates")).unwrap();
     std::fs::write(dir.path().join("templates/boot.sh.j2"), "boot\n").unwrap();
-    std::fs::write(dir.path().join("templates/bake.sh.j2"), "bake\n").unwrap();
+    std::fs::write(
+        dir.path().join("templates/bake.sh.j2"),
+        "echo deployer-bake: done\npoweroff\n",
+    )
+    .unwrap();
     let path = dir.path().join("profiles/shop.toml");
     std::fs::write(&path, profile).unwrap();
     let loaded = load(path.to_str().unwrap()).unwrap();
@@ -366,7 +370,11 @@ fn a_created_vpc_asks_for_a_vpc_an_internet_gateway_and_an_address_per_nat_gatew
     std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
     std::fs::create_dir_all(dir.path().join("templates")).unwrap();
     std::fs::write(dir.path().join("templates/boot.sh.j2"), "boot\n").unwrap();
-    std::fs::write(dir.path().join("templates/bake.sh.j2"), "bake\n").unwrap();
+    std::fs::write(
+        dir.path().join("templates/bake.sh.j2"),
+        "echo deployer-bake: done\npoweroff\n",
+    )
+    .unwrap();
     let path = dir.path().join("profiles/shop.toml");
     std::fs::write(&path, format!("{PROFILE}\n[network]\nvpc = \"create\"\n")).unwrap();
     let loaded = load(path.to_str().unwrap()).unwrap();
@@ -404,7 +412,11 @@ fn a_created_vpc_asks_for_a_vpc_an_internet_gateway_and_an_address_per_nat_gatew
     };
     assert_eq!(error.key.as_deref(), Some("network.vpc"));
     assert!(
-        error.hint.as_deref().unwrap_or_default().contains("L-A4707A72"),
+        error
+            .hint
+            .as_deref()
+            .unwrap_or_default()
+            .contains("L-A4707A72"),
         "{error:?}"
     );
 }

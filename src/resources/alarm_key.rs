@@ -1,0 +1,254 @@
+//! The KMS key that encrypts the alarm topic, known by its alias (`alias/deployer/<stack>/alarms`).
+//!
+//! A customer managed key because CloudWatch cannot publish to a topic encrypted with AWS's own
+//! `alias/aws/sns`: that key's policy cannot be changed to let cloudwatch.amazonaws.com use it
+//! (SNS developer guide, "Enable compatibility between event sources from AWS services and
+//! encrypted topics"). Its policy lets the account administer it and CloudWatch, on behalf of this
+//! account's alarms, generate and decrypt data keys. Deleting it schedules its deletion after
+//! AWS's shortest waiting period (7 days) and removes the alias at once; a key pending deletion is
+//! gone for the stack.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_kms::types::{KeyState, Tag};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use super::observed::{ObservedResource, Outputs, Status};
+use super::{About, Live, Resource, ResourceKind, Scope, StepContext};
+use crate::aws::{Aws, AwsError, fail, gone_is_done};
+use crate::ids::{Kind, ResourceId};
+
+pub const KIND: Kind = Kind::new("alarm-key", "alarm topic key");
+
+/// The days a deleted key waits before AWS destroys it: the shortest AWS allows.
+pub const DELETION_WINDOW_DAYS: i32 = 7;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub description: String,
+    /// The key policy (JSON).
+    pub policy: String,
+}
+
+pub fn id(alias: impl Into<String>) -> ResourceId {
+    ResourceId::new(KIND, alias)
+}
+
+/// The key policy: the account administers the key (as KMS's default policy does, so IAM
+/// policies govern it), and CloudWatch may use it for the account's alarms in the region.
+pub fn policy(partition: &str, account: &str, region: &str, alarm_prefix: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:{partition}:iam::{account}:root")},
+                "Action": "kms:*",
+                "Resource": "*"
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublishToTheTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {
+                        "aws:SourceArn": format!("arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm_prefix}*")
+                    }
+                }
+            }
+        ]
+    })
+    .to_string()
+}
+
+pub struct AlarmKeys;
+
+impl ResourceKind for AlarmKeys {
+    const KIND: Kind = KIND;
+    type Spec = Spec;
+
+    fn about(&self) -> About {
+        About::new("KMS customer managed key (with its alias)")
+    }
+
+    fn permissions(&self) -> &'static [&'static str] {
+        &[
+            "kms:DescribeKey",
+            "kms:CreateKey",
+            "kms:TagResource",
+            "kms:CreateAlias",
+            "kms:UpdateAlias",
+            "kms:DeleteAlias",
+            "kms:ScheduleKeyDeletion",
+        ]
+    }
+
+    async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
+        let alias = scope.names.alarm_key();
+        Ok(describe(scope.aws, &alias)
+            .await?
+            .filter(|key| key.usable)
+            .map(|key| ObservedResource {
+                id: id(&alias),
+                physical_id: key.arn,
+                // The alias is the stack's alone (a stack name has no `/`).
+                tags: owned_by(scope.names.stack()),
+                attributes: Map::new(),
+                status: Status::Ready,
+                outputs: Outputs::default(),
+            })
+            .into_iter()
+            .collect())
+    }
+
+    async fn create(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        spec: &Spec,
+    ) -> Result<Live, AwsError> {
+        let aws = context.aws();
+        let alias = &resource.id.name;
+        let existing = describe(aws, alias).await?;
+        if let Some(key) = &existing
+            && key.usable
+        {
+            return Ok(Live::named(key.arn.clone()));
+        }
+        let mut request = aws
+            .kms
+            .create_key()
+            .description(&spec.description)
+            .policy(&spec.policy);
+        for (key, value) in &context.tags {
+            request = request.tags(
+                Tag::builder()
+                    .tag_key(key)
+                    .tag_value(value)
+                    .build()
+                    .expect("a tag has a key and a value"),
+            );
+        }
+        let created = request
+            .send()
+            .await
+            .map_err(fail(format!("create the KMS key of {alias}")))?;
+        let metadata = created.key_metadata();
+        let key_id = metadata.map(|m| m.key_id()).unwrap_or_default().to_string();
+        let arn = metadata
+            .and_then(|m| m.arn())
+            .unwrap_or(&key_id)
+            .to_string();
+        // An alias left on a key pending deletion (an interrupted destroy) moves to the new key.
+        // A new key may not be visible to the alias call yet (NotFoundException): that call is
+        // tried again, never the key's creation.
+        let moves = existing.is_some();
+        context
+            .retry("the new key to be visible", || async {
+                let sent = if moves {
+                    aws.kms
+                        .update_alias()
+                        .alias_name(alias)
+                        .target_key_id(&key_id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(fail(format!("point {alias} at the new key")))
+                } else {
+                    aws.kms
+                        .create_alias()
+                        .alias_name(alias)
+                        .target_key_id(&key_id)
+                        .send()
+                        .await
+                        .map(|_| ())
+                        .map_err(fail(format!("create alias {alias}")))
+                };
+                match sent {
+                    Ok(()) => Ok(true),
+                    Err(error) if error.is("NotFoundException") => Ok(false),
+                    Err(error) => Err(error),
+                }
+            })
+            .await?;
+        Ok(Live::named(arn))
+    }
+
+    async fn delete(
+        &self,
+        context: &StepContext<'_>,
+        _live: Option<&Live>,
+    ) -> Result<(), AwsError> {
+        let aws = context.aws();
+        let alias = &context.id.name;
+        let Some(key) = describe(aws, alias).await? else {
+            return Ok(());
+        };
+        // The key's deletion first: the alias is how a resumed destroy finds the key.
+        if key.usable {
+            // Pending deletion already (KMSInvalidStateException), or gone.
+            gone_is_done(
+                aws.kms
+                    .schedule_key_deletion()
+                    .key_id(&key.arn)
+                    .pending_window_in_days(DELETION_WINDOW_DAYS)
+                    .send()
+                    .await,
+                format!("schedule the deletion of {alias}'s key"),
+                &["KMSInvalidStateException", "NotFoundException"],
+            )?;
+        }
+        gone_is_done(
+            aws.kms.delete_alias().alias_name(alias).send().await,
+            format!("delete alias {alias}"),
+            &["NotFoundException"],
+        )
+    }
+
+    /// Tagged in its create call; the alias stands for ownership afterwards.
+    async fn tag(
+        &self,
+        _context: &StepContext<'_>,
+        _physical_id: &str,
+        _key: &str,
+        _value: &str,
+    ) -> Result<(), AwsError> {
+        Ok(())
+    }
+}
+
+pub(super) fn owned_by(stack: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(crate::ids::tags::TAG_STACK.to_string(), stack.to_string())])
+}
+
+/// The key an alias points at.
+struct Key {
+    arn: String,
+    /// Neither pending deletion nor disabled.
+    usable: bool,
+}
+
+async fn describe(aws: &Aws, alias: &str) -> Result<Option<Key>, AwsError> {
+    match aws.kms.describe_key().key_id(alias).send().await {
+        Ok(found) => Ok(found.key_metadata().map(|m| Key {
+            arn: m.arn().unwrap_or(m.key_id()).to_string(),
+            usable: !matches!(
+                m.key_state(),
+                Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
+            ),
+        })),
+        Err(error) => {
+            let error = fail(format!("describe the KMS key {alias}"))(error);
+            if error.is("NotFoundException") {
+                Ok(None)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}

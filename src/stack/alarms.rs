@@ -1,0 +1,326 @@
+//! The stack's alarms (`[alarms]`): what each watches and when it fires, the topic they notify
+//! and the key that encrypts it.
+//!
+//! Every metric here is one AWS publishes at one-minute periods without extra cost: the Classic
+//! Load Balancer's (AWS/ELB, by LoadBalancerName), RDS's (AWS/RDS, by DBInstanceIdentifier),
+//! ElastiCache's per node (AWS/ElastiCache, by CacheClusterId: a replication group's member
+//! clusters are `<group>-001`, `<group>-002`, ...) and the Auto Scaling group metrics the groups
+//! collect (AWS/AutoScaling, by AutoScalingGroupName).
+
+use std::collections::BTreeMap;
+
+use super::Environment;
+use crate::ids::ResourceId;
+use crate::ids::names::Names;
+use crate::profile::schema::{Alarms as Profile, Cache, Database};
+use crate::resources::alarm::{Alarms, Spec, Watched};
+use crate::resources::alarm_key::{self, AlarmKeys};
+use crate::resources::alarm_topic::{self, AlarmTopics};
+use crate::resources::{Resource, auto_scaling_group, cache, database, load_balancer, reference};
+
+const MIB: f64 = 1024.0 * 1024.0;
+const GIB: f64 = 1024.0 * MIB;
+
+/// What the alarms watch: the stack's parts that have them.
+pub struct Watch<'a> {
+    pub database: Option<&'a Database>,
+    pub cache: Option<&'a Cache>,
+    /// Each node group's Auto Scaling group, the main one first.
+    pub groups: Vec<String>,
+    /// The main group's minimum size.
+    pub main_min: i32,
+}
+
+/// The key, the topic and the alarms; nothing when alarms are off.
+pub fn resources(
+    profile: &Profile,
+    names: &Names,
+    environment: &Environment,
+    watch: Watch<'_>,
+) -> Vec<Resource> {
+    if !profile.enabled {
+        return vec![];
+    }
+    let key = names.alarm_key();
+    let mut resources = vec![Resource::new::<AlarmKeys>(
+        key.clone(),
+        "alarm-key",
+        &alarm_key::Spec {
+            description: format!(
+                "deployer {}: encrypts the alarm topic {}",
+                names.stack(),
+                names.alarm_topic()
+            ),
+            policy: alarm_key::policy(
+                &environment.partition,
+                &environment.account,
+                &environment.region,
+                &names.alarm_prefix(),
+            ),
+        },
+    )];
+    let topic = alarm_topic::id(names.alarm_topic());
+    resources.push(
+        Resource::new::<AlarmTopics>(
+            names.alarm_topic(),
+            "alarm-topic",
+            &alarm_topic::Spec {
+                kms_key: key.clone(),
+                subscriptions: profile.notify.clone(),
+            },
+        )
+        .needs([alarm_key::id(&key)]),
+    );
+    let minutes = profile.minutes;
+    let alarm = |what: &str,
+                 description: String,
+                 metric: Watched,
+                 comparison: &str,
+                 threshold: f64,
+                 missing: &str,
+                 watched: ResourceId| {
+        Resource::new::<Alarms>(
+            names.alarm(what),
+            "alarm",
+            &Spec {
+                description,
+                metrics: vec![metric],
+                expression: None,
+                comparison: comparison.into(),
+                threshold,
+                evaluation_periods: minutes,
+                datapoints_to_alarm: minutes,
+                treat_missing_data: missing.into(),
+                topic: reference(&topic),
+            },
+        )
+        .needs([watched])
+    };
+    let per_minute =
+        |namespace: &str, name: &str, dimension: (&str, &str), statistic: &str| Watched {
+            id: String::new(),
+            namespace: namespace.into(),
+            name: name.into(),
+            dimensions: BTreeMap::from([(dimension.0.to_string(), dimension.1.to_string())]),
+            statistic: statistic.into(),
+            period: 60,
+        };
+
+    // The load balancer.
+    let lb = names.load_balancer();
+    let lb_id = load_balancer::id(&lb);
+    let elb = |name: &str, statistic: &str| {
+        per_minute("AWS/ELB", name, ("LoadBalancerName", &lb), statistic)
+    };
+    resources.push(alarm(
+        "lb-unhealthy-hosts",
+        format!("A node of {lb} has failed its health check for {minutes} minutes."),
+        elb("UnHealthyHostCount", "Maximum"),
+        "GreaterThanThreshold",
+        0.0,
+        "notBreaching",
+        lb_id.clone(),
+    ));
+    let main_min = watch.main_min;
+    if main_min > 0 {
+        resources.push(alarm(
+            "lb-healthy-hosts",
+            format!(
+                "{lb} has had fewer healthy nodes than the group's minimum ({main_min}) for {minutes} minutes."
+            ),
+            elb("HealthyHostCount", "Minimum"),
+            "LessThanThreshold",
+            main_min.into(),
+            "breaching",
+            lb_id.clone(),
+        ));
+    }
+    resources.push(alarm(
+        "lb-backend-5xx",
+        format!(
+            "The nodes behind {lb} have answered more than {} 5XX responses a minute for {minutes} minutes.",
+            profile.backend_5xx_per_minute
+        ),
+        elb("HTTPCode_Backend_5XX", "Sum"),
+        "GreaterThanThreshold",
+        profile.backend_5xx_per_minute,
+        "notBreaching",
+        lb_id.clone(),
+    ));
+    resources.push(alarm(
+        "lb-5xx",
+        format!(
+            "{lb} itself has answered more than {} 5XX responses a minute for {minutes} minutes (no healthy node, or its queue full).",
+            profile.load_balancer_5xx_per_minute
+        ),
+        elb("HTTPCode_ELB_5XX", "Sum"),
+        "GreaterThanThreshold",
+        profile.load_balancer_5xx_per_minute,
+        "notBreaching",
+        lb_id.clone(),
+    ));
+    resources.push(alarm(
+        "lb-latency",
+        format!(
+            "The nodes behind {lb} have taken more than {} s on average to answer for {minutes} minutes.",
+            profile.latency_seconds
+        ),
+        elb("Latency", "Average"),
+        "GreaterThanThreshold",
+        profile.latency_seconds,
+        "notBreaching",
+        lb_id,
+    ));
+
+    // The database.
+    if let Some(db) = watch.database {
+        let instance = names.database();
+        let id = database::id(&instance);
+        let rds = |name: &str, statistic: &str| {
+            per_minute(
+                "AWS/RDS",
+                name,
+                ("DBInstanceIdentifier", &instance),
+                statistic,
+            )
+        };
+        resources.push(alarm(
+            "db-cpu",
+            format!(
+                "Database {instance} has used more than {} % CPU for {minutes} minutes.",
+                profile.database_cpu_percent
+            ),
+            rds("CPUUtilization", "Average"),
+            "GreaterThanThreshold",
+            profile.database_cpu_percent,
+            "missing",
+            id.clone(),
+        ));
+        let free_storage =
+            f64::from(db.allocated_storage) * GIB * profile.database_free_storage_percent / 100.0;
+        resources.push(alarm(
+            "db-free-storage",
+            format!(
+                "Database {instance} has had less than {} % of its {} GiB free for {minutes} minutes.",
+                profile.database_free_storage_percent, db.allocated_storage
+            ),
+            rds("FreeStorageSpace", "Minimum"),
+            "LessThanThreshold",
+            free_storage.round(),
+            "missing",
+            id.clone(),
+        ));
+        resources.push(alarm(
+            "db-free-memory",
+            format!(
+                "Database {instance} has had less than {} MiB of freeable memory for {minutes} minutes.",
+                profile.database_free_memory_mib
+            ),
+            rds("FreeableMemory", "Average"),
+            "LessThanThreshold",
+            profile.database_free_memory_mib * MIB,
+            "missing",
+            id,
+        ));
+    }
+
+    // Each cache node.
+    if let Some(cache) = watch.cache {
+        let group = names.cache();
+        let id = cache::id(&group);
+        for n in 1..=cache.replicas + 1 {
+            let member = format!("{group}-{n:03}");
+            let node = |name: &str, statistic: &str| {
+                per_minute(
+                    "AWS/ElastiCache",
+                    name,
+                    ("CacheClusterId", &member),
+                    statistic,
+                )
+            };
+            resources.push(alarm(
+                &format!("cache-{n:03}-cpu"),
+                format!(
+                    "Cache node {member}'s Redis engine has used more than {} % CPU for {minutes} minutes.",
+                    profile.cache_cpu_percent
+                ),
+                node("EngineCPUUtilization", "Average"),
+                "GreaterThanThreshold",
+                profile.cache_cpu_percent,
+                "missing",
+                id.clone(),
+            ));
+            resources.push(alarm(
+                &format!("cache-{n:03}-memory"),
+                format!(
+                    "Cache node {member} has used more than {} % of its memory for {minutes} minutes.",
+                    profile.cache_memory_percent
+                ),
+                node("DatabaseMemoryUsagePercentage", "Average"),
+                "GreaterThanThreshold",
+                profile.cache_memory_percent,
+                "missing",
+                id.clone(),
+            ));
+            resources.push(alarm(
+                &format!("cache-{n:03}-evictions"),
+                format!(
+                    "Cache node {member} has evicted more than {} keys a minute for {minutes} minutes.",
+                    profile.cache_evictions_per_minute
+                ),
+                node("Evictions", "Sum"),
+                "GreaterThanThreshold",
+                profile.cache_evictions_per_minute,
+                "notBreaching",
+                id.clone(),
+            ));
+        }
+    }
+
+    // Each node group: fewer instances in service than it wants.
+    for group in &watch.groups {
+        let in_group = |id: &str, name: &str| Watched {
+            id: id.into(),
+            ..per_minute(
+                "AWS/AutoScaling",
+                name,
+                ("AutoScalingGroupName", group),
+                "Maximum",
+            )
+        };
+        // `nodes-in-service` for the main group (`<stack>-nodes`), `<name>-in-service` for another.
+        let what = format!(
+            "{}-in-service",
+            group
+                .strip_prefix(&format!("{}-", names.stack()))
+                .unwrap_or(group)
+        );
+        resources.push(
+            Resource::new::<Alarms>(
+                names.alarm(&what),
+                "alarm",
+                &Spec {
+                    description: format!(
+                        "Group {group} has had fewer instances in service than it wants for {minutes} minutes."
+                    ),
+                    metrics: vec![
+                        in_group("desired", "GroupDesiredCapacity"),
+                        Watched {
+                            statistic: "Minimum".into(),
+                            ..in_group("in_service", "GroupInServiceInstances")
+                        },
+                    ],
+                    expression: Some("desired - in_service".into()),
+                    comparison: "GreaterThanThreshold".into(),
+                    threshold: 0.0,
+                    evaluation_periods: minutes,
+                    datapoints_to_alarm: minutes,
+                    treat_missing_data: "missing".into(),
+                    topic: reference(&topic),
+                },
+            )
+            .needs([auto_scaling_group::id(group)]),
+        );
+    }
+    resources
+}
