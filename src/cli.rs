@@ -413,6 +413,10 @@ pub struct DestroyArgs {
     #[arg(long)]
     pub keep_images: bool,
 
+    /// Keep the stack's logs: the load balancer's access log bucket and the nodes' log group
+    #[arg(long)]
+    pub keep_logs: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output: Format,

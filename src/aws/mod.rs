@@ -45,9 +45,13 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub kms: aws_sdk_kms::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
     /// The endpoint, when not AWS's own (`--endpoint-url`, AWS_ENDPOINT_URL).
     pub endpoint: Option<String>,
+    /// The account and partition of the credentials, once asked.
+    identity: std::sync::Arc<tokio::sync::OnceCell<(String, String)>>,
 }
 
 impl Aws {
@@ -103,6 +107,14 @@ impl Aws {
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             kms: aws_sdk_kms::Client::new(config),
+            // An emulator's endpoint is an address, with no room for a bucket's name in front.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(config)
+                    .force_path_style(config.endpoint_url().is_some())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            identity: Default::default(),
             region,
             endpoint: config.endpoint_url().map(str::to_string),
         })
@@ -127,8 +139,15 @@ impl Aws {
         future.await
     }
 
-    /// The account id and partition of the credentials in use.
+    /// The account id and partition of the credentials in use (asked once).
     pub async fn identity(&self) -> Result<(String, String), AwsError> {
+        self.identity
+            .get_or_try_init(|| self.ask_identity())
+            .await
+            .cloned()
+    }
+
+    async fn ask_identity(&self) -> Result<(String, String), AwsError> {
         let who = self
             .sts
             .get_caller_identity()

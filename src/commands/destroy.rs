@@ -57,7 +57,8 @@ async fn destroy(
         ..Options::default()
     };
     let keep = |live: &crate::resources::observed::ObservedResource| {
-        args.keep_images && handler(live.id.kind).about().artifact
+        let about = handler(live.id.kind).about();
+        (args.keep_images && about.artifact) || (args.keep_logs && about.logs)
     };
     let plan = crate::plan::destroy(&stack, &observed, keep, &options);
     let text_mode = args.output == Format::Text;
@@ -150,12 +151,23 @@ async fn destroy(
 
     let scope = Scope::new(aws, &names, &vpc_id);
     let found = |(resource, id): (String, String)| Found { resource, id };
-    let (kept_images, remaining): (Vec<_>, Vec<_>) = scan(scope, REGISTRY)
-        .await?
-        .into_iter()
-        .partition(|(what, _)| {
-            args.keep_images && (what.starts_with("image") || what.starts_with("snapshot"))
+    let (kept_logs, left): (Vec<_>, Vec<_>) =
+        scan(scope, REGISTRY)
+            .await?
+            .into_iter()
+            .partition(|(what, _)| {
+                args.keep_logs
+                    && (what.starts_with("access log bucket") || what.starts_with("log group"))
+            });
+    if !kept_logs.is_empty() {
+        report.kept.push(Kept {
+            what: "the logs (--keep-logs)".to_string(),
+            ids: kept_logs.into_iter().map(|(_, id)| id).collect(),
         });
+    }
+    let (kept_images, remaining): (Vec<_>, Vec<_>) = left.into_iter().partition(|(what, _)| {
+        args.keep_images && (what.starts_with("image") || what.starts_with("snapshot"))
+    });
     report.kept_images = kept_images.into_iter().map(found).collect();
     report.remaining = remaining.into_iter().map(found).collect();
     for handler in REGISTRY {

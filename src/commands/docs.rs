@@ -265,6 +265,21 @@ mod tests {
     /// The IAM action of an SDK call: `elb` + `create_lb_cookie_stickiness_policy` ->
     /// `elasticloadbalancing:CreateLBCookieStickinessPolicy`.
     fn iam_action(client: &str, operation: &str) -> String {
+        // S3's IAM actions are not its operations' names.
+        if client == "s3" {
+            let action = match operation {
+                "head_bucket" | "list_objects_v2" => "ListBucket",
+                "get_bucket_lifecycle_configuration" => "GetLifecycleConfiguration",
+                "put_bucket_lifecycle_configuration" => "PutLifecycleConfiguration",
+                "get_public_access_block" => "GetBucketPublicAccessBlock",
+                "put_public_access_block" => "PutBucketPublicAccessBlock",
+                "get_bucket_encryption" => "GetEncryptionConfiguration",
+                "put_bucket_encryption" => "PutEncryptionConfiguration",
+                "delete_objects" => "DeleteObject",
+                other => return format!("s3:{}", iam_action("", other).trim_start_matches(':')),
+            };
+            return format!("s3:{action}");
+        }
         let service = match client {
             "elb" => "elasticloadbalancing",
             "secrets" => "secretsmanager",
@@ -306,6 +321,8 @@ mod tests {
             "cloudwatch",
             "sns",
             "kms",
+            "s3",
+            "logs",
         ];
         let mut called = std::collections::BTreeSet::new();
         for client in clients {

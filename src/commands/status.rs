@@ -105,7 +105,7 @@ async fn report(
             None => profile.scaling.clone(),
             Some(name) => profile.groups[name].scaling.as_scaling(),
         };
-        let report = group_report(aws, observed, &names_of, &scaling).await?;
+        let report = group_report(aws, observed, &names_of, &scaling, profile.ssm).await?;
         match (&names_of.group, report) {
             (None, report) => group = report,
             (Some(name), Some(report)) => {
@@ -156,6 +156,7 @@ async fn group_report(
     observed: &Observed,
     names: &GroupNames,
     scaling: &crate::profile::schema::Scaling,
+    ssm: bool,
 ) -> Result<Option<GroupStatus>, Failure> {
     let latest = observed
         .get(&launch_template::id(&names.launch_template))
@@ -205,6 +206,12 @@ async fn group_report(
                 lifecycle: m.lifecycle.clone(),
                 health: state,
                 reason: elb.and_then(|h| h.reason.clone()),
+                session: ssm.then(|| {
+                    format!(
+                        "aws ssm start-session --target {} --region {}",
+                        m.instance_id, aws.region
+                    )
+                }),
             }
         })
         .collect();

@@ -192,6 +192,18 @@ impl Names {
                 .is_some_and(|other| crate::aws::regions::REGIONS.contains(&other))
     }
 
+    /// The S3 bucket of the load balancer's access logs. Bucket names are global: the account
+    /// and region make it the stack's alone (at most 29 + 6 + 12 + 1 + 14 = 62 characters of
+    /// the 63 S3 allows).
+    pub fn log_bucket(&self, account: &str, region: &str) -> String {
+        format!("{}-logs-{account}-{region}", self.stack)
+    }
+
+    /// The CloudWatch Logs log group the nodes write to.
+    pub fn log_group(&self) -> String {
+        format!("/deployer/{}", self.stack)
+    }
+
     /// The SNS topic the stack's alarms notify.
     pub fn alarm_topic(&self) -> String {
         format!("{}-alarms", self.stack)

@@ -200,9 +200,9 @@ fn an_empty_account_creates_everything_in_dependency_order() {
     let desired = desired();
     let plan = plan(&desired, &Observed::default()).unwrap();
     assert_eq!(plan.count(Action::Create), desired.resources.len());
-    // 13, and the alarms' key, topic and 15 alarms (5 of the load balancer, 3 of the database,
-    // 3 of each of the cache's 2 nodes, 1 of the group).
-    assert_eq!(desired.resources.len(), 30);
+    // 13, the log group, and the alarms' key, topic and 15 alarms (5 of the load balancer, 3 of
+    // the database, 3 of each of the cache's 2 nodes, 1 of the group).
+    assert_eq!(desired.resources.len(), 31);
     let alarms = desired
         .resources
         .iter()

@@ -29,6 +29,23 @@ fn network_address(cidr: &str) -> Option<String> {
 }
 
 pub(super) fn check(lb: &LoadBalancer, problems: &mut Problems) {
+    problems.range(
+        "load_balancer.access_logs.retention_days",
+        lb.access_logs.retention_days.into(),
+        1,
+        3650,
+        "the days access logs are kept",
+    );
+    if ![5, 60].contains(&lb.access_logs.interval) {
+        problems.add(
+            "load_balancer.access_logs.interval",
+            format!(
+                "{} is not an interval a Classic Load Balancer writes at",
+                lb.access_logs.interval
+            ),
+            Some("5 or 60 (minutes)"),
+        );
+    }
     if lb.listeners.is_empty() {
         problems.add(
             "load_balancer.listeners",

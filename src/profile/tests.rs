@@ -100,7 +100,7 @@ fn broken_profiles_get_located_messages() {
                 "region = \"us-east-1\"",
                 "region = \"us-east-1\"\ncolour = \"blue\"",
             ),
-            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling, alarms, groups",
+            "profiles/t.toml:3:1: colour: unknown key `colour` | hint: allowed keys here: extends, stack, region, network, node, database, cache, load_balancer, scaling, alarms, logs, ssm, groups",
         ),
         (
             with("region = \"us-east-1\"", "regoin = \"us-east-1\""),
@@ -498,7 +498,7 @@ fn a_template_with_an_undefined_variable_is_refused_with_its_line() {
         ),
         "{errors:?}"
     );
-    assert!(errors[0].contains("hint: variables this template may use: stack, region, ports, listeners, health_check, vars, database (host, port, name, username, secret_arn);"), "{errors:?}");
+    assert!(errors[0].contains("hint: variables this template may use: stack, region, ports, listeners, health_check, vars, database (host, port, name, username, secret_arn), log_group;"), "{errors:?}");
 }
 
 #[test]

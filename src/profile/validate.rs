@@ -65,6 +65,16 @@ pub fn validate(profile: &Profile) -> Vec<Problem> {
     super::load_balancer::check(&profile.load_balancer, &mut problems);
     super::scaling::check(&profile.scaling, "scaling", &mut problems);
     super::alarms::check(&profile.alarms, &mut problems);
+    if !crate::resources::log_group::RETENTIONS.contains(&profile.logs.retention_days) {
+        problems.add(
+            "logs.retention_days",
+            format!(
+                "{} is not a retention CloudWatch Logs keeps logs for",
+                profile.logs.retention_days
+            ),
+            Some("one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 (days)"),
+        );
+    }
     for (name, group) in &profile.groups {
         self::group(profile, name, group, &mut problems);
     }

@@ -69,6 +69,8 @@ pub struct InstanceStatus {
     /// group's own health for a group without one.
     pub health: String,
     pub reason: Option<String>,
+    /// The command that opens a Session Manager shell on it (when the profile allows it).
+    pub session: Option<String>,
 }
 
 /// A number as status shows it (`null` when AWS said nothing).
@@ -155,5 +157,8 @@ fn group_text(group: &GroupStatus, out: &mut String) {
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default()
         );
+        if let Some(session) = &instance.session {
+            let _ = writeln!(out, "      shell: {session}");
+        }
     }
 }

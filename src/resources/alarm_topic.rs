@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 
 use super::attributes::{Attribute, Attributes, Changes, Mode, sorted};
+use super::observed::owned;
 use super::observed::{Observed, ObservedResource, Outputs, Status};
 use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext, alarm_key};
+use crate::aws::ec2::scanned;
 use crate::aws::{Aws, AwsError, fail, gone_is_done};
-use crate::ids::tags::TAG_STACK;
 use crate::ids::{Kind, ResourceId};
 
 pub const KIND: Kind = Kind::new("alarm-topic", "alarm topic");
@@ -166,13 +167,8 @@ impl ResourceKind for AlarmTopics {
     }
 
     async fn scan(&self, scope: Scope<'_>) -> Result<Vec<(String, String)>, AwsError> {
-        Ok(self
-            .observe(scope)
-            .await?
-            .into_iter()
-            .filter(|t| t.tags.get(TAG_STACK).map(String::as_str) == Some(scope.names.stack()))
-            .map(|t| ("alarm topic".to_string(), t.physical_id))
-            .collect())
+        let found = self.observe(scope).await?;
+        Ok(scanned("alarm topic", owned(found, scope.names.stack())))
     }
 
     async fn create(

@@ -30,6 +30,8 @@ pub struct About {
     pub only_left_over: bool,
     /// A baked artifact (an image, its snapshot): kept by `destroy --keep-images`.
     pub artifact: bool,
+    /// It holds the stack's logs: kept by `destroy --keep-logs`.
+    pub logs: bool,
     /// Usable by others as soon as it exists, before its own step finishes (a security group:
     /// its id can be named while its rules are still being set).
     pub usable_once_created: bool,
@@ -51,6 +53,7 @@ impl About {
             holds_data: false,
             only_left_over: false,
             artifact: false,
+            logs: false,
             usable_once_created: false,
             creates_after_deletes: false,
             shown_by_name: false,

@@ -27,6 +27,8 @@ pub mod image;
 pub mod internet_gateway;
 pub mod launch_template;
 pub mod load_balancer;
+pub mod log_bucket;
+pub mod log_group;
 pub mod nat_gateway;
 pub mod node_role;
 pub mod route_table;
@@ -70,8 +72,10 @@ pub static REGISTRY: &[&dyn Handler] = &[
     &cache_subnet_group::CacheSubnetGroups,
     &cache_auth_secret::CacheAuthSecrets,
     &cache::Caches,
+    &log_bucket::LogBuckets,
     &load_balancer::LoadBalancers,
     &node_role::NodeRoles,
+    &log_group::LogGroups,
     &image::Images,
     &snapshot::Snapshots,
     &launch_template::LaunchTemplates,

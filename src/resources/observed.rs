@@ -200,3 +200,11 @@ pub async fn scan(
     found.dedup();
     Ok(found)
 }
+
+/// The resources among `found` that belong to `stack` (by its tag).
+pub fn owned(found: Vec<ObservedResource>, stack: &str) -> Vec<ObservedResource> {
+    found
+        .into_iter()
+        .filter(|r| r.owner() == Some(stack))
+        .collect()
+}

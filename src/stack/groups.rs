@@ -155,6 +155,7 @@ pub fn add(
                 desync_mitigation: main.desync_mitigation,
                 stickiness: None,
                 tls_policy: main.tls_policy.clone(),
+                access_log: None,
             },
         )
         .needs([security_group::id(&names.load_balancer_security_group)]));
@@ -175,6 +176,10 @@ pub fn add(
             .filter(|_| group.data_tier)
             .map(CacheVars::of),
         groups: BTreeMap::new(),
+        log_group: profile
+            .logs
+            .enabled
+            .then(|| Names::new(&profile.stack).log_group()),
     };
     let nodes = NodeGroup {
         load_balancer: health.is_some().then(|| names.load_balancer.clone()),

@@ -30,8 +30,8 @@ use crate::resources::launch_template::user_data::{
 use crate::resources::load_balancer::{HealthCheckSpec, ListenerSpec};
 use crate::resources::security_group::{IngressRule, Source};
 use crate::resources::{
-    REGISTRY, Resource, auto_scaling_group, load_balancer, node_role, scaling_policy,
-    scheduled_action, security_group,
+    REGISTRY, Resource, auto_scaling_group, load_balancer, log_bucket, log_group, node_role,
+    scaling_policy, scheduled_action, security_group,
 };
 
 /// Facts about the account the stack is deployed into, found before planning.
@@ -472,6 +472,30 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
             certificate: l.certificate.clone(),
         })
         .collect();
+    // Access logs: a bucket of the stack's own, which the balancer needs before it can write.
+    let access_log = lb.access_logs.enabled.then(|| {
+        let bucket = names.log_bucket(&environment.account, &environment.region);
+        let prefix = names.load_balancer();
+        resources.push(Resource::new::<log_bucket::LogBuckets>(
+            bucket.clone(),
+            "log-bucket",
+            &log_bucket::Spec {
+                retention_days: lb.access_logs.retention_days,
+                policy: log_bucket::policy(
+                    &environment.partition,
+                    &environment.account,
+                    &environment.region,
+                    &bucket,
+                    &prefix,
+                ),
+            },
+        ));
+        load_balancer::AccessLogSpec {
+            bucket,
+            prefix,
+            interval: lb.access_logs.interval,
+        }
+    });
     resources.push(
         Resource::new::<load_balancer::LoadBalancers>(
             names.load_balancer(),
@@ -499,11 +523,22 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
                     .enabled
                     .then_some(lb.stickiness.cookie_expiration),
                 tls_policy: lb.tls_policy.clone(),
+                access_log: access_log.clone(),
             },
         )
-        .needs([security_group::id(&lb_group)]),
+        .needs([security_group::id(&lb_group)])
+        .needs(access_log.map(|log| log_bucket::id(log.bucket))),
     );
 
+    if profile.logs.enabled {
+        resources.push(Resource::new::<log_group::LogGroups>(
+            names.log_group(),
+            "log-group",
+            &log_group::Spec {
+                retention_days: profile.logs.retention_days,
+            },
+        ));
+    }
     resources.push(Resource::new::<node_role::NodeRoles>(
         names.node_role(&environment.region),
         "node-role",
@@ -572,6 +607,7 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
         database: profile.database.as_ref().map(DatabaseVars::of),
         cache: profile.cache.as_ref().map(CacheVars::of),
         groups: groups::boot_vars(&profile.groups),
+        log_group: profile.logs.enabled.then(|| names.log_group()),
     };
     let main = nodes::NodeGroup {
         names: names.group(None),

@@ -1,4 +1,5 @@
-//! The nodes' IAM policy: what the nodes may read of the stack.
+//! The nodes' IAM policy: what the nodes may read of the stack, where they may write their logs,
+//! and Session Manager.
 
 use super::Environment;
 use crate::ids::names::Names;
@@ -37,6 +38,38 @@ pub(super) fn node_policy(
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
             "Resource": format!("{secrets}:{}-??????", names.cache_auth_secret()),
+        }));
+    }
+    if profile.logs.enabled {
+        // The CloudWatch agent: its streams in the stack's group, and nothing else.
+        let group = format!(
+            "arn:{}:logs:{}:{}:log-group:{}",
+            env.partition,
+            env.region,
+            env.account,
+            names.log_group()
+        );
+        statements.push(serde_json::json!({
+            "Sid": "WriteStackLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [group.clone(), format!("{group}:log-stream:*")],
+        }));
+    }
+    if profile.ssm {
+        // What the SSM agent needs for Session Manager ("Step 2: Verify or add instance
+        // permissions for Session Manager", Systems Manager user guide).
+        statements.push(serde_json::json!({
+            "Sid": "SessionManager",
+            "Effect": "Allow",
+            "Action": [
+                "ssm:UpdateInstanceInformation",
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel"
+            ],
+            "Resource": "*",
         }));
     }
     if statements.is_empty() {

@@ -377,12 +377,12 @@ minutes = 3
     assert_eq!(applied.code, 0, "{}", applied.all());
     assert!(alarms(&aws, &stack).await.is_empty());
     assert_eq!(topic_arn(&aws, &stack).await, None);
-    let key = aws.kms.describe_key().key_id(&alias).send().await;
-    assert!(key.is_err(), "the alias is gone: {key:?}");
+    let aliased = aws.kms.describe_key().key_id(&alias).send().await;
+    assert!(aliased.is_err(), "the alias is gone: {aliased:?}");
     let state = aws
         .kms
         .describe_key()
-        .key_id(key_of(&aws, &stack).await)
+        .key_id(&key)
         .send()
         .await
         .unwrap()
@@ -396,28 +396,6 @@ minutes = 3
 
     let destroyed = project.run(&["destroy", "--yes"]);
     assert_eq!(destroyed.code, 0, "{}", destroyed.all());
-}
-
-/// The stack's alarm key among the account's keys, by its tag (the alias is gone once deleted).
-async fn key_of(aws: &Clients, stack: &str) -> String {
-    for key in aws.kms.list_keys().send().await.unwrap().keys() {
-        let id = key.key_id().unwrap();
-        let tags = aws
-            .kms
-            .list_resource_tags()
-            .key_id(id)
-            .send()
-            .await
-            .unwrap();
-        if tags
-            .tags()
-            .iter()
-            .any(|t| t.tag_key() == "deployer:stack" && t.tag_value() == stack)
-        {
-            return id.to_string();
-        }
-    }
-    panic!("no key tagged for {stack}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

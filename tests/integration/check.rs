@@ -251,6 +251,63 @@ pub async fn tagged_leftovers(aws: &Clients, stack: &str) -> Vec<String> {
             left.push(format!("instance {}", instance.instance_id().unwrap()));
         }
     }
+    // What watches and records the stack: its alarms, their topic and key, its log bucket.
+    let alarms = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(format!("{stack}/"))
+        .send()
+        .await
+        .unwrap();
+    for alarm in alarms.metric_alarms() {
+        left.push(format!("alarm {}", alarm.alarm_name().unwrap()));
+    }
+    let topics = aws.sns.list_topics().send().await.unwrap();
+    if topics
+        .topics()
+        .iter()
+        .filter_map(|t| t.topic_arn())
+        .any(|arn| arn.ends_with(&format!(":{stack}-alarms")))
+    {
+        left.push("alarm topic".into());
+    }
+    let key = aws
+        .kms
+        .describe_key()
+        .key_id(format!("alias/deployer/{stack}/alarms"))
+        .send()
+        .await;
+    if key.is_ok_and(|k| {
+        k.key_metadata().and_then(|m| m.key_state())
+            != Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+    }) {
+        left.push("alarm key".into());
+    }
+    let groups = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/deployer/{stack}"))
+        .send()
+        .await
+        .unwrap();
+    if groups
+        .log_groups()
+        .iter()
+        .any(|g| g.log_group_name() == Some(format!("/deployer/{stack}").as_str()))
+    {
+        left.push("log group".into());
+    }
+    let bucket = format!("{stack}-logs-000000000000-{REGION}");
+    if crate::logs::s3()
+        .await
+        .head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .is_ok()
+    {
+        left.push("access log bucket".into());
+    }
     left
 }
 

@@ -47,9 +47,10 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
     // A saved plan applies exactly.
     project.run(&["plan", "--out", "create.plan"]).ok();
     let applied = project.run_raw(&["apply", "create.plan"]).ok();
-    // 13, and the alarms: their key, their topic and 15 alarms.
+    // 13, the access log bucket, the log group, and the alarms: their key, their topic and 15
+    // alarms.
     assert!(
-        applied.stdout.contains("Apply complete: 30 to create."),
+        applied.stdout.contains("Apply complete: 32 to create."),
         "{}",
         applied.all()
     );
@@ -329,7 +330,8 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
         "the AUTH token was printed"
     );
 
-    // The role may read exactly this stack's secrets.
+    // The role may read exactly this stack's secrets (its other statements, logs and Session
+    // Manager, are tests/integration/logs.rs's).
     let policy = aws
         .iam
         .get_role_policy()
@@ -343,6 +345,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
         .as_array()
         .unwrap()
         .iter()
+        .filter(|s| s["Action"] == "secretsmanager:GetSecretValue")
         .map(|s| s["Resource"].as_str().unwrap())
         .collect();
     assert_eq!(
@@ -571,9 +574,10 @@ async fn a_stateless_stack_needs_no_data_tier_and_out_of_band_deletes_are_recrea
     let project = Project::standalone("stateless", STATELESS);
     let stack = project.stack.clone();
     let applied = project.run(&["apply", "--yes"]).ok();
-    // 6, and the alarms: their key, their topic, 5 of the balancer and 1 of the group.
+    // 6, the log group, and the alarms: their key, their topic, 5 of the balancer and 1 of the
+    // group.
     assert!(
-        applied.stdout.contains("Apply complete: 14 to create."),
+        applied.stdout.contains("Apply complete: 15 to create."),
         "{}",
         applied.all()
     );

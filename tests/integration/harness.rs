@@ -200,6 +200,7 @@ pub struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub kms: aws_sdk_kms::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// The SDK configuration of the tests' own calls: the emulator, test credentials.
@@ -227,5 +228,6 @@ pub async fn clients() -> Clients {
         cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         sns: aws_sdk_sns::Client::new(&config),
         kms: aws_sdk_kms::Client::new(&config),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&config),
     }
 }

@@ -13,6 +13,7 @@ mod groups;
 mod harness;
 mod iam;
 mod lock;
+mod logs;
 mod network;
 mod reliability;
 mod safety;

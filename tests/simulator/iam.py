@@ -24,6 +24,8 @@ TAG_ACTIONS = {
     "sns": {"CreateTopic": "sns:TagResource"},
     "cloudwatch": {"PutMetricAlarm": "cloudwatch:TagResource"},
     "kms": {"CreateKey": "kms:TagResource"},
+    # CreateLogGroup with tags: "you must have the logs:TagResource permission" (API reference).
+    "logs": {"CreateLogGroup": "logs:TagResource"},
 }
 # Calls that never need a permission (AWS: "No permissions are required to perform this operation").
 ALWAYS = {"sts:GetCallerIdentity"}
@@ -110,7 +112,7 @@ class Request:
         self.service, self.action, self.params, self.region, self.account = \
             service, action, params, region, account
         try:
-            self.json = json.loads(body or b"{}") if service in ("ssm", "secretsmanager", "kms") else {}
+            self.json = json.loads(body or b"{}") if service in ("ssm", "secretsmanager", "kms", "logs") else {}
         except ValueError:
             self.json = {}
         self.body = body or b""
@@ -164,7 +166,7 @@ def primary_resource(req, lookup):
 def tags_given(req):
     if req.service == "ec2":
         return any(EC2_TAG.match(k) for k in req.params)
-    if req.service in ("ssm", "secretsmanager", "kms"):
+    if req.service in ("ssm", "secretsmanager", "kms", "logs"):
         return bool(req.json.get("Tags"))
     if req.service == "cloudwatch":
         # CBOR: the map key "Tags" is the text string 0x64 'T' 'a' 'g' 's'.

@@ -38,7 +38,7 @@ FAULT_KINDS = ("throttle", "500", "503", "reset", "slow", "after_commit")
 # What can be held in a transitional state (config "holds"), plus "builder": a bake builder between
 # its power-off and the first answer that shows it stopped (readiness only, never held).
 HOLD_KINDS = ("db_instance", "replication_group", "image", "instance", "group_instance", "builder")
-JSON_SERVICES = {"secretsmanager", "ssm", "kms"}
+JSON_SERVICES = {"secretsmanager", "ssm", "kms", "logs"}
 # Signing names that differ from the IAM action prefix.
 IAM_PREFIXES = {"monitoring": "cloudwatch"}
 # Smithy RPC v2 CBOR (CloudWatch's protocol in the Rust SDK): POST /service/<service>/operation/<op>.

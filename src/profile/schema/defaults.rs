@@ -132,3 +132,12 @@ pub(super) fn default_cache_cpu() -> f64 {
 pub(super) fn default_cache_memory() -> f64 {
     80.0
 }
+pub(super) fn default_log_retention() -> i32 {
+    90
+}
+pub(super) fn default_log_interval() -> i32 {
+    60
+}
+pub(super) fn default_node_log_retention() -> i32 {
+    30
+}

@@ -42,6 +42,14 @@ pub struct Profile {
     pub scaling: Scaling,
     #[serde(default)]
     pub alarms: Alarms,
+    #[serde(default)]
+    pub logs: Logs,
+    /// Let AWS Systems Manager Session Manager open a shell on a node (`aws ssm start-session
+    /// --target <instance>`, which `deployer status` prints for each): no SSH, no open port, every
+    /// session recorded in CloudTrail. The nodes need a way to the ssm, ssmmessages and ec2messages
+    /// APIs (a NAT gateway, or those interface endpoints).
+    #[serde(default = "yes")]
+    pub ssm: bool,
     /// More node groups besides `[node]`, by name: each with its own image, template, capacity
     /// and (optionally) internal load balancer, e.g. a cluster manager the nodes point at.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -464,6 +472,35 @@ pub struct LoadBalancer {
     /// listener.
     #[serde(default = "default_tls_policy")]
     pub tls_policy: String,
+    #[serde(default)]
+    pub access_logs: AccessLogs,
+}
+
+/// The load balancer's access logs, in an S3 bucket deployer creates
+/// (`<stack>-logs-<account>-<region>`: public access blocked, encrypted, expired after
+/// `retention_days`). `deployer destroy` empties and deletes it unless `--keep-logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogs {
+    /// Write access logs (each request: client, node, latencies, status codes).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Days a log file is kept, 1 to 3650.
+    #[serde(default = "default_log_retention")]
+    pub retention_days: i32,
+    /// Minutes between log files: 5 or 60.
+    #[serde(default = "default_log_interval")]
+    pub interval: i32,
+}
+
+impl Default for AccessLogs {
+    fn default() -> Self {
+        AccessLogs {
+            enabled: false,
+            retention_days: default_log_retention(),
+            interval: default_log_interval(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
@@ -681,6 +718,31 @@ impl Default for Alarms {
             cache_cpu_percent: default_cache_cpu(),
             cache_memory_percent: default_cache_memory(),
             cache_evictions_per_minute: 0.0,
+        }
+    }
+}
+
+/// The nodes' logs, in the CloudWatch Logs log group `/deployer/<stack>`: the shipped bake
+/// templates install the CloudWatch agent, which ships the system log, the boot's output and the
+/// service's log (a stream per instance and file), and the nodes' role may write to that group
+/// only. `deployer destroy` deletes the group unless `--keep-logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Logs {
+    /// Create the log group and let the nodes write to it.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Days a log event is kept: one of CloudWatch Logs' periods (1, 3, 5, 7, 14, 30, 60, 90,
+    /// 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653).
+    #[serde(default = "default_node_log_retention")]
+    pub retention_days: i32,
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Logs {
+            enabled: true,
+            retention_days: default_node_log_retention(),
         }
     }
 }

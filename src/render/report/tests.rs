@@ -200,6 +200,9 @@ fn a_status_shows_every_group_and_its_instances() {
         lifecycle: "InService".into(),
         health: health.into(),
         reason: reason.map(str::to_string),
+        session: Some(format!(
+            "aws ssm start-session --target {id} --region us-east-1"
+        )),
     };
     let report = StatusReport {
         stack: "shop".into(),

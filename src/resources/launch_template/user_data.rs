@@ -30,6 +30,9 @@ pub struct BootContext {
     /// them all; an extra group's sees none).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub groups: BTreeMap<String, GroupVars>,
+    /// The log group the nodes' CloudWatch agent writes to, when the stack ships logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
 }
 
 /// An extra node group as a boot template sees it.
@@ -283,6 +286,9 @@ impl BootTemplate {
         if !groups.is_empty() {
             variables["groups"] = groups.into();
         }
+        if let Some(group) = &c.log_group {
+            variables["log_group"] = group.clone().into();
+        }
         variables
     }
 
@@ -304,6 +310,9 @@ impl BootTemplate {
         }
         if !self.context.groups.is_empty() {
             names.push("groups.<name> (ports, endpoint)");
+        }
+        if self.context.log_group.is_some() {
+            names.push("log_group");
         }
         names.join(", ")
     }
@@ -336,6 +345,7 @@ mod tests {
                 }),
                 cache: None,
                 groups: BTreeMap::new(),
+                log_group: None,
             },
         }
     }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancing::types::{
-    AdditionalAttribute, ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing,
+    AccessLog, AdditionalAttribute, ConnectionDraining, ConnectionSettings, CrossZoneLoadBalancing,
     HealthCheck, Listener, LoadBalancerAttributes, PolicyAttribute, Tag,
 };
 
@@ -196,6 +196,7 @@ pub(super) async fn configure(
         CROSS_ZONE,
         CONNECTION_DRAINING,
         DESYNC_MITIGATION,
+        ACCESS_LOG,
     ]
     .iter()
     .any(|a| wants(a))
@@ -227,6 +228,15 @@ pub(super) async fn configure(
                     .value(spec.desync_mitigation.as_str())
                     .build(),
             )
+            .access_log(match &spec.access_log {
+                Some(log) => AccessLog::builder()
+                    .enabled(true)
+                    .s3_bucket_name(&log.bucket)
+                    .s3_bucket_prefix(&log.prefix)
+                    .emit_interval(log.interval)
+                    .build(),
+                None => AccessLog::builder().enabled(false).build(),
+            })
             .build();
         aws.elb
             .modify_load_balancer_attributes()

@@ -32,6 +32,7 @@ pub const CONNECTION_DRAINING: &str = "connection_draining";
 pub const DESYNC_MITIGATION: &str = "desync_mitigation";
 pub const STICKINESS: &str = "stickiness";
 pub const TLS_POLICY: &str = "tls_policy";
+pub const ACCESS_LOG: &str = "access_log";
 
 const DESYNC_KEY: &str = "elb.http.desyncmitigationmode";
 const TLS_PREFIX: &str = "deployer-tls-";
@@ -100,6 +101,28 @@ pub struct Spec {
     /// Load-balancer cookie stickiness: None off, Some(None) session cookie, Some(Some(s)) expiry.
     pub stickiness: Option<Option<i64>>,
     pub tls_policy: String,
+    /// Where it writes its access logs; None: it writes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogSpec>,
+}
+
+/// Access logs: the bucket, the prefix of the keys and the minutes between files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessLogSpec {
+    pub bucket: String,
+    pub prefix: String,
+    pub interval: i32,
+}
+
+/// An access log setting as plan shows and compares it.
+pub fn access_log_text(log: Option<&AccessLogSpec>) -> String {
+    match log {
+        Some(log) => format!(
+            "s3://{}/{} every {} min",
+            log.bucket, log.prefix, log.interval
+        ),
+        None => "off".to_string(),
+    }
 }
 
 impl Spec {
@@ -221,6 +244,7 @@ impl ResourceKind for LoadBalancers {
             )
             .set(DESYNC_MITIGATION, lb.desync_mitigation.as_str(), InPlace)
             .set(STICKINESS, stickiness_text(lb.stickiness), InPlace)
+            .set(ACCESS_LOG, access_log_text(lb.access_log.as_ref()), InPlace)
             .set(
                 TLS_POLICY,
                 if secure {

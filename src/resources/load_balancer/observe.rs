@@ -221,6 +221,15 @@ fn resource(
         if let Some(cross) = live.cross_zone_load_balancing() {
             map.insert(CROSS_ZONE.into(), json!(cross.enabled()));
         }
+        let log = live
+            .access_log()
+            .filter(|log| log.enabled())
+            .map(|log| AccessLogSpec {
+                bucket: log.s3_bucket_name().unwrap_or_default().to_string(),
+                prefix: log.s3_bucket_prefix().unwrap_or_default().to_string(),
+                interval: log.emit_interval().unwrap_or(60),
+            });
+        map.insert(ACCESS_LOG.into(), json!(access_log_text(log.as_ref())));
         if let Some(draining) = live.connection_draining() {
             map.insert(
                 CONNECTION_DRAINING.into(),
