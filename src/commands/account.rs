@@ -811,6 +811,49 @@ fn check_network(
                 "give the load balancer and the nodes subnets of their own (`load_balancer_subnets`, `node_subnets`: private ones with a NAT route for the nodes), or add VPC endpoints (secretsmanager with private DNS) for what the nodes read"
             }));
     }
+    // Nodes that reach AWS through interface endpoints only: the ones their logs and Session
+    // Manager need ("Create VPC endpoints for Systems Manager": ssm, ssmmessages, ec2messages).
+    let mut missing_endpoints = None;
+    if !cut_off.is_empty() && served {
+        let mut wanted: Vec<(&str, &str)> = Vec::new();
+        if profile.logs.enabled {
+            wanted.push(("logs", "the CloudWatch agent ships the nodes' logs"));
+        }
+        if profile.ssm {
+            for service in ["ssm", "ssmmessages", "ec2messages"] {
+                wanted.push((service, "Session Manager"));
+            }
+        }
+        let missing: Vec<&str> = wanted
+            .iter()
+            .filter(|(service, _)| !endpoints.0.contains(*service))
+            .map(|(service, _)| *service)
+            .collect();
+        if !missing.is_empty() {
+            let uses: BTreeSet<&str> = wanted
+                .iter()
+                .filter(|(service, _)| missing.contains(service))
+                .map(|(_, what)| *what)
+                .collect();
+            missing_endpoints = Some(
+                loaded
+                    .error_at(
+                        "network.endpoints",
+                        format!(
+                            "the nodes reach AWS through VPC endpoints only, and the VPC has none for {} ({})",
+                            missing.join(", "),
+                            uses.into_iter().collect::<Vec<_>>().join("; ")
+                        ),
+                    )
+                    .with_code("network.endpoints-missing")
+                    .with_hint(format!(
+                        "add {} to network.endpoints, or turn what needs them off ([logs] enabled = false, ssm = false)",
+                        missing.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+                    ))
+                    .warning(),
+            );
+        }
+    }
     // An internet-facing balancer in subnets with no internet gateway route has no way in.
     let private: Vec<&str> = environment
         .load_balancer_subnets()
@@ -861,6 +904,7 @@ fn check_network(
                 balanced.iter().copied().collect::<Vec<_>>().join(", ")
             )));
     }
+    warnings.extend(missing_endpoints);
     (errors, warnings)
 }
 

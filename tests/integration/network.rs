@@ -643,7 +643,25 @@ async fn a_created_vpc_without_nat_gateways_reaches_aws_through_its_endpoints() 
 
     project.write_profile(&format!("{network}endpoints = [\"secretsmanager\"]\n"));
     let applied = project.run(&["apply", "--yes"]).ok();
-    assert!(!applied.stderr.contains("[network."), "{}", applied.stderr);
+    // The nodes read their secrets, but their logs and Session Manager have no way to AWS.
+    assert!(
+        applied.stderr.contains(
+            "network.endpoints: the nodes reach AWS through VPC endpoints only, and the VPC has none for logs, ssm, ssmmessages, ec2messages"
+        ) && applied.stderr.contains("[network.endpoints-missing]"),
+        "{}",
+        applied.stderr
+    );
+    assert!(
+        !applied.stderr.contains("[network.no-egress]"),
+        "{}",
+        applied.stderr
+    );
+    let all =
+        "endpoints = [\"secretsmanager\", \"logs\", \"ssm\", \"ssmmessages\", \"ec2messages\"]\n";
+    project.write_profile(&format!("{network}{all}"));
+    let planned = project.run(&["plan"]).ok();
+    assert!(!planned.stderr.contains("[network."), "{}", planned.stderr);
+    project.write_profile(&format!("{network}endpoints = [\"secretsmanager\"]\n"));
     let nodes = group(&aws, &stack).await;
     let private: Vec<String> = nodes
         .vpc_zone_identifier()
