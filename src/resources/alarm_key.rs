@@ -6,7 +6,8 @@
 //! encrypted topics"). Its policy lets the account administer it and CloudWatch, on behalf of this
 //! account's alarms, generate and decrypt data keys. Deleting it schedules its deletion after
 //! AWS's shortest waiting period (7 days) and removes the alias at once; a key pending deletion is
-//! gone for the stack.
+//! gone for the stack. A create first looks for a key of the stack that no alias names (a run that
+//! died between CreateKey and CreateAlias: KMS takes no client token) and adopts it.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +80,9 @@ impl ResourceKind for AlarmKeys {
     fn permissions(&self) -> &'static [&'static str] {
         &[
             "kms:DescribeKey",
+            "kms:ListAliases",
+            "kms:ListKeys",
+            "kms:ListResourceTags",
             "kms:CreateKey",
             "kms:TagResource",
             "kms:CreateAlias",
@@ -120,30 +124,41 @@ impl ResourceKind for AlarmKeys {
         {
             return Ok(Live::named(key.arn.clone()));
         }
-        let mut request = aws
-            .kms
-            .create_key()
-            .description(&spec.description)
-            .policy(&spec.policy);
-        for (key, value) in &context.tags {
-            request = request.tags(
-                Tag::builder()
-                    .tag_key(key)
-                    .tag_value(value)
-                    .build()
-                    .expect("a tag has a key and a value"),
-            );
-        }
-        let created = request
-            .send()
-            .await
-            .map_err(fail(format!("create the KMS key of {alias}")))?;
-        let metadata = created.key_metadata();
-        let key_id = metadata.map(|m| m.key_id()).unwrap_or_default().to_string();
-        let arn = metadata
-            .and_then(|m| m.arn())
-            .unwrap_or(&key_id)
-            .to_string();
+        // A run that died between CreateKey and CreateAlias left the stack a key no alias names:
+        // it is adopted, not made again (KMS takes no client token).
+        let (key_id, arn) = match unaliased(aws, context.stack()).await?.into_iter().next() {
+            Some(arn) => {
+                context.status("adopting the key an interrupted run created");
+                (arn.clone(), arn)
+            }
+            None => {
+                let mut request = aws
+                    .kms
+                    .create_key()
+                    .description(&spec.description)
+                    .policy(&spec.policy);
+                for (key, value) in &context.tags {
+                    request = request.tags(
+                        Tag::builder()
+                            .tag_key(key)
+                            .tag_value(value)
+                            .build()
+                            .expect("a tag has a key and a value"),
+                    );
+                }
+                let created = request
+                    .send()
+                    .await
+                    .map_err(fail(format!("create the KMS key of {alias}")))?;
+                let metadata = created.key_metadata();
+                let key_id = metadata.map(|m| m.key_id()).unwrap_or_default().to_string();
+                let arn = metadata
+                    .and_then(|m| m.arn())
+                    .unwrap_or(&key_id)
+                    .to_string();
+                (key_id, arn)
+            }
+        };
         // An alias left on a key pending deletion (an interrupted destroy) moves to the new key.
         // A new key may not be visible to the alias call yet (NotFoundException): that call is
         // tried again, never the key's creation.
@@ -224,6 +239,78 @@ impl ResourceKind for AlarmKeys {
 
 pub(super) fn owned_by(stack: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(crate::ids::tags::TAG_STACK.to_string(), stack.to_string())])
+}
+
+/// The stack's usable alarm keys that no alias names (by their tags: one ListResourceTags per
+/// key of the account, so only a create asks), by ARN.
+async fn unaliased(aws: &Aws, stack: &str) -> Result<Vec<String>, AwsError> {
+    let mut aliased = std::collections::BTreeSet::new();
+    let mut keys = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = aws
+            .kms
+            .list_aliases()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(fail("list the account's KMS aliases"))?;
+        aliased.extend(
+            page.aliases()
+                .iter()
+                .filter_map(|a| a.target_key_id().map(str::to_string)),
+        );
+        match page.next_marker().filter(|_| page.truncated()) {
+            Some(next) => marker = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let mut marker: Option<String> = None;
+    loop {
+        let page = aws
+            .kms
+            .list_keys()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(fail("list the account's KMS keys"))?;
+        keys.extend(
+            page.keys()
+                .iter()
+                .filter_map(|k| Some((k.key_id()?.to_string(), k.key_arn()?.to_string())))
+                .filter(|(id, _)| !aliased.contains(id)),
+        );
+        match page.next_marker().filter(|_| page.truncated()) {
+            Some(next) => marker = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let mut ours = Vec::new();
+    for (id, arn) in keys {
+        // A key of AWS's own, or one the policy does not let deployer read, is not the stack's.
+        let Ok(tags) = aws.kms.list_resource_tags().key_id(&id).send().await else {
+            continue;
+        };
+        let tag = |key: &str| {
+            tags.tags()
+                .iter()
+                .find(|t| t.tag_key() == key)
+                .map(|t| t.tag_value().to_string())
+        };
+        if tag(crate::ids::tags::TAG_STACK).as_deref() == Some(stack)
+            && tag(crate::ids::tags::TAG_COMPONENT).as_deref() == Some("alarm-key")
+            && let Ok(found) = aws.kms.describe_key().key_id(&id).send().await
+            && found.key_metadata().is_some_and(|m| {
+                !matches!(
+                    m.key_state(),
+                    Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
+                )
+            })
+        {
+            ours.push(arn);
+        }
+    }
+    Ok(ours)
 }
 
 /// The key an alias points at.

@@ -418,3 +418,59 @@ async fn destroy_leaves_no_alarm_topic_or_usable_key() {
         .await;
     assert!(alias.is_err(), "{alias:?}");
 }
+
+/// A run killed between CreateKey and CreateAlias leaves the stack a tagged key no alias names:
+/// the next apply adopts it rather than leaving it to cost a dollar a month for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
+    let aws = clients().await;
+    let project = Project::new("orphankey", "");
+    let stack = project.stack.clone();
+    let tag = |key: &str, value: &str| {
+        aws_sdk_kms::types::Tag::builder()
+            .tag_key(key)
+            .tag_value(value)
+            .build()
+            .unwrap()
+    };
+    let orphan = aws
+        .kms
+        .create_key()
+        .tags(tag("deployer:stack", &stack))
+        .tags(tag("deployer:component", "alarm-key"))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let applied = project.run(&["apply", "--yes"]);
+    assert_eq!(applied.code, 0, "{}", applied.all());
+    let aliased = aws
+        .kms
+        .describe_key()
+        .key_id(format!("alias/deployer/{stack}/alarms"))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    assert_eq!(aliased, orphan);
+    let destroyed = project.run(&["destroy", "--yes", "--skip-final-snapshot"]);
+    assert_eq!(destroyed.code, 0, "{}", destroyed.all());
+    let state = aws
+        .kms
+        .describe_key()
+        .key_id(&orphan)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_state()
+        .cloned();
+    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+}
