@@ -324,3 +324,85 @@ pub fn resources(
     }
     resources
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::tests::{PROFILE, desired_from};
+    use crate::resources::alarm::{self, Alarms};
+
+    const BOOT: &str = "db={{ database.host }} cache={{ cache.host }}\n";
+
+    fn alarms(profile: &str) -> Vec<(String, crate::resources::alarm::Spec)> {
+        let boot = if profile.contains("[database]") {
+            BOOT
+        } else {
+            "stateless\n"
+        };
+        desired_from(profile, boot)
+            .resources
+            .iter()
+            .filter(|r| r.id.kind == alarm::KIND)
+            .map(|r| (r.id.name.clone(), r.named_spec::<Alarms>().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn each_part_of_the_stack_gets_its_alarms_with_the_profiles_thresholds() {
+        let found = alarms(&format!(
+            "{PROFILE}[alarms]\nminutes = 3\ndatabase_free_storage_percent = 20\ncache_cpu_percent = 75\n"
+        ));
+        let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+        for name in [
+            "shop/lb-unhealthy-hosts",
+            "shop/lb-healthy-hosts",
+            "shop/lb-backend-5xx",
+            "shop/lb-5xx",
+            "shop/lb-latency",
+            "shop/db-cpu",
+            "shop/db-free-storage",
+            "shop/db-free-memory",
+            "shop/cache-001-cpu",
+            "shop/cache-002-evictions",
+            "shop/nodes-in-service",
+        ] {
+            assert!(names.contains(&name), "{name} in {names:?}");
+        }
+        let of = |name: &str| &found.iter().find(|(n, _)| n == name).unwrap().1;
+        // 20 % of the default 250 GiB, in bytes; every alarm over 3 minutes; the topic by name.
+        assert_eq!(
+            of("shop/db-free-storage").threshold,
+            50.0 * 1024.0 * 1024.0 * 1024.0
+        );
+        assert_eq!(of("shop/cache-002-cpu").threshold, 75.0);
+        assert_eq!(
+            of("shop/cache-002-cpu").metrics[0].dimensions["CacheClusterId"],
+            "shop-cache-002"
+        );
+        assert!(found.iter().all(|(_, a)| a.evaluation_periods == 3
+            && a.datapoints_to_alarm == 3
+            && a.topic == "shop-alarms"));
+        // The healthy-host floor is the group's minimum.
+        assert_eq!(of("shop/lb-healthy-hosts").threshold, 2.0);
+    }
+
+    #[test]
+    fn no_alarm_watches_what_the_stack_lacks_and_none_exist_when_they_are_off() {
+        let without_data = PROFILE
+            .replace("[database]\n", "")
+            .replace("[cache]\n", "")
+            .replace("min = 2", "min = 0");
+        let found = alarms(&without_data);
+        assert!(
+            found
+                .iter()
+                .all(|(n, _)| !n.starts_with("shop/db-") && !n.starts_with("shop/cache-")),
+            "{found:?}"
+        );
+        // A group that may shrink to nothing has no healthy-host floor.
+        assert!(!found.iter().any(|(n, _)| n == "shop/lb-healthy-hosts"));
+        let off = desired_from(&format!("{PROFILE}[alarms]\nenabled = false\n"), BOOT);
+        assert!(off.resources.iter().all(|r| r.id.kind != alarm::KIND
+            && r.id.kind != crate::resources::alarm_topic::KIND
+            && r.id.kind != crate::resources::alarm_key::KIND));
+    }
+}
