@@ -374,7 +374,39 @@ impl ResourceKind for LoadBalancers {
     /// A certificate ACM has just issued or imported is not known to ELB at once: plan already
     /// checked it exists, so ELB's CertificateNotFound here means "not visible yet" (the Terraform
     /// AWS provider retries it on create for the same reason).
+    /// A certificate just issued, and a log bucket whose policy was just set: ELB writes a test
+    /// file when access logs are turned on, and a policy S3 has not spread yet answers "Access
+    /// Denied for bucket" (a wrong policy keeps answering it, and fails once the visibility
+    /// timeout is over).
     fn not_visible_yet(&self, error: &AwsError) -> bool {
         error.is("CertificateNotFound")
+            || (error.is("InvalidConfigurationRequest")
+                && error.message.contains("Access Denied for bucket"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_bucket_policy_not_spread_yet_is_waited_for_and_nothing_else_is() {
+        let denied = AwsError::coded(
+            "configure load balancer shop-lb",
+            "InvalidConfigurationRequest",
+            "Access Denied for bucket: shop-logs-123456789012-us-east-1. Please check S3bucket permission",
+        );
+        assert!(LoadBalancers.not_visible_yet(&denied));
+        let other = AwsError::coded(
+            "configure load balancer shop-lb",
+            "InvalidConfigurationRequest",
+            "The requested idle timeout is not valid",
+        );
+        assert!(!LoadBalancers.not_visible_yet(&other));
+        assert!(LoadBalancers.not_visible_yet(&AwsError::coded(
+            "create load balancer shop-lb",
+            "CertificateNotFound",
+            "Certificate not found"
+        )));
     }
 }
