@@ -29,6 +29,8 @@ pub struct Watch<'a> {
     pub groups: Vec<String>,
     /// The main group's minimum size.
     pub main_min: i32,
+    /// Each extra group's internal load balancer: (group, balancer, the group's minimum size).
+    pub group_balancers: Vec<(String, String, i32)>,
 }
 
 /// The key, the topic and the alarms; nothing when alarms are off.
@@ -171,6 +173,36 @@ pub fn resources(
         "notBreaching",
         lb_id,
     ));
+
+    // Each extra group's internal balancer: its nodes' health (TCP listeners: no HTTP codes).
+    for (group, balancer, min) in &watch.group_balancers {
+        let id = load_balancer::id(balancer);
+        let elb = |name: &str, statistic: &str| {
+            per_minute("AWS/ELB", name, ("LoadBalancerName", balancer), statistic)
+        };
+        resources.push(alarm(
+            &format!("{group}-lb-unhealthy-hosts"),
+            format!("A node of {balancer} has failed its health check for {minutes} minutes."),
+            elb("UnHealthyHostCount", "Maximum"),
+            "GreaterThanThreshold",
+            0.0,
+            "notBreaching",
+            id.clone(),
+        ));
+        if *min > 0 {
+            resources.push(alarm(
+                &format!("{group}-lb-healthy-hosts"),
+                format!(
+                    "{balancer} has had fewer healthy nodes than group {group}'s minimum ({min}) for {minutes} minutes."
+                ),
+                elb("HealthyHostCount", "Minimum"),
+                "LessThanThreshold",
+                (*min).into(),
+                "breaching",
+                id,
+            ));
+        }
+    }
 
     // The database.
     if let Some(db) = watch.database {
@@ -386,12 +418,49 @@ mod tests {
     }
 
     #[test]
+    fn an_extra_groups_internal_balancer_is_watched_for_its_nodes_health() {
+        let profile = format!(
+            "{PROFILE}[groups.manager]\nports = [9091]\n[groups.manager.node]\nimage = \"ami-0123456789abcdef0\"\nboot_template = \"templates/manager.sh.j2\"\n[groups.manager.scaling]\nmin = 1\nmax = 1\n"
+        );
+        let desired = crate::plan::tests::desired_with(
+            &profile,
+            &[
+                ("templates/boot.sh.j2", BOOT),
+                ("templates/manager.sh.j2", "manager\n"),
+            ],
+        );
+        let found: Vec<(String, crate::resources::alarm::Spec)> = desired
+            .resources
+            .iter()
+            .filter(|r| r.id.kind == alarm::KIND)
+            .map(|r| (r.id.name.clone(), r.named_spec::<Alarms>().unwrap()))
+            .collect();
+        let of = |name: &str| {
+            &found
+                .iter()
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("{name} in {found:?}"))
+                .1
+        };
+        assert_eq!(
+            of("shop/manager-lb-unhealthy-hosts").metrics[0].dimensions["LoadBalancerName"],
+            "shop-manager-lb"
+        );
+        assert_eq!(of("shop/manager-lb-healthy-hosts").threshold, 1.0);
+        assert_eq!(
+            of("shop/manager-in-service").metrics[0].dimensions["AutoScalingGroupName"],
+            "shop-manager"
+        );
+    }
+
+    #[test]
     fn no_alarm_watches_what_the_stack_lacks_and_none_exist_when_they_are_off() {
         let without_data = PROFILE
             .replace("[database]\n", "")
             .replace("[cache]\n", "")
             .replace("min = 2", "min = 0");
         let found = alarms(&without_data);
+        assert!(!found.is_empty());
         assert!(
             found
                 .iter()

@@ -656,6 +656,18 @@ pub fn build(loaded: &LoadedProfile, environment: &Environment) -> Result<Desire
                 .map(|g| names.group(g).auto_scaling_group)
                 .collect(),
             main_min: profile.scaling.min,
+            group_balancers: profile
+                .groups
+                .iter()
+                .filter(|(_, g)| g.load_balancer)
+                .map(|(name, g)| {
+                    (
+                        name.clone(),
+                        names.group(Some(name)).load_balancer,
+                        g.scaling.as_scaling().min,
+                    )
+                })
+                .collect(),
         },
     ));
     // A VPC deployer creates: its pieces, and the nodes (and a bake's builder) wait for their
