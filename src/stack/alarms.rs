@@ -108,21 +108,31 @@ pub fn resources(
             period: 60,
         };
 
-    // The load balancer.
+    // The load balancer. Its host alarms start once the group is in service: before, its nodes
+    // are still booting, and the alarms would fire on every first deploy.
     let lb = names.load_balancer();
     let lb_id = load_balancer::id(&lb);
+    let main_group: Vec<ResourceId> = watch
+        .groups
+        .first()
+        .map(auto_scaling_group::id)
+        .into_iter()
+        .collect();
     let elb = |name: &str, statistic: &str| {
         per_minute("AWS/ELB", name, ("LoadBalancerName", &lb), statistic)
     };
-    resources.push(alarm(
-        "lb-unhealthy-hosts",
-        format!("A node of {lb} has failed its health check for {minutes} minutes."),
-        elb("UnHealthyHostCount", "Maximum"),
-        "GreaterThanThreshold",
-        0.0,
-        "notBreaching",
-        lb_id.clone(),
-    ));
+    resources.push(
+        alarm(
+            "lb-unhealthy-hosts",
+            format!("A node of {lb} has failed its health check for {minutes} minutes."),
+            elb("UnHealthyHostCount", "Maximum"),
+            "GreaterThanThreshold",
+            0.0,
+            "notBreaching",
+            lb_id.clone(),
+        )
+        .needs(main_group.clone()),
+    );
     let main_min = watch.main_min;
     if main_min > 0 {
         resources.push(alarm(
@@ -135,7 +145,7 @@ pub fn resources(
             main_min.into(),
             "breaching",
             lb_id.clone(),
-        ));
+        ).needs(main_group.clone()));
     }
     resources.push(alarm(
         "lb-backend-5xx",
@@ -177,18 +187,24 @@ pub fn resources(
     // Each extra group's internal balancer: its nodes' health (TCP listeners: no HTTP codes).
     for (group, balancer, min) in &watch.group_balancers {
         let id = load_balancer::id(balancer);
+        let in_service = [auto_scaling_group::id(
+            names.group(Some(group)).auto_scaling_group,
+        )];
         let elb = |name: &str, statistic: &str| {
             per_minute("AWS/ELB", name, ("LoadBalancerName", balancer), statistic)
         };
-        resources.push(alarm(
-            &format!("{group}-lb-unhealthy-hosts"),
-            format!("A node of {balancer} has failed its health check for {minutes} minutes."),
-            elb("UnHealthyHostCount", "Maximum"),
-            "GreaterThanThreshold",
-            0.0,
-            "notBreaching",
-            id.clone(),
-        ));
+        resources.push(
+            alarm(
+                &format!("{group}-lb-unhealthy-hosts"),
+                format!("A node of {balancer} has failed its health check for {minutes} minutes."),
+                elb("UnHealthyHostCount", "Maximum"),
+                "GreaterThanThreshold",
+                0.0,
+                "notBreaching",
+                id.clone(),
+            )
+            .needs(in_service.clone()),
+        );
         if *min > 0 {
             resources.push(alarm(
                 &format!("{group}-lb-healthy-hosts"),
@@ -200,7 +216,7 @@ pub fn resources(
                 (*min).into(),
                 "breaching",
                 id,
-            ));
+            ).needs(in_service));
         }
     }
 
@@ -415,6 +431,20 @@ mod tests {
             && a.topic == "shop-alarms"));
         // The healthy-host floor is the group's minimum.
         assert_eq!(of("shop/lb-healthy-hosts").threshold, 2.0);
+        // The host alarms wait for the group to be in service, not only for the balancer.
+        let desired = desired_from(&format!("{PROFILE}[alarms]\nminutes = 3\n"), BOOT);
+        let healthy = desired
+            .resources
+            .iter()
+            .find(|r| r.id.name == "shop/lb-healthy-hosts")
+            .unwrap();
+        assert!(
+            healthy
+                .depends_on
+                .contains(&crate::resources::auto_scaling_group::id("shop-nodes")),
+            "{:?}",
+            healthy.depends_on
+        );
     }
 
     #[test]
