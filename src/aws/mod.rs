@@ -47,6 +47,7 @@ pub struct Aws {
     pub kms: aws_sdk_kms::Client,
     pub s3: aws_sdk_s3::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub region: String,
     /// The endpoint, when not AWS's own (`--endpoint-url`, AWS_ENDPOINT_URL).
     pub endpoint: Option<String>,
@@ -114,6 +115,7 @@ impl Aws {
                     .build(),
             ),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
             identity: Default::default(),
             region,
             endpoint: config.endpoint_url().map(str::to_string),

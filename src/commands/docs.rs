@@ -281,6 +281,7 @@ mod tests {
             return format!("s3:{action}");
         }
         let service = match client {
+            "tagging" => "tag",
             "elb" => "elasticloadbalancing",
             "secrets" => "secretsmanager",
             "quotas" => "servicequotas",
@@ -323,6 +324,7 @@ mod tests {
             "kms",
             "s3",
             "logs",
+            "tagging",
         ];
         let mut called = std::collections::BTreeSet::new();
         for client in clients {

@@ -7,7 +7,7 @@
 //! account's alarms, generate and decrypt data keys. Deleting it schedules its deletion after
 //! AWS's shortest waiting period (7 days) and removes the alias at once; a key pending deletion is
 //! gone for the stack. A create first looks for a key of the stack that no alias names (a run that
-//! died between CreateKey and CreateAlias: KMS takes no client token) and adopts it.
+//! died between CreateKey and CreateAlias: KMS takes no client token), by its tags, and adopts it.
 
 use std::collections::BTreeMap;
 
@@ -81,8 +81,7 @@ impl ResourceKind for AlarmKeys {
         &[
             "kms:DescribeKey",
             "kms:ListAliases",
-            "kms:ListKeys",
-            "kms:ListResourceTags",
+            "tag:GetResources",
             "kms:CreateKey",
             "kms:TagResource",
             "kms:CreateAlias",
@@ -241,11 +240,47 @@ pub(super) fn owned_by(stack: &str) -> BTreeMap<String, String> {
     BTreeMap::from([(crate::ids::tags::TAG_STACK.to_string(), stack.to_string())])
 }
 
-/// The stack's usable alarm keys that no alias names (by their tags: one ListResourceTags per
-/// key of the account, so only a create asks), by ARN.
+/// The stack's usable alarm keys that no alias names, by ARN: found by their tags in one
+/// paginated call of the Resource Groups Tagging API (KMS lists keys without their tags).
 async fn unaliased(aws: &Aws, stack: &str) -> Result<Vec<String>, AwsError> {
+    use aws_sdk_resourcegroupstagging::types::TagFilter;
+    let mut tagged = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = aws
+            .tagging
+            .get_resources()
+            .resource_type_filters("kms:key")
+            .tag_filters(
+                TagFilter::builder()
+                    .key(crate::ids::tags::TAG_STACK)
+                    .values(stack)
+                    .build(),
+            )
+            .tag_filters(
+                TagFilter::builder()
+                    .key(crate::ids::tags::TAG_COMPONENT)
+                    .values("alarm-key")
+                    .build(),
+            )
+            .set_pagination_token(token.clone())
+            .send()
+            .await
+            .map_err(fail("find the stack's KMS keys by their tags"))?;
+        tagged.extend(
+            page.resource_tag_mapping_list()
+                .iter()
+                .filter_map(|m| m.resource_arn().map(str::to_string)),
+        );
+        match page.pagination_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    if tagged.is_empty() {
+        return Ok(tagged);
+    }
     let mut aliased = std::collections::BTreeSet::new();
-    let mut keys = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let page = aws
@@ -265,48 +300,30 @@ async fn unaliased(aws: &Aws, stack: &str) -> Result<Vec<String>, AwsError> {
             None => break,
         }
     }
-    let mut marker: Option<String> = None;
-    loop {
-        let page = aws
+    let mut ours = Vec::new();
+    for arn in tagged {
+        let id = arn.rsplit('/').next().unwrap_or_default();
+        if aliased.contains(id) {
+            continue;
+        }
+        // Pending deletion (an earlier destroy's) is not usable.
+        let usable = aws
             .kms
-            .list_keys()
-            .set_marker(marker.clone())
+            .describe_key()
+            .key_id(&arn)
             .send()
             .await
-            .map_err(fail("list the account's KMS keys"))?;
-        keys.extend(
-            page.keys()
-                .iter()
-                .filter_map(|k| Some((k.key_id()?.to_string(), k.key_arn()?.to_string())))
-                .filter(|(id, _)| !aliased.contains(id)),
-        );
-        match page.next_marker().filter(|_| page.truncated()) {
-            Some(next) => marker = Some(next.to_string()),
-            None => break,
-        }
-    }
-    let mut ours = Vec::new();
-    for (id, arn) in keys {
-        // A key of AWS's own, or one the policy does not let deployer read, is not the stack's.
-        let Ok(tags) = aws.kms.list_resource_tags().key_id(&id).send().await else {
-            continue;
-        };
-        let tag = |key: &str| {
-            tags.tags()
-                .iter()
-                .find(|t| t.tag_key() == key)
-                .map(|t| t.tag_value().to_string())
-        };
-        if tag(crate::ids::tags::TAG_STACK).as_deref() == Some(stack)
-            && tag(crate::ids::tags::TAG_COMPONENT).as_deref() == Some("alarm-key")
-            && let Ok(found) = aws.kms.describe_key().key_id(&id).send().await
-            && found.key_metadata().is_some_and(|m| {
-                !matches!(
-                    m.key_state(),
-                    Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
-                )
+            .ok()
+            .and_then(|found| {
+                found.key_metadata().map(|m| {
+                    !matches!(
+                        m.key_state(),
+                        Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion)
+                    )
+                })
             })
-        {
+            .unwrap_or(false);
+        if usable {
             ours.push(arn);
         }
     }

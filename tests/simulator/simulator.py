@@ -40,7 +40,7 @@ FAULT_KINDS = ("throttle", "500", "503", "reset", "slow", "after_commit")
 HOLD_KINDS = ("db_instance", "replication_group", "image", "instance", "group_instance", "builder")
 JSON_SERVICES = {"secretsmanager", "ssm", "kms", "logs"}
 # Signing names that differ from the IAM action prefix.
-IAM_PREFIXES = {"monitoring": "cloudwatch"}
+IAM_PREFIXES = {"monitoring": "cloudwatch", "tagging": "tag"}
 # Smithy RPC v2 CBOR (CloudWatch's protocol in the Rust SDK): POST /service/<service>/operation/<op>.
 RPC_V2_PATH = re.compile(r"^/service/[^/]+/operation/([A-Za-z]+)$")
 XMLNS = {  # namespaces of the query-protocol services' error documents

@@ -99,6 +99,18 @@ def ec2_deployer():
     return Service.for_provider(DeployerEc2Provider(), dispatch_table_factory=MotoFallbackDispatcher)
 
 
+@aws_provider(api="resourcegroupstaggingapi", name="deployer")
+def tagging_deployer():
+    """LocalStack's Resource Groups Tagging API with GetResources finding LocalStack's KMS keys;
+    chosen by PROVIDER_OVERRIDE_RESOURCEGROUPSTAGGINGAPI=deployer."""
+    from localstack.services.moto import MotoFallbackDispatcher
+
+    from .tagging import DeployerTaggingProvider
+
+    _route_first_requests_safely()
+    return Service.for_provider(DeployerTaggingProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
 @aws_provider(api="service-quotas")
 def service_quotas():
     """Service Quotas, which LocalStack's community edition lacks: the quotas deployer reads."""
