@@ -13,14 +13,19 @@ use std::collections::BTreeMap;
 
 use aws_sdk_kms::types::{KeyState, Tag};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
+use serde_json::{Map, Value, json};
 
+use super::attributes::{Attribute, Attributes, Changes, Mode};
 use super::observed::{ObservedResource, Outputs, Status};
-use super::{About, Live, Resource, ResourceKind, Scope, StepContext};
+use super::{About, Known, Live, Resource, ResourceKind, Scope, StepContext};
 use crate::aws::{Aws, AwsError, fail, gone_is_done};
 use crate::ids::{Kind, ResourceId};
 
 pub const KIND: Kind = Kind::new("alarm-key", "alarm topic key");
+
+/// The attribute plan compares: the alias that names the key (missing on a key a run left
+/// between CreateKey and CreateAlias, which apply then names).
+pub const ALIAS: &str = "alias";
 
 /// The days a deleted key waits before AWS destroys it: the shortest AWS allows.
 pub const DELETION_WINDOW_DAYS: i32 = 7;
@@ -91,22 +96,66 @@ impl ResourceKind for AlarmKeys {
         ]
     }
 
+    fn attributes(
+        &self,
+        resource: &Resource,
+        _spec: &Spec,
+        _known: Known<'_>,
+        _live: Option<&ObservedResource>,
+    ) -> Vec<Attribute> {
+        Attributes::new()
+            .set(ALIAS, resource.id.name.as_str(), Mode::InPlace)
+            .build()
+    }
+
+    /// The key the alias names; without one, a key of the stack that no alias names (found by
+    /// its tags), so that apply names it and destroy deletes it.
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
         let alias = scope.names.alarm_key();
-        Ok(describe(scope.aws, &alias)
+        let aliased = describe(scope.aws, &alias)
             .await?
             .filter(|key| key.usable)
-            .map(|key| ObservedResource {
-                id: id(&alias),
-                physical_id: key.arn,
-                // The alias is the stack's alone (a stack name has no `/`).
-                tags: owned_by(scope.names.stack()),
-                attributes: Map::new(),
-                status: Status::Ready,
-                outputs: Outputs::default(),
+            .map(|key| (key.arn, json!(alias)));
+        let found = match aliased {
+            Some(found) => Some(found),
+            None => unaliased(scope.aws, scope.names.stack())
+                .await?
+                .into_iter()
+                .next()
+                .map(|arn| (arn, Value::Null)),
+        };
+        Ok(found
+            .map(|(arn, named)| {
+                let mut attributes = Map::new();
+                attributes.insert(ALIAS.into(), named);
+                ObservedResource {
+                    id: id(&alias),
+                    physical_id: arn,
+                    // The alias (and the tags of a key without one) are the stack's alone.
+                    tags: owned_by(scope.names.stack()),
+                    attributes,
+                    status: Status::Ready,
+                    outputs: Outputs::default(),
+                }
             })
             .into_iter()
             .collect())
+    }
+
+    /// The alias, onto a key an interrupted run left without it.
+    async fn update(
+        &self,
+        context: &StepContext<'_>,
+        resource: &Resource,
+        _spec: &Spec,
+        changes: Changes<'_>,
+        live: Live,
+    ) -> Result<Live, AwsError> {
+        if changes.has(ALIAS) {
+            let moves = describe(context.aws(), &resource.id.name).await?.is_some();
+            point_alias(context, &resource.id.name, &live.physical_id, moves).await?;
+        }
+        Ok(live)
     }
 
     async fn create(
@@ -159,63 +208,38 @@ impl ResourceKind for AlarmKeys {
             }
         };
         // An alias left on a key pending deletion (an interrupted destroy) moves to the new key.
-        // A new key may not be visible to the alias call yet (NotFoundException): that call is
-        // tried again, never the key's creation.
-        let moves = existing.is_some();
-        context
-            .retry("the new key to be visible", || async {
-                let sent = if moves {
-                    aws.kms
-                        .update_alias()
-                        .alias_name(alias)
-                        .target_key_id(&key_id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(fail(format!("point {alias} at the new key")))
-                } else {
-                    aws.kms
-                        .create_alias()
-                        .alias_name(alias)
-                        .target_key_id(&key_id)
-                        .send()
-                        .await
-                        .map(|_| ())
-                        .map_err(fail(format!("create alias {alias}")))
-                };
-                match sent {
-                    Ok(()) => Ok(true),
-                    Err(error) if error.is("NotFoundException") => Ok(false),
-                    Err(error) => Err(error),
-                }
-            })
-            .await?;
+        point_alias(context, alias, &key_id, existing.is_some()).await?;
         Ok(Live::named(arn))
     }
 
-    async fn delete(
-        &self,
-        context: &StepContext<'_>,
-        _live: Option<&Live>,
-    ) -> Result<(), AwsError> {
+    async fn delete(&self, context: &StepContext<'_>, live: Option<&Live>) -> Result<(), AwsError> {
         let aws = context.aws();
         let alias = &context.id.name;
-        let Some(key) = describe(aws, alias).await? else {
-            return Ok(());
+        let key = describe(aws, alias).await?;
+        // The key the alias names, else the key without an alias that was observed.
+        let target = match (&key, live) {
+            (Some(key), _) if key.usable => Some(key.arn.clone()),
+            (None, Some(live)) if live.physical_id.starts_with("arn:") => {
+                Some(live.physical_id.clone())
+            }
+            _ => None,
         };
         // The key's deletion first: the alias is how a resumed destroy finds the key.
-        if key.usable {
+        if let Some(arn) = target {
             // Pending deletion already (KMSInvalidStateException), or gone.
             gone_is_done(
                 aws.kms
                     .schedule_key_deletion()
-                    .key_id(&key.arn)
+                    .key_id(&arn)
                     .pending_window_in_days(DELETION_WINDOW_DAYS)
                     .send()
                     .await,
                 format!("schedule the deletion of {alias}'s key"),
                 &["KMSInvalidStateException", "NotFoundException"],
             )?;
+        }
+        if key.is_none() {
+            return Ok(());
         }
         gone_is_done(
             aws.kms.delete_alias().alias_name(alias).send().await,
@@ -234,6 +258,46 @@ impl ResourceKind for AlarmKeys {
     ) -> Result<(), AwsError> {
         Ok(())
     }
+}
+
+/// Point `alias` at `key`: a new alias, or (`moves`) one that named another key. A new key may
+/// not be visible to the alias call yet (NotFoundException): that call is tried again, never the
+/// key's creation.
+async fn point_alias(
+    context: &StepContext<'_>,
+    alias: &str,
+    key: &str,
+    moves: bool,
+) -> Result<(), AwsError> {
+    let aws = context.aws();
+    context
+        .retry("the key to be visible", || async {
+            let sent = if moves {
+                aws.kms
+                    .update_alias()
+                    .alias_name(alias)
+                    .target_key_id(key)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(fail(format!("point {alias} at its key")))
+            } else {
+                aws.kms
+                    .create_alias()
+                    .alias_name(alias)
+                    .target_key_id(key)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(fail(format!("create alias {alias}")))
+            };
+            match sent {
+                Ok(()) => Ok(true),
+                Err(error) if error.is("NotFoundException") => Ok(false),
+                Err(error) => Err(error),
+            }
+        })
+        .await
 }
 
 pub(super) fn owned_by(stack: &str) -> BTreeMap<String, String> {

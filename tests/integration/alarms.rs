@@ -474,3 +474,52 @@ async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
         .cloned();
     assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
 }
+
+/// The same orphan, and a destroy before any apply: the key is found by its tags and deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_left_without_its_alias_goes_with_a_destroy_before_any_apply() {
+    let aws = clients().await;
+    let project = Project::new("orphangone", "");
+    let stack = project.stack.clone();
+    let tag = |key: &str, value: &str| {
+        aws_sdk_kms::types::Tag::builder()
+            .tag_key(key)
+            .tag_value(value)
+            .build()
+            .unwrap()
+    };
+    let orphan = aws
+        .kms
+        .create_key()
+        .tags(tag("deployer:stack", &stack))
+        .tags(tag("deployer:component", "alarm-key"))
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_id()
+        .to_string();
+    let plan = project.run(&["plan"]);
+    assert!(
+        plan.stdout.contains(&format!(
+            "alarm topic key alias/deployer/{stack}/alarms: update"
+        )),
+        "{}",
+        plan.stdout
+    );
+    let destroyed = project.run(&["destroy", "--yes"]);
+    assert_eq!(destroyed.code, 0, "{}", destroyed.all());
+    let state = aws
+        .kms
+        .describe_key()
+        .key_id(&orphan)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_state()
+        .cloned();
+    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+}
