@@ -149,6 +149,16 @@ impl Aws {
             .cloned()
     }
 
+    /// The ARN of one of the account's resources in the region: `arn:<partition>:<service>:
+    /// <region>:<account>:<resource>` (the account from the run's one GetCallerIdentity).
+    pub async fn arn(&self, service: &str, resource: &str) -> Result<String, AwsError> {
+        let (account, partition) = self.identity().await?;
+        Ok(format!(
+            "arn:{partition}:{service}:{}:{account}:{resource}",
+            self.region
+        ))
+    }
+
     async fn ask_identity(&self) -> Result<(String, String), AwsError> {
         let who = self
             .sts

@@ -173,12 +173,10 @@ impl ResourceKind for Alarms {
         spec: &Spec,
     ) -> Result<Live, AwsError> {
         put(context.aws(), &resource.id.name, spec, &context.tags).await?;
-        let arn = describe(context.aws(), &resource.id.name, context.stack())
-            .await?
-            .into_iter()
-            .find(|a| a.id == resource.id)
-            .map(|a| a.physical_id)
-            .unwrap_or_else(|| resource.id.name.clone());
+        let arn = context
+            .aws()
+            .arn("cloudwatch", &format!("alarm:{}", resource.id.name))
+            .await?;
         Ok(Live::named(arn))
     }
 
@@ -220,9 +218,6 @@ impl ResourceKind for Alarms {
         key: &str,
         value: &str,
     ) -> Result<(), AwsError> {
-        if !physical_id.starts_with("arn:") {
-            return Ok(());
-        }
         context
             .aws()
             .cloudwatch

@@ -59,7 +59,6 @@ impl ResourceKind for AlarmTopics {
 
     fn permissions(&self) -> &'static [&'static str] {
         &[
-            "sns:ListTopics",
             "sns:GetTopicAttributes",
             "sns:ListSubscriptionsByTopic",
             "sns:ListTagsForResource",
@@ -106,15 +105,10 @@ impl ResourceKind for AlarmTopics {
 
     async fn observe(&self, scope: Scope<'_>) -> Result<Vec<ObservedResource>, AwsError> {
         let name = scope.names.alarm_topic();
-        let Some(arn) = find(scope.aws, &name).await? else {
-            return Ok(vec![]);
-        };
         let aws = scope.aws;
-        let (attributes, subscriptions, tags) = tokio::join!(
-            aws.sns.get_topic_attributes().topic_arn(&arn).send(),
-            list_subscriptions(aws, &arn),
-            aws.sns.list_tags_for_resource().resource_arn(&arn).send(),
-        );
+        // A topic's ARN is its name's: no listing of the account's topics.
+        let arn = aws.arn("sns", &name).await?;
+        let attributes = aws.sns.get_topic_attributes().topic_arn(&arn).send().await;
         let attributes = match attributes {
             Ok(found) => found.attributes().cloned().unwrap_or_default(),
             Err(error) => {
@@ -126,6 +120,10 @@ impl ResourceKind for AlarmTopics {
                 };
             }
         };
+        let (subscriptions, tags) = tokio::join!(
+            list_subscriptions(aws, &arn),
+            aws.sns.list_tags_for_resource().resource_arn(&arn).send(),
+        );
         let subscriptions = subscriptions?;
         let tags = tags
             .map_err(fail(format!("read the tags of topic {name}")))?
@@ -255,11 +253,8 @@ impl ResourceKind for AlarmTopics {
     async fn delete(&self, context: &StepContext<'_>, live: Option<&Live>) -> Result<(), AwsError> {
         let aws = context.aws();
         let arn = match live {
-            Some(live) => Some(live.physical_id.clone()),
-            None => find(aws, &context.id.name).await?,
-        };
-        let Some(arn) = arn else {
-            return Ok(());
+            Some(live) => live.physical_id.clone(),
+            None => aws.arn("sns", &context.id.name).await?,
         };
         // Its subscriptions go with it. Deleting a topic that is gone succeeds.
         gone_is_done(
@@ -296,33 +291,6 @@ impl ResourceKind for AlarmTopics {
 
     fn not_visible_yet(&self, error: &AwsError) -> bool {
         error.is("NotFound")
-    }
-}
-
-/// The topic named `name` in the account and region, by ARN (SNS has no lookup by name).
-async fn find(aws: &Aws, name: &str) -> Result<Option<String>, AwsError> {
-    let suffix = format!(":{name}");
-    let mut token: Option<String> = None;
-    loop {
-        let page = aws
-            .sns
-            .list_topics()
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(fail("list the region's SNS topics"))?;
-        if let Some(arn) = page
-            .topics()
-            .iter()
-            .filter_map(|t| t.topic_arn())
-            .find(|arn| arn.ends_with(&suffix))
-        {
-            return Ok(Some(arn.to_string()));
-        }
-        match page.next_token() {
-            Some(next) if !next.is_empty() => token = Some(next.to_string()),
-            _ => return Ok(None),
-        }
     }
 }
 

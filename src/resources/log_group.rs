@@ -151,9 +151,9 @@ impl ResourceKind for LogGroups {
         value: &str,
     ) -> Result<(), AwsError> {
         let aws = context.aws();
-        let Some(arn) = arn_of(aws, &context.id.name).await? else {
-            return Ok(());
-        };
+        let arn = aws
+            .arn("logs", &format!("log-group:{}", context.id.name))
+            .await?;
         aws.logs
             .tag_resource()
             .resource_arn(arn)
@@ -199,24 +199,15 @@ async fn find(
         .cloned())
 }
 
-/// The group's ARN without the `:*` of its streams (what the tagging calls take).
-async fn arn_of(aws: &Aws, name: &str) -> Result<Option<String>, AwsError> {
-    Ok(find(aws, name).await?.and_then(|g| {
-        g.log_group_arn()
-            .map(str::to_string)
-            .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_string()))
-    }))
-}
-
 async fn describe(aws: &Aws, name: &str) -> Result<Option<ObservedResource>, AwsError> {
     let Some(group) = find(aws, name).await? else {
         return Ok(None);
     };
-    let arn = group
-        .log_group_arn()
-        .map(str::to_string)
-        .or_else(|| group.arn().map(|a| a.trim_end_matches(":*").to_string()))
-        .unwrap_or_default();
+    // The ARN without the `:*` of its streams, which the tagging calls take.
+    let arn = match group.log_group_arn() {
+        Some(arn) => arn.to_string(),
+        None => aws.arn("logs", &format!("log-group:{name}")).await?,
+    };
     let tags = aws
         .logs
         .list_tags_for_resource()

@@ -379,18 +379,10 @@ minutes = 3
     assert_eq!(topic_arn(&aws, &stack).await, None);
     let aliased = aws.kms.describe_key().key_id(&alias).send().await;
     assert!(aliased.is_err(), "the alias is gone: {aliased:?}");
-    let state = aws
-        .kms
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_state()
-        .cloned();
-    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+    assert_eq!(
+        key_state(&aws, &key).await,
+        Some(aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
     let plan = project.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.all());
 
@@ -419,13 +411,9 @@ async fn destroy_leaves_no_alarm_topic_or_usable_key() {
     assert!(alias.is_err(), "{alias:?}");
 }
 
-/// A run killed between CreateKey and CreateAlias leaves the stack a tagged key no alias names:
-/// the next apply adopts it rather than leaving it to cost a dollar a month for ever.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
-    let aws = clients().await;
-    let project = Project::new("orphankey", "");
-    let stack = project.stack.clone();
+/// What a run killed between CreateKey and CreateAlias leaves: a key tagged for `stack` that no
+/// alias names.
+async fn orphan_key(aws: &Clients, stack: &str) -> String {
     let tag = |key: &str, value: &str| {
         aws_sdk_kms::types::Tag::builder()
             .tag_key(key)
@@ -433,10 +421,9 @@ async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
             .build()
             .unwrap()
     };
-    let orphan = aws
-        .kms
+    aws.kms
         .create_key()
-        .tags(tag("deployer:stack", &stack))
+        .tags(tag("deployer:stack", stack))
         .tags(tag("deployer:component", "alarm-key"))
         .send()
         .await
@@ -444,7 +431,30 @@ async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
         .key_metadata()
         .unwrap()
         .key_id()
-        .to_string();
+        .to_string()
+}
+
+async fn key_state(aws: &Clients, key: &str) -> Option<aws_sdk_kms::types::KeyState> {
+    aws.kms
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .key_state()
+        .cloned()
+}
+
+/// A run killed between CreateKey and CreateAlias leaves the stack a tagged key no alias names:
+/// the next apply adopts it rather than leaving it to cost a dollar a month for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
+    let aws = clients().await;
+    let project = Project::new("orphankey", "");
+    let stack = project.stack.clone();
+    let orphan = orphan_key(&aws, &stack).await;
     let applied = project.run(&["apply", "--yes"]);
     assert_eq!(applied.code, 0, "{}", applied.all());
     let aliased = aws
@@ -461,18 +471,10 @@ async fn a_key_an_interrupted_run_left_without_its_alias_is_adopted() {
     assert_eq!(aliased, orphan);
     let destroyed = project.run(&["destroy", "--yes", "--skip-final-snapshot"]);
     assert_eq!(destroyed.code, 0, "{}", destroyed.all());
-    let state = aws
-        .kms
-        .describe_key()
-        .key_id(&orphan)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_state()
-        .cloned();
-    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+    assert_eq!(
+        key_state(&aws, &orphan).await,
+        Some(aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
 }
 
 /// The same orphan, and a destroy before any apply: the key is found by its tags and deleted.
@@ -481,25 +483,7 @@ async fn a_key_left_without_its_alias_goes_with_a_destroy_before_any_apply() {
     let aws = clients().await;
     let project = Project::new("orphangone", "");
     let stack = project.stack.clone();
-    let tag = |key: &str, value: &str| {
-        aws_sdk_kms::types::Tag::builder()
-            .tag_key(key)
-            .tag_value(value)
-            .build()
-            .unwrap()
-    };
-    let orphan = aws
-        .kms
-        .create_key()
-        .tags(tag("deployer:stack", &stack))
-        .tags(tag("deployer:component", "alarm-key"))
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_id()
-        .to_string();
+    let orphan = orphan_key(&aws, &stack).await;
     let plan = project.run(&["plan"]);
     assert!(
         plan.stdout.contains(&format!(
@@ -510,16 +494,8 @@ async fn a_key_left_without_its_alias_goes_with_a_destroy_before_any_apply() {
     );
     let destroyed = project.run(&["destroy", "--yes"]);
     assert_eq!(destroyed.code, 0, "{}", destroyed.all());
-    let state = aws
-        .kms
-        .describe_key()
-        .key_id(&orphan)
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .key_state()
-        .cloned();
-    assert_eq!(state, Some(aws_sdk_kms::types::KeyState::PendingDeletion));
+    assert_eq!(
+        key_state(&aws, &orphan).await,
+        Some(aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::check::{
-    certificate, database, decode, group, load_balancer, load_balancer_attributes, security_groups,
+    certificate, database, group, load_balancer, load_balancer_attributes, security_groups,
     tagged_leftovers, user_data,
 };
 use crate::harness::{Project, REGION, clients};
@@ -332,15 +332,7 @@ async fn apply_creates_the_reference_stack_with_its_baseline_then_plan_is_empty_
 
     // The role may read exactly this stack's secrets (its other statements, logs and Session
     // Manager, are tests/integration/logs.rs's).
-    let policy = aws
-        .iam
-        .get_role_policy()
-        .role_name(format!("{stack}-node-{REGION}"))
-        .policy_name("deployer-read-stack-secrets")
-        .send()
-        .await
-        .unwrap();
-    let policy: Value = serde_json::from_str(&decode(policy.policy_document())).unwrap();
+    let policy: Value = crate::logs::node_policy(&aws, &stack).await;
     let resources: Vec<&str> = policy["Statement"]
         .as_array()
         .unwrap()

@@ -185,7 +185,7 @@ async fn access_logs_go_to_a_private_encrypted_expiring_bucket_that_destroy_keep
 }
 
 /// The nodes' inline policy, parsed.
-async fn node_policy(aws: &crate::harness::Clients, stack: &str) -> serde_json::Value {
+pub async fn node_policy(aws: &crate::harness::Clients, stack: &str) -> serde_json::Value {
     let found = aws
         .iam
         .get_role_policy()
